@@ -1,0 +1,91 @@
+//! Guest workloads and how their modules are loaded.
+//!
+//! Precompiled artifacts are cached on disk, keyed by the guest's hash and the
+//! engine's compatibility hash (a `.cwasm` only loads into an engine whose
+//! compilation settings match), written atomically and fsync'd so that a fresh
+//! artifact's dirty page-cache pages do not skew the next memory reading.
+
+pub mod synthetic;
+
+use crate::WasmtimeContext;
+use crate::settings::{GuestKind, GuestSettings, Load};
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use wasmtime::{Engine, Module};
+
+/// The wasm bytes of a guest.
+pub fn guest_wasm(g: &GuestSettings) -> Result<Vec<u8>> {
+    match g.kind {
+        GuestKind::Synthetic => Ok(synthetic::module_bytes(g)),
+    }
+}
+
+/// Name of the function a guest's workload is called through.
+pub fn entry_point(g: &GuestSettings) -> &'static str {
+    match g.kind {
+        GuestKind::Synthetic => synthetic::ENTRY,
+    }
+}
+
+/// Where the artifact for `wasm` compiled by `engine` is cached.
+pub fn artifact_path(cache_dir: &Path, engine: &Engine, wasm: &[u8]) -> PathBuf {
+    let digest = Sha256::digest(wasm);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    cache_dir.join(format!("{hex}-{:016x}.cwasm", h.finish()))
+}
+
+/// Returns the cached artifact for `wasm`, precompiling it first if needed.
+///
+/// The second value says whether it was compiled now.
+pub fn ensure_artifact(cache_dir: &Path, engine: &Engine, wasm: &[u8]) -> Result<(PathBuf, bool)> {
+    let path = artifact_path(cache_dir, engine, wasm);
+    if path.exists() {
+        return Ok((path, false));
+    }
+    std::fs::create_dir_all(cache_dir)
+        .with_context(|| format!("creating the artifact cache {}", cache_dir.display()))?;
+    let bytes = engine
+        .precompile_module(wasm)
+        .wt_context(|| "precompiling the guest")?;
+    let mut tmp = tempfile::NamedTempFile::new_in(cache_dir)
+        .with_context(|| format!("writing to the artifact cache {}", cache_dir.display()))?;
+    tmp.write_all(&bytes)?;
+    // Written back now, so the artifact's pages are clean page cache when measured.
+    tmp.as_file().sync_all()?;
+    tmp.persist(&path)
+        .with_context(|| format!("saving {}", path.display()))?;
+    Ok((path, true))
+}
+
+/// Loads a module the way `load` says. `artifact` is required for `bytes` and `file`.
+pub fn load_module(
+    engine: &Engine,
+    load: Load,
+    wasm: &[u8],
+    artifact: Option<&Path>,
+) -> Result<Module> {
+    match load {
+        Load::Compile => Module::new(engine, wasm).wt_context(|| "compiling the guest"),
+        Load::Bytes | Load::File => {
+            let path = artifact.context("no precompiled artifact was prepared for this variant")?;
+            if load == Load::Bytes {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                // SAFETY: the artifact was produced by `Engine::precompile_module` of a
+                // compatible engine and written by this crate; wasmtime checks the header.
+                unsafe { Module::deserialize(engine, &bytes) }
+                    .wt_context(|| format!("deserializing {}", path.display()))
+            } else {
+                // SAFETY: as above; the file is not modified while mapped (the cache
+                // only ever renames complete files into place).
+                unsafe { Module::deserialize_file(engine, path) }
+                    .wt_context(|| format!("deserializing {}", path.display()))
+            }
+        }
+    }
+}

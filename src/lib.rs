@@ -1,0 +1,37 @@
+//! pooling-lab: which wasmtime allocator settings should production use, and
+//! what does each sandbox really cost?
+//!
+//! An experiment is a TOML file ([`settings`]); every key may be a list, and the
+//! experiment expands into the cartesian product of variants. The [`runner`]
+//! measures each variant in a fresh process ([`scenario`], [`measure`]) and
+//! writes a versioned JSON result plus a Markdown table ([`report`], [`result`]).
+//!
+//! Production code reuses [`settings`]: load a file with
+//! [`settings::Experiment::load`] and build the engine from
+//! [`settings::wasmtime_config`].
+
+pub mod guest;
+pub mod measure;
+pub mod report;
+pub mod result;
+pub mod runner;
+pub mod scenario;
+pub mod settings;
+
+/// `anyhow` context for `wasmtime::Result` (wasmtime 48 has its own error type).
+pub(crate) trait WasmtimeContext<T> {
+    /// Converts to `anyhow` and adds `context`.
+    fn wt_context<C: std::fmt::Display + Send + Sync + 'static>(
+        self,
+        context: impl FnOnce() -> C,
+    ) -> anyhow::Result<T>;
+}
+
+impl<T> WasmtimeContext<T> for wasmtime::Result<T> {
+    fn wt_context<C: std::fmt::Display + Send + Sync + 'static>(
+        self,
+        context: impl FnOnce() -> C,
+    ) -> anyhow::Result<T> {
+        self.map_err(|e| anyhow::Error::from(e).context(context()))
+    }
+}

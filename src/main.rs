@@ -1,0 +1,148 @@
+//! The `pooling-lab` command line.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use pooling_lab::report;
+use pooling_lab::runner::{self, RunOptions};
+use pooling_lab::settings::{ConfigError, Experiment, all_keys};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Measure what each WebAssembly sandbox costs under each wasmtime allocator setting.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run an experiment: every variant in its own process, results side by side.
+    Run {
+        /// Experiment file (e.g. configs/quick.toml).
+        config: PathBuf,
+        /// Results root; files go to <DIR>/<experiment>/<timestamp>.{json,md}.
+        #[arg(long, default_value = "results")]
+        results_dir: PathBuf,
+        /// Cache of precompiled guest artifacts.
+        #[arg(long, env = "POOLING_LAB_CACHE", default_value = ".cache/pooling-lab")]
+        cache_dir: PathBuf,
+        /// Print only errors and the final table.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate an experiment and list its variants without measuring.
+    Check {
+        /// Experiment file.
+        config: PathBuf,
+    },
+    /// List every config key with its unit, default and trade-off.
+    Explain {
+        /// A section (`pooling`) or key (`memory_init_cow`, `pooling.total_memories`).
+        key: Option<String>,
+    },
+    /// Print the JSON Schema of result files.
+    Schema,
+    /// Internal: measure one variant (job on stdin, result on stdout).
+    #[command(name = runner::CHILD_COMMAND, hide = true)]
+    Measure,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(ce) = e.downcast_ref::<ConfigError>() {
+                eprintln!("error: {ce}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<ExitCode> {
+    match cmd {
+        Cmd::Run {
+            config,
+            results_dir,
+            cache_dir,
+            quiet,
+        } => {
+            let exp = Experiment::load(&config)?;
+            let opts = RunOptions {
+                results_dir,
+                cache_dir,
+                exe: std::env::current_exe()?,
+                quiet,
+            };
+            let out = runner::run(&exp, &opts)?;
+            println!("{}", report::markdown::scaling_table(&out.result));
+            let failures = report::markdown::failures(&out.result);
+            if !failures.is_empty() {
+                println!("{failures}");
+            }
+            println!(
+                "wrote {}\nwrote {}",
+                out.json_path.display(),
+                out.markdown_path.display()
+            );
+            Ok(if failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Cmd::Check { config } => {
+            let exp = Experiment::load(&config)?;
+            exp.check_engines()?;
+            println!("{}: {} variant(s)", config.display(), exp.variants.len());
+            for v in &exp.variants {
+                println!("  {}", v.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Explain { key } => {
+            let keys: Vec<_> = all_keys()
+                .into_iter()
+                .filter(|k| match &key {
+                    None => true,
+                    Some(q) => {
+                        q == k.section || q == k.key || *q == format!("{}.{}", k.section, k.key)
+                    }
+                })
+                .collect();
+            if keys.is_empty() {
+                anyhow::bail!(
+                    "no key or section named `{}`; run `pooling-lab explain` for all",
+                    key.unwrap_or_default()
+                );
+            }
+            for k in keys {
+                println!(
+                    "[{}] {}  ({}; default: {})",
+                    k.section, k.key, k.unit, k.default
+                );
+                for line in k.doc.lines() {
+                    println!("    {}", line.trim());
+                }
+                println!();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&pooling_lab::result::json_schema())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Measure => {
+            runner::child_main()?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

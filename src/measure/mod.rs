@@ -1,0 +1,3 @@
+//! Measurements: process memory and page faults.
+
+pub mod memory;

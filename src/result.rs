@@ -1,0 +1,164 @@
+//! The result file: a stable, versioned JSON contract for downstream tools.
+//!
+//! Units are in the field names (`_bytes`, `_ns`). The JSON Schema generated
+//! from these types is committed as `results/schema/result-v1.json`; a test
+//! fails when the types and the committed schema disagree.
+
+use crate::scenario::scaling::ScalingResult;
+use crate::settings::Variant;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Version of the result layout. Bump on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One experiment run: every variant, side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResultFile {
+    /// Layout version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// Experiment name.
+    pub experiment: String,
+    /// `[experiment] description`.
+    pub description: Option<String>,
+    /// Path of the config file as given.
+    pub config_path: String,
+    /// Full text of the config file.
+    pub config_source: String,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// When the file was last written (RFC 3339, UTC).
+    pub updated_at: String,
+    /// `false` while variants are still running (or if the run was stopped).
+    pub complete: bool,
+    /// The machine and build that measured.
+    pub host: HostInfo,
+    /// The keys given as lists (`section.key`) and their alternatives.
+    pub axes: Vec<AxisResult>,
+    /// One entry per variant, in expansion order.
+    pub variants: Vec<VariantResult>,
+}
+
+/// A key given as a list of alternatives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AxisResult {
+    /// `section.key`.
+    pub key: String,
+    /// Label of each alternative.
+    pub values: Vec<String>,
+}
+
+/// One variant's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct VariantResult {
+    /// Variant name (the keys that differ).
+    pub name: String,
+    /// The resolved settings the variant ran with.
+    pub settings: Variant,
+    /// Settings read back from the built engine (wasmtime's getters), defaults included.
+    pub effective: serde_json::Value,
+    /// Whether it was measured.
+    pub status: VariantStatus,
+    /// Wall time of the variant's process.
+    pub wall_ns: u64,
+    /// Scaling scenario figures.
+    pub scaling: Option<ScalingResult>,
+}
+
+/// Outcome of a variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum VariantStatus {
+    /// Measured.
+    Ok,
+    /// Not measured; the reason says why (error, or the signal that killed its process).
+    Failed {
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// The machine and build a result was measured on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HostInfo {
+    /// pooling-lab version.
+    pub pooling_lab_version: String,
+    /// wasmtime version the binary was built with.
+    pub wasmtime_version: String,
+    /// `git rev-parse HEAD` of the working tree, if any.
+    pub git_commit: Option<String>,
+    /// Whether the working tree had uncommitted changes.
+    pub git_dirty: Option<bool>,
+    /// Kernel release.
+    pub kernel: String,
+    /// CPU model name.
+    pub cpu_model: String,
+    /// CPUs available to the process.
+    pub cpus: usize,
+    /// `MemTotal`.
+    pub mem_total_bytes: u64,
+    /// Host page size.
+    pub page_size_bytes: u64,
+    /// Whether the CPU reports `pku` (memory protection keys).
+    pub cpu_has_pku: bool,
+    /// Whether wasmtime can use memory protection keys here.
+    pub mpk_available: bool,
+    /// Whether wasmtime can use the PAGEMAP_SCAN ioctl here (Linux 6.7+).
+    pub pagemap_scan_available: bool,
+}
+
+impl HostInfo {
+    /// Describes the current machine.
+    pub fn detect() -> HostInfo {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let cpuinfo = read("/proc/cpuinfo");
+        let cpu_field = |name: &str| {
+            cpuinfo
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        };
+        let flags = cpu_field("flags").unwrap_or_default();
+        let mem_total_bytes = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024);
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        let git_commit = git(&["rev-parse", "HEAD"]);
+        let git_dirty = git_commit
+            .as_ref()
+            .and_then(|_| git(&["status", "--porcelain", "--untracked-files=no"]))
+            .map(|s| !s.is_empty());
+        HostInfo {
+            pooling_lab_version: env!("CARGO_PKG_VERSION").to_string(),
+            wasmtime_version: env!("POOLING_LAB_WASMTIME_VERSION").to_string(),
+            git_commit,
+            git_dirty,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+            cpu_model: cpu_field("model name").unwrap_or_else(|| "unknown".into()),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            mem_total_bytes,
+            // SAFETY: sysconf has no preconditions.
+            page_size_bytes: unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64,
+            cpu_has_pku: flags.split_whitespace().any(|f| f == "pku"),
+            mpk_available: wasmtime::PoolingAllocationConfig::are_memory_protection_keys_available(
+            ),
+            pagemap_scan_available: wasmtime::PoolingAllocationConfig::is_pagemap_scan_available(),
+        }
+    }
+}
+
+/// The JSON Schema of [`ResultFile`].
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(ResultFile)).unwrap_or_default()
+}

@@ -1,0 +1,266 @@
+//! Runs an experiment: every variant in a fresh child process, results written
+//! after each variant so that nothing measured is lost.
+//!
+//! The parent validates the experiment, precompiles artifacts (so compile time
+//! and compiler memory never appear in a measuring process), then re-executes
+//! this binary as `pooling-lab __measure` once per variant: glibc arenas, the
+//! pooling allocator's warm slots and page-cache state of one variant cannot
+//! leak into the next.
+
+use crate::guest;
+use crate::report;
+use crate::result::{AxisResult, HostInfo, ResultFile, VariantResult, VariantStatus};
+use crate::scenario::{self, scaling::ScalingResult};
+use crate::settings::{Experiment, ScenarioKind, Variant};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Instant, SystemTime};
+
+/// Hidden subcommand the runner re-executes itself with.
+pub const CHILD_COMMAND: &str = "__measure";
+
+/// Where and how a run writes.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Results root; files go to `<results_dir>/<experiment>/<timestamp>.{json,md}`.
+    pub results_dir: PathBuf,
+    /// Precompiled artifact cache.
+    pub cache_dir: PathBuf,
+    /// Binary that measures a variant when run as `<exe> __measure`.
+    pub exe: PathBuf,
+    /// Print nothing but errors on stderr.
+    pub quiet: bool,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The result.
+    pub result: ResultFile,
+    /// Path of the JSON result.
+    pub json_path: PathBuf,
+    /// Path of the Markdown report.
+    pub markdown_path: PathBuf,
+}
+
+/// The job the parent hands a child on stdin.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Job {
+    /// The variant to measure.
+    pub variant: Variant,
+    /// Precompiled artifact, for `load = "bytes" | "file"`.
+    pub artifact: Option<PathBuf>,
+}
+
+/// What a child prints on stdout.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ChildOutput {
+    /// Measured.
+    Ok {
+        /// Settings read back from the engine.
+        effective: serde_json::Value,
+        /// Scaling figures.
+        scaling: Option<Box<ScalingResult>>,
+    },
+    /// The variant could not be measured.
+    Err {
+        /// Why (the full error chain).
+        reason: String,
+    },
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Runs every variant of `exp` and writes the result files.
+pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
+    exp.check_engines()?;
+    let started_at = now_rfc3339();
+    let stamp: String = started_at
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let dir = opts.results_dir.join(&exp.name);
+    let json_path = dir.join(format!("{stamp}.json"));
+    let markdown_path = dir.join(format!("{stamp}.md"));
+    let say = |msg: &str| {
+        if !opts.quiet {
+            eprintln!("{msg}");
+        }
+    };
+
+    // Precompile before any variant runs.
+    let mut artifacts: Vec<Option<PathBuf>> = Vec::with_capacity(exp.variants.len());
+    for v in &exp.variants {
+        if !scenario::needs_artifact(v) {
+            artifacts.push(None);
+            continue;
+        }
+        let engine = scenario::engine(v)?;
+        let wasm = guest::guest_wasm(&v.guest)?;
+        let t = Instant::now();
+        let (path, fresh) = guest::ensure_artifact(&opts.cache_dir, &engine, &wasm)?;
+        if fresh {
+            say(&format!(
+                "precompiled {} ({:.1}s)",
+                path.display(),
+                t.elapsed().as_secs_f64()
+            ));
+        }
+        artifacts.push(Some(path));
+    }
+
+    let mut result = ResultFile {
+        schema_version: crate::result::SCHEMA_VERSION,
+        experiment: exp.name.clone(),
+        description: exp.meta.description.clone(),
+        config_path: exp.path.display().to_string(),
+        config_source: std::fs::read_to_string(&exp.path).unwrap_or_default(),
+        started_at,
+        updated_at: now_rfc3339(),
+        complete: false,
+        host: HostInfo::detect(),
+        axes: exp
+            .axes
+            .iter()
+            .map(|(key, values)| AxisResult {
+                key: key.clone(),
+                values: values.clone(),
+            })
+            .collect(),
+        variants: Vec::with_capacity(exp.variants.len()),
+    };
+
+    let total = exp.variants.len();
+    for (i, (v, artifact)) in exp.variants.iter().zip(artifacts).enumerate() {
+        say(&format!("[{}/{total}] {}", i + 1, v.name));
+        let t = Instant::now();
+        let outcome = measure_in_child(&opts.exe, v, artifact);
+        let wall_ns = t.elapsed().as_nanos() as u64;
+        let vr = match outcome {
+            Ok(ChildOutput::Ok { effective, scaling }) => VariantResult {
+                name: v.name.clone(),
+                settings: v.clone(),
+                effective,
+                status: VariantStatus::Ok,
+                wall_ns,
+                scaling: scaling.map(|s| *s),
+            },
+            Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => {
+                say(&format!("  variant failed: {reason}"));
+                VariantResult {
+                    name: v.name.clone(),
+                    settings: v.clone(),
+                    effective: serde_json::Value::Null,
+                    status: VariantStatus::Failed { reason },
+                    wall_ns,
+                    scaling: None,
+                }
+            }
+        };
+        result.variants.push(vr);
+        result.updated_at = now_rfc3339();
+        result.complete = i + 1 == total;
+        report::json::write(&json_path, &result)?;
+    }
+    report::markdown::write(&markdown_path, &result)?;
+    Ok(RunOutput {
+        result,
+        json_path,
+        markdown_path,
+    })
+}
+
+/// A child that did not produce an answer.
+struct ChildFailure(String);
+
+fn measure_in_child(
+    exe: &Path,
+    variant: &Variant,
+    artifact: Option<PathBuf>,
+) -> Result<ChildOutput, ChildFailure> {
+    let job = serde_json::to_vec(&Job {
+        variant: variant.clone(),
+        artifact,
+    })
+    .map_err(|e| ChildFailure(format!("encoding the job: {e}")))?;
+    let mut child = Command::new(exe)
+        .arg(CHILD_COMMAND)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| ChildFailure(format!("starting {} {CHILD_COMMAND}: {e}", exe.display())))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&job)
+            .map_err(|e| ChildFailure(format!("sending the job: {e}")))?;
+    }
+    let mut out = Vec::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_end(&mut out);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| ChildFailure(format!("waiting for the child: {e}")))?;
+    match serde_json::from_slice::<ChildOutput>(&out) {
+        Ok(o) => Ok(o),
+        Err(_) => {
+            use std::os::unix::process::ExitStatusExt;
+            let how = match status.signal() {
+                Some(sig) => format!("killed by signal {sig} ({})", signal_name(sig)),
+                None => format!("exited with {status} without a result"),
+            };
+            Err(ChildFailure(format!("the measuring process {how}")))
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGKILL => "SIGKILL: often the OOM killer",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        _ => "signal",
+    }
+}
+
+/// Body of `pooling-lab __measure`: reads a [`Job`] on stdin, prints a [`ChildOutput`].
+pub fn child_main() -> Result<()> {
+    let mut input = Vec::new();
+    std::io::stdin().read_to_end(&mut input)?;
+    let job: Job = serde_json::from_slice(&input).context("decoding the job from stdin")?;
+    drop(input);
+    let output = match measure(&job) {
+        Ok((effective, scaling)) => ChildOutput::Ok {
+            effective,
+            scaling: scaling.map(Box::new),
+        },
+        Err(e) => ChildOutput::Err {
+            reason: format!("{e:#}"),
+        },
+    };
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer(&mut stdout, &output)?;
+    stdout.flush()?;
+    if matches!(output, ChildOutput::Err { .. }) {
+        bail!("variant failed");
+    }
+    Ok(())
+}
+
+fn measure(job: &Job) -> Result<(serde_json::Value, Option<ScalingResult>)> {
+    let v = &job.variant;
+    let scaling = match v.scenario.kind {
+        ScenarioKind::Scaling => Some(scenario::scaling::run(v, job.artifact.as_deref())?),
+    };
+    let effective = crate::settings::effective_settings(&scenario::engine(v)?);
+    Ok((effective, scaling))
+}

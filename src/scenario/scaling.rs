@@ -1,0 +1,99 @@
+//! Scenario `scaling`: hold N live instances and measure memory at each N.
+//!
+//! Each instance has its own `Store` and has run its workload once. Readings:
+//! at process start, after the engine is built, after the module is loaded
+//! (the base for per-instance figures), and after each step of `counts`.
+//! Per-instance cost = (reading after N - reading after module load) / N.
+
+use super::Prepared;
+use crate::measure::memory::{self, MemorySample, PerInstance};
+use crate::settings::Variant;
+use anyhow::{Context, Result};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+use wasmtime::{Instance, Store};
+
+/// Memory after one step of the scaling scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScalingStep {
+    /// Live instances held when this reading was taken.
+    pub live_instances: u32,
+    /// The reading.
+    pub memory: MemorySample,
+    /// (this reading - `after_module`) / `live_instances`.
+    pub per_instance: PerInstance,
+    /// Mean time of `InstancePre::instantiate` over the instances added in this step.
+    pub instantiate_mean_ns: f64,
+    /// Mean time of the first workload call over the instances added in this step.
+    pub call_mean_ns: f64,
+}
+
+/// Result of the scaling scenario for one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScalingResult {
+    /// Reading when the measuring process started.
+    pub process_start: MemorySample,
+    /// Reading after the engine was built (pooling reserves its slots here).
+    pub after_engine: MemorySample,
+    /// Reading after the module was loaded and linked: the base of per-instance figures.
+    pub after_module: MemorySample,
+    /// Time to load the module (compile, deserialize or deserialize_file).
+    pub module_load_ns: u64,
+    /// One entry per count, ascending.
+    pub steps: Vec<ScalingStep>,
+}
+
+/// Runs the scaling scenario in this process.
+pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> {
+    let process_start = memory::sample()?;
+    let engine = super::engine(variant)?;
+    let after_engine = memory::sample()?;
+    let prepared = super::prepare(engine, variant, artifact)?;
+    let after_module = memory::sample()?;
+
+    let max = variant.scenario.counts.last().copied().unwrap_or(0) as usize;
+    let mut live: Vec<(Store<()>, Instance)> = Vec::with_capacity(max);
+    let mut steps = Vec::with_capacity(variant.scenario.counts.len());
+    for &count in &variant.scenario.counts {
+        let added = (count as usize).saturating_sub(live.len());
+        let (mut inst_ns, mut call_ns) = (0u128, 0u128);
+        while live.len() < count as usize {
+            let (store, instance, i, c) = instantiate_and_call(&prepared)
+                .with_context(|| format!("creating instance #{}", live.len() + 1))?;
+            inst_ns += i;
+            call_ns += c;
+            live.push((store, instance));
+        }
+        let reading = memory::sample()?;
+        let n = added.max(1) as f64;
+        steps.push(ScalingStep {
+            live_instances: count,
+            memory: reading,
+            per_instance: PerInstance::between(&after_module, &reading, u64::from(count)),
+            instantiate_mean_ns: inst_ns as f64 / n,
+            call_mean_ns: call_ns as f64 / n,
+        });
+    }
+    drop(live);
+    Ok(ScalingResult {
+        process_start,
+        after_engine,
+        after_module,
+        module_load_ns: prepared.load_ns,
+        steps,
+    })
+}
+
+fn instantiate_and_call(p: &Prepared) -> Result<(Store<()>, Instance, u128, u128)> {
+    let mut store = Store::new(&p.engine, ());
+    let t = Instant::now();
+    let instance = p.pre.instantiate(&mut store)?;
+    let inst_ns = t.elapsed().as_nanos();
+    let run = instance.get_typed_func::<(), ()>(&mut store, p.entry)?;
+    let t = Instant::now();
+    run.call(&mut store, ())?;
+    let call_ns = t.elapsed().as_nanos();
+    Ok((store, instance, inst_ns, call_ns))
+}

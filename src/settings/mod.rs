@@ -1,0 +1,81 @@
+//! Experiment settings: the TOML schema, validation, and `Settings -> wasmtime::Config`.
+//!
+//! This is the part production code reuses: load a tuned file with
+//! [`Experiment::load`] (or build an [`EngineSettings`] + [`PoolingSettings`]
+//! by hand) and call [`wasmtime_config`].
+
+mod error;
+mod parse;
+mod schema;
+mod size;
+mod value;
+
+pub use error::ConfigError;
+pub use parse::{Experiment, ExperimentMeta, MAX_VARIANTS, all_keys, synthetic_min_memory};
+pub use schema::{
+    Allocator, EngineSettings, GuestKind, GuestSettings, KeyDoc, Load, OptLevel, PoolingSettings,
+    ScenarioKind, ScenarioSettings, Toggle,
+};
+pub use size::ByteSize;
+pub use value::OneOrMany;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One fully resolved variant of an experiment: a single value for every key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Variant {
+    /// Name made of the keys that differ between variants (`allocator=pooling,memory_init_cow=false`).
+    pub name: String,
+    /// `[engine]` knobs.
+    pub engine: EngineSettings,
+    /// `[pooling]` knobs (used only when `engine.allocator` is pooling).
+    pub pooling: PoolingSettings,
+    /// `[guest]` keys.
+    pub guest: GuestSettings,
+    /// `[scenario]` keys.
+    pub scenario: ScenarioSettings,
+}
+
+impl Variant {
+    /// Whether this variant uses the pooling allocator.
+    pub fn is_pooling(&self) -> bool {
+        self.engine.allocator == Some(Allocator::Pooling)
+    }
+
+    /// The `wasmtime::Config` this variant measures.
+    pub fn wasmtime_config(&self) -> wasmtime::Config {
+        wasmtime_config(&self.engine, &self.pooling)
+    }
+}
+
+/// Builds the `wasmtime::Config` for engine and pooling settings.
+///
+/// Every key that is set is applied; unset keys keep wasmtime's defaults. The
+/// pooling keys are applied only when `engine.allocator` is `pooling`.
+pub fn wasmtime_config(engine: &EngineSettings, pooling: &PoolingSettings) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    engine.apply_to(&mut config);
+    if engine.allocator == Some(Allocator::Pooling) {
+        let mut p = wasmtime::PoolingAllocationConfig::new();
+        pooling.apply_to(&mut p);
+        config.allocation_strategy(p);
+    }
+    config
+}
+
+/// The effective engine settings read back from a built engine, for the result file.
+pub fn effective_settings(engine: &wasmtime::Engine) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "engine".into(),
+        serde_json::to_value(EngineSettings::effective(engine)).unwrap_or_default(),
+    );
+    if let Some(p) = engine.get_pooling_config() {
+        out.insert(
+            "pooling".into(),
+            serde_json::to_value(PoolingSettings::effective(p)).unwrap_or_default(),
+        );
+    }
+    serde_json::Value::Object(out)
+}

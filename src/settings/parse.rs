@@ -1,0 +1,662 @@
+//! Reading an experiment file: syntax, unknown keys, types, variant expansion
+//! and validation, all before anything is measured.
+
+use super::error::ConfigError;
+use super::schema::{
+    Axis, EngineFile, EngineSettings, GuestFile, GuestSettings, KeyDoc, PoolingFile,
+    PoolingSettings, ScenarioFile, ScenarioSettings,
+};
+use super::{ByteSize, Variant};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
+
+/// Upper bound on the variants one file may expand to, so that a typo in a
+/// list cannot start a run of thousands of processes.
+pub const MAX_VARIANTS: usize = 256;
+
+/// `[experiment]`: metadata of the experiment (never expanded into variants).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentMeta {
+    /// Name used for the results folder (default: the file name without `.toml`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// One sentence on what the experiment asks.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+const EXPERIMENT_KEYS: &[KeyDoc] = &[
+    KeyDoc {
+        section: "experiment",
+        key: "name",
+        ty: "String",
+        default: "the file name without .toml",
+        unit: "text",
+        doc: "Name used for the results folder.\n",
+    },
+    KeyDoc {
+        section: "experiment",
+        key: "description",
+        ty: "String",
+        default: "none",
+        unit: "text",
+        doc: "One sentence on what the experiment asks.\n",
+    },
+];
+
+/// Every key the schema accepts, in section order.
+pub fn all_keys() -> Vec<&'static KeyDoc> {
+    EXPERIMENT_KEYS
+        .iter()
+        .chain(EngineSettings::KEYS)
+        .chain(PoolingSettings::KEYS)
+        .chain(GuestSettings::KEYS)
+        .chain(ScenarioSettings::KEYS)
+        .collect()
+}
+
+const SECTIONS: &[&str] = &["experiment", "engine", "pooling", "guest", "scenario"];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileForm {
+    #[serde(default)]
+    experiment: ExperimentMeta,
+    #[serde(default)]
+    engine: EngineFile,
+    #[serde(default)]
+    pooling: PoolingFile,
+    #[serde(default)]
+    guest: GuestFile,
+    #[serde(default)]
+    scenario: ScenarioFile,
+}
+
+impl FileForm {
+    fn span(&self, section: &str, key: &str) -> Option<std::ops::Range<usize>> {
+        match section {
+            "engine" => self.engine.span(key),
+            "pooling" => self.pooling.span(key),
+            "guest" => self.guest.span(key),
+            "scenario" => self.scenario.span(key),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed, expanded and validated experiment.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Name of the experiment (results go to `results/<name>/`).
+    pub name: String,
+    /// `[experiment]` metadata.
+    pub meta: ExperimentMeta,
+    /// The keys given as lists, as `section.key`, with the label of each alternative.
+    pub axes: Vec<(String, Vec<String>)>,
+    /// One entry per combination of alternatives, in file order.
+    pub variants: Vec<Variant>,
+}
+
+impl Experiment {
+    /// Reads and validates an experiment file.
+    pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path, format!("cannot read the file: {e}"))
+                .fix("check the path; experiments live in configs/ (e.g. configs/quick.toml)")
+        })?;
+        Experiment::parse(path, &source)
+    }
+
+    /// Parses and validates experiment text; `path` is used for messages and the default name.
+    pub fn parse(path: &Path, source: &str) -> Result<Experiment, ConfigError> {
+        let doc = DeTable::parse(source).map_err(|e| {
+            ConfigError::new(path, format!("not valid TOML: {}", e.message().trim()))
+                .at(source, e.span().map(|s| s.start))
+                .fix("correct the TOML syntax at that place")
+        })?;
+        check_keys(path, source, doc.get_ref())?;
+
+        let form: FileForm = toml::from_str(source).map_err(|e| {
+            let offset = e.span().map(|s| s.start);
+            let mut err = ConfigError::new(path, e.message().trim().to_string()).at(source, offset);
+            if let Some(key) = offset.and_then(|o| key_at(source, o)) {
+                let doc = find_key(&key);
+                err = err.key(key);
+                if let Some(doc) = doc {
+                    err = err.fix(format!(
+                        "give a value of type {} ({}), or a list of such values to compare them",
+                        doc.ty, doc.unit
+                    ));
+                }
+            }
+            err
+        })?;
+
+        let name = form.experiment.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "experiment".into())
+        });
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(ConfigError::new(
+                path,
+                format!("experiment name `{name}` cannot be a folder name"),
+            )
+            .key("experiment.name")
+            .fix("use letters, digits, '-' and '_'"));
+        }
+
+        let mut axes: Vec<Axis> = Vec::new();
+        form.engine.axes(&mut axes);
+        form.pooling.axes(&mut axes);
+        form.guest.axes(&mut axes);
+        form.scenario.axes(&mut axes);
+
+        let total = axes
+            .iter()
+            .try_fold(1usize, |acc, a| acc.checked_mul(a.labels.len()))
+            .unwrap_or(usize::MAX);
+        if total > MAX_VARIANTS {
+            let detail: Vec<String> = axes
+                .iter()
+                .map(|a| format!("{}.{} ({})", a.section, a.key, a.labels.len()))
+                .collect();
+            return Err(ConfigError::new(
+                path,
+                format!(
+                    "the lists expand to {total} variants (more than {MAX_VARIANTS}): {}",
+                    detail.join(" x ")
+                ),
+            )
+            .fix("split the experiment into several files, or shorten the lists"));
+        }
+
+        let mut variants = Vec::with_capacity(total);
+        let mut idx = vec![0usize; axes.len()];
+        for _ in 0..total {
+            let pick = |section: &str, key: &str| {
+                axes.iter()
+                    .position(|a| a.section == section && a.key == key)
+                    .map_or(0, |i| idx[i])
+            };
+            let name = if axes.is_empty() {
+                "default".to_string()
+            } else {
+                axes.iter()
+                    .zip(&idx)
+                    .map(|(a, &i)| format!("{}={}", a.key, a.labels[i]))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let mut v = Variant {
+                name,
+                engine: form.engine.resolve(&pick),
+                pooling: form.pooling.resolve(&pick),
+                guest: form.guest.resolve(&pick),
+                scenario: form.scenario.resolve(&pick),
+            };
+            v.scenario.counts.sort_unstable();
+            v.scenario.counts.dedup();
+            validate(&v).map_err(|p| {
+                let offset = form.span(p.section, p.key).map(|s| s.start);
+                let label = if total > 1 {
+                    format!("variant `{}`: ", v.name)
+                } else {
+                    String::new()
+                };
+                ConfigError::new(path, format!("{label}{}", p.message))
+                    .at(source, offset)
+                    .key(format!("{}.{}", p.section, p.key))
+                    .fix(p.fix)
+            })?;
+            variants.push(v);
+            // Odometer over the axes, last axis fastest.
+            for i in (0..idx.len()).rev() {
+                idx[i] += 1;
+                if idx[i] < axes[i].labels.len() {
+                    break;
+                }
+                idx[i] = 0;
+            }
+        }
+
+        Ok(Experiment {
+            path: path.to_path_buf(),
+            name,
+            meta: form.experiment,
+            axes: axes
+                .into_iter()
+                .map(|a| (format!("{}.{}", a.section, a.key), a.labels))
+                .collect(),
+            variants,
+        })
+    }
+
+    /// Builds every variant's engine once, so that a configuration wasmtime itself
+    /// rejects (a feature the host lacks, a pool that does not fit in the address
+    /// space, `max_memory_size` above `memory_reservation`) stops the run before
+    /// anything is measured.
+    pub fn check_engines(&self) -> Result<(), ConfigError> {
+        for v in &self.variants {
+            if let Err(e) = wasmtime::Engine::new(&v.wasmtime_config()) {
+                let msg = format!("{e:#}");
+                let fix = engine_error_fix(&msg);
+                let mut err = ConfigError::new(
+                    &self.path,
+                    format!(
+                        "variant `{}`: wasmtime rejects this configuration: {msg}",
+                        v.name
+                    ),
+                );
+                if let Some(fix) = fix {
+                    err = err.fix(fix);
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn engine_error_fix(msg: &str) -> Option<String> {
+    let m = msg.to_ascii_lowercase();
+    if m.contains("protection keys") || m.contains("mpk") {
+        Some("this host has no memory protection keys (pku): set [pooling] memory_protection_keys = \"auto\" or \"no\"".into())
+    } else if m.contains("pagemap") {
+        Some("this kernel lacks PAGEMAP_SCAN (Linux 6.7+): set [pooling] pagemap_scan = \"auto\" or \"no\"".into())
+    } else if m.contains("max_memory_size") || m.contains("memory_reservation") {
+        Some("keep [pooling] max_memory_size at or below [engine] memory_reservation".into())
+    } else if m.contains("mmap") || m.contains("cannot allocate") || m.contains("reserve") {
+        Some("the pool does not fit in the address space: lower [pooling] total_memories or [engine] memory_reservation / memory_guard_size".into())
+    } else {
+        None
+    }
+}
+
+/// A validation problem before its place in the file is known.
+struct Problem {
+    section: &'static str,
+    key: &'static str,
+    message: String,
+    fix: String,
+}
+
+const WASM_PAGE: u64 = 64 << 10;
+
+/// The linear memory (in bytes, whole wasm pages) a synthetic guest needs:
+/// its image and dirtied pages, at least one page, at least `memory_min`.
+pub fn synthetic_min_memory(g: &GuestSettings) -> u64 {
+    let image = g.image_size.0.div_ceil(WASM_PAGE) * WASM_PAGE;
+    let dirty_end = (g.dirty_offset.0 + g.dirty_per_call.0).div_ceil(WASM_PAGE) * WASM_PAGE;
+    let needed = image.max(dirty_end).max(WASM_PAGE);
+    needed.max(g.memory_min.0.div_ceil(WASM_PAGE) * WASM_PAGE)
+}
+
+fn validate(v: &Variant) -> Result<(), Problem> {
+    let s = &v.scenario;
+    if s.counts.is_empty() || s.counts[0] == 0 {
+        return Err(Problem {
+            section: "scenario",
+            key: "counts",
+            message: "counts must list at least one live-instance count, each at least 1".into(),
+            fix: "e.g. counts = [1, 10, 100]".into(),
+        });
+    }
+    let max_count = *s.counts.last().unwrap_or(&1);
+    let g = &v.guest;
+    let min_mem = synthetic_min_memory(g);
+    if min_mem > 4 << 30 {
+        return Err(Problem {
+            section: "guest",
+            key: "image_size",
+            message: format!(
+                "the guest needs {} of linear memory, more than a 32-bit memory's 4GiB",
+                ByteSize(min_mem)
+            ),
+            fix: "lower image_size, dirty_offset or dirty_per_call".into(),
+        });
+    }
+    if g.memory_max.0 != 0 && g.memory_max.0 < min_mem {
+        return Err(Problem {
+            section: "guest",
+            key: "memory_max",
+            message: format!(
+                "memory_max = {} is below the {} the guest needs for its image and dirtied pages",
+                g.memory_max,
+                ByteSize(min_mem)
+            ),
+            fix: format!(
+                "raise memory_max to at least {}, or set it to 0 (no maximum)",
+                ByteSize(min_mem)
+            ),
+        });
+    }
+    if !v.is_pooling() {
+        return Ok(());
+    }
+    let defaults = wasmtime::PoolingAllocationConfig::default();
+    let p = &v.pooling;
+    let pools: [(&'static str, Option<u32>, u32, bool); 3] = [
+        (
+            "total_core_instances",
+            p.total_core_instances,
+            defaults.get_total_core_instances(),
+            true,
+        ),
+        (
+            "total_memories",
+            p.total_memories,
+            defaults.get_total_memories(),
+            true,
+        ),
+        (
+            "total_tables",
+            p.total_tables,
+            defaults.get_total_tables(),
+            g.table_elements > 0,
+        ),
+    ];
+    for (key, set, default, needed) in pools {
+        let have = set.unwrap_or(default);
+        if needed && u64::from(have) < u64::from(max_count) {
+            return Err(Problem {
+                section: "pooling",
+                key,
+                message: format!(
+                    "{key} = {have} is smaller than the largest live-instance count in [scenario] counts ({max_count}): the pool would run out of slots"
+                ),
+                fix: format!("raise {key} to at least {max_count}, or lower [scenario] counts"),
+            });
+        }
+    }
+    let max_mem = p
+        .max_memory_size
+        .map_or(defaults.get_max_memory_size() as u64, |b| b.0);
+    if max_mem < min_mem {
+        return Err(Problem {
+            section: "pooling",
+            key: "max_memory_size",
+            message: format!(
+                "max_memory_size = {} is below the guest's minimum linear memory ({}): no instance could be created",
+                ByteSize(max_mem),
+                ByteSize(min_mem)
+            ),
+            fix: format!("raise max_memory_size to at least {}", ByteSize(min_mem)),
+        });
+    }
+    let elems = p.table_elements.unwrap_or(defaults.get_table_elements());
+    if (g.table_elements as usize) > elems {
+        return Err(Problem {
+            section: "pooling",
+            key: "table_elements",
+            message: format!(
+                "table_elements = {elems} is below the guest's table of {} elements",
+                g.table_elements
+            ),
+            fix: format!(
+                "raise [pooling] table_elements to at least {}",
+                g.table_elements
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `section.key` of the assignment that contains byte `offset`.
+fn key_at(source: &str, offset: usize) -> Option<String> {
+    let offset = source.floor_char_boundary(offset.min(source.len()));
+    let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = source[line_start..].lines().next().unwrap_or("");
+    let key = line.split('=').next()?.trim();
+    if key.is_empty() || key.starts_with('[') || !line.contains('=') {
+        return None;
+    }
+    let section = source[..line_start]
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix('[')
+                .and_then(|l| l.split(']').next())
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_default();
+    Some(if section.is_empty() {
+        key.to_string()
+    } else {
+        format!("{section}.{key}")
+    })
+}
+
+fn find_key(dotted: &str) -> Option<&'static KeyDoc> {
+    let (section, key) = dotted.split_once('.')?;
+    all_keys()
+        .into_iter()
+        .find(|k| k.section == section && k.key == key)
+}
+
+/// The closest candidate by edit distance, if it is close enough to be a typo.
+fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::normalized_damerau_levenshtein(word, c), c))
+        .filter(|(score, _)| *score >= 0.6)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+fn check_keys(path: &Path, source: &str, doc: &DeTable<'_>) -> Result<(), ConfigError> {
+    for (key, value) in doc.iter() {
+        let name = key.get_ref().as_ref();
+        let at = Some(key.span().start);
+        if !SECTIONS.contains(&name) {
+            let mut err = ConfigError::new(path, format!("unknown section `{name}`"))
+                .at(source, at)
+                .key(name.to_string());
+            err = match nearest(name, SECTIONS.iter().copied()) {
+                Some(n) => err.fix(format!("did you mean [{n}]?")),
+                None => err.fix(format!(
+                    "sections are {}",
+                    SECTIONS
+                        .iter()
+                        .map(|s| format!("[{s}]"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            };
+            return Err(err);
+        }
+        let DeValue::Table(table) = value.get_ref() else {
+            return Err(ConfigError::new(
+                path,
+                format!("`{name}` must be a section ([{name}]), not a value"),
+            )
+            .at(source, at)
+            .key(name.to_string())
+            .fix(format!(
+                "write [{name}] on its own line and put its keys below it"
+            )));
+        };
+        let valid: Vec<&str> = all_keys()
+            .into_iter()
+            .filter(|k| k.section == name)
+            .map(|k| k.key)
+            .collect();
+        for (k, _) in table.iter() {
+            let kname = k.get_ref().as_ref();
+            if valid.contains(&kname) {
+                continue;
+            }
+            let mut err = ConfigError::new(path, format!("unknown key `{kname}` in [{name}]"))
+                .at(source, Some(k.span().start))
+                .key(format!("{name}.{kname}"));
+            let elsewhere = all_keys().into_iter().find(|d| d.key == kname);
+            err = if let Some(d) = elsewhere {
+                err.fix(format!(
+                    "`{kname}` belongs in [{}]: move it there",
+                    d.section
+                ))
+            } else if let Some(n) = nearest(kname, valid.iter().copied()) {
+                err.fix(format!(
+                    "did you mean `{n}`? (`pooling-lab explain {name}` lists the keys)"
+                ))
+            } else {
+                err.fix(format!("valid keys in [{name}]: {}", valid.join(", ")))
+            };
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Allocator, OneOrMany};
+
+    fn parse(src: &str) -> Result<Experiment, ConfigError> {
+        Experiment::parse(Path::new("test.toml"), src)
+    }
+
+    #[test]
+    fn expands_cartesian_product_named_by_what_differs() {
+        let e = parse(
+            "[engine]\nallocator = [\"on-demand\", \"pooling\"]\nmemory_init_cow = [true, false]\n[scenario]\ncounts = [1, 10]\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = e.variants.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "allocator=on-demand,memory_init_cow=true",
+                "allocator=on-demand,memory_init_cow=false",
+                "allocator=pooling,memory_init_cow=true",
+                "allocator=pooling,memory_init_cow=false",
+            ]
+        );
+        assert_eq!(e.variants[2].engine.allocator, Some(Allocator::Pooling));
+        assert_eq!(e.variants[3].engine.memory_init_cow, Some(false));
+        // A list-typed key is one value, not alternatives.
+        assert!(e.variants.iter().all(|v| v.scenario.counts == [1, 10]));
+    }
+
+    #[test]
+    fn list_of_lists_is_alternatives_for_list_keys() {
+        let e = parse("[scenario]\ncounts = [[1, 2], [5]]\n").unwrap();
+        assert_eq!(e.variants.len(), 2);
+        assert_eq!(e.variants[1].scenario.counts, [5]);
+    }
+
+    #[test]
+    fn sizes_accept_strings_and_integers() {
+        let e = parse("[guest]\nimage_size = [\"1MiB\", 4096]\n").unwrap();
+        assert_eq!(e.variants[0].guest.image_size, ByteSize(1 << 20));
+        assert_eq!(e.variants[1].guest.image_size, ByteSize(4096));
+        assert_eq!(e.variants[0].name, "image_size=1048576");
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_nearest_key() {
+        let err = parse("[engine]\nallocator = \"pooling\"\nmemory_init_cwo = true\n").unwrap_err();
+        assert_eq!(err.location, Some((3, 1)));
+        assert_eq!(err.key.as_deref(), Some("engine.memory_init_cwo"));
+        assert!(
+            err.fix.as_deref().unwrap().contains("`memory_init_cow`"),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.starts_with("test.toml:3:1: "), "{text}");
+    }
+
+    #[test]
+    fn key_in_the_wrong_section_is_pointed_to_the_right_one() {
+        let err = parse("[engine]\ntotal_memories = 10\n").unwrap_err();
+        assert!(err.fix.unwrap().contains("belongs in [pooling]"));
+    }
+
+    #[test]
+    fn unknown_section_suggests_nearest() {
+        let err = parse("[pool]\ntotal_memories = 10\n").unwrap_err();
+        assert_eq!(err.location, Some((1, 2)));
+        assert!(err.fix.unwrap().contains("[pooling]"));
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_key() {
+        let err = parse("[engine]\n\nmemory_init_cow = \"yes\"\n").unwrap_err();
+        assert_eq!(err.location.map(|l| l.0), Some(3), "{err}");
+        assert_eq!(err.key.as_deref(), Some("engine.memory_init_cow"));
+        assert!(err.message.contains("bool"), "{err}");
+        let err = parse("[guest]\nimage_size = \"64 parsecs\"\n").unwrap_err();
+        assert!(err.message.contains("unknown size unit"), "{err}");
+        assert_eq!(err.location.map(|l| l.0), Some(2));
+    }
+
+    #[test]
+    fn pool_smaller_than_largest_count_is_rejected_at_its_line() {
+        let err = parse(
+            "[engine]\nallocator = \"pooling\"\n[pooling]\ntotal_memories = 50\n[scenario]\ncounts = [1, 100]\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("pooling.total_memories"));
+        assert_eq!(err.location.map(|l| l.0), Some(4));
+        assert!(err.message.contains("(100)"), "{err}");
+        assert!(err.fix.unwrap().contains("at least 100"));
+        // The same pool is fine for on-demand variants, which do not use it.
+        parse("[pooling]\ntotal_memories = 50\n[scenario]\ncounts = [1, 100]\n").unwrap();
+    }
+
+    #[test]
+    fn max_memory_size_below_guest_minimum_is_rejected() {
+        let err = parse(
+            "[engine]\nallocator = \"pooling\"\n[pooling]\nmax_memory_size = \"1MiB\"\n[guest]\nimage_size = \"4MiB\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("pooling.max_memory_size"));
+        assert!(err.message.contains("4MiB"), "{err}");
+    }
+
+    #[test]
+    fn empty_list_and_bad_syntax_are_errors_not_panics() {
+        assert!(
+            parse("[engine]\nmemory_init_cow = []\n")
+                .unwrap_err()
+                .message
+                .contains("empty list")
+        );
+        let err = parse("[engine\n").unwrap_err();
+        assert!(err.message.contains("TOML"), "{err}");
+        assert!(
+            parse("engine = 3\n")
+                .unwrap_err()
+                .message
+                .contains("must be a section")
+        );
+        assert!(parse("[scenario]\ncounts = []\n").is_err());
+    }
+
+    #[test]
+    fn too_many_variants_is_an_error() {
+        let list: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
+        let src = format!(
+            "[pooling]\ntotal_memories = [{0}]\ntotal_tables = [{0}]\n",
+            list.join(",")
+        );
+        assert!(parse(&src).unwrap_err().message.contains("400 variants"));
+    }
+
+    #[test]
+    fn one_or_many_reads_scalars_as_one() {
+        let v: OneOrMany<u32> =
+            toml::from_str::<std::collections::BTreeMap<String, OneOrMany<u32>>>("a = 3")
+                .unwrap()
+                .remove("a")
+                .unwrap();
+        assert_eq!(v, OneOrMany::One(3));
+    }
+}

@@ -1,0 +1,640 @@
+//! The experiment schema: every key of every section, declared once.
+//!
+//! Each section is declared with [`knob_section!`] (keys applied to wasmtime,
+//! with a getter that reads the applied value back) or [`plain_section!`]
+//! (keys pooling-lab itself interprets). The declaration generates the resolved
+//! struct, its TOML file form (with spans and list alternatives), the table of
+//! key docs that `explain` prints, and the code that applies the keys. There is
+//! no second list that can drift.
+
+use super::size::ByteSize;
+use super::value::OneOrMany;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use toml::Spanned;
+use wasmtime::{Config, Engine, PoolingAllocationConfig};
+
+/// Documentation of one configuration key, generated from its declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDoc {
+    /// TOML section (`engine`, `pooling`, `guest`, `scenario`).
+    pub section: &'static str,
+    /// Key name inside the section.
+    pub key: &'static str,
+    /// Rust type of the value.
+    pub ty: &'static str,
+    /// Default, as written in the declaration (`wasmtime` = wasmtime's own default).
+    pub default: &'static str,
+    /// Unit of the value (`bytes`, `count`, `flag`, ...).
+    pub unit: &'static str,
+    /// What the key does, what it costs and what it buys.
+    pub doc: &'static str,
+}
+
+/// One variant axis: a key given as a list of alternatives.
+#[derive(Debug, Clone)]
+pub(crate) struct Axis {
+    pub section: &'static str,
+    pub key: &'static str,
+    /// Display label of each alternative.
+    pub labels: Vec<String>,
+}
+
+/// Byte span of a key's value in the source file, for error messages.
+pub(crate) type Span = std::ops::Range<usize>;
+
+fn label<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Null) => "default".to_string(),
+        Ok(other) => other.to_string(),
+        Err(_) => "?".to_string(),
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// Declares a section of keys that are applied to wasmtime.
+///
+/// Every key is an `Option`: `None` keeps wasmtime's own default. Each key
+/// names a `probe` (a non-default value used by the test that proves the key
+/// is applied), an `apply` expression and a `get` expression that reads the
+/// effective value back from wasmtime.
+macro_rules! knob_section {
+    (
+        $(#[doc = $sdoc:expr])*
+        [$section:literal] $Name:ident, $File:ident, apply to $Target:ty, read from $Getter:ty {
+            $(
+                $(#[doc = $doc:expr])*
+                $key:ident : $T:ty, unit $unit:literal, probe $probe:expr,
+                    apply |$c:ident, $v:ident| $apply:expr,
+                    get |$g:ident| $get:expr;
+            )*
+        }
+    ) => {
+        $(#[doc = $sdoc])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $Name {
+            $(
+                $(#[doc = $doc])*
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $key: Option<$T>,
+            )*
+        }
+
+        impl $Name {
+            /// Every key of this section, with its documentation.
+            pub const KEYS: &'static [KeyDoc] = &[
+                $(KeyDoc {
+                    section: $section,
+                    key: stringify!($key),
+                    ty: stringify!($T),
+                    default: "wasmtime",
+                    unit: $unit,
+                    doc: concat!($($doc, "\n"),*),
+                },)*
+            ];
+
+            /// Applies every key that is set to `target`; unset keys keep wasmtime's default.
+            pub fn apply_to(&self, target: &mut $Target) {
+                $(
+                    if let Some($v) = self.$key.clone() {
+                        let $c = &mut *target;
+                        let _ = $apply;
+                    }
+                )*
+            }
+
+            /// The effective value of every key, read back from wasmtime.
+            pub fn effective(getter: &$Getter) -> BTreeMap<&'static str, serde_json::Value> {
+                let mut out = BTreeMap::new();
+                $(
+                    let value: $T = { let $g = getter; $get };
+                    out.insert(stringify!($key), to_json(&value));
+                )*
+                out
+            }
+
+            /// For each key: the key name, a section with only that key set to its probe value,
+            /// and the probe value as JSON. Used by tests to prove each key is applied.
+            pub fn probes() -> Vec<(&'static str, Self, serde_json::Value)> {
+                let mut out = Vec::new();
+                $(
+                    let probe: $T = $probe;
+                    out.push((
+                        stringify!($key),
+                        Self { $key: Some(probe.clone()), ..Self::default() },
+                        to_json(&probe),
+                    ));
+                )*
+                out
+            }
+        }
+
+        /// File form of the section: every key optional, spanned, possibly a list.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $File {
+            $(
+                #[serde(default)]
+                pub $key: Option<Spanned<OneOrMany<$T>>>,
+            )*
+        }
+
+        impl $File {
+            pub(crate) fn axes(&self, out: &mut Vec<Axis>) {
+                $(
+                    if let Some(v) = &self.$key {
+                        if let OneOrMany::Many(vals) = v.get_ref() {
+                            out.push(Axis { section: $section, key: stringify!($key), labels: vals.iter().map(label).collect() });
+                        }
+                    }
+                )*
+            }
+
+            pub(crate) fn resolve(&self, pick: &dyn Fn(&str, &str) -> usize) -> $Name {
+                let mut out = $Name::default();
+                $(
+                    if let Some(v) = &self.$key {
+                        out.$key = Some(v.get_ref().values()[pick($section, stringify!($key))].clone());
+                    }
+                )*
+                out
+            }
+
+            pub(crate) fn span(&self, key: &str) -> Option<Span> {
+                $(
+                    if key == stringify!($key) {
+                        return self.$key.as_ref().map(|v| v.span());
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+/// Declares a section of keys that pooling-lab interprets itself (guest, scenario).
+macro_rules! plain_section {
+    (
+        $(#[doc = $sdoc:expr])*
+        [$section:literal] $Name:ident, $File:ident {
+            $(
+                $(#[doc = $doc:expr])*
+                $key:ident : $T:ty = $default:expr, unit $unit:literal;
+            )*
+        }
+    ) => {
+        $(#[doc = $sdoc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $Name {
+            $(
+                $(#[doc = $doc])*
+                pub $key: $T,
+            )*
+        }
+
+        impl Default for $Name {
+            fn default() -> Self {
+                Self { $($key: $default,)* }
+            }
+        }
+
+        impl $Name {
+            /// Every key of this section, with its documentation.
+            pub const KEYS: &'static [KeyDoc] = &[
+                $(KeyDoc {
+                    section: $section,
+                    key: stringify!($key),
+                    ty: stringify!($T),
+                    default: stringify!($default),
+                    unit: $unit,
+                    doc: concat!($($doc, "\n"),*),
+                },)*
+            ];
+        }
+
+        /// File form of the section: every key optional, spanned, possibly a list.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $File {
+            $(
+                #[serde(default)]
+                pub $key: Option<Spanned<OneOrMany<$T>>>,
+            )*
+        }
+
+        impl $File {
+            pub(crate) fn axes(&self, out: &mut Vec<Axis>) {
+                $(
+                    if let Some(v) = &self.$key {
+                        if let OneOrMany::Many(vals) = v.get_ref() {
+                            out.push(Axis { section: $section, key: stringify!($key), labels: vals.iter().map(label).collect() });
+                        }
+                    }
+                )*
+            }
+
+            pub(crate) fn resolve(&self, pick: &dyn Fn(&str, &str) -> usize) -> $Name {
+                let mut out = $Name::default();
+                $(
+                    if let Some(v) = &self.$key {
+                        out.$key = v.get_ref().values()[pick($section, stringify!($key))].clone();
+                    }
+                )*
+                out
+            }
+
+            pub(crate) fn span(&self, key: &str) -> Option<Span> {
+                $(
+                    if key == stringify!($key) {
+                        return self.$key.as_ref().map(|v| v.span());
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+/// Which instance allocator the engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allocator {
+    /// `InstanceAllocationStrategy::OnDemand`: mmap/munmap per instance.
+    OnDemand,
+    /// `InstanceAllocationStrategy::Pooling`: preallocated slots, recycled.
+    Pooling,
+}
+
+/// Tri-state for host features (mirrors `wasmtime::Enabled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Toggle {
+    /// Use the feature if the host supports it.
+    Auto,
+    /// Use the feature; engine creation fails if the host lacks it.
+    Yes,
+    /// Never use the feature.
+    No,
+}
+
+impl From<Toggle> for wasmtime::Enabled {
+    fn from(t: Toggle) -> Self {
+        match t {
+            Toggle::Auto => wasmtime::Enabled::Auto,
+            Toggle::Yes => wasmtime::Enabled::Yes,
+            Toggle::No => wasmtime::Enabled::No,
+        }
+    }
+}
+
+impl From<wasmtime::Enabled> for Toggle {
+    fn from(t: wasmtime::Enabled) -> Self {
+        match t {
+            wasmtime::Enabled::Auto => Toggle::Auto,
+            wasmtime::Enabled::Yes => Toggle::Yes,
+            wasmtime::Enabled::No => Toggle::No,
+        }
+    }
+}
+
+/// Cranelift optimization level (mirrors `wasmtime::OptLevel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OptLevel {
+    /// No optimizations: fastest compile, slowest code.
+    None,
+    /// Optimize for speed (wasmtime's default).
+    Speed,
+    /// Optimize for speed and size.
+    SpeedAndSize,
+}
+
+impl From<OptLevel> for wasmtime::OptLevel {
+    fn from(o: OptLevel) -> Self {
+        match o {
+            OptLevel::None => wasmtime::OptLevel::None,
+            OptLevel::Speed => wasmtime::OptLevel::Speed,
+            OptLevel::SpeedAndSize => wasmtime::OptLevel::SpeedAndSize,
+        }
+    }
+}
+
+fn opt_level_from(o: Option<wasmtime::OptLevel>) -> OptLevel {
+    match o {
+        Some(wasmtime::OptLevel::None) => OptLevel::None,
+        Some(wasmtime::OptLevel::SpeedAndSize) => OptLevel::SpeedAndSize,
+        _ => OptLevel::Speed,
+    }
+}
+
+knob_section! {
+    /// `[engine]`: `wasmtime::Config` knobs that change memory use or instantiation cost.
+    ["engine"] EngineSettings, EngineFile, apply to Config, read from Engine {
+        /// Instance allocator. `on-demand` maps and unmaps every instance's memory on
+        /// instantiate/drop: no up-front cost, but every instantiation pays mmap +
+        /// page faults. `pooling` reserves `total_*` slots once at engine creation and
+        /// recycles them: fast instantiation, a large virtual reservation, and limits
+        /// (`[pooling]`) that every module must fit.
+        allocator: Allocator, unit "enum: on-demand | pooling", probe Allocator::Pooling,
+            apply |c, v| match v {
+                Allocator::OnDemand => c.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand),
+                Allocator::Pooling => c.allocation_strategy(PoolingAllocationConfig::default()),
+            },
+            get |e| if e.get_pooling_config().is_some() { Allocator::Pooling } else { Allocator::OnDemand };
+        /// Initialize linear memory from a copy-on-write image of the module's data
+        /// segments (mmap of the compiled artifact or a memfd). Costs: the image must be
+        /// built at module load. Buys: instantiation that maps instead of copies, and
+        /// image pages shared between instances until written. Off: every instance
+        /// copies its data segments (private memory per instance).
+        memory_init_cow: bool, unit "flag", probe false,
+            apply |c, v| c.memory_init_cow(v),
+            get |e| e.get_memory_init_cow();
+        /// Virtual address space reserved for each linear memory. Larger lets memories
+        /// grow in place and elides bounds checks (>= 4GiB for 32-bit memories); costs
+        /// address space only (no RSS), which bounds how many pooled slots fit.
+        memory_reservation: ByteSize, unit "bytes", probe ByteSize(1 << 30),
+            apply |c, v| c.memory_reservation(v.0),
+            get |e| ByteSize(e.get_memory_reservation());
+        /// Guard region after each linear memory. Lets the compiler elide bounds
+        /// checks for constant offsets; costs address space per memory (per slot).
+        memory_guard_size: ByteSize, unit "bytes", probe ByteSize(64 << 10),
+            apply |c, v| c.memory_guard_size(v.0),
+            get |e| ByteSize(e.get_memory_guard_size());
+        /// Extra reservation for growth when a memory must be moved (on-demand only).
+        /// Trades address space for fewer copies on `memory.grow`.
+        memory_reservation_for_growth: ByteSize, unit "bytes", probe ByteSize(1 << 20),
+            apply |c, v| c.memory_reservation_for_growth(v.0),
+            get |e| ByteSize(e.get_memory_reservation_for_growth());
+        /// Whether a linear memory's base may move on growth. `false` forces
+        /// reservation up front; `true` allows realloc-style growth.
+        memory_may_move: bool, unit "flag", probe false,
+            apply |c, v| c.memory_may_move(v),
+            get |e| e.get_memory_may_move();
+        /// Also put a guard region before each linear memory (defense in depth
+        /// against sign-extension bugs). Costs another guard of address space per memory.
+        guard_before_linear_memory: bool, unit "flag", probe false,
+            apply |c, v| c.guard_before_linear_memory(v),
+            get |e| e.get_guard_before_linear_memory();
+        /// Initialize table elements lazily. `true` makes instantiation of modules
+        /// with large tables cheap; `false` pays for every element up front.
+        table_lazy_init: bool, unit "flag", probe false,
+            apply |c, v| c.table_lazy_init(v),
+            get |e| e.get_table_lazy_init();
+        /// Data images up to this size are made dense (one CoW image even with
+        /// holes). Larger costs memory for holes; smaller may disable CoW for sparse data.
+        memory_guaranteed_dense_image_size: ByteSize, unit "bytes", probe ByteSize(1 << 20),
+            apply |c, v| c.memory_guaranteed_dense_image_size(v.0),
+            get |e| ByteSize(e.get_memory_guaranteed_dense_image_size());
+        /// Use signal handlers (guard pages) for out-of-bounds traps instead of explicit
+        /// checks. Off costs run-time bounds checks on every access.
+        signals_based_traps: bool, unit "flag", probe false,
+            apply |c, v| c.signals_based_traps(v),
+            get |e| e.get_signals_based_traps();
+        /// Maximum host stack the guest may use. Larger allows deeper recursion (CPython
+        /// needs ~8MiB); must stay below `async_stack_size` when async is used.
+        max_wasm_stack: ByteSize, unit "bytes", probe ByteSize(256 << 10),
+            apply |c, v| c.max_wasm_stack(v.as_usize()),
+            get |e| ByteSize(e.get_max_wasm_stack() as u64);
+        /// Size of each async (fiber) stack. Costs address space (and pool slots under
+        /// pooling) per concurrent async call.
+        async_stack_size: ByteSize, unit "bytes", probe ByteSize(4 << 20),
+            apply |c, v| c.async_stack_size(v.as_usize()),
+            get |e| ByteSize(e.get_async_stack_size() as u64);
+        /// Zero async stacks on reuse (hygiene between tenants); costs a memset/madvise.
+        async_stack_zeroing: bool, unit "flag", probe true,
+            apply |c, v| c.async_stack_zeroing(v),
+            get |e| e.get_async_stack_zeroing();
+        /// Virtual reservation of each GC heap (needed by guests using exceptions or GC).
+        gc_heap_reservation: ByteSize, unit "bytes", probe ByteSize(1 << 20),
+            apply |c, v| c.gc_heap_reservation(v.0),
+            get |e| ByteSize(e.get_gc_heap_reservation());
+        /// Guard region after each GC heap.
+        gc_heap_guard_size: ByteSize, unit "bytes", probe ByteSize(64 << 10),
+            apply |c, v| c.gc_heap_guard_size(v.0),
+            get |e| ByteSize(e.get_gc_heap_guard_size());
+        /// Extra reservation for GC heap growth when it must move.
+        gc_heap_reservation_for_growth: ByteSize, unit "bytes", probe ByteSize(1 << 20),
+            apply |c, v| c.gc_heap_reservation_for_growth(v.0),
+            get |e| ByteSize(e.get_gc_heap_reservation_for_growth());
+        /// Whether a GC heap may move on growth.
+        gc_heap_may_move: bool, unit "flag", probe false,
+            apply |c, v| c.gc_heap_may_move(v),
+            get |e| e.get_gc_heap_may_move();
+        /// Initial size of a GC heap; larger costs RSS only when touched.
+        gc_heap_initial_size: ByteSize, unit "bytes", probe ByteSize(1 << 20),
+            apply |c, v| c.gc_heap_initial_size(v.0),
+            get |e| ByteSize(e.get_gc_heap_initial_size());
+        /// Epoch-based interruption (deadlines for guests that never return). Costs a
+        /// load+compare at loop headers and function entries.
+        epoch_interruption: bool, unit "flag", probe true,
+            apply |c, v| c.epoch_interruption(v),
+            get |e| e.get_epoch_interruption();
+        /// Fuel metering (deterministic instruction budgets). Costs a counter update
+        /// per basic block; slower than epochs.
+        consume_fuel: bool, unit "flag", probe true,
+            apply |c, v| c.consume_fuel(v),
+            get |e| e.get_consume_fuel();
+        /// Compile functions in parallel. Faster precompile, higher peak RSS while compiling.
+        parallel_compilation: bool, unit "flag", probe false,
+            apply |c, v| c.parallel_compilation(v),
+            get |e| e.get_parallel_compilation();
+        /// Cranelift optimization level: compile time against code speed.
+        cranelift_opt_level: OptLevel, unit "enum: none | speed | speed_and_size", probe OptLevel::None,
+            apply |c, v| c.cranelift_opt_level(v.into()),
+            get |e| opt_level_from(e.get_cranelift_opt_level());
+        /// Generate the address map (wasm offsets in backtraces). Costs artifact size.
+        generate_address_map: bool, unit "flag", probe false,
+            apply |c, v| c.generate_address_map(v),
+            get |e| e.get_generate_address_map();
+    }
+}
+
+knob_section! {
+    /// `[pooling]`: every `PoolingAllocationConfig` knob of wasmtime 48. Only used by
+    /// variants whose `[engine] allocator` is `pooling`.
+    ["pooling"] PoolingSettings, PoolingFile, apply to PoolingAllocationConfig, read from PoolingAllocationConfig {
+        /// Concurrent core instances the pool holds (default 1000). Bounds the number
+        /// of live sandboxes; costs `total_core_instances * max_core_instance_size` of
+        /// reserved metadata.
+        total_core_instances: u32, unit "count", probe 7,
+            apply |c, v| c.total_core_instances(v),
+            get |g| g.get_total_core_instances();
+        /// Concurrent component instances the pool holds (default 1000).
+        total_component_instances: u32, unit "count", probe 7,
+            apply |c, v| c.total_component_instances(v),
+            get |g| g.get_total_component_instances();
+        /// Linear-memory slots (default 1000). Each slot reserves
+        /// `memory_reservation + memory_guard_size` of address space at engine creation.
+        total_memories: u32, unit "count", probe 7,
+            apply |c, v| c.total_memories(v),
+            get |g| g.get_total_memories();
+        /// Table slots (default 1000); each reserves `table_elements` pointers.
+        total_tables: u32, unit "count", probe 7,
+            apply |c, v| c.total_tables(v),
+            get |g| g.get_total_tables();
+        /// Async stack slots (default 1000); each reserves `async_stack_size`.
+        total_stacks: u32, unit "count", probe 7,
+            apply |c, v| c.total_stacks(v),
+            get |g| g.get_total_stacks();
+        /// GC heap slots (default 1000); guests with exceptions/GC need one each.
+        total_gc_heaps: u32, unit "count", probe 7,
+            apply |c, v| c.total_gc_heaps(v),
+            get |g| g.get_total_gc_heaps();
+        /// Largest linear memory a slot may hold (default 4GiB). Smaller caps guest
+        /// memory (a memory.grow past it fails) and, with MPK, lets slots be striped;
+        /// must not exceed `memory_reservation`.
+        max_memory_size: ByteSize, unit "bytes", probe ByteSize(16 << 20),
+            apply |c, v| c.max_memory_size(v.as_usize()),
+            get |g| ByteSize(g.get_max_memory_size() as u64);
+        /// Memories a module may define (default 1).
+        max_memories_per_module: u32, unit "count", probe 2,
+            apply |c, v| c.max_memories_per_module(v),
+            get |g| g.get_max_memories_per_module();
+        /// Tables a module may define (default 1).
+        max_tables_per_module: u32, unit "count", probe 2,
+            apply |c, v| c.max_tables_per_module(v),
+            get |g| g.get_max_tables_per_module();
+        /// Elements each table slot can hold (default 20000).
+        table_elements: usize, unit "count", probe 100,
+            apply |c, v| c.table_elements(v),
+            get |g| g.get_table_elements();
+        /// Bytes of `VMContext` metadata per core instance slot (default 1MiB).
+        max_core_instance_size: ByteSize, unit "bytes", probe ByteSize(64 << 10),
+            apply |c, v| c.max_core_instance_size(v.as_usize()),
+            get |g| ByteSize(g.get_max_core_instance_size() as u64);
+        /// Bytes of metadata per component instance slot (default 1MiB).
+        max_component_instance_size: ByteSize, unit "bytes", probe ByteSize(64 << 10),
+            apply |c, v| c.max_component_instance_size(v.as_usize()),
+            get |g| ByteSize(g.get_max_component_instance_size() as u64);
+        /// Core instances one component may contain (default unlimited).
+        max_core_instances_per_component: u32, unit "count", probe 3,
+            apply |c, v| c.max_core_instances_per_component(v),
+            get |g| g.get_max_core_instances_per_component();
+        /// Memories one component may contain (default unlimited).
+        max_memories_per_component: u32, unit "count", probe 3,
+            apply |c, v| c.max_memories_per_component(v),
+            get |g| g.get_max_memories_per_component();
+        /// Tables one component may contain (default unlimited).
+        max_tables_per_component: u32, unit "count", probe 3,
+            apply |c, v| c.max_tables_per_component(v),
+            get |g| g.get_max_tables_per_component();
+        /// Unused slots kept affine to a module before cold slots are reused (default
+        /// 100). Higher keeps more warm state (RSS) around; 0 bounds the slot set to peak
+        /// concurrency.
+        max_unused_warm_slots: u32, unit "count", probe 3,
+            apply |c, v| c.max_unused_warm_slots(v),
+            get |g| g.get_max_unused_warm_slots();
+        /// Decommits queued before one batched flush (default 1 = no batching). Higher
+        /// amortizes madvise syscalls over many drops at the cost of slots waiting.
+        decommit_batch_size: usize, unit "count", probe 4,
+            apply |c, v| c.decommit_batch_size(v),
+            get |g| g.get_decommit_batch_size();
+        /// Bytes of each linear memory reset with memset (kept resident) instead of
+        /// madvise on reuse (default 0). Fewer page faults and syscalls on reuse; costs
+        /// that much RSS per warm slot.
+        linear_memory_keep_resident: ByteSize, unit "bytes", probe ByteSize(1 << 20),
+            apply |c, v| c.linear_memory_keep_resident(v.as_usize()),
+            get |g| ByteSize(g.get_memory_keep_resident() as u64);
+        /// Like `linear_memory_keep_resident`, for tables.
+        table_keep_resident: ByteSize, unit "bytes", probe ByteSize(64 << 10),
+            apply |c, v| c.table_keep_resident(v.as_usize()),
+            get |g| ByteSize(g.get_table_keep_resident() as u64);
+        /// Like `linear_memory_keep_resident`, for async stacks (with stack zeroing).
+        async_stack_keep_resident: ByteSize, unit "bytes", probe ByteSize(64 << 10),
+            apply |c, v| c.async_stack_keep_resident(v.as_usize()),
+            get |g| ByteSize(g.get_async_stack_keep_resident() as u64);
+        /// Memory protection keys (Intel/AMD `pku`) to stripe slots without guard
+        /// regions: far more slots per address space. `yes` fails where `pku` is
+        /// missing; `auto` falls back. Experimental in wasmtime.
+        memory_protection_keys: Toggle, unit "enum: auto | yes | no", probe Toggle::Auto,
+            apply |c, v| c.memory_protection_keys(v.into()),
+            get |g| Toggle::from(g.get_memory_protection_keys());
+        /// Upper bound on protection keys used (at most 15 on x86).
+        max_memory_protection_keys: usize, unit "count", probe 3,
+            apply |c, v| c.max_memory_protection_keys(v),
+            get |g| g.get_max_memory_protection_keys();
+        /// Use the PAGEMAP_SCAN ioctl (Linux 6.7+) to reset only the pages a guest
+        /// dirtied within the keep-resident region: fewer memsets and no madvise when
+        /// little was touched. `yes` fails on older kernels.
+        pagemap_scan: Toggle, unit "enum: auto | yes | no", probe Toggle::Auto,
+            apply |c, v| c.pagemap_scan(v.into()),
+            get |g| Toggle::from(g.get_pagemap_scan());
+    }
+}
+
+/// What kind of guest a variant runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuestKind {
+    /// A core module generated by pooling-lab (no download).
+    Synthetic,
+}
+
+/// How the compiled module reaches the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Load {
+    /// `Module::new`: compile in the measured process.
+    Compile,
+    /// `Module::deserialize` of a cached artifact read into memory: code pages are
+    /// private copies.
+    Bytes,
+    /// `Module::deserialize_file` of a cached artifact: code and CoW images are
+    /// mmap'd from the file and shared through the page cache.
+    File,
+}
+
+/// Which scenario a variant runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioKind {
+    /// Hold N live instances (each its own Store, each having run its workload
+    /// once) and measure memory after each step of `counts`.
+    Scaling,
+}
+
+plain_section! {
+    /// `[guest]`: the workload and how its module is loaded.
+    ["guest"] GuestSettings, GuestFile {
+        /// Guest kind. `synthetic` is generated by pooling-lab and needs no download.
+        kind: GuestKind = GuestKind::Synthetic, unit "enum: synthetic";
+        /// How the module is loaded: `compile` (in process), `bytes` (deserialize a
+        /// cached artifact held in memory), `file` (deserialize_file: mmap, shared).
+        load: Load = Load::File, unit "enum: compile | bytes | file";
+        /// Synthetic: size of the initialized data image (non-zero bytes, rounded up
+        /// to whole 64KiB wasm pages). This is what CoW shares or every instance copies.
+        image_size: ByteSize = ByteSize::mib(64), unit "bytes";
+        /// Synthetic: bytes written by each call of the workload, one byte per 4KiB
+        /// page, starting at `dirty_offset`. Each written page becomes private.
+        dirty_per_call: ByteSize = ByteSize::mib(1), unit "bytes";
+        /// Synthetic: where the dirtied pages start (0 = inside the image, so writes
+        /// copy image pages; set it to `image_size` to dirty fresh zero pages).
+        dirty_offset: ByteSize = ByteSize(0), unit "bytes";
+        /// Synthetic: minimum linear memory. 0 = just enough for the image and the
+        /// dirtied pages.
+        memory_min: ByteSize = ByteSize(0), unit "bytes";
+        /// Synthetic: maximum linear memory (0 = no maximum declared).
+        memory_max: ByteSize = ByteSize(0), unit "bytes";
+        /// Synthetic: extra functions compiled into the module (code size).
+        functions: u32 = 0, unit "count";
+        /// Synthetic: elements of a funcref table (0 = no table).
+        table_elements: u32 = 0, unit "count";
+    }
+}
+
+plain_section! {
+    /// `[scenario]`: what is measured.
+    ["scenario"] ScenarioSettings, ScenarioFile {
+        /// Scenario kind.
+        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling";
+        /// Scaling: live-instance counts to measure at, ascending.
+        counts: Vec<u32> = vec![1, 10, 100], unit "list of counts";
+    }
+}

@@ -1,0 +1,72 @@
+//! Broken configs fail before measuring with file:line, key and fix; the
+//! committed configs all parse and build their engines.
+
+use pooling_lab::settings::{ConfigError, Experiment};
+use std::path::Path;
+
+fn parse(src: &str) -> ConfigError {
+    Experiment::parse(Path::new("configs/broken.toml"), src).expect_err("config should be rejected")
+}
+
+#[test]
+fn unknown_key() {
+    let e = parse("[pooling]\ntotal_memories = 10\nmax_memroy_size = \"1GiB\"\n");
+    assert_eq!(e.location, Some((3, 1)));
+    assert_eq!(e.key.as_deref(), Some("pooling.max_memroy_size"));
+    let text = e.to_string();
+    assert!(
+        text.starts_with("configs/broken.toml:3:1: `pooling.max_memroy_size`: unknown key"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `max_memory_size`?"), "{text}");
+}
+
+#[test]
+fn wrong_type() {
+    let e = parse("[engine]\nallocator = \"pooling\"\n\n[pooling]\ntotal_memories = \"lots\"\n");
+    assert_eq!(e.location.map(|l| l.0), Some(5), "{e}");
+    assert_eq!(e.key.as_deref(), Some("pooling.total_memories"));
+    assert!(
+        e.message.contains("u32") || e.message.contains("integer"),
+        "{e}"
+    );
+    assert!(e.fix.as_deref().unwrap_or("").contains("u32"), "{e}");
+}
+
+#[test]
+fn pool_smaller_than_largest_count() {
+    let e = parse(
+        "[engine]\nallocator = [\"on-demand\", \"pooling\"]\n[pooling]\ntotal_core_instances = 64\n[scenario]\ncounts = [1, 10, 100]\n",
+    );
+    assert_eq!(e.location.map(|l| l.0), Some(4), "{e}");
+    assert_eq!(e.key.as_deref(), Some("pooling.total_core_instances"));
+    assert!(e.message.contains("variant `allocator=pooling`"), "{e}");
+    assert!(e.fix.as_deref().unwrap().contains("at least 100"), "{e}");
+}
+
+#[test]
+fn wasmtime_rejections_are_caught_before_measuring() {
+    // pooling max_memory_size above the reservation is legal TOML and passes our
+    // checks, but wasmtime refuses the engine: check_engines must say so.
+    let exp = Experiment::parse(
+        Path::new("x.toml"),
+        "[engine]\nallocator = \"pooling\"\nmemory_reservation = \"16MiB\"\n[pooling]\nmax_memory_size = \"64MiB\"\ntotal_memories = 4\ntotal_core_instances = 4\ntotal_tables = 4\n[guest]\nimage_size = \"64KiB\"\n[scenario]\ncounts = [1]\n",
+    )
+    .unwrap();
+    let e = exp.check_engines().unwrap_err();
+    assert!(e.message.contains("wasmtime rejects"), "{e}");
+}
+
+#[test]
+fn committed_configs_are_valid() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/configs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let exp = Experiment::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            exp.check_engines().unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}
