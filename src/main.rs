@@ -80,7 +80,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 quiet,
             };
             let out = runner::run(&exp, &opts)?;
-            println!("{}", report::markdown::scaling_table(&out.result));
+            println!("{}", report::markdown::summary(&out.result));
             let failures = report::markdown::failures(&out.result);
             if !failures.is_empty() {
                 println!("{failures}");

@@ -4,6 +4,8 @@
 //! from these types is committed as `results/schema/result-v1.json`; a test
 //! fails when the types and the committed schema disagree.
 
+use crate::report::compare::Comparison;
+use crate::scenario::churn::ChurnResult;
 use crate::scenario::scaling::ScalingResult;
 use crate::settings::Variant;
 use schemars::JsonSchema;
@@ -35,6 +37,9 @@ pub struct ResultFile {
     pub host: HostInfo,
     /// The keys given as lists (`section.key`) and their alternatives.
     pub axes: Vec<AxisResult>,
+    /// Name of the variant the others are compared with.
+    #[serde(default)]
+    pub baseline: String,
     /// One entry per variant, in expansion order.
     pub variants: Vec<VariantResult>,
 }
@@ -63,6 +68,14 @@ pub struct VariantResult {
     pub wall_ns: u64,
     /// Scaling scenario figures.
     pub scaling: Option<ScalingResult>,
+    /// Churn scenario figures.
+    pub churn: Option<ChurnResult>,
+    /// This variant against the baseline (absent for the baseline itself, or
+    /// until the baseline has been measured).
+    pub vs_baseline: Option<Comparison>,
+    /// Reasons not to trust some figures (spread, drift, timer floor).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Outcome of a variant.

@@ -8,8 +8,10 @@
 //! leak into the next.
 
 use crate::guest;
+use crate::measure::latency;
 use crate::report;
 use crate::result::{AxisResult, HostInfo, ResultFile, VariantResult, VariantStatus};
+use crate::scenario::churn::{self, ChurnHistograms, ChurnResult};
 use crate::scenario::{self, scaling::ScalingResult};
 use crate::settings::{Experiment, ScenarioKind, Variant};
 use anyhow::{Context, Result, bail};
@@ -64,12 +66,104 @@ pub enum ChildOutput {
         effective: serde_json::Value,
         /// Scaling figures.
         scaling: Option<Box<ScalingResult>>,
+        /// Churn figures.
+        churn: Option<Box<ChurnResult>>,
+        /// Churn histograms, for the parent to save.
+        histograms: Option<EncodedHistograms>,
     },
     /// The variant could not be measured.
     Err {
         /// Why (the full error chain).
         reason: String,
     },
+}
+
+/// Churn histograms on their way from child to parent.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EncodedHistograms {
+    /// When the timed cycles started, in seconds since the Unix epoch.
+    pub started_unix_s: f64,
+    /// Length of the timed cycles.
+    pub wall_ns: u64,
+    /// One per phase of [`churn::PHASES`]: base64 V2 deflate ([`latency::encode`]).
+    pub phases: Vec<String>,
+}
+
+impl EncodedHistograms {
+    fn new(h: &ChurnHistograms) -> Result<EncodedHistograms> {
+        Ok(EncodedHistograms {
+            started_unix_s: h
+                .started
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            wall_ns: h.wall.as_nanos() as u64,
+            phases: h
+                .phases
+                .iter()
+                .map(latency::encode)
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// File-name form of a variant name: `NN-` plus its letters, digits, `.` and `-`.
+pub fn variant_slug(index: usize, name: &str) -> String {
+    let mut slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    slug.truncate(100);
+    format!("{:02}-{slug}", index + 1)
+}
+
+/// Saves one variant's churn histograms as `<phase>.hlog` and `<phase>.hgrm`
+/// under `<results>/<experiment>/<stamp>/<slug>/`, and records their paths
+/// (relative to the JSON file's folder) in `churn`.
+fn save_histograms(
+    json_dir: &Path,
+    sub: &Path,
+    experiment: &str,
+    variant: &str,
+    enc: &EncodedHistograms,
+    churn: &mut ChurnResult,
+) -> Result<()> {
+    let folder = json_dir.join(sub);
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+    let start = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(enc.started_unix_s);
+    let wall = std::time::Duration::from_nanos(enc.wall_ns);
+    for (phase, text) in churn::PHASES.iter().zip(&enc.phases) {
+        let h = latency::decode(text)?;
+        let log = latency::write_interval_log(
+            &[format!(
+                "pooling-lab churn: experiment {experiment}, variant {variant}, phase {phase}"
+            )],
+            start,
+            &[latency::LogInterval {
+                tag: phase,
+                start: std::time::Duration::ZERO,
+                duration: wall,
+                histogram: &h,
+            }],
+        )?;
+        let hlog = sub.join(format!("{phase}.hlog"));
+        let hgrm = sub.join(format!("{phase}.hgrm"));
+        report::json::write_atomic(&json_dir.join(&hlog), &log)?;
+        report::json::write_atomic(
+            &json_dir.join(&hgrm),
+            latency::percentile_distribution(&h, 1000.0, 5).as_bytes(),
+        )?;
+        if let Some(p) = churn.phases.iter_mut().find(|p| p.phase == *phase) {
+            p.hlog_path = Some(hlog.display().to_string());
+            p.hgrm_path = Some(hgrm.display().to_string());
+        }
+    }
+    Ok(())
 }
 
 fn now_rfc3339() -> String {
@@ -124,6 +218,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
         updated_at: now_rfc3339(),
         complete: false,
         host: HostInfo::detect(),
+        baseline: exp.baseline.clone(),
         axes: exp
             .axes
             .iter()
@@ -142,14 +237,38 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
         let outcome = measure_in_child(&opts.exe, v, artifact);
         let wall_ns = t.elapsed().as_nanos() as u64;
         let vr = match outcome {
-            Ok(ChildOutput::Ok { effective, scaling }) => VariantResult {
-                name: v.name.clone(),
-                settings: v.clone(),
+            Ok(ChildOutput::Ok {
                 effective,
-                status: VariantStatus::Ok,
-                wall_ns,
-                scaling: scaling.map(|s| *s),
-            },
+                scaling,
+                churn,
+                histograms,
+            }) => {
+                let mut churn = churn.map(|c| *c);
+                if let (Some(c), Some(enc)) = (&mut churn, &histograms) {
+                    let sub = Path::new(&stamp).join(variant_slug(i, &v.name));
+                    if let Err(e) = save_histograms(&dir, &sub, &exp.name, &v.name, enc, c) {
+                        say(&format!("  warning: histograms not saved: {e:#}"));
+                    }
+                }
+                let warnings = churn
+                    .as_ref()
+                    .map(report::warnings::churn)
+                    .unwrap_or_default();
+                for w in &warnings {
+                    say(&format!("  warning: {w}"));
+                }
+                VariantResult {
+                    name: v.name.clone(),
+                    settings: v.clone(),
+                    effective,
+                    status: VariantStatus::Ok,
+                    wall_ns,
+                    scaling: scaling.map(|s| *s),
+                    churn,
+                    vs_baseline: None,
+                    warnings,
+                }
+            }
             Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => {
                 say(&format!("  variant failed: {reason}"));
                 VariantResult {
@@ -159,12 +278,16 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     status: VariantStatus::Failed { reason },
                     wall_ns,
                     scaling: None,
+                    churn: None,
+                    vs_baseline: None,
+                    warnings: Vec::new(),
                 }
             }
         };
         result.variants.push(vr);
         result.updated_at = now_rfc3339();
         result.complete = i + 1 == total;
+        report::compare::fill(&mut result);
         report::json::write(&json_path, &result)?;
     }
     report::markdown::write(&markdown_path, &result)?;
@@ -239,9 +362,11 @@ pub fn child_main() -> Result<()> {
     let job: Job = serde_json::from_slice(&input).context("decoding the job from stdin")?;
     drop(input);
     let output = match measure(&job) {
-        Ok((effective, scaling)) => ChildOutput::Ok {
-            effective,
-            scaling: scaling.map(Box::new),
+        Ok(m) => ChildOutput::Ok {
+            effective: m.effective,
+            scaling: m.scaling.map(Box::new),
+            churn: m.churn.map(Box::new),
+            histograms: m.histograms,
         },
         Err(e) => ChildOutput::Err {
             reason: format!("{e:#}"),
@@ -256,11 +381,30 @@ pub fn child_main() -> Result<()> {
     Ok(())
 }
 
-fn measure(job: &Job) -> Result<(serde_json::Value, Option<ScalingResult>)> {
+struct Measured {
+    effective: serde_json::Value,
+    scaling: Option<ScalingResult>,
+    churn: Option<ChurnResult>,
+    histograms: Option<EncodedHistograms>,
+}
+
+fn measure(job: &Job) -> Result<Measured> {
     let v = &job.variant;
-    let scaling = match v.scenario.kind {
-        ScenarioKind::Scaling => Some(scenario::scaling::run(v, job.artifact.as_deref())?),
+    let artifact = job.artifact.as_deref();
+    let mut m = Measured {
+        effective: serde_json::Value::Null,
+        scaling: None,
+        churn: None,
+        histograms: None,
     };
-    let effective = crate::settings::effective_settings(&scenario::engine(v)?);
-    Ok((effective, scaling))
+    match v.scenario.kind {
+        ScenarioKind::Scaling => m.scaling = Some(scenario::scaling::run(v, artifact)?),
+        ScenarioKind::Churn => {
+            let (result, hists) = churn::run(v, artifact)?;
+            m.histograms = Some(EncodedHistograms::new(&hists)?);
+            m.churn = Some(result);
+        }
+    }
+    m.effective = crate::settings::effective_settings(&scenario::engine(v)?);
+    Ok(m)
 }

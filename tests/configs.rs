@@ -34,6 +34,18 @@ fn wrong_type() {
 }
 
 #[test]
+fn wrong_type_inside_a_variant() {
+    let e =
+        parse("[[variant]]\nname = \"a\"\n[variant.pooling]\nlinear_memory_keep_resident = true\n");
+    assert_eq!(e.location.map(|l| l.0), Some(4), "{e}");
+    assert_eq!(
+        e.key.as_deref(),
+        Some("variant.pooling.linear_memory_keep_resident")
+    );
+    assert!(e.fix.as_deref().unwrap_or("").contains("ByteSize"), "{e}");
+}
+
+#[test]
 fn pool_smaller_than_largest_count() {
     let e = parse(
         "[engine]\nallocator = [\"on-demand\", \"pooling\"]\n[pooling]\ntotal_core_instances = 64\n[scenario]\ncounts = [1, 10, 100]\n",

@@ -76,6 +76,165 @@ pub fn fixed_cost_table(r: &ResultFile) -> String {
     out
 }
 
+/// Formats a ratio to the baseline (`"12.3x"`), or `"baseline"` / `"-"`.
+fn times(r: &ResultFile, name: &str, value: Option<f64>) -> String {
+    if name == r.baseline {
+        return "baseline".into();
+    }
+    match value {
+        Some(x) if x >= 10.0 => format!("{x:.0}x"),
+        Some(x) => format!("{x:.2}x"),
+        None => "-".into(),
+    }
+}
+
+/// Churn throughput, faults and memory drift, one row per variant.
+pub fn churn_throughput_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | threads | timed cycles | cycles/s | vs baseline | minor faults / cycle | major faults / cycle | Pss change / 1000 cycles | VmRSS change / 1000 cycles |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for v in &r.variants {
+        let Some(c) = &v.churn else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {} | {:.1} | {:.2} | {} | {} |",
+            v.name,
+            c.threads,
+            c.total_cycles,
+            c.cycles_per_sec,
+            times(
+                r,
+                &v.name,
+                v.vs_baseline.as_ref().and_then(|b| b.throughput_ratio)
+            ),
+            c.minor_faults_per_cycle,
+            c.major_faults_per_cycle,
+            kib_signed(c.pss_growth_per_1000_cycles_bytes),
+            kib_signed(c.rss_growth_per_1000_cycles_bytes),
+        );
+    }
+    out
+}
+
+fn kib_signed(bytes: f64) -> String {
+    format!("{:+.0} KiB", bytes / 1024.0)
+}
+
+/// Churn latency percentiles, one row per variant and phase.
+pub fn churn_latency_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | phase | p50 | p90 | p99 | p99.9 | max | mean | p50 vs baseline |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for v in &r.variants {
+        let Some(c) = &v.churn else { continue };
+        for p in &c.phases {
+            let s = &p.summary;
+            let d = |ns: u64| duration(ns as f64);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                v.name,
+                p.phase,
+                d(s.p50_ns),
+                d(s.p90_ns),
+                d(s.p99_ns),
+                d(s.p999_ns),
+                d(s.max_ns),
+                duration(s.mean_ns),
+                times(
+                    r,
+                    &v.name,
+                    v.vs_baseline
+                        .as_ref()
+                        .and_then(|b| b.p50_speedup.get(&p.phase).copied())
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// The clock's own cost across the churn variants' processes.
+pub fn timer_floor_line(r: &ResultFile) -> Option<String> {
+    let floors: Vec<_> = r
+        .variants
+        .iter()
+        .filter_map(|v| v.churn.as_ref().map(|c| c.timer_floor))
+        .collect();
+    let lo = floors.iter().map(|f| f.p50_ns).min()?;
+    let hi = floors.iter().map(|f| f.p50_ns).max()?;
+    let min = floors.iter().map(|f| f.min_ns).min()?;
+    let range = if lo == hi {
+        format!("{lo} ns")
+    } else {
+        format!("{lo}-{hi} ns")
+    };
+    Some(format!(
+        "Timer floor: one clock read costs {range} (median of back-to-back `Instant::now()` pairs; \
+         fastest {min} ns), so every figure above carries that much of the clock itself."
+    ))
+}
+
+/// Where the full histograms of each churn variant were saved.
+pub fn histogram_files(r: &ResultFile) -> String {
+    let mut out = String::new();
+    for v in &r.variants {
+        let Some(c) = &v.churn else { continue };
+        let Some(dir) = c
+            .phases
+            .iter()
+            .find_map(|p| p.hlog_path.as_deref())
+            .and_then(|p| std::path::Path::new(p).parent())
+        else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "- {}: `{}/` ({})",
+            v.name,
+            dir.display(),
+            c.phases
+                .iter()
+                .map(|p| p.phase.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    out
+}
+
+/// Warnings of every variant.
+pub fn warnings(r: &ResultFile) -> String {
+    let mut out = String::new();
+    for v in &r.variants {
+        for w in &v.warnings {
+            let _ = writeln!(out, "- **{}**: {w}", v.name);
+        }
+    }
+    out
+}
+
+/// What `pooling-lab run` prints on stdout: the main table of each scenario
+/// and the warnings (the full report is in the Markdown file).
+pub fn summary(r: &ResultFile) -> String {
+    let mut out = String::new();
+    if r.variants.iter().any(|v| v.scaling.is_some()) {
+        out.push_str(&scaling_table(r));
+    }
+    if r.variants.iter().any(|v| v.churn.is_some()) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&churn_throughput_table(r));
+    }
+    let w = warnings(r);
+    if !w.is_empty() {
+        out.push_str("\nWarnings:\n");
+        out.push_str(&w);
+    }
+    out
+}
+
 /// Lines for variants that were not measured.
 pub fn failures(r: &ResultFile) -> String {
     let mut out = String::new();
@@ -129,11 +288,44 @@ pub fn render(r: &ResultFile) -> String {
         },
         r.config_path,
     );
-    out.push_str("## Per-instance memory\n\n");
-    out.push_str(&scaling_table(r));
-    let _ = writeln!(out, "\n{READING_GUIDE}\n");
-    out.push_str("## Fixed cost (before any instance)\n\n");
-    out.push_str(&fixed_cost_table(r));
+    if r.variants.iter().any(|v| v.scaling.is_some()) {
+        out.push_str("## Per-instance memory\n\n");
+        out.push_str(&scaling_table(r));
+        let _ = writeln!(out, "\n{READING_GUIDE}\n");
+        out.push_str("## Fixed cost (before any instance)\n\n");
+        out.push_str(&fixed_cost_table(r));
+    }
+    if r.variants.iter().any(|v| v.churn.is_some()) {
+        let _ = writeln!(
+            out,
+            "## Churn: throughput, faults, memory drift\n\nBaseline: `{}`. Ratios above 1 are better than the baseline.\n",
+            r.baseline
+        );
+        out.push_str(&churn_throughput_table(r));
+        out.push_str("\n## Churn: latency per phase\n\n");
+        out.push_str(
+            "instantiate = `Store::new` + `InstancePre::instantiate`; call = export lookup + \
+             workload call; drop = dropping the store (teardown, slot reset); cycle = all three.\n\n",
+        );
+        out.push_str(&churn_latency_table(r));
+        if let Some(line) = timer_floor_line(r) {
+            let _ = writeln!(out, "\n{line}");
+        }
+        let files = histogram_files(r);
+        if !files.is_empty() {
+            out.push_str(
+                "\nFull histograms, relative to this file: `.hlog` (HdrHistogram interval log, \
+                 V2 compressed) and `.hgrm` (percentile distribution in microseconds, for \
+                 HdrHistogram's plotter):\n\n",
+            );
+            out.push_str(&files);
+        }
+    }
+    let w = warnings(r);
+    if !w.is_empty() {
+        out.push_str("\n## Warnings\n\n");
+        out.push_str(&w);
+    }
     let f = failures(r);
     if !f.is_empty() {
         out.push_str("\n## Failed variants\n\n");

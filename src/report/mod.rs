@@ -1,8 +1,10 @@
 //! Result output, one module per format: JSON (the contract) and Markdown
 //! (the side-by-side table people read, also printed on stdout).
 
+pub mod compare;
 pub mod json;
 pub mod markdown;
+pub mod warnings;
 
 /// Formats bytes as MiB with two decimals (`"64.00 MiB"`).
 pub fn mib(bytes: f64) -> String {

@@ -1,5 +1,6 @@
 //! Scenarios: what a variant's child process does and measures.
 
+pub mod churn;
 pub mod scaling;
 
 use crate::WasmtimeContext;

@@ -4,7 +4,7 @@
 use super::error::ConfigError;
 use super::schema::{
     Axis, EngineFile, EngineSettings, GuestFile, GuestSettings, KeyDoc, PoolingFile,
-    PoolingSettings, ScenarioFile, ScenarioSettings,
+    PoolingSettings, ScenarioFile, ScenarioKind, ScenarioSettings,
 };
 use super::{ByteSize, Variant};
 use schemars::JsonSchema;
@@ -26,6 +26,9 @@ pub struct ExperimentMeta {
     /// One sentence on what the experiment asks.
     #[serde(default)]
     pub description: Option<String>,
+    /// Variant the others are compared with (ratios in the report); default: the first.
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
 const EXPERIMENT_KEYS: &[KeyDoc] = &[
@@ -45,7 +48,24 @@ const EXPERIMENT_KEYS: &[KeyDoc] = &[
         unit: "text",
         doc: "One sentence on what the experiment asks.\n",
     },
+    KeyDoc {
+        section: "experiment",
+        key: "baseline",
+        ty: "String",
+        default: "the first variant",
+        unit: "variant name",
+        doc: "Variant every other variant is compared with: the report shows each\nvariant's speedup over it (latency p50 ratio, throughput ratio).\n",
+    },
 ];
+
+const VARIANT_KEYS: &[KeyDoc] = &[KeyDoc {
+    section: "variant",
+    key: "name",
+    ty: "String",
+    default: "required",
+    unit: "text",
+    doc: "`[[variant]]` tables each describe one explicitly named variant: its\n`name` plus `[variant.engine]`, `[variant.pooling]`, `[variant.guest]` and\n`[variant.scenario]` keys that replace the top-level sections' keys. Lists\ninside a variant expand it further (`name/key=value`). Without any\n`[[variant]]`, the top-level sections alone are expanded.\n",
+}];
 
 /// Every key the schema accepts, in section order.
 pub fn all_keys() -> Vec<&'static KeyDoc> {
@@ -55,10 +75,21 @@ pub fn all_keys() -> Vec<&'static KeyDoc> {
         .chain(PoolingSettings::KEYS)
         .chain(GuestSettings::KEYS)
         .chain(ScenarioSettings::KEYS)
+        .chain(VARIANT_KEYS)
         .collect()
 }
 
-const SECTIONS: &[&str] = &["experiment", "engine", "pooling", "guest", "scenario"];
+const SECTIONS: &[&str] = &[
+    "experiment",
+    "engine",
+    "pooling",
+    "guest",
+    "scenario",
+    "variant",
+];
+
+/// The sections a `[[variant]]` may override.
+const VARIANT_SECTIONS: &[&str] = &["engine", "pooling", "guest", "scenario"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,9 +104,35 @@ struct FileForm {
     guest: GuestFile,
     #[serde(default)]
     scenario: ScenarioFile,
+    #[serde(default)]
+    variant: Vec<VariantForm>,
 }
 
-impl FileForm {
+/// One `[[variant]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantForm {
+    name: toml::Spanned<String>,
+    #[serde(default)]
+    engine: EngineFile,
+    #[serde(default)]
+    pooling: PoolingFile,
+    #[serde(default)]
+    guest: GuestFile,
+    #[serde(default)]
+    scenario: ScenarioFile,
+}
+
+/// The four expandable sections, as written (possibly with lists).
+#[derive(Debug, Default, Clone)]
+struct Sections {
+    engine: EngineFile,
+    pooling: PoolingFile,
+    guest: GuestFile,
+    scenario: ScenarioFile,
+}
+
+impl Sections {
     fn span(&self, section: &str, key: &str) -> Option<std::ops::Range<usize>> {
         match section {
             "engine" => self.engine.span(key),
@@ -85,6 +142,30 @@ impl FileForm {
             _ => None,
         }
     }
+
+    fn merge_from(&mut self, other: &Sections) {
+        self.engine.merge_from(&other.engine);
+        self.pooling.merge_from(&other.pooling);
+        self.guest.merge_from(&other.guest);
+        self.scenario.merge_from(&other.scenario);
+    }
+
+    fn axes(&self) -> Vec<Axis> {
+        let mut axes = Vec::new();
+        self.engine.axes(&mut axes);
+        self.pooling.axes(&mut axes);
+        self.guest.axes(&mut axes);
+        self.scenario.axes(&mut axes);
+        axes
+    }
+}
+
+/// A group of variants: the top-level sections, or one `[[variant]]` merged onto them.
+struct Group {
+    name: Option<toml::Spanned<String>>,
+    sections: Sections,
+    axes: Vec<Axis>,
+    total: usize,
 }
 
 /// A parsed, expanded and validated experiment.
@@ -96,6 +177,8 @@ pub struct Experiment {
     pub name: String,
     /// `[experiment]` metadata.
     pub meta: ExperimentMeta,
+    /// Name of the variant the others are compared with (`[experiment] baseline`, default the first).
+    pub baseline: String,
     /// The keys given as lists, as `section.key`, with the label of each alternative.
     pub axes: Vec<(String, Vec<String>)>,
     /// One entry per combination of alternatives, in file order.
@@ -151,19 +234,52 @@ impl Experiment {
             .fix("use letters, digits, '-' and '_'"));
         }
 
-        let mut axes: Vec<Axis> = Vec::new();
-        form.engine.axes(&mut axes);
-        form.pooling.axes(&mut axes);
-        form.guest.axes(&mut axes);
-        form.scenario.axes(&mut axes);
-
-        let total = axes
+        let base = Sections {
+            engine: form.engine,
+            pooling: form.pooling,
+            guest: form.guest,
+            scenario: form.scenario,
+        };
+        let mut groups: Vec<Group> = Vec::new();
+        if form.variant.is_empty() {
+            groups.push(Group {
+                name: None,
+                axes: base.axes(),
+                sections: base,
+                total: 0,
+            });
+        } else {
+            for over in form.variant {
+                let mut sections = base.clone();
+                sections.merge_from(&Sections {
+                    engine: over.engine,
+                    pooling: over.pooling,
+                    guest: over.guest,
+                    scenario: over.scenario,
+                });
+                groups.push(Group {
+                    name: Some(over.name),
+                    axes: sections.axes(),
+                    sections,
+                    total: 0,
+                });
+            }
+        }
+        for g in &mut groups {
+            g.total = g
+                .axes
+                .iter()
+                .try_fold(1usize, |acc, a| acc.checked_mul(a.labels.len()))
+                .unwrap_or(usize::MAX);
+        }
+        let total = groups
             .iter()
-            .try_fold(1usize, |acc, a| acc.checked_mul(a.labels.len()))
+            .try_fold(0usize, |acc, g| acc.checked_add(g.total))
             .unwrap_or(usize::MAX);
         if total > MAX_VARIANTS {
-            let detail: Vec<String> = axes
+            let detail: Vec<String> = groups
                 .iter()
+                .flat_map(|g| &g.axes)
                 .map(|a| format!("{}.{} ({})", a.section, a.key, a.labels.len()))
                 .collect();
             return Err(ConfigError::new(
@@ -176,63 +292,123 @@ impl Experiment {
             .fix("split the experiment into several files, or shorten the lists"));
         }
 
-        let mut variants = Vec::with_capacity(total);
-        let mut idx = vec![0usize; axes.len()];
-        for _ in 0..total {
-            let pick = |section: &str, key: &str| {
-                axes.iter()
-                    .position(|a| a.section == section && a.key == key)
-                    .map_or(0, |i| idx[i])
-            };
-            let name = if axes.is_empty() {
-                "default".to_string()
-            } else {
-                axes.iter()
+        let mut variants: Vec<Variant> = Vec::with_capacity(total);
+        let mut all_axes: Vec<(String, Vec<String>)> = Vec::new();
+        for g in &groups {
+            for a in &g.axes {
+                let key = format!("{}.{}", a.section, a.key);
+                match all_axes.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, labels)) => {
+                        for l in &a.labels {
+                            if !labels.contains(l) {
+                                labels.push(l.clone());
+                            }
+                        }
+                    }
+                    None => all_axes.push((key, a.labels.clone())),
+                }
+            }
+            if let Some(n) = &g.name {
+                let clash = n.get_ref().is_empty()
+                    || groups
+                        .iter()
+                        .filter(|o| o.name.as_ref().map(|o| o.get_ref()) == Some(n.get_ref()))
+                        .count()
+                        > 1;
+                if clash {
+                    return Err(ConfigError::new(
+                        path,
+                        format!("variant name `{}` is empty or used twice", n.get_ref()),
+                    )
+                    .at(source, Some(n.span().start))
+                    .key("variant.name")
+                    .fix("give every [[variant]] its own non-empty name"));
+                }
+            }
+            let axes = &g.axes;
+            let mut idx = vec![0usize; axes.len()];
+            for _ in 0..g.total {
+                let pick = |section: &str, key: &str| {
+                    axes.iter()
+                        .position(|a| a.section == section && a.key == key)
+                        .map_or(0, |i| idx[i])
+                };
+                let differs = axes
+                    .iter()
                     .zip(&idx)
                     .map(|(a, &i)| format!("{}={}", a.key, a.labels[i]))
                     .collect::<Vec<_>>()
-                    .join(",")
-            };
-            let mut v = Variant {
-                name,
-                engine: form.engine.resolve(&pick),
-                pooling: form.pooling.resolve(&pick),
-                guest: form.guest.resolve(&pick),
-                scenario: form.scenario.resolve(&pick),
-            };
-            v.scenario.counts.sort_unstable();
-            v.scenario.counts.dedup();
-            validate(&v).map_err(|p| {
-                let offset = form.span(p.section, p.key).map(|s| s.start);
-                let label = if total > 1 {
-                    format!("variant `{}`: ", v.name)
-                } else {
-                    String::new()
+                    .join(",");
+                let name = match (&g.name, differs.is_empty()) {
+                    (Some(n), true) => n.get_ref().clone(),
+                    (Some(n), false) => format!("{}/{differs}", n.get_ref()),
+                    (None, true) => "default".to_string(),
+                    (None, false) => differs,
                 };
-                ConfigError::new(path, format!("{label}{}", p.message))
-                    .at(source, offset)
-                    .key(format!("{}.{}", p.section, p.key))
-                    .fix(p.fix)
-            })?;
-            variants.push(v);
-            // Odometer over the axes, last axis fastest.
-            for i in (0..idx.len()).rev() {
-                idx[i] += 1;
-                if idx[i] < axes[i].labels.len() {
-                    break;
+                let sec = &g.sections;
+                let mut v = Variant {
+                    name,
+                    engine: sec.engine.resolve(&pick),
+                    pooling: sec.pooling.resolve(&pick),
+                    guest: sec.guest.resolve(&pick),
+                    scenario: sec.scenario.resolve(&pick),
+                };
+                v.scenario.counts.sort_unstable();
+                v.scenario.counts.dedup();
+                validate(&v).map_err(|p| {
+                    let offset = sec.span(p.section, p.key).map(|s| s.start);
+                    let label = if total > 1 {
+                        format!("variant `{}`: ", v.name)
+                    } else {
+                        String::new()
+                    };
+                    ConfigError::new(path, format!("{label}{}", p.message))
+                        .at(source, offset)
+                        .key(format!("{}.{}", p.section, p.key))
+                        .fix(p.fix)
+                })?;
+                variants.push(v);
+                // Odometer over the axes, last axis fastest.
+                for i in (0..idx.len()).rev() {
+                    idx[i] += 1;
+                    if idx[i] < axes[i].labels.len() {
+                        break;
+                    }
+                    idx[i] = 0;
                 }
-                idx[i] = 0;
             }
         }
+
+        let baseline = match &form.experiment.baseline {
+            None => variants.first().map(|v| v.name.clone()).unwrap_or_default(),
+            Some(b) => {
+                if !variants.iter().any(|v| &v.name == b) {
+                    let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+                    let fix = match nearest(b, names.iter().copied()) {
+                        Some(n) => format!("did you mean `{n}`?"),
+                        None => format!("variants are: {}", names.join(", ")),
+                    };
+                    return Err(ConfigError::new(
+                        path,
+                        format!("baseline `{b}` is not the name of any variant"),
+                    )
+                    .at(
+                        source,
+                        value_offset(doc.get_ref(), "experiment", "baseline"),
+                    )
+                    .key("experiment.baseline")
+                    .fix(fix));
+                }
+                b.clone()
+            }
+        };
 
         Ok(Experiment {
             path: path.to_path_buf(),
             name,
             meta: form.experiment,
-            axes: axes
-                .into_iter()
-                .map(|a| (format!("{}.{}", a.section, a.key), a.labels))
-                .collect(),
+            baseline,
+            axes: all_axes,
             variants,
         })
     }
@@ -297,17 +473,45 @@ pub fn synthetic_min_memory(g: &GuestSettings) -> u64 {
     needed.max(g.memory_min.0.div_ceil(WASM_PAGE) * WASM_PAGE)
 }
 
+/// Most threads a churn variant may run: more than this is a typo, not a machine.
+pub const MAX_THREADS: u32 = 1024;
+
 fn validate(v: &Variant) -> Result<(), Problem> {
     let s = &v.scenario;
-    if s.counts.is_empty() || s.counts[0] == 0 {
-        return Err(Problem {
-            section: "scenario",
-            key: "counts",
-            message: "counts must list at least one live-instance count, each at least 1".into(),
-            fix: "e.g. counts = [1, 10, 100]".into(),
-        });
-    }
-    let max_count = *s.counts.last().unwrap_or(&1);
+    // The most instances alive at once, and the key that sets it.
+    let (max_count, live_key) = match s.kind {
+        ScenarioKind::Scaling => {
+            if s.counts.is_empty() || s.counts[0] == 0 {
+                return Err(Problem {
+                    section: "scenario",
+                    key: "counts",
+                    message: "counts must list at least one live-instance count, each at least 1"
+                        .into(),
+                    fix: "e.g. counts = [1, 10, 100]".into(),
+                });
+            }
+            (*s.counts.last().unwrap_or(&1), "counts")
+        }
+        ScenarioKind::Churn => {
+            if s.iterations == 0 {
+                return Err(Problem {
+                    section: "scenario",
+                    key: "iterations",
+                    message: "iterations must be at least 1".into(),
+                    fix: "e.g. iterations = 2000".into(),
+                });
+            }
+            if s.threads == 0 || s.threads > MAX_THREADS {
+                return Err(Problem {
+                    section: "scenario",
+                    key: "threads",
+                    message: format!("threads = {} is outside 1..={MAX_THREADS}", s.threads),
+                    fix: "use 1 up to a few times the host's cores".into(),
+                });
+            }
+            (s.threads, "threads")
+        }
+    };
     let g = &v.guest;
     let min_mem = synthetic_min_memory(g);
     if min_mem > 4 << 30 {
@@ -368,9 +572,9 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                 section: "pooling",
                 key,
                 message: format!(
-                    "{key} = {have} is smaller than the largest live-instance count in [scenario] counts ({max_count}): the pool would run out of slots"
+                    "{key} = {have} is smaller than the most live instances the scenario holds ([scenario] {live_key}: {max_count}): the pool would run out of slots"
                 ),
-                fix: format!("raise {key} to at least {max_count}, or lower [scenario] counts"),
+                fix: format!("raise {key} to at least {max_count}, or lower [scenario] {live_key}"),
             });
         }
     }
@@ -421,7 +625,8 @@ fn key_at(source: &str, offset: usize) -> Option<String> {
         .rev()
         .find_map(|l| {
             let l = l.trim();
-            l.strip_prefix('[')
+            l.starts_with('[')
+                .then(|| l.trim_start_matches('['))
                 .and_then(|l| l.split(']').next())
                 .map(|s| s.trim().to_string())
         })
@@ -434,6 +639,7 @@ fn key_at(source: &str, offset: usize) -> Option<String> {
 }
 
 fn find_key(dotted: &str) -> Option<&'static KeyDoc> {
+    let dotted = dotted.strip_prefix("variant.").unwrap_or(dotted);
     let (section, key) = dotted.split_once('.')?;
     all_keys()
         .into_iter()
@@ -448,6 +654,14 @@ fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Opt
         .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+/// Byte offset of the value of `[section] key` in the parsed document, if present.
+fn value_offset(doc: &DeTable<'_>, section: &str, key: &str) -> Option<usize> {
+    let DeValue::Table(t) = doc.get(section)?.get_ref() else {
+        return None;
+    };
+    t.get(key).map(|v| v.span().start)
 }
 
 fn check_keys(path: &Path, source: &str, doc: &DeTable<'_>) -> Result<(), ConfigError> {
@@ -471,6 +685,10 @@ fn check_keys(path: &Path, source: &str, doc: &DeTable<'_>) -> Result<(), Config
             };
             return Err(err);
         }
+        if name == "variant" {
+            check_variants(path, source, value)?;
+            continue;
+        }
         let DeValue::Table(table) = value.get_ref() else {
             return Err(ConfigError::new(
                 path,
@@ -482,34 +700,110 @@ fn check_keys(path: &Path, source: &str, doc: &DeTable<'_>) -> Result<(), Config
                 "write [{name}] on its own line and put its keys below it"
             )));
         };
-        let valid: Vec<&str> = all_keys()
-            .into_iter()
-            .filter(|k| k.section == name)
-            .map(|k| k.key)
-            .collect();
-        for (k, _) in table.iter() {
+        check_section(path, source, name, name, table)?;
+    }
+    Ok(())
+}
+
+/// `[[variant]]`: an array of tables, each with `name` and section overrides.
+fn check_variants(
+    path: &Path,
+    source: &str,
+    value: &toml::Spanned<DeValue<'_>>,
+) -> Result<(), ConfigError> {
+    let not_tables = || {
+        ConfigError::new(path, "`variant` must be an array of tables ([[variant]])")
+            .at(source, Some(value.span().start))
+            .key("variant")
+            .fix("write each variant as a [[variant]] table with a `name` and its own [variant.<section>] keys")
+    };
+    let DeValue::Array(items) = value.get_ref() else {
+        return Err(not_tables());
+    };
+    for item in items.iter() {
+        let DeValue::Table(table) = item.get_ref() else {
+            return Err(not_tables());
+        };
+        for (k, v) in table.iter() {
             let kname = k.get_ref().as_ref();
-            if valid.contains(&kname) {
+            if kname == "name" {
                 continue;
             }
-            let mut err = ConfigError::new(path, format!("unknown key `{kname}` in [{name}]"))
+            if !VARIANT_SECTIONS.contains(&kname) {
+                let mut err =
+                    ConfigError::new(path, format!("unknown key `{kname}` in [[variant]]"))
+                        .at(source, Some(k.span().start))
+                        .key(format!("variant.{kname}"));
+                let sections: Vec<&str> = VARIANT_SECTIONS.to_vec();
+                err = if let Some(n) = nearest(kname, sections.iter().copied()) {
+                    err.fix(format!("did you mean [variant.{n}]?"))
+                } else if let Some(d) = all_keys().into_iter().find(|d| d.key == kname) {
+                    err.fix(format!(
+                        "put `{kname}` under [variant.{}] (a variant overrides keys section by section)",
+                        d.section
+                    ))
+                } else {
+                    err.fix(
+                        "a [[variant]] holds `name` and [variant.engine], [variant.pooling], [variant.guest], [variant.scenario]",
+                    )
+                };
+                return Err(err);
+            }
+            let DeValue::Table(sub) = v.get_ref() else {
+                return Err(ConfigError::new(
+                    path,
+                    format!("`{kname}` in [[variant]] must be a table"),
+                )
                 .at(source, Some(k.span().start))
-                .key(format!("{name}.{kname}"));
-            let elsewhere = all_keys().into_iter().find(|d| d.key == kname);
-            err = if let Some(d) = elsewhere {
-                err.fix(format!(
-                    "`{kname}` belongs in [{}]: move it there",
-                    d.section
-                ))
-            } else if let Some(n) = nearest(kname, valid.iter().copied()) {
-                err.fix(format!(
-                    "did you mean `{n}`? (`pooling-lab explain {name}` lists the keys)"
-                ))
-            } else {
-                err.fix(format!("valid keys in [{name}]: {}", valid.join(", ")))
+                .key(format!("variant.{kname}"))
+                .fix(format!("write [variant.{kname}] and put its keys below it")));
             };
-            return Err(err);
+            check_section(path, source, kname, &format!("variant.{kname}"), sub)?;
         }
+    }
+    Ok(())
+}
+
+/// Every key of a section table must be one of `section`'s keys; `shown` is how
+/// the section is written in the file (`engine` or `variant.engine`).
+fn check_section(
+    path: &Path,
+    source: &str,
+    section: &str,
+    shown: &str,
+    table: &DeTable<'_>,
+) -> Result<(), ConfigError> {
+    let valid: Vec<&str> = all_keys()
+        .into_iter()
+        .filter(|k| k.section == section)
+        .map(|k| k.key)
+        .collect();
+    for (k, _) in table.iter() {
+        let kname = k.get_ref().as_ref();
+        if valid.contains(&kname) {
+            continue;
+        }
+        let mut err = ConfigError::new(path, format!("unknown key `{kname}` in [{shown}]"))
+            .at(source, Some(k.span().start))
+            .key(format!("{shown}.{kname}"));
+        let elsewhere = all_keys()
+            .into_iter()
+            .find(|d| d.key == kname && d.section != "variant");
+        err = if let Some(d) = elsewhere {
+            let target = if shown.starts_with("variant.") {
+                format!("variant.{}", d.section)
+            } else {
+                d.section.to_string()
+            };
+            err.fix(format!("`{kname}` belongs in [{target}]: move it there"))
+        } else if let Some(n) = nearest(kname, valid.iter().copied()) {
+            err.fix(format!(
+                "did you mean `{n}`? (`pooling-lab explain {section}` lists the keys)"
+            ))
+        } else {
+            err.fix(format!("valid keys in [{shown}]: {}", valid.join(", ")))
+        };
+        return Err(err);
     }
     Ok(())
 }
@@ -605,7 +899,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.key.as_deref(), Some("pooling.total_memories"));
         assert_eq!(err.location.map(|l| l.0), Some(4));
-        assert!(err.message.contains("(100)"), "{err}");
+        assert!(err.message.contains("counts: 100"), "{err}");
         assert!(err.fix.unwrap().contains("at least 100"));
         // The same pool is fine for on-demand variants, which do not use it.
         parse("[pooling]\ntotal_memories = 50\n[scenario]\ncounts = [1, 100]\n").unwrap();
@@ -648,6 +942,104 @@ mod tests {
             list.join(",")
         );
         assert!(parse(&src).unwrap_err().message.contains("400 variants"));
+    }
+
+    #[test]
+    fn explicit_variants_override_the_top_level_and_expand_their_own_lists() {
+        let e = parse(
+            r#"
+[engine]
+allocator = "pooling"
+[scenario]
+kind = "churn"
+iterations = 100
+
+[[variant]]
+name = "on-demand"
+[variant.engine]
+allocator = "on-demand"
+memory_init_cow = false
+[variant.scenario]
+iterations = 10
+
+[[variant]]
+name = "pooled"
+[variant.pooling]
+linear_memory_keep_resident = ["0", "1MiB"]
+"#,
+        )
+        .unwrap();
+        let names: Vec<&str> = e.variants.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "on-demand",
+                "pooled/linear_memory_keep_resident=0",
+                "pooled/linear_memory_keep_resident=1048576",
+            ]
+        );
+        assert_eq!(e.variants[0].engine.allocator, Some(Allocator::OnDemand));
+        assert_eq!(e.variants[0].scenario.iterations, 10);
+        assert_eq!(e.variants[1].engine.allocator, Some(Allocator::Pooling));
+        assert_eq!(e.variants[1].scenario.iterations, 100);
+        assert_eq!(
+            e.variants[2].pooling.linear_memory_keep_resident,
+            Some(ByteSize(1 << 20))
+        );
+        assert_eq!(e.baseline, "on-demand");
+        assert_eq!(e.axes.len(), 1);
+    }
+
+    #[test]
+    fn baseline_must_name_a_variant() {
+        let src = "[experiment]\nbaseline = \"poolng\"\n[[variant]]\nname = \"pooling\"\n[[variant]]\nname = \"other\"\n";
+        let err = parse(src).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("experiment.baseline"));
+        assert_eq!(err.location.map(|l| l.0), Some(2));
+        assert!(err.fix.unwrap().contains("`pooling`"));
+        let ok = parse(&src.replace("\"poolng\"", "\"other\"")).unwrap();
+        assert_eq!(ok.baseline, "other");
+    }
+
+    #[test]
+    fn variant_errors_point_into_the_variant() {
+        let err = parse("[[variant]]\nname = \"a\"\n[variant.engine]\nmemory_init_cwo = true\n")
+            .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("variant.engine.memory_init_cwo"));
+        assert_eq!(err.location.map(|l| l.0), Some(4));
+        assert!(err.fix.unwrap().contains("`memory_init_cow`"));
+        let err =
+            parse("[[variant]]\nname = \"a\"\n[variant.engine]\ntotal_memories = 3\n").unwrap_err();
+        assert!(err.fix.unwrap().contains("[variant.pooling]"), "");
+        let err = parse("[[variant]]\nname = \"a\"\n[[variant]]\nname = \"a\"\n").unwrap_err();
+        assert!(err.message.contains("used twice"), "{err}");
+        let err = parse("[[variant]]\nname = \"a\"\nengines = 1\n").unwrap_err();
+        assert!(err.fix.unwrap().contains("[variant.engine]"));
+        assert!(
+            parse("variant = 3\n")
+                .unwrap_err()
+                .message
+                .contains("array of tables")
+        );
+        let err = parse("[[variant]]\n[variant.engine]\nallocator = \"pooling\"\n").unwrap_err();
+        assert!(err.message.contains("name"), "{err}");
+    }
+
+    #[test]
+    fn churn_pool_must_hold_every_thread() {
+        let err = parse(
+            "[engine]\nallocator = \"pooling\"\n[pooling]\ntotal_core_instances = 2\ntotal_memories = 2\n[scenario]\nkind = \"churn\"\nthreads = 4\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("pooling.total_core_instances"));
+        assert!(err.fix.unwrap().contains("[scenario] threads"));
+        let err = parse("[scenario]\nkind = \"churn\"\nthreads = 0\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("scenario.threads"));
+        let err = parse("[scenario]\nkind = \"churn\"\niterations = 0\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("scenario.iterations"));
+        // threads as a list becomes variants.
+        let e = parse("[scenario]\nkind = \"churn\"\nthreads = [1, 2]\n").unwrap();
+        assert_eq!(e.variants[1].name, "threads=2");
     }
 
     #[test]

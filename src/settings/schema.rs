@@ -136,7 +136,7 @@ macro_rules! knob_section {
         }
 
         /// File form of the section: every key optional, spanned, possibly a list.
-        #[derive(Debug, Default, Deserialize)]
+        #[derive(Debug, Default, Clone, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub(crate) struct $File {
             $(
@@ -164,6 +164,15 @@ macro_rules! knob_section {
                     }
                 )*
                 out
+            }
+
+            /// Keys set in `other` replace this section's.
+            pub(crate) fn merge_from(&mut self, other: &Self) {
+                $(
+                    if other.$key.is_some() {
+                        self.$key = other.$key.clone();
+                    }
+                )*
             }
 
             pub(crate) fn span(&self, key: &str) -> Option<Span> {
@@ -220,7 +229,7 @@ macro_rules! plain_section {
         }
 
         /// File form of the section: every key optional, spanned, possibly a list.
-        #[derive(Debug, Default, Deserialize)]
+        #[derive(Debug, Default, Clone, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub(crate) struct $File {
             $(
@@ -248,6 +257,15 @@ macro_rules! plain_section {
                     }
                 )*
                 out
+            }
+
+            /// Keys set in `other` replace this section's.
+            pub(crate) fn merge_from(&mut self, other: &Self) {
+                $(
+                    if other.$key.is_some() {
+                        self.$key = other.$key.clone();
+                    }
+                )*
             }
 
             pub(crate) fn span(&self, key: &str) -> Option<Span> {
@@ -598,6 +616,9 @@ pub enum ScenarioKind {
     /// Hold N live instances (each its own Store, each having run its workload
     /// once) and measure memory after each step of `counts`.
     Scaling,
+    /// Instantiate -> call -> drop in a loop on `threads` threads; latency
+    /// histograms per phase, throughput, page faults and memory drift.
+    Churn,
 }
 
 plain_section! {
@@ -632,9 +653,16 @@ plain_section! {
 plain_section! {
     /// `[scenario]`: what is measured.
     ["scenario"] ScenarioSettings, ScenarioFile {
-        /// Scenario kind.
-        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling";
+        /// Scenario kind: `scaling` (memory at N live instances) or `churn`
+        /// (instantiate -> call -> drop latency and throughput).
+        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn";
         /// Scaling: live-instance counts to measure at, ascending.
         counts: Vec<u32> = vec![1, 10, 100], unit "list of counts";
+        /// Churn: timed cycles per thread.
+        iterations: u64 = 2000, unit "count";
+        /// Churn: untimed cycles per thread before timing starts (warms slots and caches).
+        warmup: u64 = 200, unit "count";
+        /// Churn: threads cycling concurrently (each holds one instance at a time).
+        threads: u32 = 1, unit "count";
     }
 }

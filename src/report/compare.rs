@@ -1,0 +1,220 @@
+//! Each variant against the experiment's baseline, as ratios measured in the
+//! same run (timings on a shared machine drift; ratios of neighbours don't).
+
+use crate::result::{ResultFile, VariantResult, VariantStatus};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A variant against the baseline. Every ratio is oriented so that above 1
+/// means "better than the baseline".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Comparison {
+    /// Name of the baseline variant.
+    pub baseline: String,
+    /// Churn, per phase: baseline p50 / this variant's p50 (2.0 = twice as fast).
+    pub p50_speedup: BTreeMap<String, f64>,
+    /// Churn: this variant's cycles per second / the baseline's.
+    pub throughput_ratio: Option<f64>,
+    /// Scaling: baseline Pss per instance / this variant's, at the largest
+    /// live-instance count both measured (2.0 = half the memory per instance).
+    pub pss_per_instance_ratio: Option<f64>,
+}
+
+/// `numerator / denominator`, or `None` when it is not a finite positive number
+/// (a zero reading has no meaningful ratio).
+pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
+    let r = numerator / denominator;
+    (numerator > 0.0 && denominator > 0.0 && r.is_finite()).then_some(r)
+}
+
+/// Compares `v` with `base`; `None` if either was not measured or they share no scenario.
+pub fn compare(base: &VariantResult, v: &VariantResult) -> Option<Comparison> {
+    if base.status != VariantStatus::Ok || v.status != VariantStatus::Ok {
+        return None;
+    }
+    let mut c = Comparison {
+        baseline: base.name.clone(),
+        p50_speedup: BTreeMap::new(),
+        throughput_ratio: None,
+        pss_per_instance_ratio: None,
+    };
+    if let (Some(b), Some(x)) = (&base.churn, &v.churn) {
+        for bp in &b.phases {
+            let Some(xp) = x.phases.iter().find(|p| p.phase == bp.phase) else {
+                continue;
+            };
+            if let Some(r) = ratio(bp.summary.p50_ns as f64, xp.summary.p50_ns as f64) {
+                c.p50_speedup.insert(bp.phase.clone(), r);
+            }
+        }
+        c.throughput_ratio = ratio(x.cycles_per_sec, b.cycles_per_sec);
+    }
+    if let (Some(b), Some(x)) = (&base.scaling, &v.scaling) {
+        let common = x.steps.iter().rev().find_map(|xs| {
+            b.steps
+                .iter()
+                .find(|bs| bs.live_instances == xs.live_instances)
+                .map(|bs| (bs, xs))
+        });
+        if let Some((bs, xs)) = common {
+            c.pss_per_instance_ratio = ratio(bs.per_instance.pss_bytes, xs.per_instance.pss_bytes);
+        }
+    }
+    let empty = c.p50_speedup.is_empty()
+        && c.throughput_ratio.is_none()
+        && c.pss_per_instance_ratio.is_none();
+    (!empty).then_some(c)
+}
+
+/// Sets `vs_baseline` on every variant but the baseline (cleared when the
+/// baseline has not been measured yet).
+pub fn fill(result: &mut ResultFile) {
+    let base = result
+        .variants
+        .iter()
+        .find(|v| v.name == result.baseline)
+        .cloned();
+    for v in &mut result.variants {
+        v.vs_baseline = match &base {
+            Some(b) if b.name != v.name => compare(b, v),
+            _ => None,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::latency::{LatencySummary, TimerFloor};
+    use crate::measure::memory::MemorySample;
+    use crate::scenario::churn::{ChurnResult, PhaseLatency};
+
+    fn summary(p50: u64) -> LatencySummary {
+        LatencySummary {
+            count: 10,
+            min_ns: p50 / 2,
+            mean_ns: p50 as f64,
+            stdev_ns: 1.0,
+            p50_ns: p50,
+            p90_ns: p50,
+            p99_ns: p50,
+            p999_ns: p50,
+            max_ns: p50,
+        }
+    }
+
+    fn churn(inst_p50: u64, cps: f64) -> ChurnResult {
+        ChurnResult {
+            threads: 1,
+            iterations_per_thread: 10,
+            warmup_per_thread: 0,
+            total_cycles: 10,
+            wall_ns: 1,
+            cycles_per_sec: cps,
+            module_load_ns: 0,
+            phases: ["instantiate", "cycle"]
+                .iter()
+                .map(|p| PhaseLatency {
+                    phase: p.to_string(),
+                    summary: summary(if *p == "instantiate" { inst_p50 } else { 0 }),
+                    hlog_path: None,
+                    hgrm_path: None,
+                })
+                .collect(),
+            cycle_first_half: summary(1),
+            cycle_second_half: summary(1),
+            memory_before: MemorySample::default(),
+            memory_after: MemorySample::default(),
+            minor_faults_per_cycle: 0.0,
+            major_faults_per_cycle: 0.0,
+            pss_growth_per_1000_cycles_bytes: 0.0,
+            rss_growth_per_1000_cycles_bytes: 0.0,
+            timer_floor: TimerFloor {
+                samples: 1,
+                min_ns: 1,
+                p50_ns: 1,
+                p99_ns: 1,
+            },
+        }
+    }
+
+    fn variant(name: &str, c: ChurnResult, status: VariantStatus) -> VariantResult {
+        VariantResult {
+            name: name.into(),
+            settings: crate::settings::Variant {
+                name: name.into(),
+                engine: Default::default(),
+                pooling: Default::default(),
+                guest: Default::default(),
+                scenario: Default::default(),
+            },
+            effective: serde_json::Value::Null,
+            status,
+            wall_ns: 0,
+            scaling: None,
+            churn: Some(c),
+            vs_baseline: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ratios_are_oriented_so_above_one_is_better() {
+        let base = variant("slow", churn(40_000, 100.0), VariantStatus::Ok);
+        let fast = variant("fast", churn(2_000, 900.0), VariantStatus::Ok);
+        let c = compare(&base, &fast).unwrap();
+        assert_eq!(c.baseline, "slow");
+        assert_eq!(c.p50_speedup["instantiate"], 20.0);
+        assert_eq!(c.throughput_ratio, Some(9.0));
+        // A zero p50 (the cycle phase here) has no ratio rather than infinity.
+        assert!(!c.p50_speedup.contains_key("cycle"));
+        let back = compare(&fast, &base).unwrap();
+        assert_eq!(back.p50_speedup["instantiate"], 0.05);
+    }
+
+    #[test]
+    fn ratio_rejects_zero_and_non_finite() {
+        assert_eq!(ratio(10.0, 4.0), Some(2.5));
+        assert_eq!(ratio(10.0, 0.0), None);
+        assert_eq!(ratio(0.0, 4.0), None);
+        assert_eq!(ratio(f64::NAN, 4.0), None);
+    }
+
+    #[test]
+    fn fill_uses_the_named_baseline_and_skips_failures() {
+        let mut r = ResultFile {
+            schema_version: 1,
+            experiment: "t".into(),
+            description: None,
+            config_path: String::new(),
+            config_source: String::new(),
+            started_at: String::new(),
+            updated_at: String::new(),
+            complete: true,
+            host: crate::result::HostInfo::detect(),
+            axes: vec![],
+            baseline: "b".into(),
+            variants: vec![
+                variant("a", churn(1_000, 10.0), VariantStatus::Ok),
+                variant("b", churn(4_000, 5.0), VariantStatus::Ok),
+                variant(
+                    "c",
+                    churn(1, 1.0),
+                    VariantStatus::Failed { reason: "x".into() },
+                ),
+            ],
+        };
+        fill(&mut r);
+        let a = r.variants[0].vs_baseline.as_ref().unwrap();
+        assert_eq!(a.baseline, "b");
+        assert_eq!(a.p50_speedup["instantiate"], 4.0);
+        assert_eq!(a.throughput_ratio, Some(2.0));
+        assert!(r.variants[1].vs_baseline.is_none(), "baseline vs itself");
+        assert!(r.variants[2].vs_baseline.is_none(), "failed variant");
+        // Baseline not measured yet: nothing to compare with.
+        r.variants.remove(1);
+        fill(&mut r);
+        assert!(r.variants.iter().all(|v| v.vs_baseline.is_none()));
+    }
+}

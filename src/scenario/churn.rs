@@ -1,0 +1,273 @@
+//! Scenario `churn`: instantiate -> call -> drop, over and over, on `threads`
+//! threads; how fast a fresh sandbox can be had and thrown away.
+//!
+//! Each thread keeps its own histograms (no lock, no shared cache line in
+//! the timed path) and they are merged after the threads have joined. A cycle
+//! is four clock reads:
+//!
+//! ```text
+//! t0  Store::new + InstancePre::instantiate   (linking was done once, before)
+//! t1  export lookup + call of the workload
+//! t2  drop(store)                             (instance teardown, slot reset)
+//! t3
+//! ```
+//!
+//! Recording into the histograms happens after `t3`, outside every phase.
+//! Warmup cycles run first and are not timed; memory is read after warmup
+//! (all threads parked at a barrier) and again after the timed cycles.
+
+use super::Prepared;
+use crate::measure::latency::{self, Hist, LatencySummary, TimerFloor};
+use crate::measure::memory::{self, MemorySample};
+use crate::settings::Variant;
+use anyhow::{Context, Result, anyhow};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Barrier;
+use std::time::{Instant, SystemTime};
+use wasmtime::Store;
+
+/// The timed phases of a cycle, in order; also the histogram file names.
+pub const PHASES: [&str; 4] = ["instantiate", "call", "drop", "cycle"];
+
+/// One phase's latency and where its full histogram was saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PhaseLatency {
+    /// `instantiate`, `call`, `drop` or `cycle` (see [`PHASES`]).
+    pub phase: String,
+    /// Percentiles over all threads' cycles.
+    pub summary: LatencySummary,
+    /// The `.hlog` interval log (V2 deflate, base64), relative to the JSON file's folder.
+    pub hlog_path: Option<String>,
+    /// The `.hgrm` percentile distribution (microseconds), relative to the JSON file's folder.
+    pub hgrm_path: Option<String>,
+}
+
+/// Result of the churn scenario for one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChurnResult {
+    /// Threads cycling concurrently.
+    pub threads: u32,
+    /// Timed cycles per thread.
+    pub iterations_per_thread: u64,
+    /// Untimed cycles per thread before timing.
+    pub warmup_per_thread: u64,
+    /// Timed cycles over all threads.
+    pub total_cycles: u64,
+    /// Wall time of the timed cycles (first thread released to last thread done).
+    pub wall_ns: u64,
+    /// `total_cycles` / wall time.
+    pub cycles_per_sec: f64,
+    /// Time to load the module (compile, deserialize or deserialize_file).
+    pub module_load_ns: u64,
+    /// Per phase, in [`PHASES`] order.
+    pub phases: Vec<PhaseLatency>,
+    /// Whole cycles of the first half of each thread's iterations.
+    pub cycle_first_half: LatencySummary,
+    /// Whole cycles of the second half: a drift from the first half means the
+    /// variant had not reached a steady state (or leaks).
+    pub cycle_second_half: LatencySummary,
+    /// Memory after warmup, all threads parked.
+    pub memory_before: MemorySample,
+    /// Memory after the timed cycles.
+    pub memory_after: MemorySample,
+    /// Minor page faults per timed cycle (whole process).
+    pub minor_faults_per_cycle: f64,
+    /// Major page faults per timed cycle (whole process).
+    pub major_faults_per_cycle: f64,
+    /// Pss change per 1,000 cycles (the leak signal; noise is a few pages).
+    pub pss_growth_per_1000_cycles_bytes: f64,
+    /// RSS change per 1,000 cycles.
+    pub rss_growth_per_1000_cycles_bytes: f64,
+    /// Cost of the clock read itself, measured in the same process.
+    pub timer_floor: TimerFloor,
+}
+
+/// The merged histograms of a run, to be saved next to the result.
+pub struct ChurnHistograms {
+    /// One per phase, in [`PHASES`] order.
+    pub phases: Vec<Hist>,
+    /// When the timed cycles started.
+    pub started: SystemTime,
+    /// Length of the timed cycles.
+    pub wall: std::time::Duration,
+}
+
+struct ThreadHists {
+    phases: [Hist; 4],
+    first_half: Hist,
+    second_half: Hist,
+}
+
+impl ThreadHists {
+    fn new() -> ThreadHists {
+        ThreadHists {
+            phases: std::array::from_fn(|_| latency::new_histogram()),
+            first_half: latency::new_histogram(),
+            second_half: latency::new_histogram(),
+        }
+    }
+}
+
+/// Runs the churn scenario in this process.
+pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, ChurnHistograms)> {
+    let timer_floor = latency::timer_floor(100_000);
+    let engine = super::engine(variant)?;
+    let prepared = super::prepare(engine, variant, artifact)?;
+    let s = &variant.scenario;
+    let threads = s.threads.max(1);
+
+    // Two rendezvous: after warmup (memory is read while every thread waits)
+    // and the start of the timed cycles.
+    let barrier = Barrier::new(threads as usize + 1);
+    let (results, memory_before, memory_after, started, wall) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let prepared = &prepared;
+                let barrier = &barrier;
+                std::thread::Builder::new()
+                    .name(format!("churn-{t}"))
+                    .spawn_scoped(scope, move || {
+                        thread_body(prepared, s.warmup, s.iterations, barrier)
+                    })
+            })
+            .collect::<std::io::Result<_>>()?;
+        barrier.wait(); // warmup done
+        let before = memory::sample();
+        let started = SystemTime::now();
+        let t = Instant::now();
+        barrier.wait(); // go
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a churn thread panicked")))
+            })
+            .collect();
+        let wall = t.elapsed();
+        let after = memory::sample();
+        anyhow::Ok((results, before, after, started, wall))
+    })?;
+
+    let mut per_thread = Vec::with_capacity(results.len());
+    for (t, r) in results.into_iter().enumerate() {
+        per_thread.push(r.with_context(|| format!("churn thread {t}"))?);
+    }
+    let memory_before = memory_before?;
+    let memory_after = memory_after?;
+
+    let merged: Vec<Hist> = (0..PHASES.len())
+        .map(|i| latency::merge(per_thread.iter().map(|h| &h.phases[i])))
+        .collect::<Result<_>>()?;
+    let first_half = latency::merge(per_thread.iter().map(|h| &h.first_half))?;
+    let second_half = latency::merge(per_thread.iter().map(|h| &h.second_half))?;
+
+    let total_cycles = s.iterations * u64::from(threads);
+    let cycles = total_cycles.max(1) as f64;
+    let per_1000 = |after: u64, before: u64| (after as f64 - before as f64) / cycles * 1000.0;
+    let wall_ns = wall.as_nanos() as u64;
+    let result = ChurnResult {
+        threads,
+        iterations_per_thread: s.iterations,
+        warmup_per_thread: s.warmup,
+        total_cycles,
+        wall_ns,
+        cycles_per_sec: total_cycles as f64 / wall.as_secs_f64().max(1e-9),
+        module_load_ns: prepared.load_ns,
+        phases: PHASES
+            .iter()
+            .zip(&merged)
+            .map(|(phase, h)| PhaseLatency {
+                phase: (*phase).to_string(),
+                summary: LatencySummary::of(h),
+                hlog_path: None,
+                hgrm_path: None,
+            })
+            .collect(),
+        cycle_first_half: LatencySummary::of(&first_half),
+        cycle_second_half: LatencySummary::of(&second_half),
+        minor_faults_per_cycle: memory_after
+            .minor_faults
+            .saturating_sub(memory_before.minor_faults) as f64
+            / cycles,
+        major_faults_per_cycle: memory_after
+            .major_faults
+            .saturating_sub(memory_before.major_faults) as f64
+            / cycles,
+        pss_growth_per_1000_cycles_bytes: per_1000(memory_after.pss_bytes, memory_before.pss_bytes),
+        rss_growth_per_1000_cycles_bytes: per_1000(
+            memory_after.vm_rss_bytes,
+            memory_before.vm_rss_bytes,
+        ),
+        memory_before,
+        memory_after,
+        timer_floor,
+    };
+    Ok((
+        result,
+        ChurnHistograms {
+            phases: merged,
+            started,
+            wall,
+        },
+    ))
+}
+
+/// One thread: warmup, rendezvous, timed cycles. The thread always reaches both
+/// barriers, even after an error, so that the others are never left waiting.
+fn thread_body(
+    p: &Prepared,
+    warmup: u64,
+    iterations: u64,
+    barrier: &Barrier,
+) -> Result<ThreadHists> {
+    let mut hists = ThreadHists::new();
+    let mut outcome = Ok(());
+    for i in 0..warmup {
+        if let Err(e) = cycle(p) {
+            outcome = Err(e.context(format!("warmup cycle {i}")));
+            break;
+        }
+    }
+    barrier.wait();
+    barrier.wait();
+    outcome?;
+    let half = iterations / 2;
+    for i in 0..iterations {
+        let [t0, t1, t2, t3] = cycle(p).with_context(|| format!("timed cycle {i}"))?;
+        let ns = |a: Instant, b: Instant| (b - a).as_nanos() as u64;
+        let [inst, call, drop, whole] = &mut hists.phases;
+        inst.saturating_record(ns(t0, t1));
+        call.saturating_record(ns(t1, t2));
+        drop.saturating_record(ns(t2, t3));
+        whole.saturating_record(ns(t0, t3));
+        if i < half {
+            hists.first_half.saturating_record(ns(t0, t3));
+        } else {
+            hists.second_half.saturating_record(ns(t0, t3));
+        }
+    }
+    Ok(hists)
+}
+
+/// One instantiate -> call -> drop cycle; returns the four clock reads.
+#[inline(never)]
+fn cycle(p: &Prepared) -> Result<[Instant; 4]> {
+    let t0 = Instant::now();
+    let mut store = Store::new(&p.engine, ());
+    let instance = p
+        .pre
+        .instantiate(&mut store)
+        .map_err(|e| anyhow!("instantiating: {e:#}"))?;
+    let t1 = Instant::now();
+    let run = instance
+        .get_typed_func::<(), ()>(&mut store, p.entry)
+        .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
+    run.call(&mut store, ())
+        .map_err(|e| anyhow!("calling `{}`: {e:#}", p.entry))?;
+    let t2 = Instant::now();
+    drop(store);
+    let t3 = Instant::now();
+    Ok([t0, t1, t2, t3])
+}
