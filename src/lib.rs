@@ -12,6 +12,7 @@
 
 pub mod guest;
 pub mod measure;
+pub mod pool;
 pub mod report;
 pub mod result;
 pub mod runner;

@@ -6,7 +6,9 @@
 
 use crate::report::compare::Comparison;
 use crate::scenario::churn::ChurnResult;
+use crate::scenario::pool::PoolResult;
 use crate::scenario::scaling::ScalingResult;
+use crate::scenario::session::SessionResult;
 use crate::settings::Variant;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -70,6 +72,12 @@ pub struct VariantResult {
     pub scaling: Option<ScalingResult>,
     /// Churn scenario figures.
     pub churn: Option<ChurnResult>,
+    /// Pool scenario figures.
+    #[serde(default)]
+    pub pool: Option<PoolResult>,
+    /// Session scenario figures.
+    #[serde(default)]
+    pub session: Option<SessionResult>,
     /// This variant against the baseline (absent for the baseline itself, or
     /// until the baseline has been measured).
     pub vs_baseline: Option<Comparison>,

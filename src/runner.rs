@@ -11,8 +11,11 @@ use crate::guest;
 use crate::measure::latency;
 use crate::report;
 use crate::result::{AxisResult, HostInfo, ResultFile, VariantResult, VariantStatus};
-use crate::scenario::churn::{self, ChurnHistograms, ChurnResult};
+use crate::scenario::churn::ChurnResult;
+use crate::scenario::pool::PoolResult;
+use crate::scenario::session::SessionResult;
 use crate::scenario::{self, scaling::ScalingResult};
+use crate::scenario::{Histograms, PhaseLatency};
 use crate::settings::{Experiment, ScenarioKind, Variant};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -61,16 +64,7 @@ pub struct Job {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ChildOutput {
     /// Measured.
-    Ok {
-        /// Settings read back from the engine.
-        effective: serde_json::Value,
-        /// Scaling figures.
-        scaling: Option<Box<ScalingResult>>,
-        /// Churn figures.
-        churn: Option<Box<ChurnResult>>,
-        /// Churn histograms, for the parent to save.
-        histograms: Option<EncodedHistograms>,
-    },
+    Ok(Box<Measured>),
     /// The variant could not be measured.
     Err {
         /// Why (the full error chain).
@@ -78,19 +72,36 @@ pub enum ChildOutput {
     },
 }
 
-/// Churn histograms on their way from child to parent.
+/// What a child measured (one scenario's field is set).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Measured {
+    /// Settings read back from the engine.
+    pub effective: serde_json::Value,
+    /// Scaling figures.
+    pub scaling: Option<ScalingResult>,
+    /// Churn figures.
+    pub churn: Option<ChurnResult>,
+    /// Pool figures.
+    pub pool: Option<PoolResult>,
+    /// Session figures.
+    pub session: Option<SessionResult>,
+    /// Latency histograms, for the parent to save.
+    pub histograms: Option<EncodedHistograms>,
+}
+
+/// Latency histograms on their way from child to parent.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct EncodedHistograms {
     /// When the timed cycles started, in seconds since the Unix epoch.
     pub started_unix_s: f64,
     /// Length of the timed cycles.
     pub wall_ns: u64,
-    /// One per phase of [`churn::PHASES`]: base64 V2 deflate ([`latency::encode`]).
-    pub phases: Vec<String>,
+    /// Phase name and its histogram as base64 V2 deflate ([`latency::encode`]).
+    pub phases: Vec<(String, String)>,
 }
 
 impl EncodedHistograms {
-    fn new(h: &ChurnHistograms) -> Result<EncodedHistograms> {
+    fn new(h: &Histograms) -> Result<EncodedHistograms> {
         Ok(EncodedHistograms {
             started_unix_s: h
                 .started
@@ -98,9 +109,9 @@ impl EncodedHistograms {
                 .map_or(0.0, |d| d.as_secs_f64()),
             wall_ns: h.wall.as_nanos() as u64,
             phases: h
-                .phases
+                .named
                 .iter()
-                .map(latency::encode)
+                .map(|(name, h)| Ok((name.clone(), latency::encode(h)?)))
                 .collect::<Result<_>>()?,
         })
     }
@@ -122,26 +133,26 @@ pub fn variant_slug(index: usize, name: &str) -> String {
     format!("{:02}-{slug}", index + 1)
 }
 
-/// Saves one variant's churn histograms as `<phase>.hlog` and `<phase>.hgrm`
+/// Saves one variant's histograms as `<phase>.hlog` and `<phase>.hgrm`
 /// under `<results>/<experiment>/<stamp>/<slug>/`, and records their paths
-/// (relative to the JSON file's folder) in `churn`.
+/// (relative to the JSON file's folder) in `phases`.
 fn save_histograms(
     json_dir: &Path,
     sub: &Path,
     experiment: &str,
     variant: &str,
     enc: &EncodedHistograms,
-    churn: &mut ChurnResult,
+    phases: &mut [PhaseLatency],
 ) -> Result<()> {
     let folder = json_dir.join(sub);
     std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
     let start = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(enc.started_unix_s);
     let wall = std::time::Duration::from_nanos(enc.wall_ns);
-    for (phase, text) in churn::PHASES.iter().zip(&enc.phases) {
+    for (phase, text) in &enc.phases {
         let h = latency::decode(text)?;
         let log = latency::write_interval_log(
             &[format!(
-                "pooling-lab churn: experiment {experiment}, variant {variant}, phase {phase}"
+                "pooling-lab: experiment {experiment}, variant {variant}, phase {phase}"
             )],
             start,
             &[latency::LogInterval {
@@ -158,7 +169,7 @@ fn save_histograms(
             &json_dir.join(&hgrm),
             latency::percentile_distribution(&h, 1000.0, 5).as_bytes(),
         )?;
-        if let Some(p) = churn.phases.iter_mut().find(|p| p.phase == *phase) {
+        if let Some(p) = phases.iter_mut().find(|p| p.phase == *phase) {
             p.hlog_path = Some(hlog.display().to_string());
             p.hgrm_path = Some(hgrm.display().to_string());
         }
@@ -237,16 +248,25 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
         let outcome = measure_in_child(&opts.exe, v, artifact);
         let wall_ns = t.elapsed().as_nanos() as u64;
         let vr = match outcome {
-            Ok(ChildOutput::Ok {
-                effective,
-                scaling,
-                churn,
-                histograms,
-            }) => {
-                let mut churn = churn.map(|c| *c);
-                if let (Some(c), Some(enc)) = (&mut churn, &histograms) {
+            Ok(ChildOutput::Ok(m)) => {
+                let Measured {
+                    effective,
+                    scaling,
+                    mut churn,
+                    mut pool,
+                    mut session,
+                    histograms,
+                } = *m;
+                let phases: Option<&mut Vec<PhaseLatency>> = if let Some(c) = &mut churn {
+                    Some(&mut c.phases)
+                } else if let Some(p) = &mut pool {
+                    Some(&mut p.phases)
+                } else {
+                    session.as_mut().map(|s| &mut s.phases)
+                };
+                if let (Some(phases), Some(enc)) = (phases, &histograms) {
                     let sub = Path::new(&stamp).join(variant_slug(i, &v.name));
-                    if let Err(e) = save_histograms(&dir, &sub, &exp.name, &v.name, enc, c) {
+                    if let Err(e) = save_histograms(&dir, &sub, &exp.name, &v.name, enc, phases) {
                         say(&format!("  warning: histograms not saved: {e:#}"));
                     }
                 }
@@ -263,8 +283,10 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     effective,
                     status: VariantStatus::Ok,
                     wall_ns,
-                    scaling: scaling.map(|s| *s),
+                    scaling,
                     churn,
+                    pool,
+                    session,
                     vs_baseline: None,
                     warnings,
                 }
@@ -279,6 +301,8 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     wall_ns,
                     scaling: None,
                     churn: None,
+                    pool: None,
+                    session: None,
                     vs_baseline: None,
                     warnings: Vec::new(),
                 }
@@ -362,12 +386,7 @@ pub fn child_main() -> Result<()> {
     let job: Job = serde_json::from_slice(&input).context("decoding the job from stdin")?;
     drop(input);
     let output = match measure(&job) {
-        Ok(m) => ChildOutput::Ok {
-            effective: m.effective,
-            scaling: m.scaling.map(Box::new),
-            churn: m.churn.map(Box::new),
-            histograms: m.histograms,
-        },
+        Ok(m) => ChildOutput::Ok(Box::new(m)),
         Err(e) => ChildOutput::Err {
             reason: format!("{e:#}"),
         },
@@ -381,13 +400,6 @@ pub fn child_main() -> Result<()> {
     Ok(())
 }
 
-struct Measured {
-    effective: serde_json::Value,
-    scaling: Option<ScalingResult>,
-    churn: Option<ChurnResult>,
-    histograms: Option<EncodedHistograms>,
-}
-
 fn measure(job: &Job) -> Result<Measured> {
     let v = &job.variant;
     let artifact = job.artifact.as_deref();
@@ -395,14 +407,26 @@ fn measure(job: &Job) -> Result<Measured> {
         effective: serde_json::Value::Null,
         scaling: None,
         churn: None,
+        pool: None,
+        session: None,
         histograms: None,
     };
     match v.scenario.kind {
         ScenarioKind::Scaling => m.scaling = Some(scenario::scaling::run(v, artifact)?),
         ScenarioKind::Churn => {
-            let (result, hists) = churn::run(v, artifact)?;
+            let (result, hists) = scenario::churn::run(v, artifact)?;
             m.histograms = Some(EncodedHistograms::new(&hists)?);
             m.churn = Some(result);
+        }
+        ScenarioKind::Pool => {
+            let (result, hists) = scenario::pool::run(v, artifact)?;
+            m.histograms = Some(EncodedHistograms::new(&hists)?);
+            m.pool = Some(result);
+        }
+        ScenarioKind::Session => {
+            let (result, hists) = scenario::session::run(v, artifact)?;
+            m.histograms = Some(EncodedHistograms::new(&hists)?);
+            m.session = Some(result);
         }
     }
     m.effective = crate::settings::effective_settings(&scenario::engine(v)?);

@@ -154,6 +154,8 @@ mod tests {
             wall_ns: 0,
             scaling: None,
             churn: Some(c),
+            pool: None,
+            session: None,
             vs_baseline: None,
             warnings: Vec::new(),
         }

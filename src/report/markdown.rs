@@ -154,6 +154,83 @@ pub fn churn_latency_table(r: &ResultFile) -> String {
     out
 }
 
+fn phase<'a>(
+    phases: &'a [crate::scenario::PhaseLatency],
+    name: &str,
+) -> Option<&'a crate::measure::latency::LatencySummary> {
+    phases.iter().find(|p| p.phase == name).map(|p| &p.summary)
+}
+
+fn p50_p99(s: Option<&crate::measure::latency::LatencySummary>) -> String {
+    s.map_or("-".into(), |s| {
+        format!(
+            "{} / {}",
+            duration(s.p50_ns as f64),
+            duration(s.p99_ns as f64)
+        )
+    })
+}
+
+/// Pool scenario: per-request instantiation vs a prewarmed pool, one row per variant.
+pub fn pool_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | threads | rate | requests | inline ready p50 / p99 | pooled acquire p50 / p99 | ready p99 / acquire p99 | inline request p50 / p99 | pooled request p50 / p99 | pooled req/s | hits / misses / exhausted | refill lag p99 | Pss of prewarmed pool | Pss left after pool dropped (engine alive) |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for v in &r.variants {
+        let Some(p) = &v.pool else { continue };
+        let c = &p.counters;
+        let base = p.memory_before_pool.pss_bytes as f64;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {:.0}x | {} | {} | {:.0} | {} / {} / {} | {} | {} | {} |",
+            v.name,
+            p.threads,
+            if p.rate > 0.0 {
+                format!("{:.0}/s", p.rate)
+            } else {
+                "closed".into()
+            },
+            p.requests,
+            p50_p99(phase(&p.phases, "inline-ready")),
+            p50_p99(phase(&p.phases, "pooled-acquire")),
+            p.ready_p99_over_acquire_p99,
+            p50_p99(phase(&p.phases, "inline-request")),
+            p50_p99(phase(&p.phases, "pooled-request")),
+            p.pooled_requests_per_sec,
+            c.hits,
+            c.misses,
+            c.exhausted,
+            duration(c.refill_lag_p99_ns as f64),
+            mib(p.memory_after_prewarm.pss_bytes as f64 - base),
+            mib(p.memory_after_pool_dropped.pss_bytes as f64 - base),
+        );
+    }
+    out
+}
+
+/// Session scenario: one sandbox for K executions vs K fresh ones.
+pub fn session_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | executions | session exec p50 / p99 | fresh exec p50 / p99 | fresh / session (p50) | faults / exec: session | faults / exec: fresh | session Pss growth / exec |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for v in &r.variants {
+        let Some(s) = &v.session else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.0}x | {:.1} | {:.1} | {} |",
+            v.name,
+            s.executions,
+            p50_p99(phase(&s.phases, "session-exec")),
+            p50_p99(phase(&s.phases, "fresh-exec")),
+            s.fresh_over_session_p50,
+            s.session_minor_faults_per_exec,
+            s.fresh_minor_faults_per_exec,
+            kib_signed(s.session_pss_growth_per_exec_bytes),
+        );
+    }
+    out
+}
+
 /// The clock's own cost across the churn variants' processes.
 pub fn timer_floor_line(r: &ResultFile) -> Option<String> {
     let floors: Vec<_> = r
@@ -203,6 +280,26 @@ pub fn histogram_files(r: &ResultFile) -> String {
     out
 }
 
+/// Histogram folders of the pool and session variants.
+fn other_histogram_files(r: &ResultFile) -> String {
+    let mut out = String::new();
+    for v in &r.variants {
+        let phases = match (&v.pool, &v.session) {
+            (Some(p), _) => &p.phases,
+            (None, Some(s)) => &s.phases,
+            _ => continue,
+        };
+        if let Some(dir) = phases
+            .iter()
+            .find_map(|p| p.hlog_path.as_deref())
+            .and_then(|p| std::path::Path::new(p).parent())
+        {
+            let _ = writeln!(out, "- {}: `{}/`", v.name, dir.display());
+        }
+    }
+    out
+}
+
 /// Warnings of every variant.
 pub fn warnings(r: &ResultFile) -> String {
     let mut out = String::new();
@@ -226,6 +323,18 @@ pub fn summary(r: &ResultFile) -> String {
             out.push('\n');
         }
         out.push_str(&churn_throughput_table(r));
+    }
+    if r.variants.iter().any(|v| v.pool.is_some()) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&pool_table(r));
+    }
+    if r.variants.iter().any(|v| v.session.is_some()) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&session_table(r));
     }
     let w = warnings(r);
     if !w.is_empty() {
@@ -320,6 +429,32 @@ pub fn render(r: &ResultFile) -> String {
             );
             out.push_str(&files);
         }
+    }
+    if r.variants.iter().any(|v| v.pool.is_some()) {
+        out.push_str(
+            "\n## Pool: per-request instantiation vs a prewarmed sandbox pool\n\n\
+             inline ready = instantiate + the guest's first call on the request's thread; \
+             pooled acquire = taking a ready (already initialised) sandbox from the pool. \
+             In an open loop (a fixed rate) every latency counts from the request's scheduled time.\n\n",
+        );
+        out.push_str(&pool_table(r));
+    }
+    if r.variants.iter().any(|v| v.session.is_some()) {
+        out.push_str(
+            "\n## Session: one sandbox for many executions vs a fresh sandbox each\n\n\
+             session exec = one call in a sandbox that has already run; fresh exec = \
+             instantiate + call + drop.\n\n",
+        );
+        out.push_str(&session_table(r));
+    }
+    let files = if r.variants.iter().any(|v| v.churn.is_none()) {
+        other_histogram_files(r)
+    } else {
+        String::new()
+    };
+    if !files.is_empty() {
+        out.push_str("\nFull histograms (`.hlog`, `.hgrm`), relative to this file:\n\n");
+        out.push_str(&files);
     }
     let w = warnings(r);
     if !w.is_empty() {

@@ -16,7 +16,8 @@
 //! Warmup cycles run first and are not timed; memory is read after warmup
 //! (all threads parked at a barrier) and again after the timed cycles.
 
-use super::Prepared;
+pub use super::PhaseLatency;
+use super::{Histograms, Prepared};
 use crate::measure::latency::{self, Hist, LatencySummary, TimerFloor};
 use crate::measure::memory::{self, MemorySample};
 use crate::settings::Variant;
@@ -30,19 +31,6 @@ use wasmtime::Store;
 
 /// The timed phases of a cycle, in order; also the histogram file names.
 pub const PHASES: [&str; 4] = ["instantiate", "call", "drop", "cycle"];
-
-/// One phase's latency and where its full histogram was saved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct PhaseLatency {
-    /// `instantiate`, `call`, `drop` or `cycle` (see [`PHASES`]).
-    pub phase: String,
-    /// Percentiles over all threads' cycles.
-    pub summary: LatencySummary,
-    /// The `.hlog` interval log (V2 deflate, base64), relative to the JSON file's folder.
-    pub hlog_path: Option<String>,
-    /// The `.hgrm` percentile distribution (microseconds), relative to the JSON file's folder.
-    pub hgrm_path: Option<String>,
-}
 
 /// Result of the churn scenario for one variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -84,16 +72,6 @@ pub struct ChurnResult {
     pub timer_floor: TimerFloor,
 }
 
-/// The merged histograms of a run, to be saved next to the result.
-pub struct ChurnHistograms {
-    /// One per phase, in [`PHASES`] order.
-    pub phases: Vec<Hist>,
-    /// When the timed cycles started.
-    pub started: SystemTime,
-    /// Length of the timed cycles.
-    pub wall: std::time::Duration,
-}
-
 struct ThreadHists {
     phases: [Hist; 4],
     first_half: Hist,
@@ -111,7 +89,7 @@ impl ThreadHists {
 }
 
 /// Runs the churn scenario in this process.
-pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, ChurnHistograms)> {
+pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, Histograms)> {
     let timer_floor = latency::timer_floor(100_000);
     let engine = super::engine(variant)?;
     let prepared = super::prepare(engine, variant, artifact)?;
@@ -206,8 +184,12 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, C
     };
     Ok((
         result,
-        ChurnHistograms {
-            phases: merged,
+        Histograms {
+            named: PHASES
+                .iter()
+                .map(|p| (*p).to_string())
+                .zip(merged)
+                .collect(),
             started,
             wall,
         },

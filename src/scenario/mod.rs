@@ -1,14 +1,19 @@
 //! Scenarios: what a variant's child process does and measures.
 
 pub mod churn;
+pub mod pool;
 pub mod scaling;
+pub mod session;
 
 use crate::WasmtimeContext;
 use crate::guest;
+use crate::measure::latency::{Hist, LatencySummary};
 use crate::settings::{Load, Variant};
 use anyhow::Result;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
 /// An engine with the guest loaded and linked, ready to instantiate.
@@ -53,4 +58,39 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
 /// Whether a variant needs a precompiled artifact prepared by the parent.
 pub fn needs_artifact(variant: &Variant) -> bool {
     variant.guest.load != Load::Compile
+}
+
+/// One timed phase's latency and where its full histogram was saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PhaseLatency {
+    /// Phase name (`instantiate`, `call`, `drop`, `cycle`, `acquire`, ...).
+    pub phase: String,
+    /// Percentiles over all threads.
+    pub summary: LatencySummary,
+    /// The `.hlog` interval log (V2 deflate, base64), relative to the JSON file's folder.
+    pub hlog_path: Option<String>,
+    /// The `.hgrm` percentile distribution (microseconds), relative to the JSON file's folder.
+    pub hgrm_path: Option<String>,
+}
+
+impl PhaseLatency {
+    /// A phase summarised from its histogram; the paths are set when it is saved.
+    pub fn of(phase: &str, h: &Hist) -> PhaseLatency {
+        PhaseLatency {
+            phase: phase.to_string(),
+            summary: LatencySummary::of(h),
+            hlog_path: None,
+            hgrm_path: None,
+        }
+    }
+}
+
+/// The merged histograms of a run, to be saved next to the result.
+pub struct Histograms {
+    /// Phase name and histogram, in report order.
+    pub named: Vec<(String, Hist)>,
+    /// When the timed part started.
+    pub started: SystemTime,
+    /// Length of the timed part.
+    pub wall: Duration,
 }

@@ -492,7 +492,7 @@ fn validate(v: &Variant) -> Result<(), Problem> {
             }
             (*s.counts.last().unwrap_or(&1), "counts")
         }
-        ScenarioKind::Churn => {
+        ScenarioKind::Churn | ScenarioKind::Pool | ScenarioKind::Session => {
             if s.iterations == 0 {
                 return Err(Problem {
                     section: "scenario",
@@ -509,7 +509,18 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                     fix: "use 1 up to a few times the host's cores".into(),
                 });
             }
-            (s.threads, "threads")
+            match s.kind {
+                ScenarioKind::Pool => {
+                    validate_pool(s)?;
+                    if s.pool_capacity >= s.threads {
+                        (s.pool_capacity, "pool_capacity")
+                    } else {
+                        (s.threads, "threads")
+                    }
+                }
+                ScenarioKind::Session => (1, "kind"),
+                _ => (s.threads, "threads"),
+            }
         }
     };
     let g = &v.guest;
@@ -607,6 +618,73 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                 g.table_elements
             ),
         });
+    }
+    Ok(())
+}
+
+fn validate_pool(s: &ScenarioSettings) -> Result<(), Problem> {
+    let p = |key: &'static str, message: String, fix: String| {
+        Err(Problem {
+            section: "scenario",
+            key,
+            message,
+            fix,
+        })
+    };
+    if s.pool_capacity == 0 {
+        return p(
+            "pool_capacity",
+            "pool_capacity must be at least 1".into(),
+            "e.g. pool_capacity = 16".into(),
+        );
+    }
+    if s.pool_prewarm > s.pool_capacity {
+        return p(
+            "pool_prewarm",
+            format!(
+                "pool_prewarm = {} is above pool_capacity = {}",
+                s.pool_prewarm, s.pool_capacity
+            ),
+            format!("lower pool_prewarm to at most {}", s.pool_capacity),
+        );
+    }
+    if s.pool_refill_below > s.pool_capacity {
+        return p(
+            "pool_refill_below",
+            format!(
+                "pool_refill_below = {} is above pool_capacity = {}: workers could never catch up",
+                s.pool_refill_below, s.pool_capacity
+            ),
+            format!("lower pool_refill_below to at most {}", s.pool_capacity),
+        );
+    }
+    if s.pool_workers == 0 || s.pool_workers > 64 {
+        return p(
+            "pool_workers",
+            format!("pool_workers = {} is outside 1..=64", s.pool_workers),
+            "use 1 or 2 workers per core you can spare for refilling".into(),
+        );
+    }
+    if s.pool_max_uses == 0 {
+        return p(
+            "pool_max_uses",
+            "pool_max_uses must be at least 1".into(),
+            "e.g. pool_max_uses = 100".into(),
+        );
+    }
+    if !s.rate.is_finite() || s.rate < 0.0 {
+        return p(
+            "rate",
+            format!("rate = {} is not a request rate", s.rate),
+            "give requests per second (e.g. 500.0), or 0 for a closed loop".into(),
+        );
+    }
+    if s.acquire_timeout_ms == 0 {
+        return p(
+            "acquire_timeout_ms",
+            "acquire_timeout_ms must be at least 1".into(),
+            "e.g. acquire_timeout_ms = 1000".into(),
+        );
     }
     Ok(())
 }

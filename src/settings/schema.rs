@@ -619,6 +619,22 @@ pub enum ScenarioKind {
     /// Instantiate -> call -> drop in a loop on `threads` threads; latency
     /// histograms per phase, throughput, page faults and memory drift.
     Churn,
+    /// Requests served by per-request instantiation vs by a prewarmed
+    /// [`crate::pool::SandboxPool`], same guest, same run.
+    Pool,
+    /// One sandbox running `iterations` executions vs `iterations` fresh
+    /// sandboxes: latency, faults and memory side by side.
+    Session,
+}
+
+/// What the sandbox pool does with an instance after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PoolRecycle {
+    /// Drop after one request (fresh state per request).
+    Discard,
+    /// Serve up to `pool_max_uses` requests from one instance.
+    Reuse,
 }
 
 plain_section! {
@@ -653,16 +669,38 @@ plain_section! {
 plain_section! {
     /// `[scenario]`: what is measured.
     ["scenario"] ScenarioSettings, ScenarioFile {
-        /// Scenario kind: `scaling` (memory at N live instances) or `churn`
-        /// (instantiate -> call -> drop latency and throughput).
-        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn";
+        /// Scenario kind: `scaling` (memory at N live instances), `churn`
+        /// (instantiate -> call -> drop latency and throughput), `pool`
+        /// (per-request instantiation vs a prewarmed sandbox pool) or `session`
+        /// (one sandbox for many executions vs a fresh sandbox each).
+        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session";
         /// Scaling: live-instance counts to measure at, ascending.
         counts: Vec<u32> = vec![1, 10, 100], unit "list of counts";
-        /// Churn: timed cycles per thread.
+        /// Churn, pool, session: timed cycles (requests, executions) per thread.
         iterations: u64 = 2000, unit "count";
-        /// Churn: untimed cycles per thread before timing starts (warms slots and caches).
+        /// Churn, pool: untimed cycles per thread before timing starts (warms slots and caches).
         warmup: u64 = 200, unit "count";
-        /// Churn: threads cycling concurrently (each holds one instance at a time).
+        /// Churn, pool: threads issuing requests concurrently.
         threads: u32 = 1, unit "count";
+        /// Pool: total request rate over all threads (open loop; latency counts
+        /// from each request's scheduled time, so queueing is not hidden).
+        /// 0 = closed loop (each thread sends its next request when the last is done).
+        rate: f64 = 0.0, unit "requests per second";
+        /// Pool: most sandboxes alive at once (ready + in use + being made or
+        /// dropped). Keep it at or below [pooling] total_core_instances.
+        pool_capacity: u32 = 16, unit "count";
+        /// Pool: sandboxes made before the first request.
+        pool_prewarm: u32 = 8, unit "count";
+        /// Pool: workers refill while fewer than this many sandboxes are ready.
+        pool_refill_below: u32 = 8, unit "count";
+        /// Pool: background threads that make and drop sandboxes.
+        pool_workers: u32 = 1, unit "count";
+        /// Pool: `discard` (fresh sandbox per request, the safe default) or
+        /// `reuse` (one sandbox serves up to `pool_max_uses` requests; guest state persists).
+        pool_recycle: PoolRecycle = PoolRecycle::Discard, unit "enum: discard | reuse";
+        /// Pool: requests one sandbox serves under `pool_recycle = "reuse"`.
+        pool_max_uses: u32 = 100, unit "count";
+        /// Pool: longest an acquire waits when every slot is taken, then fails.
+        acquire_timeout_ms: u64 = 1000, unit "milliseconds";
     }
 }

@@ -1,0 +1,333 @@
+//! Scenario `pool`: the same requests served two ways in one process.
+//!
+//! 1. **inline**: each request instantiates and initialises its own sandbox
+//!    (`Store::new` + instantiate + the guest's first call), serves (one more
+//!    call), and drops it.
+//! 2. **pooled**: each request acquires a ready sandbox from a
+//!    [`SandboxPool`] (made and initialised by its workers beforehand), serves,
+//!    and releases it.
+//!
+//! In a closed loop (`rate = 0`) each thread sends its next request when the
+//! last is done. In an open loop each thread follows a fixed schedule and every
+//! latency counts from the request's *scheduled* time, so a request that had
+//! to queue behind a slow one is charged for it (no coordinated omission).
+
+use super::{Histograms, PhaseLatency, Prepared};
+use crate::measure::latency::{self, Hist};
+use crate::measure::memory::{self, MemorySample};
+use crate::pool::{OnExhausted, PoolConfig, PoolError, Recycle, SandboxPool};
+use crate::settings::{PoolRecycle, ScenarioSettings, Variant};
+use anyhow::{Context, Result, anyhow};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Barrier;
+use std::time::{Duration, Instant, SystemTime};
+use wasmtime::{Instance, Store};
+
+/// Phase names, in report order.
+pub const PHASES: [&str; 4] = [
+    "inline-ready",
+    "inline-request",
+    "pooled-acquire",
+    "pooled-request",
+];
+
+/// The pool's own counters after the pooled phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PoolCounters {
+    /// Acquires served by a ready sandbox.
+    pub hits: u64,
+    /// Acquires that made a sandbox inline (nothing was ready).
+    pub misses: u64,
+    /// Acquires that failed with "exhausted".
+    pub exhausted: u64,
+    /// Sandboxes made (prewarm, workers, inline).
+    pub created: u64,
+    /// Sandboxes dropped.
+    pub discarded: u64,
+    /// Sandboxes returned for another request (`pool_recycle = "reuse"`).
+    pub reused: u64,
+    /// Failures while a worker made a sandbox.
+    pub refill_errors: u64,
+    /// Median time from the ready count falling below `pool_refill_below`
+    /// until the workers brought it back.
+    pub refill_lag_p50_ns: u64,
+    /// 99th percentile of the same.
+    pub refill_lag_p99_ns: u64,
+}
+
+/// Result of the pool scenario for one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PoolResult {
+    /// Threads sending requests.
+    pub threads: u32,
+    /// Total request rate (0 = closed loop).
+    pub rate: f64,
+    /// Timed requests per phase over all threads.
+    pub requests: u64,
+    /// Phases: `inline-ready` (instantiate + initialise), `inline-request`
+    /// (ready + serve), `pooled-acquire`, `pooled-request` (acquire + serve).
+    pub phases: Vec<PhaseLatency>,
+    /// `inline-ready` p99 / `pooled-acquire` p99: how much of the
+    /// pre-request wait the pool removes at the tail.
+    pub ready_p99_over_acquire_p99: f64,
+    /// Same at the median.
+    pub ready_p50_over_acquire_p50: f64,
+    /// Requests per second achieved in the inline phase.
+    pub inline_requests_per_sec: f64,
+    /// Requests per second achieved in the pooled phase.
+    pub pooled_requests_per_sec: f64,
+    /// The pool's counters.
+    pub counters: PoolCounters,
+    /// Memory before the pool was built.
+    pub memory_before_pool: MemorySample,
+    /// Memory after prewarm.
+    pub memory_after_prewarm: MemorySample,
+    /// Memory after the pooled requests, pool still alive.
+    pub memory_after_requests: MemorySample,
+    /// Memory after the pool was dropped (the engine is still alive, so
+    /// wasmtime's pooling allocator still holds its slots and whatever
+    /// `linear_memory_keep_resident` keeps in them).
+    pub memory_after_pool_dropped: MemorySample,
+}
+
+/// The pool settings a variant's `[scenario]` describes.
+pub fn pool_config(s: &ScenarioSettings) -> PoolConfig {
+    PoolConfig {
+        capacity: s.pool_capacity as usize,
+        prewarm: s.pool_prewarm as usize,
+        refill_below: s.pool_refill_below as usize,
+        workers: s.pool_workers as usize,
+        recycle: match s.pool_recycle {
+            PoolRecycle::Discard => Recycle::Discard,
+            PoolRecycle::Reuse => Recycle::Reuse {
+                max_uses: s.pool_max_uses,
+            },
+        },
+        on_exhausted: OnExhausted::Wait,
+    }
+}
+
+/// Runs the pool scenario in this process.
+pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Histograms)> {
+    let engine = super::engine(variant)?;
+    let prepared = super::prepare(engine, variant, artifact)?;
+    let s = &variant.scenario;
+    let threads = s.threads.max(1) as usize;
+    let entry = prepared.entry;
+    let timeout = Duration::from_millis(s.acquire_timeout_ms);
+    // Per-thread interval of the open loop.
+    let interval = (s.rate > 0.0).then(|| Duration::from_secs_f64(threads as f64 / s.rate));
+
+    // Phase 1: inline.
+    let started = SystemTime::now();
+    let (inline, inline_wall) = run_threads(threads, s.warmup, s.iterations, interval, |_| {
+        let t = Instant::now();
+        let (mut store, instance) = fresh(&prepared)?;
+        let ready = t.elapsed();
+        serve(&mut store, &instance, entry)?;
+        Ok(ready)
+    })?;
+
+    // Phase 2: pooled.
+    let memory_before_pool = memory::sample()?;
+    let pre = prepared.pre.clone();
+    let warm_up =
+        Box::new(move |store: &mut Store<()>, instance: &Instance| serve(store, instance, entry));
+    let pool = SandboxPool::new(
+        &prepared.engine,
+        pre,
+        pool_config(s),
+        Box::new(|| ()),
+        Some(warm_up),
+    )
+    .map_err(|e| anyhow!("building the sandbox pool: {e}"))?;
+    let memory_after_prewarm = memory::sample()?;
+    let (pooled, pooled_wall) = run_threads(threads, s.warmup, s.iterations, interval, |_| {
+        let t = Instant::now();
+        let mut guard = pool.acquire(timeout).map_err(|e| match e {
+            PoolError::Exhausted { .. } => anyhow!("{e}"),
+            other => anyhow!("acquire: {other}"),
+        })?;
+        let ready = t.elapsed();
+        let (store, instance) = guard.parts();
+        if let Err(e) = serve(store, &instance, entry) {
+            guard.poison();
+            return Err(e);
+        }
+        Ok(ready)
+    })?;
+    let memory_after_requests = memory::sample()?;
+    let m = pool.metrics();
+    if let Some(e) = pool.last_refill_error() {
+        anyhow::ensure!(m.refill_errors == 0, "the pool's workers failed: {e}");
+    }
+    drop(pool);
+    let memory_after_pool_dropped = memory::sample()?;
+
+    let requests = s.iterations * threads as u64;
+    let hists = [inline.0, inline.1, pooled.0, pooled.1];
+    let phases: Vec<PhaseLatency> = PHASES
+        .iter()
+        .zip(&hists)
+        .map(|(p, h)| PhaseLatency::of(p, h))
+        .collect();
+    let p = |i: usize, q: f64| hists[i].value_at_quantile(q).max(1) as f64;
+    let per_sec = |wall: Duration| requests as f64 / wall.as_secs_f64().max(1e-9);
+    let result = PoolResult {
+        threads: threads as u32,
+        rate: s.rate,
+        requests,
+        ready_p99_over_acquire_p99: p(0, 0.99) / p(2, 0.99),
+        ready_p50_over_acquire_p50: p(0, 0.5) / p(2, 0.5),
+        inline_requests_per_sec: per_sec(inline_wall),
+        pooled_requests_per_sec: per_sec(pooled_wall),
+        phases,
+        counters: PoolCounters {
+            hits: m.hits,
+            misses: m.misses,
+            exhausted: m.exhausted,
+            created: m.created,
+            discarded: m.discarded,
+            reused: m.reused,
+            refill_errors: m.refill_errors,
+            refill_lag_p50_ns: m.refill_lag.p50_ns,
+            refill_lag_p99_ns: m.refill_lag.p99_ns,
+        },
+        memory_before_pool,
+        memory_after_prewarm,
+        memory_after_requests,
+        memory_after_pool_dropped,
+    };
+    let wall = inline_wall + pooled_wall;
+    Ok((
+        result,
+        Histograms {
+            named: PHASES.iter().map(|p| (*p).to_string()).zip(hists).collect(),
+            started,
+            wall,
+        },
+    ))
+}
+
+/// A fresh, initialised sandbox (instantiate + the guest's first call).
+fn fresh(p: &Prepared) -> Result<(Store<()>, Instance)> {
+    let mut store = Store::new(&p.engine, ());
+    let instance = p
+        .pre
+        .instantiate(&mut store)
+        .map_err(|e| anyhow!("instantiating: {e:#}"))?;
+    serve(&mut store, &instance, p.entry)?;
+    Ok((store, instance))
+}
+
+/// One request's work: a call of the guest's workload.
+fn serve(store: &mut Store<()>, instance: &Instance, entry: &str) -> Result<()> {
+    let run = instance
+        .get_typed_func::<(), ()>(&mut *store, entry)
+        .map_err(|e| anyhow!("looking up `{entry}`: {e:#}"))?;
+    run.call(&mut *store, ())
+        .map_err(|e| anyhow!("calling `{entry}`: {e:#}"))
+}
+
+/// Runs `request` on `threads` threads: `warmup` untimed requests, then
+/// `iterations` timed ones. `request` returns the time until its sandbox was
+/// ready; the whole request is timed here. Returns the merged (ready, request)
+/// histograms and the wall time of the timed part.
+fn run_threads<F>(
+    threads: usize,
+    warmup: u64,
+    iterations: u64,
+    interval: Option<Duration>,
+    request: F,
+) -> Result<((Hist, Hist), Duration)>
+where
+    F: Fn(usize) -> Result<Duration> + Sync,
+{
+    let barrier = Barrier::new(threads + 1);
+    let (results, wall) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let request = &request;
+                let barrier = &barrier;
+                scope.spawn(move || -> Result<(Hist, Hist)> {
+                    let mut outcome = Ok(());
+                    // Warmup follows the same schedule, so the pool enters the
+                    // timed part in the state the rate produces.
+                    let warm_start = Instant::now();
+                    for i in 0..warmup {
+                        if let Some(iv) = interval {
+                            wait_until(warm_start + iv.mul_f64(i as f64));
+                        }
+                        if let Err(e) = request(t) {
+                            outcome = Err(e.context(format!("warmup request {i}")));
+                            break;
+                        }
+                    }
+                    barrier.wait();
+                    outcome?;
+                    let (mut ready_h, mut req_h) =
+                        (latency::new_histogram(), latency::new_histogram());
+                    let start = Instant::now();
+                    for i in 0..iterations {
+                        // Open loop: the request is due at its scheduled time
+                        // and its latency counts from then.
+                        let due = match interval {
+                            Some(iv) => {
+                                let due = start + iv.mul_f64(i as f64);
+                                wait_until(due);
+                                due
+                            }
+                            None => Instant::now(),
+                        };
+                        let call_start = Instant::now();
+                        let ready = request(t).with_context(|| format!("request {i}"))?;
+                        let end = Instant::now();
+                        let queued = call_start.saturating_duration_since(due);
+                        ready_h.saturating_record((queued + ready).as_nanos().max(1) as u64);
+                        req_h.saturating_record((end - due).as_nanos().max(1) as u64);
+                    }
+                    Ok((ready_h, req_h))
+                })
+            })
+            .collect();
+        barrier.wait();
+        let t = Instant::now();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a request thread panicked")))
+            })
+            .collect();
+        (results, t.elapsed())
+    });
+    let mut ready = Vec::with_capacity(threads);
+    let mut req = Vec::with_capacity(threads);
+    for (t, r) in results.into_iter().enumerate() {
+        let (a, b) = r.with_context(|| format!("request thread {t}"))?;
+        ready.push(a);
+        req.push(b);
+    }
+    Ok(((latency::merge(&ready)?, latency::merge(&req)?), wall))
+}
+
+/// Sleeps until shortly before `due`, then spins: `thread::sleep` wakes up to
+/// ~100 µs late on a loaded host, and that lateness would be charged to the
+/// request as queueing time.
+fn wait_until(due: Instant) {
+    const SPIN: Duration = Duration::from_micros(200);
+    loop {
+        let now = Instant::now();
+        if now >= due {
+            return;
+        }
+        let left = due - now;
+        if left > SPIN {
+            std::thread::sleep(left - SPIN);
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Scenario `session` (the seed's scenario C): one sandbox running K
+//! executions against K fresh sandboxes running one each.
+//!
+//! * **session**: instantiate once, then K calls of the workload in the same
+//!   store. Per-execution latency, page faults and memory growth (state that
+//!   accumulates in a reused sandbox shows up here).
+//! * **fresh**: K times instantiate -> call -> drop. Per-execution latency
+//!   includes instantiation and teardown: the price of a clean slate.
+
+use super::{Histograms, PhaseLatency};
+use crate::measure::latency;
+use crate::measure::memory::{self, MemorySample};
+use crate::settings::Variant;
+use anyhow::{Result, anyhow};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+use wasmtime::Store;
+
+/// Phase names, in report order.
+pub const PHASES: [&str; 2] = ["session-exec", "fresh-exec"];
+
+/// Result of the session scenario for one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionResult {
+    /// Executions in each mode.
+    pub executions: u64,
+    /// Instantiating the session's one sandbox.
+    pub session_setup_ns: u64,
+    /// `session-exec` (one call in the reused sandbox) and `fresh-exec`
+    /// (instantiate + call + drop).
+    pub phases: Vec<PhaseLatency>,
+    /// fresh p50 / session p50: what reusing a sandbox saves per execution.
+    pub fresh_over_session_p50: f64,
+    /// Minor page faults per execution in the session.
+    pub session_minor_faults_per_exec: f64,
+    /// Minor page faults per fresh execution.
+    pub fresh_minor_faults_per_exec: f64,
+    /// Memory after the session's sandbox was made (before its executions).
+    pub session_memory_before: MemorySample,
+    /// Memory after its K executions, sandbox still alive.
+    pub session_memory_after: MemorySample,
+    /// (Pss after - Pss before) / executions for the session.
+    pub session_pss_growth_per_exec_bytes: f64,
+    /// Memory before the fresh executions.
+    pub fresh_memory_before: MemorySample,
+    /// Memory after them.
+    pub fresh_memory_after: MemorySample,
+}
+
+/// Runs the session scenario in this process.
+pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult, Histograms)> {
+    let engine = super::engine(variant)?;
+    let p = super::prepare(engine, variant, artifact)?;
+    let k = variant.scenario.iterations;
+    let started = SystemTime::now();
+    let wall = Instant::now();
+
+    // Session: one sandbox, K executions.
+    let t = Instant::now();
+    let mut store = Store::new(&p.engine, ());
+    let instance = p
+        .pre
+        .instantiate(&mut store)
+        .map_err(|e| anyhow!("instantiating the session sandbox: {e:#}"))?;
+    let run = instance
+        .get_typed_func::<(), ()>(&mut store, p.entry)
+        .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
+    let session_setup_ns = t.elapsed().as_nanos() as u64;
+    let session_memory_before = memory::sample()?;
+    let mut session_h = latency::new_histogram();
+    for i in 0..k {
+        let t = Instant::now();
+        run.call(&mut store, ())
+            .map_err(|e| anyhow!("session execution {i}: {e:#}"))?;
+        session_h.saturating_record(t.elapsed().as_nanos().max(1) as u64);
+    }
+    let session_memory_after = memory::sample()?;
+    drop(store);
+
+    // Fresh: K sandboxes, one execution each.
+    let fresh_memory_before = memory::sample()?;
+    let mut fresh_h = latency::new_histogram();
+    for i in 0..k {
+        let t = Instant::now();
+        let mut store = Store::new(&p.engine, ());
+        let instance = p
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| anyhow!("fresh execution {i}: instantiating: {e:#}"))?;
+        let run = instance
+            .get_typed_func::<(), ()>(&mut store, p.entry)
+            .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
+        run.call(&mut store, ())
+            .map_err(|e| anyhow!("fresh execution {i}: {e:#}"))?;
+        drop(store);
+        fresh_h.saturating_record(t.elapsed().as_nanos().max(1) as u64);
+    }
+    let fresh_memory_after = memory::sample()?;
+
+    let n = k.max(1) as f64;
+    let faults = |a: &MemorySample, b: &MemorySample| {
+        b.minor_faults.saturating_sub(a.minor_faults) as f64 / n
+    };
+    let result = SessionResult {
+        executions: k,
+        session_setup_ns,
+        phases: vec![
+            PhaseLatency::of(PHASES[0], &session_h),
+            PhaseLatency::of(PHASES[1], &fresh_h),
+        ],
+        fresh_over_session_p50: fresh_h.value_at_quantile(0.5).max(1) as f64
+            / session_h.value_at_quantile(0.5).max(1) as f64,
+        session_minor_faults_per_exec: faults(&session_memory_before, &session_memory_after),
+        fresh_minor_faults_per_exec: faults(&fresh_memory_before, &fresh_memory_after),
+        session_pss_growth_per_exec_bytes: (session_memory_after.pss_bytes as f64
+            - session_memory_before.pss_bytes as f64)
+            / n,
+        session_memory_before,
+        session_memory_after,
+        fresh_memory_before,
+        fresh_memory_after,
+    };
+    Ok((
+        result,
+        Histograms {
+            named: vec![
+                (PHASES[0].to_string(), session_h),
+                (PHASES[1].to_string(), fresh_h),
+            ],
+            started,
+            wall: wall.elapsed(),
+        },
+    ))
+}
