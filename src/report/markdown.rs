@@ -211,13 +211,13 @@ pub fn pool_table(r: &ResultFile) -> String {
 /// Session scenario: one sandbox for K executions vs K fresh ones.
 pub fn session_table(r: &ResultFile) -> String {
     let mut out = String::new();
-    out.push_str("| variant | executions | session exec p50 / p99 | fresh exec p50 / p99 | fresh / session (p50) | faults / exec: session | faults / exec: fresh | session Pss growth / exec |\n");
+    out.push_str("| variant | executions | session exec p50 / p99 | fresh exec p50 / p99 | fresh / session (p50) | faults / exec: session | faults / exec: fresh | session Pss growth / exec (2nd half) |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for v in &r.variants {
         let Some(s) = &v.session else { continue };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.0}x | {:.1} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {:.0}x | {:.1} | {:.1} | {:+.0} B |",
             v.name,
             s.executions,
             p50_p99(phase(&s.phases, "session-exec")),
@@ -225,7 +225,7 @@ pub fn session_table(r: &ResultFile) -> String {
             s.fresh_over_session_p50,
             s.session_minor_faults_per_exec,
             s.fresh_minor_faults_per_exec,
-            kib_signed(s.session_pss_growth_per_exec_bytes),
+            s.session_pss_growth_per_exec_bytes,
         );
     }
     out

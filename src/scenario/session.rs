@@ -1,8 +1,8 @@
 //! Scenario `session` (the seed's scenario C): one sandbox running K
 //! executions against K fresh sandboxes running one each.
 //!
-//! * **session**: instantiate once, then K calls of the workload in the same
-//!   store. Per-execution latency, page faults and memory growth (state that
+//! * **session**: instantiate once and run once (setup), then K calls of the
+//!   workload in the same store. Per-execution latency, page faults and memory growth (state that
 //!   accumulates in a reused sandbox shows up here).
 //! * **fresh**: K times instantiate -> call -> drop. Per-execution latency
 //!   includes instantiation and teardown: the price of a clean slate.
@@ -26,7 +26,7 @@ pub const PHASES: [&str; 2] = ["session-exec", "fresh-exec"];
 pub struct SessionResult {
     /// Executions in each mode.
     pub executions: u64,
-    /// Instantiating the session's one sandbox.
+    /// Instantiating the session's one sandbox and its first (untimed) execution.
     pub session_setup_ns: u64,
     /// `session-exec` (one call in the reused sandbox) and `fresh-exec`
     /// (instantiate + call + drop).
@@ -37,11 +37,13 @@ pub struct SessionResult {
     pub session_minor_faults_per_exec: f64,
     /// Minor page faults per fresh execution.
     pub fresh_minor_faults_per_exec: f64,
-    /// Memory after the session's sandbox was made (before its executions).
+    /// Memory after the session's sandbox was made and ran once (before the K timed executions).
     pub session_memory_before: MemorySample,
     /// Memory after its K executions, sandbox still alive.
     pub session_memory_after: MemorySample,
-    /// (Pss after - Pss before) / executions for the session.
+    /// Pss growth per execution over the second half of the session's
+    /// executions: the slope, free of one-time effects (code paths and
+    /// buffers first touched in the first half). The leak signal.
     pub session_pss_growth_per_exec_bytes: f64,
     /// Memory before the fresh executions.
     pub fresh_memory_before: MemorySample,
@@ -67,10 +69,19 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
     let run = instance
         .get_typed_func::<(), ()>(&mut store, p.entry)
         .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
+    // The first execution is part of setting the session up: it is where
+    // the sandbox's working set is first touched.
+    run.call(&mut store, ())
+        .map_err(|e| anyhow!("session first execution: {e:#}"))?;
     let session_setup_ns = t.elapsed().as_nanos() as u64;
     let session_memory_before = memory::sample()?;
     let mut session_h = latency::new_histogram();
+    let half = k / 2;
+    let mut session_memory_mid = session_memory_before;
     for i in 0..k {
+        if i == half {
+            session_memory_mid = memory::sample()?;
+        }
         let t = Instant::now();
         run.call(&mut store, ())
             .map_err(|e| anyhow!("session execution {i}: {e:#}"))?;
@@ -115,8 +126,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
         session_minor_faults_per_exec: faults(&session_memory_before, &session_memory_after),
         fresh_minor_faults_per_exec: faults(&fresh_memory_before, &fresh_memory_after),
         session_pss_growth_per_exec_bytes: (session_memory_after.pss_bytes as f64
-            - session_memory_before.pss_bytes as f64)
-            / n,
+            - session_memory_mid.pss_bytes as f64)
+            / (k - half).max(1) as f64,
         session_memory_before,
         session_memory_after,
         fresh_memory_before,
