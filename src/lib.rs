@@ -13,6 +13,7 @@
 pub mod guest;
 pub mod measure;
 pub mod pool;
+pub mod progress;
 pub mod report;
 pub mod result;
 pub mod runner;

@@ -42,6 +42,20 @@ enum Cmd {
         /// A section (`pooling`) or key (`memory_init_cow`, `pooling.total_memories`).
         key: Option<String>,
     },
+    /// Compare two result files: every shared variant and metric, with a
+    /// verdict that treats changes within the measured spread as no change.
+    Compare {
+        /// The reference result (JSON).
+        a: PathBuf,
+        /// The result compared with it (JSON).
+        b: PathBuf,
+    },
+    /// Draw the charts of a result (again): SVG and PNG into the folder of
+    /// its histograms, `<results>/<experiment>/<timestamp>/`.
+    Plot {
+        /// A result file (JSON).
+        result: PathBuf,
+    },
     /// Print the JSON Schema of result files.
     Schema,
     /// Internal: measure one variant (job on stdin, result on stdout).
@@ -130,6 +144,31 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                     println!("    {}", line.trim());
                 }
                 println!();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Compare { a, b } => {
+            let ra = report::json::read(&a)?;
+            let rb = report::json::read(&b)?;
+            let deltas = report::delta::diff(&ra, &rb);
+            print!(
+                "{}",
+                report::delta::render(&a.display().to_string(), &b.display().to_string(), &deltas)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Plot { result } => {
+            let r = report::json::read(&result)?;
+            let dir = result
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let stem = result
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            for f in report::plot::write_all(dir, &dir.join(stem), &r)? {
+                println!("wrote {}", f.display());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -44,6 +44,9 @@ pub struct ResultFile {
     pub baseline: String,
     /// One entry per variant, in expansion order.
     pub variants: Vec<VariantResult>,
+    /// Charts written next to the result (SVG and PNG), relative to this file's folder.
+    #[serde(default)]
+    pub plots: Vec<String>,
 }
 
 /// A key given as a list of alternatives.

@@ -9,6 +9,7 @@
 
 use crate::guest;
 use crate::measure::latency;
+use crate::progress::RunProgress;
 use crate::report;
 use crate::result::{AxisResult, HostInfo, ResultFile, VariantResult, VariantStatus};
 use crate::scenario::churn::ChurnResult;
@@ -58,6 +59,9 @@ pub struct Job {
     pub variant: Variant,
     /// Precompiled artifact, for `load = "bytes" | "file"`.
     pub artifact: Option<PathBuf>,
+    /// Report progress on stderr (the parent draws it).
+    #[serde(default)]
+    pub progress: bool,
 }
 
 /// What a child prints on stdout.
@@ -192,11 +196,8 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     let dir = opts.results_dir.join(&exp.name);
     let json_path = dir.join(format!("{stamp}.json"));
     let markdown_path = dir.join(format!("{stamp}.md"));
-    let say = |msg: &str| {
-        if !opts.quiet {
-            eprintln!("{msg}");
-        }
-    };
+    let progress = RunProgress::new(opts.quiet);
+    let say = |msg: &str| progress.say(msg);
 
     // Precompile before any variant runs.
     let mut artifacts: Vec<Option<PathBuf>> = Vec::with_capacity(exp.variants.len());
@@ -208,7 +209,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
         let engine = scenario::engine(v)?;
         let wasm = guest::guest_wasm(&v.guest)?;
         let t = Instant::now();
+        let spinner = progress.spinner(&format!("precompiling the guest for `{}`", v.name));
         let (path, fresh) = guest::ensure_artifact(&opts.cache_dir, &engine, &wasm)?;
+        spinner.finish_and_clear();
         if fresh {
             say(&format!(
                 "precompiled {} ({:.1}s)",
@@ -239,13 +242,21 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             })
             .collect(),
         variants: Vec::with_capacity(exp.variants.len()),
+        plots: Vec::new(),
     };
 
     let total = exp.variants.len();
+    let variants_bar = progress.bar(total as u64, "variants");
     for (i, (v, artifact)) in exp.variants.iter().zip(artifacts).enumerate() {
-        say(&format!("[{}/{total}] {}", i + 1, v.name));
+        if !progress.drawing() {
+            say(&format!("[{}/{total}] {}", i + 1, v.name));
+        }
+        variants_bar.set_message(v.name.clone());
+        let inner = progress.bar(0, "measuring");
         let t = Instant::now();
-        let outcome = measure_in_child(&opts.exe, v, artifact);
+        let outcome = measure_in_child(&opts.exe, v, artifact, &progress, &inner);
+        inner.finish_and_clear();
+        variants_bar.inc(1);
         let wall_ns = t.elapsed().as_nanos() as u64;
         let vr = match outcome {
             Ok(ChildOutput::Ok(m)) => {
@@ -314,6 +325,16 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
         report::compare::fill(&mut result);
         report::json::write(&json_path, &result)?;
     }
+    match report::plot::write_all(&dir, &dir.join(&stamp), &result) {
+        Ok(plots) => {
+            result.plots = plots
+                .iter()
+                .map(|p| p.strip_prefix(&dir).unwrap_or(p).display().to_string())
+                .collect();
+            report::json::write(&json_path, &result)?;
+        }
+        Err(e) => say(&format!("warning: plots not written: {e:#}")),
+    }
     report::markdown::write(&markdown_path, &result)?;
     Ok(RunOutput {
         result,
@@ -329,17 +350,20 @@ fn measure_in_child(
     exe: &Path,
     variant: &Variant,
     artifact: Option<PathBuf>,
+    progress: &RunProgress,
+    bar: &indicatif::ProgressBar,
 ) -> Result<ChildOutput, ChildFailure> {
     let job = serde_json::to_vec(&Job {
         variant: variant.clone(),
         artifact,
+        progress: progress.drawing(),
     })
     .map_err(|e| ChildFailure(format!("encoding the job: {e}")))?;
     let mut child = Command::new(exe)
         .arg(CHILD_COMMAND)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| ChildFailure(format!("starting {} {CHILD_COMMAND}: {e}", exe.display())))?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -347,13 +371,19 @@ fn measure_in_child(
             .write_all(&job)
             .map_err(|e| ChildFailure(format!("sending the job: {e}")))?;
     }
+    let stderr = child.stderr.take();
     let mut out = Vec::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        let _ = stdout.read_to_end(&mut out);
-    }
-    let status = child
-        .wait()
-        .map_err(|e| ChildFailure(format!("waiting for the child: {e}")))?;
+    let status = std::thread::scope(|s| {
+        // The child's stderr: progress markers move the bar, anything else is shown.
+        if let Some(stderr) = stderr {
+            s.spawn(move || progress.follow_child(stderr, bar));
+        }
+        if let Some(mut stdout) = child.stdout.take() {
+            let _ = stdout.read_to_end(&mut out);
+        }
+        child.wait()
+    })
+    .map_err(|e| ChildFailure(format!("waiting for the child: {e}")))?;
     match serde_json::from_slice::<ChildOutput>(&out) {
         Ok(o) => Ok(o),
         Err(_) => {
@@ -385,6 +415,9 @@ pub fn child_main() -> Result<()> {
     std::io::stdin().read_to_end(&mut input)?;
     let job: Job = serde_json::from_slice(&input).context("decoding the job from stdin")?;
     drop(input);
+    if job.progress {
+        crate::progress::start_reporter();
+    }
     let output = match measure(&job) {
         Ok(m) => ChildOutput::Ok(Box::new(m)),
         Err(e) => ChildOutput::Err {

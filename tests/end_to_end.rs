@@ -66,6 +66,14 @@ counts = [1, 8]
     );
     let r = report::json::read(json).unwrap();
     assert!(r.complete);
+    // The charts were drawn next to the result and are listed in it.
+    assert_eq!(r.plots.len(), 4, "{:?}", r.plots);
+    for p in &r.plots {
+        assert!(results.join(p).is_file(), "{p}");
+    }
+    let md = std::fs::read_to_string(json.with_extension("md")).unwrap();
+    assert!(md.contains("memory-per-instance.svg"), "{md}");
+    assert!(md.contains("Does it scale linearly?"));
     assert_eq!(r.variants.len(), 4);
     let mib = 1048576.0;
     for v in &r.variants {

@@ -206,6 +206,7 @@ mod tests {
                     VariantStatus::Failed { reason: "x".into() },
                 ),
             ],
+            plots: Vec::new(),
         };
         fill(&mut r);
         let a = r.variants[0].vs_baseline.as_ref().unwrap();

@@ -54,6 +54,36 @@ pub fn scaling_table(r: &ResultFile) -> String {
     out
 }
 
+/// Least-squares fit of total Pss against live instances, per variant.
+pub fn fit_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | slope: Pss per instance | intercept: shared Pss | R² |\n");
+    out.push_str("|---|---:|---:|---:|\n");
+    for (name, f) in super::plot::scaling_fits(r) {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {:.4} |",
+            mib(f.slope),
+            mib(f.intercept),
+            f.r2
+        );
+    }
+    out
+}
+
+/// Links to the charts (SVG shown, PNG linked).
+pub fn plots(r: &ResultFile) -> String {
+    let mut out = String::new();
+    for svg in r.plots.iter().filter(|p| p.ends_with(".svg")) {
+        let name = std::path::Path::new(svg)
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let png = svg.trim_end_matches(".svg").to_string() + ".png";
+        let _ = writeln!(out, "![{name}]({svg})\n\n[{name} as PNG]({png})\n");
+    }
+    out
+}
+
 /// Fixed (shared) costs per variant: engine and module before any instance.
 pub fn fixed_cost_table(r: &ResultFile) -> String {
     let mut out = String::new();
@@ -403,6 +433,12 @@ pub fn render(r: &ResultFile) -> String {
         let _ = writeln!(out, "\n{READING_GUIDE}\n");
         out.push_str("## Fixed cost (before any instance)\n\n");
         out.push_str(&fixed_cost_table(r));
+        out.push_str(
+            "\n## Does it scale linearly?\n\nLeast-squares line through total Pss at each N: \
+             the slope is what one more instance costs, the intercept what all share, \
+             R² how straight the line is.\n\n",
+        );
+        out.push_str(&fit_table(r));
     }
     if r.variants.iter().any(|v| v.churn.is_some()) {
         let _ = writeln!(
@@ -455,6 +491,11 @@ pub fn render(r: &ResultFile) -> String {
     if !files.is_empty() {
         out.push_str("\nFull histograms (`.hlog`, `.hgrm`), relative to this file:\n\n");
         out.push_str(&files);
+    }
+    let p = plots(r);
+    if !p.is_empty() {
+        out.push_str("\n## Plots\n\n");
+        out.push_str(&p);
     }
     let w = warnings(r);
     if !w.is_empty() {

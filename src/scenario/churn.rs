@@ -99,6 +99,10 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
     // Two rendezvous: after warmup (memory is read while every thread waits)
     // and the start of the timed cycles.
     let barrier = Barrier::new(threads as usize + 1);
+    crate::progress::set_total(
+        (s.warmup + s.iterations) * u64::from(threads),
+        "cycles (warmup included)",
+    );
     let (results, memory_before, memory_after, started, wall) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -211,6 +215,9 @@ fn thread_body(
             outcome = Err(e.context(format!("warmup cycle {i}")));
             break;
         }
+        if i % 64 == 63 {
+            crate::progress::tick(64);
+        }
     }
     barrier.wait();
     barrier.wait();
@@ -228,6 +235,9 @@ fn thread_body(
             hists.first_half.saturating_record(ns(t0, t3));
         } else {
             hists.second_half.saturating_record(ns(t0, t3));
+        }
+        if i % 64 == 63 {
+            crate::progress::tick(64);
         }
     }
     Ok(hists)

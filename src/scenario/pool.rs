@@ -122,6 +122,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
 
     // Phase 1: inline.
     let started = SystemTime::now();
+    let steps = (s.warmup + s.iterations) * threads as u64;
+    crate::progress::set_total(steps, "inline requests (warmup included)");
     let (inline, inline_wall) = run_threads(threads, s.warmup, s.iterations, interval, |_| {
         let t = Instant::now();
         let (mut store, instance) = fresh(&prepared)?;
@@ -144,6 +146,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
     )
     .map_err(|e| anyhow!("building the sandbox pool: {e}"))?;
     let memory_after_prewarm = memory::sample()?;
+    crate::progress::set_total(steps, "pooled requests (warmup included)");
     let (pooled, pooled_wall) = run_threads(threads, s.warmup, s.iterations, interval, |_| {
         let t = Instant::now();
         let mut guard = pool.acquire(timeout).map_err(|e| match e {
@@ -264,6 +267,7 @@ where
                             outcome = Err(e.context(format!("warmup request {i}")));
                             break;
                         }
+                        crate::progress::tick(1);
                     }
                     barrier.wait();
                     outcome?;
@@ -287,6 +291,7 @@ where
                         let queued = call_start.saturating_duration_since(due);
                         ready_h.saturating_record((queued + ready).as_nanos().max(1) as u64);
                         req_h.saturating_record((end - due).as_nanos().max(1) as u64);
+                        crate::progress::tick(1);
                     }
                     Ok((ready_h, req_h))
                 })

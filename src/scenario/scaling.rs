@@ -56,6 +56,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> 
     let max = variant.scenario.counts.last().copied().unwrap_or(0) as usize;
     let mut live: Vec<(Store<()>, Instance)> = Vec::with_capacity(max);
     let mut steps = Vec::with_capacity(variant.scenario.counts.len());
+    crate::progress::set_total(max as u64, "live instances");
     for &count in &variant.scenario.counts {
         let added = (count as usize).saturating_sub(live.len());
         let (mut inst_ns, mut call_ns) = (0u128, 0u128);
@@ -65,6 +66,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> 
             inst_ns += i;
             call_ns += c;
             live.push((store, instance));
+            crate::progress::tick(1);
         }
         let reading = memory::sample()?;
         let n = added.max(1) as f64;

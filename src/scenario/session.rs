@@ -75,6 +75,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
         .map_err(|e| anyhow!("session first execution: {e:#}"))?;
     let session_setup_ns = t.elapsed().as_nanos() as u64;
     let session_memory_before = memory::sample()?;
+    crate::progress::set_total(k, "session executions");
     let mut session_h = latency::new_histogram();
     let half = k / 2;
     let mut session_memory_mid = session_memory_before;
@@ -86,11 +87,13 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
         run.call(&mut store, ())
             .map_err(|e| anyhow!("session execution {i}: {e:#}"))?;
         session_h.saturating_record(t.elapsed().as_nanos().max(1) as u64);
+        crate::progress::tick(1);
     }
     let session_memory_after = memory::sample()?;
     drop(store);
 
     // Fresh: K sandboxes, one execution each.
+    crate::progress::set_total(k, "fresh executions");
     let fresh_memory_before = memory::sample()?;
     let mut fresh_h = latency::new_histogram();
     for i in 0..k {
@@ -107,6 +110,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
             .map_err(|e| anyhow!("fresh execution {i}: {e:#}"))?;
         drop(store);
         fresh_h.saturating_record(t.elapsed().as_nanos().max(1) as u64);
+        crate::progress::tick(1);
     }
     let fresh_memory_after = memory::sample()?;
 

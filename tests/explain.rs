@@ -1,0 +1,76 @@
+//! `explain` lists exactly the keys the parser accepts: one source of truth.
+
+use pooling_lab::settings::{Experiment, all_keys};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn explain_lists_every_accepted_key_and_nothing_else() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .arg("explain")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let listed: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| {
+            let (section, rest) = l.strip_prefix('[')?.split_once("] ")?;
+            Some(format!("{section}.{}", rest.split_whitespace().next()?))
+        })
+        .collect();
+    let schema: BTreeSet<String> = all_keys()
+        .iter()
+        .map(|k| format!("{}.{}", k.section, k.key))
+        .collect();
+    assert_eq!(listed, schema);
+    // Every pooling knob of wasmtime 48 is among them (spot check of the list's reach).
+    for k in [
+        "pooling.total_memories",
+        "pooling.pagemap_scan",
+        "pooling.linear_memory_keep_resident",
+        "pooling.max_memory_protection_keys",
+        "engine.memory_init_cow",
+        "scenario.pool_capacity",
+        "experiment.baseline",
+    ] {
+        assert!(listed.contains(k), "{k}");
+    }
+
+    // The parser knows each listed key: a value of the wrong type is a type
+    // error at that key, never "unknown key".
+    for k in all_keys() {
+        let src = match k.section {
+            "variant" => format!("[[variant]]\n{} = {{ wrong = 1 }}\n", k.key),
+            s => format!("[{s}]\n{} = {{ wrong = 1 }}\n", k.key),
+        };
+        let err = Experiment::parse(Path::new("t.toml"), &src)
+            .err()
+            .unwrap_or_else(|| panic!("{}.{} accepted a table", k.section, k.key));
+        assert!(
+            !err.message.contains("unknown key") && !err.message.contains("unknown field"),
+            "{}.{}: {err}",
+            k.section,
+            k.key
+        );
+    }
+}
+
+#[test]
+fn explain_one_key_and_unknown_key() {
+    let bin = env!("CARGO_BIN_EXE_pooling-lab");
+    let out = Command::new(bin)
+        .args(["explain", "pagemap_scan"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("[pooling] pagemap_scan"), "{text}");
+    assert!(text.contains("PAGEMAP_SCAN"), "{text}");
+    let out = Command::new(bin)
+        .args(["explain", "no_such_key"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no key or section"));
+}
