@@ -72,6 +72,10 @@ fn main() -> ExitCode {
                 eprintln!("error: {ce}");
                 return ExitCode::from(2);
             }
+            if let Some(i) = e.downcast_ref::<runner::Interrupted>() {
+                eprintln!("{i}");
+                return ExitCode::from(130);
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

@@ -144,13 +144,16 @@ impl RunProgress {
     }
 
     /// Forwards a child's stderr: marker lines move `bar`, others are printed.
-    pub fn follow_child(&self, stderr: impl std::io::Read, bar: &ProgressBar) {
+    /// Returns the last progress the child reported, as `"done/total label"`.
+    pub fn follow_child(&self, stderr: impl std::io::Read, bar: &ProgressBar) -> Option<String> {
         let reader = std::io::BufReader::new(stderr);
+        let mut last = None;
         for line in reader.lines().map_while(Result::ok) {
             if let Some((done, total, label)) = parse_marker(&line) {
                 bar.set_length(total);
                 bar.set_position(done);
                 bar.set_message(label.to_string());
+                last = Some(format!("{done}/{total} {label}"));
             } else {
                 // The child's own messages (warnings, errors) always pass.
                 match &self.multi {
@@ -161,6 +164,7 @@ impl RunProgress {
                 }
             }
         }
+        last
     }
 }
 

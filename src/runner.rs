@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Instant, SystemTime};
 
 /// Hidden subcommand the runner re-executes itself with.
@@ -181,6 +182,50 @@ fn save_histograms(
     Ok(())
 }
 
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_interrupt(_sig: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    let pid = CHILD_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe; the pid is our own child's.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+}
+
+/// Makes SIGINT and SIGTERM stop the run after writing what was measured:
+/// the current variant's child is terminated, the result is written marked
+/// incomplete, and [`run`] returns [`Interrupted`].
+fn install_interrupt_handlers() {
+    // SAFETY: the handler only stores to atomics and calls kill(2), both
+    // async-signal-safe.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
+    }
+}
+
+/// The run was stopped by SIGINT or SIGTERM; what was measured has been written.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted: {measured} of {total} variants measured; partial result written to {}", json.display())]
+pub struct Interrupted {
+    /// Variants measured before the interruption.
+    pub measured: usize,
+    /// Variants in the experiment.
+    pub total: usize,
+    /// The (incomplete) result file.
+    pub json: PathBuf,
+}
+
 fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
@@ -188,6 +233,7 @@ fn now_rfc3339() -> String {
 /// Runs every variant of `exp` and writes the result files.
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     exp.check_engines()?;
+    install_interrupt_handlers();
     let started_at = now_rfc3339();
     let stamp: String = started_at
         .chars()
@@ -248,6 +294,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     let total = exp.variants.len();
     let variants_bar = progress.bar(total as u64, "variants");
     for (i, (v, artifact)) in exp.variants.iter().zip(artifacts).enumerate() {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            break;
+        }
         if !progress.drawing() {
             say(&format!("[{}/{total}] {}", i + 1, v.name));
         }
@@ -303,6 +352,11 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 }
             }
             Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => {
+                let reason = if INTERRUPTED.load(Ordering::SeqCst) {
+                    format!("interrupted (SIGINT/SIGTERM) while measuring: {reason}")
+                } else {
+                    reason
+                };
                 say(&format!("  variant failed: {reason}"));
                 VariantResult {
                     name: v.name.clone(),
@@ -321,9 +375,25 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
         };
         result.variants.push(vr);
         result.updated_at = now_rfc3339();
-        result.complete = i + 1 == total;
+        result.complete = i + 1 == total && !INTERRUPTED.load(Ordering::SeqCst);
         report::compare::fill(&mut result);
         report::json::write(&json_path, &result)?;
+    }
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        result.complete = false;
+        report::json::write(&json_path, &result)?;
+        report::markdown::write(&markdown_path, &result)?;
+        let measured = result
+            .variants
+            .iter()
+            .filter(|v| v.status == VariantStatus::Ok)
+            .count();
+        return Err(Interrupted {
+            measured,
+            total,
+            json: json_path,
+        }
+        .into());
     }
     match report::plot::write_all(&dir, &dir.join(&stamp), &result) {
         Ok(plots) => {
@@ -356,7 +426,9 @@ fn measure_in_child(
     let job = serde_json::to_vec(&Job {
         variant: variant.clone(),
         artifact,
-        progress: progress.drawing(),
+        // Always reported: the parent shows it only when drawing, but keeps
+        // the last figure to say how far a crashed child got.
+        progress: true,
     })
     .map_err(|e| ChildFailure(format!("encoding the job: {e}")))?;
     let mut child = Command::new(exe)
@@ -366,6 +438,11 @@ fn measure_in_child(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| ChildFailure(format!("starting {} {CHILD_COMMAND}: {e}", exe.display())))?;
+    CHILD_PID.store(child.id() as i32, Ordering::SeqCst);
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        // The signal came between the loop's check and the spawn.
+        let _ = child.kill();
+    }
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(&job)
@@ -373,17 +450,18 @@ fn measure_in_child(
     }
     let stderr = child.stderr.take();
     let mut out = Vec::new();
-    let status = std::thread::scope(|s| {
+    let (status, last_progress) = std::thread::scope(|s| {
         // The child's stderr: progress markers move the bar, anything else is shown.
-        if let Some(stderr) = stderr {
-            s.spawn(move || progress.follow_child(stderr, bar));
-        }
+        let follower = stderr.map(|stderr| s.spawn(move || progress.follow_child(stderr, bar)));
         if let Some(mut stdout) = child.stdout.take() {
             let _ = stdout.read_to_end(&mut out);
         }
-        child.wait()
-    })
-    .map_err(|e| ChildFailure(format!("waiting for the child: {e}")))?;
+        let status = child.wait();
+        let last = follower.and_then(|f| f.join().ok().flatten());
+        (status, last)
+    });
+    CHILD_PID.store(0, Ordering::SeqCst);
+    let status = status.map_err(|e| ChildFailure(format!("waiting for the child: {e}")))?;
     match serde_json::from_slice::<ChildOutput>(&out) {
         Ok(o) => Ok(o),
         Err(_) => {
@@ -392,7 +470,8 @@ fn measure_in_child(
                 Some(sig) => format!("killed by signal {sig} ({})", signal_name(sig)),
                 None => format!("exited with {status} without a result"),
             };
-            Err(ChildFailure(format!("the measuring process {how}")))
+            let at = last_progress.map_or_else(String::new, |p| format!(" at {p}"));
+            Err(ChildFailure(format!("the measuring process {how}{at}")))
         }
     }
 }

@@ -1,0 +1,80 @@
+//! SIGINT halfway through a run leaves a valid result marked incomplete,
+//! with the interrupted variant named, and exit code 130.
+
+use pooling_lab::report;
+use pooling_lab::result::VariantStatus;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn sigint_halfway_writes_a_loadable_incomplete_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("long.toml");
+    // Three variants of a few seconds each: copying an 8 MiB image per cycle.
+    std::fs::write(
+        &config,
+        r#"
+[engine]
+allocator = "on-demand"
+memory_init_cow = false
+[guest]
+image_size = "8MiB"
+dirty_per_call = "64KiB"
+[scenario]
+kind = "churn"
+iterations = [1500, 1501, 1502]
+warmup = 10
+"#,
+    )
+    .unwrap();
+    let results = dir.path().join("results");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .args(["run", "--quiet"])
+        .arg(&config)
+        .arg("--results-dir")
+        .arg(&results)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first variant has been written, then interrupt.
+    let folder = results.join("long");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let json = loop {
+        let found = std::fs::read_dir(&folder).ok().and_then(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.extension().is_some_and(|e| e == "json"))
+        });
+        if let Some(j) = found {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "no result file appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    let r = report::json::read(&json).unwrap();
+    assert!(!r.complete);
+    let ok = r
+        .variants
+        .iter()
+        .filter(|v| v.status == VariantStatus::Ok)
+        .count();
+    assert!((1..3).contains(&ok), "{ok} variants measured");
+    if let Some(VariantStatus::Failed { reason }) = r.variants.last().map(|v| &v.status) {
+        assert!(reason.contains("interrupted"), "{reason}");
+    }
+    let md = std::fs::read_to_string(json.with_extension("md")).unwrap();
+    assert!(md.contains("**Incomplete**"), "{md}");
+}
