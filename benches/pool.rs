@@ -46,7 +46,7 @@ fn bench(c: &mut Criterion) {
             recycle: Recycle::Reuse { max_uses: u32::MAX },
             on_exhausted: OnExhausted::FailFast,
         },
-        Box::new(|| ()),
+        Box::new(|e: &wasmtime::Engine| wasmtime::Store::new(e, ())),
         None,
     )
     .expect("pool");
@@ -69,7 +69,7 @@ fn bench(c: &mut Criterion) {
             recycle: Recycle::Reuse { max_uses: u32::MAX },
             on_exhausted: OnExhausted::FailFast,
         },
-        Box::new(|| ()),
+        Box::new(|e: &wasmtime::Engine| wasmtime::Store::new(e, ())),
         None,
     )
     .expect("pool");

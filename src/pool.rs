@@ -115,8 +115,8 @@ pub enum PoolError {
 /// Runs guest initialisation on a fresh instance before it is offered.
 pub type WarmUp<T> = dyn Fn(&mut Store<T>, &Instance) -> anyhow::Result<()> + Send + Sync;
 
-/// Makes the host state of a new store.
-pub type MakeData<T> = dyn Fn() -> T + Send + Sync;
+/// Makes a new store (host state, limits, deadlines) for an instance.
+pub type MakeStore<T> = dyn Fn(&Engine) -> Store<T> + Send + Sync;
 
 /// One instance with its store.
 pub struct Slot<T: 'static> {
@@ -164,7 +164,7 @@ struct Shared<T: 'static> {
     config: PoolConfig,
     engine: Engine,
     pre: InstancePre<T>,
-    make_data: Box<MakeData<T>>,
+    make_store: Box<MakeStore<T>>,
     warm_up: Option<Box<WarmUp<T>>>,
     ready: ArrayQueue<Slot<T>>,
     retired: SegQueue<Slot<T>>,
@@ -212,13 +212,13 @@ pub struct PooledInstance<'p, T: 'static> {
 impl<T: Send + 'static> SandboxPool<T> {
     /// Builds a pool, makes `prewarm` instances, and starts the workers.
     ///
-    /// `make_data` builds each store's host state; `warm_up`, if given, runs
+    /// `make_store` builds each instance's store (host state, limits); `warm_up`, if given, runs
     /// on every new instance before it is offered (guest initialisation).
     pub fn new(
         engine: &Engine,
         pre: InstancePre<T>,
         config: PoolConfig,
-        make_data: Box<MakeData<T>>,
+        make_store: Box<MakeStore<T>>,
         warm_up: Option<Box<WarmUp<T>>>,
     ) -> Result<SandboxPool<T>, PoolError> {
         if config.capacity == 0 {
@@ -238,7 +238,7 @@ impl<T: Send + 'static> SandboxPool<T> {
             retired: SegQueue::new(),
             engine: engine.clone(),
             pre,
-            make_data,
+            make_store,
             warm_up,
             alive: AtomicUsize::new(0),
             in_use: AtomicUsize::new(0),
@@ -405,7 +405,7 @@ impl<T: 'static> Shared<T> {
     }
 
     fn make_slot(&self) -> anyhow::Result<Slot<T>> {
-        let mut store = Store::new(&self.engine, (self.make_data)());
+        let mut store = (self.make_store)(&self.engine);
         let instance = self
             .pre
             .instantiate(&mut store)

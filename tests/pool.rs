@@ -12,7 +12,14 @@ use std::time::{Duration, Instant};
 
 fn pool(config: PoolConfig) -> SandboxPool<()> {
     let (engine, pre) = common::engine_and_pre(&common::guest(64 << 10, 8 << 10));
-    SandboxPool::new(&engine, pre, config, Box::new(|| ()), None).unwrap()
+    SandboxPool::new(
+        &engine,
+        pre,
+        config,
+        Box::new(|e: &wasmtime::Engine| wasmtime::Store::new(e, ())),
+        None,
+    )
+    .unwrap()
 }
 
 fn stress(recycle: Recycle) {
@@ -187,7 +194,7 @@ fn discard_gives_every_request_fresh_guest_memory() {
             recycle: Recycle::Discard,
             on_exhausted: OnExhausted::Wait,
         },
-        Box::new(|| ()),
+        Box::new(|e: &wasmtime::Engine| wasmtime::Store::new(e, ())),
         None,
     )
     .unwrap();
@@ -226,7 +233,13 @@ fn bad_config_is_an_error_not_a_panic() {
             ..PoolConfig::default()
         },
     ] {
-        let r = SandboxPool::new(&engine, pre.clone(), config, Box::new(|| ()), None);
+        let r = SandboxPool::new(
+            &engine,
+            pre.clone(),
+            config,
+            Box::new(|e: &wasmtime::Engine| wasmtime::Store::new(e, ())),
+            None,
+        );
         assert!(matches!(r, Err(PoolError::Config(_))));
     }
 }

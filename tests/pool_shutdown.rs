@@ -37,7 +37,7 @@ fn round(workers: usize) -> u64 {
             recycle: Recycle::Discard,
             on_exhausted: OnExhausted::Wait,
         },
-        Box::new(|| ()),
+        Box::new(|e: &wasmtime::Engine| wasmtime::Store::new(e, ())),
         Some(warm_up),
     )
     .unwrap();

@@ -6,7 +6,7 @@
 //! pages starting at `dirty_offset`, optional filler functions (code size) and
 //! an optional funcref table.
 
-use crate::settings::GuestSettings;
+use crate::settings::{GuestFault, GuestSettings};
 use std::borrow::Cow;
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, ElementSection, Elements, ExportKind, ExportSection,
@@ -106,8 +106,37 @@ pub fn module_bytes(g: &GuestSettings) -> Vec<u8> {
         .local_set(0)
         .br(0)
         .end()
-        .end()
         .end();
+    match g.fault {
+        GuestFault::None => {}
+        GuestFault::Trap => {
+            run.instructions().unreachable();
+        }
+        GuestFault::Loop => {
+            // Epoch interruption checks at loop headers stop this.
+            run.instructions()
+                .loop_(wasm_encoder::BlockType::Empty)
+                .br(0)
+                .end();
+        }
+        GuestFault::Grow => {
+            // Grow 1 MiB at a time until memory.grow refuses (-1), then trap.
+            // A StoreLimits limit with trap_on_grow_failure traps first.
+            run.instructions()
+                .block(wasm_encoder::BlockType::Empty)
+                .loop_(wasm_encoder::BlockType::Empty)
+                .i32_const(16)
+                .memory_grow(0)
+                .i32_const(-1)
+                .i32_eq()
+                .br_if(1)
+                .br(0)
+                .end()
+                .end()
+                .unreachable();
+        }
+    }
+    run.instructions().end();
     code.function(&run);
     for i in 0..g.functions {
         // A few dozen instructions each, so that code size grows with `functions`.

@@ -136,6 +136,8 @@ mod tests {
                 p50_ns: 1,
                 p99_ns: 1,
             },
+            faults: Default::default(),
+            warmup_faults: Default::default(),
         }
     }
 

@@ -330,6 +330,38 @@ fn other_histogram_files(r: &ResultFile) -> String {
     out
 }
 
+/// Guest faults per churn variant that had any, named by kind.
+pub fn faults_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    for v in &r.variants {
+        let Some(c) = &v.churn else { continue };
+        let f = &c.faults;
+        if f.total() == 0 {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str("| variant | timed cycles | traps | deadline exceeded | memory limit | other | first fault |\n");
+            out.push_str("|---|---:|---:|---:|---:|---:|---|\n");
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            v.name,
+            c.total_cycles,
+            f.traps,
+            f.deadlines,
+            f.memory_limits,
+            f.other,
+            f.first
+                .as_deref()
+                .unwrap_or("-")
+                .replace('|', "/")
+                .replace('\n', " ")
+        );
+    }
+    out
+}
+
 /// Warnings of every variant.
 pub fn warnings(r: &ResultFile) -> String {
     let mut out = String::new();
@@ -365,6 +397,11 @@ pub fn summary(r: &ResultFile) -> String {
             out.push('\n');
         }
         out.push_str(&session_table(r));
+    }
+    let faults = faults_table(r);
+    if !faults.is_empty() {
+        out.push_str("\nGuest faults:\n");
+        out.push_str(&faults);
     }
     let w = warnings(r);
     if !w.is_empty() {
@@ -491,6 +528,11 @@ pub fn render(r: &ResultFile) -> String {
     if !files.is_empty() {
         out.push_str("\nFull histograms (`.hlog`, `.hgrm`), relative to this file:\n\n");
         out.push_str(&files);
+    }
+    let faults = faults_table(r);
+    if !faults.is_empty() {
+        out.push_str("\n## Guest faults\n\nCounted, not fatal: each faulting cycle completed (the store was dropped and the slot reset) and is timed with the others.\n\n");
+        out.push_str(&faults);
     }
     let p = plots(r);
     if !p.is_empty() {

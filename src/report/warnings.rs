@@ -18,6 +18,20 @@ pub const TIMER_FLOOR_FACTOR: f64 = 10.0;
 /// Warnings for one churn result (empty when its figures look trustworthy).
 pub fn churn(c: &ChurnResult) -> Vec<String> {
     let mut out = Vec::new();
+    let f = &c.faults;
+    if f.total() > 0 {
+        out.push(format!(
+            "guest faults: {} of {} timed cycles faulted (traps {}, deadline {}, memory limit {}, other {}); first: {}. \
+             Their cycles are timed like the others, so the latency figures describe faulting sandboxes.",
+            f.total(),
+            c.total_cycles,
+            f.traps,
+            f.deadlines,
+            f.memory_limits,
+            f.other,
+            f.first.as_deref().unwrap_or("-")
+        ));
+    }
     let Some(cycle) = c.phases.iter().find(|p| p.phase == "cycle") else {
         return out;
     };
@@ -120,6 +134,8 @@ mod tests {
                 p50_ns: 20,
                 p99_ns: 30,
             },
+            faults: Default::default(),
+            warmup_faults: Default::default(),
         }
     }
 

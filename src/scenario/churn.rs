@@ -17,7 +17,7 @@
 //! (all threads parked at a barrier) and again after the timed cycles.
 
 pub use super::PhaseLatency;
-use super::{Histograms, Prepared};
+use super::{GuestFaults, Histograms, Prepared};
 use crate::measure::latency::{self, Hist, LatencySummary, TimerFloor};
 use crate::measure::memory::{self, MemorySample};
 use crate::settings::Variant;
@@ -27,7 +27,6 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Barrier;
 use std::time::{Instant, SystemTime};
-use wasmtime::Store;
 
 /// The timed phases of a cycle, in order; also the histogram file names.
 pub const PHASES: [&str; 4] = ["instantiate", "call", "drop", "cycle"];
@@ -70,12 +69,20 @@ pub struct ChurnResult {
     pub rss_growth_per_1000_cycles_bytes: f64,
     /// Cost of the clock read itself, measured in the same process.
     pub timer_floor: TimerFloor,
+    /// Guest faults in the timed cycles (each such cycle is still timed).
+    #[serde(default)]
+    pub faults: GuestFaults,
+    /// Guest faults in the warmup cycles.
+    #[serde(default)]
+    pub warmup_faults: GuestFaults,
 }
 
 struct ThreadHists {
     phases: [Hist; 4],
     first_half: Hist,
     second_half: Hist,
+    faults: GuestFaults,
+    warmup_faults: GuestFaults,
 }
 
 impl ThreadHists {
@@ -84,6 +91,8 @@ impl ThreadHists {
             phases: std::array::from_fn(|_| latency::new_histogram()),
             first_half: latency::new_histogram(),
             second_half: latency::new_histogram(),
+            faults: GuestFaults::default(),
+            warmup_faults: GuestFaults::default(),
         }
     }
 }
@@ -185,6 +194,14 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
         memory_before,
         memory_after,
         timer_floor,
+        faults: per_thread.iter().fold(GuestFaults::default(), |mut a, h| {
+            a.add(&h.faults);
+            a
+        }),
+        warmup_faults: per_thread.iter().fold(GuestFaults::default(), |mut a, h| {
+            a.add(&h.warmup_faults);
+            a
+        }),
     };
     Ok((
         result,
@@ -211,9 +228,13 @@ fn thread_body(
     let mut hists = ThreadHists::new();
     let mut outcome = Ok(());
     for i in 0..warmup {
-        if let Err(e) = cycle(p) {
-            outcome = Err(e.context(format!("warmup cycle {i}")));
-            break;
+        match cycle(p) {
+            Ok((_, Some(fault))) => hists.warmup_faults.record(&fault),
+            Ok(_) => {}
+            Err(e) => {
+                outcome = Err(e.context(format!("warmup cycle {i}")));
+                break;
+            }
         }
         if i % 64 == 63 {
             crate::progress::tick(64);
@@ -224,7 +245,10 @@ fn thread_body(
     outcome?;
     let half = iterations / 2;
     for i in 0..iterations {
-        let [t0, t1, t2, t3] = cycle(p).with_context(|| format!("timed cycle {i}"))?;
+        let ([t0, t1, t2, t3], fault) = cycle(p).with_context(|| format!("timed cycle {i}"))?;
+        if let Some(f) = fault {
+            hists.faults.record(&f);
+        }
         let ns = |a: Instant, b: Instant| (b - a).as_nanos() as u64;
         let [inst, call, drop, whole] = &mut hists.phases;
         inst.saturating_record(ns(t0, t1));
@@ -243,11 +267,13 @@ fn thread_body(
     Ok(hists)
 }
 
-/// One instantiate -> call -> drop cycle; returns the four clock reads.
+/// One instantiate -> call -> drop cycle; returns the four clock reads and
+/// the guest's fault, if the call faulted (a fault is a result, not an error:
+/// the cycle is complete and timed; only a failure to instantiate is an error).
 #[inline(never)]
-fn cycle(p: &Prepared) -> Result<[Instant; 4]> {
+fn cycle(p: &Prepared) -> Result<([Instant; 4], Option<wasmtime::Error>)> {
     let t0 = Instant::now();
-    let mut store = Store::new(&p.engine, ());
+    let mut store = p.new_store();
     let instance = p
         .pre
         .instantiate(&mut store)
@@ -256,10 +282,10 @@ fn cycle(p: &Prepared) -> Result<[Instant; 4]> {
     let run = instance
         .get_typed_func::<(), ()>(&mut store, p.entry)
         .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
-    run.call(&mut store, ())
-        .map_err(|e| anyhow!("calling `{}`: {e:#}", p.entry))?;
+    p.arm_deadline(&mut store);
+    let fault = run.call(&mut store, ()).err();
     let t2 = Instant::now();
     drop(store);
     let t3 = Instant::now();
-    Ok([t0, t1, t2, t3])
+    Ok(([t0, t1, t2, t3], fault))
 }

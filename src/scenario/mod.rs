@@ -13,8 +13,16 @@ use anyhow::Result;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-use wasmtime::{Engine, InstancePre, Linker, Module};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
+
+/// Host state of every store pooling-lab makes.
+pub struct Host {
+    /// Store limits (`[guest] memory_limit`).
+    pub limits: StoreLimits,
+}
 
 /// An engine with the guest loaded and linked, ready to instantiate.
 pub struct Prepared {
@@ -23,11 +31,160 @@ pub struct Prepared {
     /// The loaded module.
     pub module: Module,
     /// Linked and type-checked once, so instantiation timing excludes linking.
-    pub pre: InstancePre<()>,
+    pub pre: InstancePre<Host>,
     /// Name of the workload export.
     pub entry: &'static str,
     /// Time spent loading the module (compile, deserialize or deserialize_file).
     pub load_ns: u64,
+    /// `[guest] memory_limit` in bytes, if set.
+    pub memory_limit: Option<usize>,
+    /// `[scenario] call_deadline_ms` in epoch ticks (1 ms), if set.
+    pub deadline_ticks: Option<u64>,
+    _ticker: Option<EpochTicker>,
+}
+
+impl Prepared {
+    /// A new store with the variant's limits.
+    pub fn new_store(&self) -> Store<Host> {
+        new_store(
+            &self.engine,
+            self.memory_limit,
+            self.deadline_ticks.is_some(),
+        )
+    }
+
+    /// Arms the per-call deadline (if any): call right before each guest call.
+    #[inline]
+    pub fn arm_deadline(&self, store: &mut Store<Host>) {
+        if let Some(ticks) = self.deadline_ticks {
+            store.set_epoch_deadline(ticks);
+        }
+    }
+}
+
+/// A new store: host state, `memory_limit` (a grow beyond it traps), and
+/// epoch-deadline traps when `deadlines` is set.
+pub fn new_store(engine: &Engine, memory_limit: Option<usize>, deadlines: bool) -> Store<Host> {
+    let mut b = StoreLimitsBuilder::new().trap_on_grow_failure(true);
+    if let Some(limit) = memory_limit {
+        b = b.memory_size(limit);
+    }
+    let mut store = Store::new(engine, Host { limits: b.build() });
+    store.limiter(|h| &mut h.limits);
+    if deadlines {
+        store.epoch_deadline_trap();
+    }
+    store
+}
+
+/// Advances an engine's epoch every millisecond until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Result<EpochTicker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (e, s) = (engine.clone(), Arc::clone(&stop));
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(1));
+                    e.increment_epoch();
+                }
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What kind of guest fault an error from a guest call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A wasm trap (unreachable, out of bounds, ...).
+    Trap,
+    /// The per-call deadline stopped the call.
+    Deadline,
+    /// A memory grow beyond `[guest] memory_limit`.
+    MemoryLimit,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies an error returned by a guest call.
+pub fn classify(e: &wasmtime::Error) -> FaultKind {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => FaultKind::Deadline,
+        Some(_) => FaultKind::Trap,
+        None if format!("{e:#}").contains("forcing trap when growing memory") => {
+            FaultKind::MemoryLimit
+        }
+        None => FaultKind::Other,
+    }
+}
+
+/// Guest faults counted over a scenario's calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GuestFaults {
+    /// Calls that trapped.
+    pub traps: u64,
+    /// Calls stopped by the per-call deadline.
+    pub deadlines: u64,
+    /// Calls that grew memory past `[guest] memory_limit`.
+    pub memory_limits: u64,
+    /// Calls that failed otherwise.
+    pub other: u64,
+    /// The first fault's message.
+    pub first: Option<String>,
+}
+
+impl GuestFaults {
+    /// Counts one fault.
+    pub fn record(&mut self, e: &wasmtime::Error) {
+        match classify(e) {
+            FaultKind::Trap => self.traps += 1,
+            FaultKind::Deadline => self.deadlines += 1,
+            FaultKind::MemoryLimit => self.memory_limits += 1,
+            FaultKind::Other => self.other += 1,
+        }
+        if self.first.is_none() {
+            // The root cause names the fault; the context above it is a
+            // backtrace of the synthetic module, the same for every fault.
+            self.first = Some(match e.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => trap.to_string(),
+                None => e.root_cause().to_string(),
+            });
+        }
+    }
+
+    /// Adds another count (per-thread counts merged).
+    pub fn add(&mut self, o: &GuestFaults) {
+        self.traps += o.traps;
+        self.deadlines += o.deadlines;
+        self.memory_limits += o.memory_limits;
+        self.other += o.other;
+        if self.first.is_none() {
+            self.first.clone_from(&o.first);
+        }
+    }
+
+    /// All faults.
+    pub fn total(&self) -> u64 {
+        self.traps + self.deadlines + self.memory_limits + self.other
+    }
 }
 
 /// Builds the engine for `variant`.
@@ -46,12 +203,22 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
     let pre = linker
         .instantiate_pre(&module)
         .wt_context(|| "linking the guest")?;
+    let deadline_ticks =
+        (variant.scenario.call_deadline_ms > 0).then_some(variant.scenario.call_deadline_ms);
+    let ticker = match deadline_ticks {
+        Some(_) => Some(EpochTicker::start(&engine)?),
+        None => None,
+    };
     Ok(Prepared {
         engine,
         module,
         pre,
         entry: guest::entry_point(&variant.guest),
         load_ns,
+        memory_limit: (variant.guest.memory_limit.0 > 0)
+            .then(|| usize::try_from(variant.guest.memory_limit.0).unwrap_or(usize::MAX)),
+        deadline_ticks,
+        _ticker: ticker,
     })
 }
 

@@ -12,7 +12,7 @@
 //! latency counts from the request's *scheduled* time, so a request that had
 //! to queue behind a slow one is charged for it (no coordinated omission).
 
-use super::{Histograms, PhaseLatency, Prepared};
+use super::{Histograms, Host, PhaseLatency, Prepared};
 use crate::measure::latency::{self, Hist};
 use crate::measure::memory::{self, MemorySample};
 use crate::pool::{OnExhausted, PoolConfig, PoolError, Recycle, SandboxPool};
@@ -128,20 +128,22 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
         let t = Instant::now();
         let (mut store, instance) = fresh(&prepared)?;
         let ready = t.elapsed();
-        serve(&mut store, &instance, entry)?;
+        serve(&mut store, &instance, entry, prepared.deadline_ticks)?;
         Ok(ready)
     })?;
 
     // Phase 2: pooled.
     let memory_before_pool = memory::sample()?;
     let pre = prepared.pre.clone();
-    let warm_up =
-        Box::new(move |store: &mut Store<()>, instance: &Instance| serve(store, instance, entry));
+    let (limit, deadline) = (prepared.memory_limit, prepared.deadline_ticks);
+    let warm_up = Box::new(move |store: &mut Store<Host>, instance: &Instance| {
+        serve(store, instance, entry, deadline)
+    });
     let pool = SandboxPool::new(
         &prepared.engine,
         pre,
         pool_config(s),
-        Box::new(|| ()),
+        Box::new(move |e: &wasmtime::Engine| super::new_store(e, limit, deadline.is_some())),
         Some(warm_up),
     )
     .map_err(|e| anyhow!("building the sandbox pool: {e}"))?;
@@ -155,7 +157,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
         })?;
         let ready = t.elapsed();
         let (store, instance) = guard.parts();
-        if let Err(e) = serve(store, &instance, entry) {
+        if let Err(e) = serve(store, &instance, entry, prepared.deadline_ticks) {
             guard.poison();
             return Err(e);
         }
@@ -215,18 +217,26 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
 }
 
 /// A fresh, initialised sandbox (instantiate + the guest's first call).
-fn fresh(p: &Prepared) -> Result<(Store<()>, Instance)> {
-    let mut store = Store::new(&p.engine, ());
+fn fresh(p: &Prepared) -> Result<(Store<Host>, Instance)> {
+    let mut store = p.new_store();
     let instance = p
         .pre
         .instantiate(&mut store)
         .map_err(|e| anyhow!("instantiating: {e:#}"))?;
-    serve(&mut store, &instance, p.entry)?;
+    serve(&mut store, &instance, p.entry, p.deadline_ticks)?;
     Ok((store, instance))
 }
 
 /// One request's work: a call of the guest's workload.
-fn serve(store: &mut Store<()>, instance: &Instance, entry: &str) -> Result<()> {
+fn serve(
+    store: &mut Store<Host>,
+    instance: &Instance,
+    entry: &str,
+    deadline: Option<u64>,
+) -> Result<()> {
+    if let Some(ticks) = deadline {
+        store.set_epoch_deadline(ticks);
+    }
     let run = instance
         .get_typed_func::<(), ()>(&mut *store, entry)
         .map_err(|e| anyhow!("looking up `{entry}`: {e:#}"))?;

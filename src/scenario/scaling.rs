@@ -5,7 +5,7 @@
 //! (the base for per-instance figures), and after each step of `counts`.
 //! Per-instance cost = (reading after N - reading after module load) / N.
 
-use super::Prepared;
+use super::{Host, Prepared};
 use crate::measure::memory::{self, MemorySample, PerInstance};
 use crate::settings::Variant;
 use anyhow::{Context, Result};
@@ -54,7 +54,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> 
     let after_module = memory::sample()?;
 
     let max = variant.scenario.counts.last().copied().unwrap_or(0) as usize;
-    let mut live: Vec<(Store<()>, Instance)> = Vec::with_capacity(max);
+    let mut live: Vec<(Store<Host>, Instance)> = Vec::with_capacity(max);
     let mut steps = Vec::with_capacity(variant.scenario.counts.len());
     crate::progress::set_total(max as u64, "live instances");
     for &count in &variant.scenario.counts {
@@ -88,13 +88,14 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> 
     })
 }
 
-fn instantiate_and_call(p: &Prepared) -> Result<(Store<()>, Instance, u128, u128)> {
-    let mut store = Store::new(&p.engine, ());
+fn instantiate_and_call(p: &Prepared) -> Result<(Store<Host>, Instance, u128, u128)> {
+    let mut store = p.new_store();
     let t = Instant::now();
     let instance = p.pre.instantiate(&mut store)?;
     let inst_ns = t.elapsed().as_nanos();
     let run = instance.get_typed_func::<(), ()>(&mut store, p.entry)?;
     let t = Instant::now();
+    p.arm_deadline(&mut store);
     run.call(&mut store, ())?;
     let call_ns = t.elapsed().as_nanos();
     Ok((store, instance, inst_ns, call_ns))

@@ -16,7 +16,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Instant, SystemTime};
-use wasmtime::Store;
 
 /// Phase names, in report order.
 pub const PHASES: [&str; 2] = ["session-exec", "fresh-exec"];
@@ -61,7 +60,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
 
     // Session: one sandbox, K executions.
     let t = Instant::now();
-    let mut store = Store::new(&p.engine, ());
+    let mut store = p.new_store();
     let instance = p
         .pre
         .instantiate(&mut store)
@@ -71,6 +70,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
         .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
     // The first execution is part of setting the session up: it is where
     // the sandbox's working set is first touched.
+    p.arm_deadline(&mut store);
     run.call(&mut store, ())
         .map_err(|e| anyhow!("session first execution: {e:#}"))?;
     let session_setup_ns = t.elapsed().as_nanos() as u64;
@@ -84,6 +84,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
             session_memory_mid = memory::sample()?;
         }
         let t = Instant::now();
+        p.arm_deadline(&mut store);
         run.call(&mut store, ())
             .map_err(|e| anyhow!("session execution {i}: {e:#}"))?;
         session_h.saturating_record(t.elapsed().as_nanos().max(1) as u64);
@@ -98,7 +99,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
     let mut fresh_h = latency::new_histogram();
     for i in 0..k {
         let t = Instant::now();
-        let mut store = Store::new(&p.engine, ());
+        let mut store = p.new_store();
         let instance = p
             .pre
             .instantiate(&mut store)
@@ -106,6 +107,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
         let run = instance
             .get_typed_func::<(), ()>(&mut store, p.entry)
             .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
+        p.arm_deadline(&mut store);
         run.call(&mut store, ())
             .map_err(|e| anyhow!("fresh execution {i}: {e:#}"))?;
         drop(store);

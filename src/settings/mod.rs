@@ -13,8 +13,8 @@ mod value;
 pub use error::ConfigError;
 pub use parse::{Experiment, ExperimentMeta, MAX_VARIANTS, all_keys, synthetic_min_memory};
 pub use schema::{
-    Allocator, EngineSettings, GuestKind, GuestSettings, KeyDoc, Load, OptLevel, PoolRecycle,
-    PoolingSettings, ScenarioKind, ScenarioSettings, Toggle,
+    Allocator, EngineSettings, GuestFault, GuestKind, GuestSettings, KeyDoc, Load, OptLevel,
+    PoolRecycle, PoolingSettings, ScenarioKind, ScenarioSettings, Toggle,
 };
 pub use size::ByteSize;
 pub use value::OneOrMany;

@@ -6,7 +6,7 @@ use super::schema::{
     Axis, EngineFile, EngineSettings, GuestFile, GuestSettings, KeyDoc, PoolingFile,
     PoolingSettings, ScenarioFile, ScenarioKind, ScenarioSettings,
 };
-use super::{ByteSize, Variant};
+use super::{ByteSize, GuestFault, Variant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -549,6 +549,44 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                 "raise memory_max to at least {}, or set it to 0 (no maximum)",
                 ByteSize(min_mem)
             ),
+        });
+    }
+    if g.fault == GuestFault::Loop && s.call_deadline_ms == 0 {
+        return Err(Problem {
+            section: "guest",
+            key: "fault",
+            message: "a guest that loops forever needs a per-call deadline, or the run never ends"
+                .into(),
+            fix: "set [scenario] call_deadline_ms (e.g. 10) and [engine] epoch_interruption = true"
+                .into(),
+        });
+    }
+    if s.call_deadline_ms > 0 && v.engine.epoch_interruption != Some(true) {
+        return Err(Problem {
+            section: "scenario",
+            key: "call_deadline_ms",
+            message: "call_deadline_ms needs epoch interruption, which is off".into(),
+            fix: "set [engine] epoch_interruption = true (or remove call_deadline_ms)".into(),
+        });
+    }
+    if g.fault == GuestFault::Grow && g.memory_limit.0 == 0 {
+        return Err(Problem {
+            section: "guest",
+            key: "fault",
+            message: "fault = \"grow\" needs a store memory limit to grow into".into(),
+            fix: "set [guest] memory_limit (e.g. \"128MiB\")".into(),
+        });
+    }
+    if g.memory_limit.0 != 0 && g.memory_limit.0 < min_mem {
+        return Err(Problem {
+            section: "guest",
+            key: "memory_limit",
+            message: format!(
+                "memory_limit = {} is below the {} the guest needs at instantiation",
+                g.memory_limit,
+                ByteSize(min_mem)
+            ),
+            fix: format!("raise memory_limit to at least {}", ByteSize(min_mem)),
         });
     }
     if !v.is_pooling() {

@@ -595,6 +595,22 @@ pub enum GuestKind {
     Synthetic,
 }
 
+/// What the synthetic workload does after its normal work (to test that
+/// guest faults are recorded, not fatal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuestFault {
+    /// Returns normally.
+    None,
+    /// Executes `unreachable` (a trap).
+    Trap,
+    /// Loops forever (needs `[scenario] call_deadline_ms` to be stopped).
+    Loop,
+    /// Grows its memory 1 MiB at a time until a grow fails, then traps
+    /// (with `[guest] memory_limit`, the limit stops it first).
+    Grow,
+}
+
 /// How the compiled module reaches the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -663,6 +679,14 @@ plain_section! {
         functions: u32 = 0, unit "count";
         /// Synthetic: elements of a funcref table (0 = no table).
         table_elements: u32 = 0, unit "count";
+        /// Synthetic: make every call fault after its work: `none`, `trap`,
+        /// `loop` (never returns; needs [scenario] call_deadline_ms) or `grow`
+        /// (allocates until refused; needs memory_limit). Faults are counted per
+        /// variant and the run goes on.
+        fault: GuestFault = GuestFault::None, unit "enum: none | trap | loop | grow";
+        /// Most linear memory one store may grow to (wasmtime `StoreLimits`; a
+        /// grow beyond it traps). 0 = no store limit.
+        memory_limit: ByteSize = ByteSize(0), unit "bytes";
     }
 }
 
@@ -702,5 +726,9 @@ plain_section! {
         pool_max_uses: u32 = 100, unit "count";
         /// Pool: longest an acquire waits when every slot is taken, then fails.
         acquire_timeout_ms: u64 = 1000, unit "milliseconds";
+        /// Deadline of each guest call (epoch interruption, 1 ms ticks; needs
+        /// [engine] epoch_interruption = true). A call past it is stopped and
+        /// counted as a deadline fault. 0 = no deadline.
+        call_deadline_ms: u64 = 0, unit "milliseconds";
     }
 }
