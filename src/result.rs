@@ -9,6 +9,7 @@ use crate::scenario::churn::ChurnResult;
 use crate::scenario::pool::PoolResult;
 use crate::scenario::scaling::ScalingResult;
 use crate::scenario::session::SessionResult;
+use crate::scenario::soak::SoakResult;
 use crate::settings::Variant;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -81,6 +82,9 @@ pub struct VariantResult {
     /// Session scenario figures.
     #[serde(default)]
     pub session: Option<SessionResult>,
+    /// Soak scenario figures (kept when the variant failed its growth bound).
+    #[serde(default)]
+    pub soak: Option<SoakResult>,
     /// This variant against the baseline (absent for the baseline itself, or
     /// until the baseline has been measured).
     pub vs_baseline: Option<Comparison>,

@@ -15,6 +15,7 @@ use crate::result::{AxisResult, HostInfo, ResultFile, VariantResult, VariantStat
 use crate::scenario::churn::ChurnResult;
 use crate::scenario::pool::PoolResult;
 use crate::scenario::session::SessionResult;
+use crate::scenario::soak::SoakResult;
 use crate::scenario::{self, scaling::ScalingResult};
 use crate::scenario::{Histograms, PhaseLatency};
 use crate::settings::{Experiment, ScenarioKind, Variant};
@@ -90,6 +91,8 @@ pub struct Measured {
     pub pool: Option<PoolResult>,
     /// Session figures.
     pub session: Option<SessionResult>,
+    /// Soak figures.
+    pub soak: Option<SoakResult>,
     /// Latency histograms, for the parent to save.
     pub histograms: Option<EncodedHistograms>,
 }
@@ -315,6 +318,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     mut churn,
                     mut pool,
                     mut session,
+                    soak,
                     histograms,
                 } = *m;
                 let phases: Option<&mut Vec<PhaseLatency>> = if let Some(c) = &mut churn {
@@ -337,16 +341,32 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 for w in &warnings {
                     say(&format!("  warning: {w}"));
                 }
+                // A soak over its growth bound fails the variant, figures kept.
+                let status = match &soak {
+                    Some(k) if k.exceeded => {
+                        let reason = format!(
+                            "leak: Pss grows {:.0} KiB per 1,000 cycles (fitted over {} samples, R² {:.2}), above [scenario] soak_max_growth_per_1000 = {} KiB",
+                            k.pss_slope_per_1000_bytes / 1024.0,
+                            k.samples.len(),
+                            k.pss_fit_r2,
+                            k.max_growth_per_1000_bytes / 1024
+                        );
+                        say(&format!("  variant failed: {reason}"));
+                        VariantStatus::Failed { reason }
+                    }
+                    _ => VariantStatus::Ok,
+                };
                 VariantResult {
                     name: v.name.clone(),
                     settings: v.clone(),
                     effective,
-                    status: VariantStatus::Ok,
+                    status,
                     wall_ns,
                     scaling,
                     churn,
                     pool,
                     session,
+                    soak,
                     vs_baseline: None,
                     warnings,
                 }
@@ -368,6 +388,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     churn: None,
                     pool: None,
                     session: None,
+                    soak: None,
                     vs_baseline: None,
                     warnings: Vec::new(),
                 }
@@ -497,19 +518,88 @@ pub fn child_main() -> Result<()> {
     if job.progress {
         crate::progress::start_reporter();
     }
+    let budget = job.variant.scenario.max_rss.0;
+    if budget > 0 {
+        start_rss_guard(budget);
+    }
     let output = match measure(&job) {
         Ok(m) => ChildOutput::Ok(Box::new(m)),
         Err(e) => ChildOutput::Err {
-            reason: format!("{e:#}"),
+            reason: explain_failure(&format!("{e:#}")),
         },
     };
-    let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer(&mut stdout, &output)?;
-    stdout.flush()?;
-    if matches!(output, ChildOutput::Err { .. }) {
+    let failed = matches!(output, ChildOutput::Err { .. });
+    emit(&output)?;
+    if failed {
         bail!("variant failed");
     }
     Ok(())
+}
+
+/// Set by whichever of the measuring thread and the RSS guard answers first;
+/// the other stays silent, so the parent always reads exactly one answer.
+static ANSWERED: AtomicBool = AtomicBool::new(false);
+
+fn emit(output: &ChildOutput) -> Result<()> {
+    if ANSWERED.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer(&mut stdout, output)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Stops the variant before it exhausts the machine: samples VmRSS every
+/// 20 ms and, above `budget` bytes, answers the parent with a failure and
+/// exits. Memory the scenario was about to use is never taken.
+fn start_rss_guard(budget: u64) {
+    let _ = std::thread::Builder::new()
+        .name("rss-guard".into())
+        .spawn(move || {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let rss = std::fs::read_to_string("/proc/self/statm")
+                    .ok()
+                    .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .map_or(0, |pages| pages * page);
+                if rss > budget {
+                    let reason = format!(
+                        "memory budget exceeded: VmRSS reached {} MiB, above [scenario] max_rss = {} MiB; \
+                         the variant was stopped before the machine ran out of memory (fix: raise max_rss, \
+                         or lower the instance count or image size)",
+                        rss >> 20,
+                        budget >> 20
+                    );
+                    let _ = emit(&ChildOutput::Err { reason });
+                    std::process::exit(3);
+                }
+            }
+        });
+}
+
+/// Adds the fix to failures wasmtime reports in its own words.
+pub fn explain_failure(msg: &str) -> String {
+    let m = msg.to_ascii_lowercase();
+    let fix = if m.contains("concurrent") && m.contains("limit") {
+        Some(
+            "wasmtime's pooling allocator ran out of slots: raise [pooling] total_core_instances / total_memories \
+             (and total_tables, total_stacks) above the most instances alive at once",
+        )
+    } else if m.contains("cannot allocate memory") || m.contains("mmap failed") {
+        Some(
+            "the kernel refused memory or address space: lower [pooling] total_memories or [engine] memory_reservation, \
+             or set [scenario] max_rss to stop earlier",
+        )
+    } else {
+        None
+    };
+    match fix {
+        Some(f) => format!("{msg} (fix: {f})"),
+        None => msg.to_string(),
+    }
 }
 
 fn measure(job: &Job) -> Result<Measured> {
@@ -521,6 +611,7 @@ fn measure(job: &Job) -> Result<Measured> {
         churn: None,
         pool: None,
         session: None,
+        soak: None,
         histograms: None,
     };
     match v.scenario.kind {
@@ -535,6 +626,7 @@ fn measure(job: &Job) -> Result<Measured> {
             m.histograms = Some(EncodedHistograms::new(&hists)?);
             m.pool = Some(result);
         }
+        ScenarioKind::Soak => m.soak = Some(scenario::soak::run(v, artifact)?),
         ScenarioKind::Session => {
             let (result, hists) = scenario::session::run(v, artifact)?;
             m.histograms = Some(EncodedHistograms::new(&hists)?);

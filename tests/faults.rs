@@ -79,3 +79,89 @@ fn faulting_guests_are_counted_by_name_and_the_run_goes_on() {
     assert!(stdout.contains("| loops-forever |"), "{stdout}");
     assert!(stdout.contains("| grows-past-limit |"), "{stdout}");
 }
+
+fn run_config(
+    config: &std::path::Path,
+    dir: &std::path::Path,
+) -> (std::process::Output, std::path::PathBuf) {
+    let results = dir.join("results");
+    let out = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .args(["run", "--quiet"])
+        .arg(config)
+        .arg("--results-dir")
+        .arg(&results)
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .output()
+        .unwrap();
+    let name = config.file_stem().unwrap();
+    let json = std::fs::read_dir(results.join(name))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    (out, json)
+}
+
+#[test]
+fn soak_fails_the_leaking_variant_and_keeps_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, json) = run_config(std::path::Path::new("configs/soak.toml"), dir.path());
+    // A failed variant makes the run exit non-zero, after writing everything.
+    assert!(!out.status.success());
+    let r = report::json::read(&json).unwrap();
+    assert!(r.complete);
+    for name in ["fresh", "reuse"] {
+        let v = r.variants.iter().find(|v| v.name == name).unwrap();
+        assert_eq!(v.status, VariantStatus::Ok, "{name}");
+        let k = v.soak.as_ref().unwrap();
+        assert!(!k.exceeded, "{name}: {k:?}");
+        assert_eq!(k.samples.len(), 11);
+    }
+    let leaky = r.variants.iter().find(|v| v.name == "leaky-guest").unwrap();
+    let VariantStatus::Failed { reason } = &leaky.status else {
+        panic!("leaky guest not caught: {:?}", leaky.status)
+    };
+    assert!(reason.starts_with("leak: Pss grows"), "{reason}");
+    let k = leaky.soak.as_ref().unwrap();
+    // One 4 KiB page per call: ~4 MiB per 1,000 calls, on a straight line.
+    assert!(k.pss_slope_per_1000_bytes > 3.0 * 1048576.0, "{k:?}");
+    assert!(k.pss_fit_r2 > 0.99, "{k:?}");
+}
+
+#[test]
+fn memory_budget_stops_a_variant_by_name_and_the_rest_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("budget.toml");
+    std::fs::write(
+        &config,
+        r#"
+[engine]
+allocator = "on-demand"
+memory_init_cow = false
+[guest]
+image_size = "16MiB"
+dirty_per_call = "64KiB"
+[scenario]
+counts = [1, 100]
+max_rss = "256MiB"
+[[variant]]
+name = "over-budget"
+[[variant]]
+name = "within-budget"
+[variant.scenario]
+counts = [1, 4]
+"#,
+    )
+    .unwrap();
+    let (out, json) = run_config(&config, dir.path());
+    assert!(!out.status.success());
+    let r = report::json::read(&json).unwrap();
+    let over = &r.variants[0];
+    let VariantStatus::Failed { reason } = &over.status else {
+        panic!("{:?}", over.status)
+    };
+    assert!(reason.starts_with("memory budget exceeded"), "{reason}");
+    assert!(reason.contains("max_rss = 256 MiB"), "{reason}");
+    assert_eq!(r.variants[1].status, VariantStatus::Ok);
+}

@@ -119,6 +119,17 @@ pub fn module_bytes(g: &GuestSettings) -> Vec<u8> {
                 .br(0)
                 .end();
         }
+        GuestFault::Leak => {
+            // Grow by one wasm page and write to it: memory.grow returns the
+            // old size in pages, whose first byte is the new page's.
+            run.instructions()
+                .i32_const(1)
+                .memory_grow(0)
+                .i32_const(16)
+                .i32_shl()
+                .i32_const(1)
+                .i32_store8(store);
+        }
         GuestFault::Grow => {
             // Grow 1 MiB at a time until memory.grow refuses (-1), then trap.
             // A StoreLimits limit with trap_on_grow_failure traps first.

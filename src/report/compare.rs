@@ -158,6 +158,7 @@ mod tests {
             churn: Some(c),
             pool: None,
             session: None,
+            soak: None,
             vs_baseline: None,
             warnings: Vec::new(),
         }

@@ -330,6 +330,34 @@ fn other_histogram_files(r: &ResultFile) -> String {
     out
 }
 
+/// Soak: fitted Pss growth per 1,000 cycles against the bound.
+pub fn soak_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | mode | cycles | samples | Pss slope / 1000 cycles | R² | VmRSS slope / 1000 cycles | bound | verdict |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+    for v in &r.variants {
+        let Some(k) = &v.soak else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {:?} | {} | {} | {} | {:.2} | {} | {} | {} |",
+            v.name,
+            k.mode,
+            k.cycles,
+            k.samples.len(),
+            kib_signed(k.pss_slope_per_1000_bytes),
+            k.pss_fit_r2,
+            kib_signed(k.rss_slope_per_1000_bytes),
+            if k.max_growth_per_1000_bytes > 0 {
+                format!("{} KiB", k.max_growth_per_1000_bytes / 1024)
+            } else {
+                "none".into()
+            },
+            if k.exceeded { "**leaking**" } else { "ok" }
+        );
+    }
+    out
+}
+
 /// Guest faults per churn variant that had any, named by kind.
 pub fn faults_table(r: &ResultFile) -> String {
     let mut out = String::new();
@@ -397,6 +425,12 @@ pub fn summary(r: &ResultFile) -> String {
             out.push('\n');
         }
         out.push_str(&session_table(r));
+    }
+    if r.variants.iter().any(|v| v.soak.is_some()) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&soak_table(r));
     }
     let faults = faults_table(r);
     if !faults.is_empty() {
@@ -528,6 +562,10 @@ pub fn render(r: &ResultFile) -> String {
     if !files.is_empty() {
         out.push_str("\nFull histograms (`.hlog`, `.hgrm`), relative to this file:\n\n");
         out.push_str(&files);
+    }
+    if r.variants.iter().any(|v| v.soak.is_some()) {
+        out.push_str("\n## Soak: memory growth\n\nLeast-squares slope of Pss over the samples; R² near 0 means no trend (noise), near 1 a steady growth.\n\n");
+        out.push_str(&soak_table(r));
     }
     let faults = faults_table(r);
     if !faults.is_empty() {

@@ -4,6 +4,7 @@ pub mod churn;
 pub mod pool;
 pub mod scaling;
 pub mod session;
+pub mod soak;
 
 use crate::WasmtimeContext;
 use crate::guest;

@@ -492,7 +492,7 @@ fn validate(v: &Variant) -> Result<(), Problem> {
             }
             (*s.counts.last().unwrap_or(&1), "counts")
         }
-        ScenarioKind::Churn | ScenarioKind::Pool | ScenarioKind::Session => {
+        ScenarioKind::Churn | ScenarioKind::Pool | ScenarioKind::Session | ScenarioKind::Soak => {
             if s.iterations == 0 {
                 return Err(Problem {
                     section: "scenario",
@@ -519,6 +519,20 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                     }
                 }
                 ScenarioKind::Session => (1, "kind"),
+                ScenarioKind::Soak => {
+                    if s.soak_sample_every == 0 || s.soak_sample_every > s.iterations / 2 {
+                        return Err(Problem {
+                            section: "scenario",
+                            key: "soak_sample_every",
+                            message: format!(
+                                "soak_sample_every = {} gives fewer than 3 samples over {} iterations",
+                                s.soak_sample_every, s.iterations
+                            ),
+                            fix: "sample at least 3 times: soak_sample_every <= iterations / 2 (10+ samples fit a slope well)".into(),
+                        });
+                    }
+                    (1, "kind")
+                }
                 _ => (s.threads, "threads"),
             }
         }

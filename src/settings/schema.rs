@@ -609,6 +609,9 @@ pub enum GuestFault {
     /// Grows its memory 1 MiB at a time until a grow fails, then traps
     /// (with `[guest] memory_limit`, the limit stops it first).
     Grow,
+    /// Returns normally, but each call grows memory by one 64 KiB wasm page
+    /// and writes to it: a leak inside a long-lived sandbox (see `soak`).
+    Leak,
 }
 
 /// How the compiled module reaches the engine.
@@ -641,6 +644,21 @@ pub enum ScenarioKind {
     /// One sandbox running `iterations` executions vs `iterations` fresh
     /// sandboxes: latency, faults and memory side by side.
     Session,
+    /// A long run (`iterations` cycles) sampling Pss every `soak_sample_every`
+    /// cycles: the fitted Pss slope per 1,000 cycles is the leak signal, and
+    /// the variant fails when it exceeds `soak_max_growth_per_1000`.
+    Soak,
+}
+
+/// What a soak cycles through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SoakMode {
+    /// A fresh sandbox per cycle (instantiate -> call -> drop): leaks in the
+    /// host, the runtime or the allocator.
+    Fresh,
+    /// One sandbox for every call: leaks inside a long-lived sandbox.
+    Reuse,
 }
 
 /// What the sandbox pool does with an instance after a request.
@@ -680,10 +698,11 @@ plain_section! {
         /// Synthetic: elements of a funcref table (0 = no table).
         table_elements: u32 = 0, unit "count";
         /// Synthetic: make every call fault after its work: `none`, `trap`,
-        /// `loop` (never returns; needs [scenario] call_deadline_ms) or `grow`
-        /// (allocates until refused; needs memory_limit). Faults are counted per
-        /// variant and the run goes on.
-        fault: GuestFault = GuestFault::None, unit "enum: none | trap | loop | grow";
+        /// `loop` (never returns; needs [scenario] call_deadline_ms), `grow`
+        /// (allocates until refused; needs memory_limit) or `leak` (returns, but
+        /// keeps 64 KiB more per call). Faults are counted per variant and the
+        /// run goes on.
+        fault: GuestFault = GuestFault::None, unit "enum: none | trap | loop | grow | leak";
         /// Most linear memory one store may grow to (wasmtime `StoreLimits`; a
         /// grow beyond it traps). 0 = no store limit.
         memory_limit: ByteSize = ByteSize(0), unit "bytes";
@@ -730,5 +749,16 @@ plain_section! {
         /// [engine] epoch_interruption = true). A call past it is stopped and
         /// counted as a deadline fault. 0 = no deadline.
         call_deadline_ms: u64 = 0, unit "milliseconds";
+        /// Memory budget of the measuring process: above this VmRSS the variant
+        /// is stopped and reported as over budget (before the machine swaps or
+        /// the OOM killer acts). 0 = no budget.
+        max_rss: ByteSize = ByteSize(0), unit "bytes";
+        /// Soak: `fresh` (a new sandbox per cycle) or `reuse` (one sandbox for all calls).
+        soak_mode: SoakMode = SoakMode::Fresh, unit "enum: fresh | reuse";
+        /// Soak: cycles between two Pss samples.
+        soak_sample_every: u64 = 1000, unit "count";
+        /// Soak: the most Pss growth per 1,000 cycles (fitted slope) before the
+        /// variant fails as leaking. 0 = report the slope, never fail.
+        soak_max_growth_per_1000: ByteSize = ByteSize(0), unit "bytes";
     }
 }

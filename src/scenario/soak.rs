@@ -1,0 +1,146 @@
+//! Scenario `soak`: many cycles, Pss sampled every `soak_sample_every`
+//! cycles, a least-squares slope per 1,000 cycles as the leak signal.
+//!
+//! `fresh` mode makes a sandbox per cycle (host, runtime and allocator leaks);
+//! `reuse` mode calls one sandbox over and over (leaks inside a long-lived
+//! sandbox). A slope above `soak_max_growth_per_1000` fails the variant, with
+//! the figures kept in the result.
+
+use super::GuestFaults;
+use crate::measure::memory;
+use crate::report::plot::linear_fit;
+use crate::settings::{SoakMode, Variant};
+use anyhow::{Result, anyhow};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// One memory sample of a soak.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SoakSample {
+    /// Cycles completed when the sample was taken.
+    pub cycles: u64,
+    /// Pss then.
+    pub pss_bytes: u64,
+    /// VmRSS then.
+    pub vm_rss_bytes: u64,
+}
+
+/// Result of the soak scenario for one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SoakResult {
+    /// `fresh` or `reuse`.
+    pub mode: SoakMode,
+    /// Cycles run after warmup.
+    pub cycles: u64,
+    /// Wall time of those cycles.
+    pub wall_ns: u64,
+    /// The samples, first at cycle 0 (after warmup).
+    pub samples: Vec<SoakSample>,
+    /// Fitted Pss growth per 1,000 cycles.
+    pub pss_slope_per_1000_bytes: f64,
+    /// How well a line fits the samples (R²; near 0 = no trend, noise only).
+    pub pss_fit_r2: f64,
+    /// Fitted VmRSS growth per 1,000 cycles.
+    pub rss_slope_per_1000_bytes: f64,
+    /// The configured bound (0 = none).
+    pub max_growth_per_1000_bytes: u64,
+    /// Whether the slope exceeded the bound.
+    pub exceeded: bool,
+    /// Guest faults over the cycles.
+    pub faults: GuestFaults,
+}
+
+/// Runs the soak scenario in this process.
+pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<SoakResult> {
+    let engine = super::engine(variant)?;
+    let p = super::prepare(engine, variant, artifact)?;
+    let s = &variant.scenario;
+    let mut faults = GuestFaults::default();
+    let mut session = match s.soak_mode {
+        SoakMode::Reuse => {
+            let mut store = p.new_store();
+            let instance = p
+                .pre
+                .instantiate(&mut store)
+                .map_err(|e| anyhow!("instantiating: {e:#}"))?;
+            let run = instance
+                .get_typed_func::<(), ()>(&mut store, p.entry)
+                .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
+            Some((store, run))
+        }
+        SoakMode::Fresh => None,
+    };
+    let mut one = |faults: &mut GuestFaults| -> Result<()> {
+        let outcome = match &mut session {
+            Some((store, run)) => {
+                p.arm_deadline(store);
+                run.call(&mut *store, ())
+            }
+            None => {
+                let mut store = p.new_store();
+                let instance = p
+                    .pre
+                    .instantiate(&mut store)
+                    .map_err(|e| anyhow!("instantiating: {e:#}"))?;
+                let run = instance
+                    .get_typed_func::<(), ()>(&mut store, p.entry)
+                    .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
+                p.arm_deadline(&mut store);
+                run.call(&mut store, ())
+            }
+        };
+        if let Err(e) = outcome {
+            faults.record(&e);
+        }
+        Ok(())
+    };
+    let mut warm = GuestFaults::default();
+    for _ in 0..s.warmup {
+        one(&mut warm)?;
+    }
+    crate::progress::set_total(s.iterations, "soak cycles");
+    let every = s.soak_sample_every.max(1);
+    let mut samples = Vec::with_capacity((s.iterations / every + 2) as usize);
+    let sample = |cycles: u64| -> Result<SoakSample> {
+        let m = memory::sample()?;
+        Ok(SoakSample {
+            cycles,
+            pss_bytes: m.pss_bytes,
+            vm_rss_bytes: m.vm_rss_bytes,
+        })
+    };
+    samples.push(sample(0)?);
+    let t = Instant::now();
+    for i in 1..=s.iterations {
+        one(&mut faults)?;
+        if i % every == 0 {
+            samples.push(sample(i)?);
+            crate::progress::tick(every);
+        }
+    }
+    let wall_ns = t.elapsed().as_nanos() as u64;
+    let fit = |f: &dyn Fn(&SoakSample) -> u64| {
+        let pts: Vec<(f64, f64)> = samples
+            .iter()
+            .map(|x| (x.cycles as f64 / 1000.0, f(x) as f64))
+            .collect();
+        linear_fit(&pts)
+    };
+    let pss = fit(&|x| x.pss_bytes).ok_or_else(|| anyhow!("too few samples to fit"))?;
+    let rss = fit(&|x| x.vm_rss_bytes).ok_or_else(|| anyhow!("too few samples to fit"))?;
+    let bound = s.soak_max_growth_per_1000.0;
+    Ok(SoakResult {
+        mode: s.soak_mode,
+        cycles: s.iterations,
+        wall_ns,
+        samples,
+        pss_slope_per_1000_bytes: pss.slope,
+        pss_fit_r2: pss.r2,
+        rss_slope_per_1000_bytes: rss.slope,
+        max_growth_per_1000_bytes: bound,
+        exceeded: bound > 0 && pss.slope > bound as f64,
+        faults,
+    })
+}
