@@ -6,6 +6,9 @@
 //! artifact's dirty page-cache pages do not skew the next memory reading.
 
 pub mod synthetic;
+pub mod workload;
+
+use workload::Workload;
 
 use crate::WasmtimeContext;
 use crate::settings::{GuestKind, GuestSettings, Load};
@@ -16,17 +19,32 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use wasmtime::{Engine, Module};
 
+/// Where the project's fetch script puts downloaded guests.
+pub const FETCH_COMMAND: &str = "scripts/fetch-guests.sh";
+
 /// The wasm bytes of a guest.
 pub fn guest_wasm(g: &GuestSettings) -> Result<Vec<u8>> {
     match g.kind {
         GuestKind::Synthetic => Ok(synthetic::module_bytes(g)),
+        GuestKind::WasiReactor => std::fs::read(&g.wasm).with_context(|| {
+            format!(
+                "reading the guest `{}` ([guest] wasm); downloaded guests are not committed: run `{FETCH_COMMAND}` first",
+                g.wasm
+            )
+        }),
     }
 }
 
-/// Name of the function a guest's workload is called through.
-pub fn entry_point(g: &GuestSettings) -> &'static str {
+/// What one call of the guest's workload does.
+pub fn workload(g: &GuestSettings) -> Workload {
     match g.kind {
-        GuestKind::Synthetic => synthetic::ENTRY,
+        GuestKind::Synthetic => Workload::Synthetic,
+        GuestKind::WasiReactor => Workload::Reactor(workload::ReactorCall {
+            argv_export: g.argv_export.clone(),
+            argv: g.argv.clone(),
+            teardown_export: g.teardown_export.clone(),
+            expect_stdout: g.expect_stdout.clone(),
+        }),
     }
 }
 

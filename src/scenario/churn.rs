@@ -279,11 +279,8 @@ fn cycle(p: &Prepared) -> Result<([Instant; 4], Option<wasmtime::Error>)> {
         .instantiate(&mut store)
         .map_err(|e| anyhow!("instantiating: {e:#}"))?;
     let t1 = Instant::now();
-    let run = instance
-        .get_typed_func::<(), ()>(&mut store, p.entry)
-        .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
     p.arm_deadline(&mut store);
-    let fault = run.call(&mut store, ()).err();
+    let fault = p.call(&mut store, &instance).err();
     let t2 = Instant::now();
     drop(store);
     let t3 = Instant::now();

@@ -8,6 +8,7 @@ pub mod soak;
 
 use crate::WasmtimeContext;
 use crate::guest;
+use crate::guest::workload::Workload;
 use crate::measure::latency::{Hist, LatencySummary};
 use crate::settings::{Load, Variant};
 use anyhow::Result;
@@ -18,11 +19,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use wasmtime::{Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// Host state of every store pooling-lab makes.
 pub struct Host {
     /// Store limits (`[guest] memory_limit`).
     pub limits: StoreLimits,
+    /// WASI preview1 context, for guests that import WASI. It grants no
+    /// files, no environment variables and no arguments: a guest sees only
+    /// what its stdout/stderr pipes capture.
+    pub wasi: Option<WasiP1Ctx>,
+    /// The guest's stdout (bounded), when it has WASI.
+    pub stdout: Option<MemoryOutputPipe>,
+    /// The guest's stderr (bounded), when it has WASI.
+    pub stderr: Option<MemoryOutputPipe>,
+    /// Whether the reactor's `_initialize` has run in this store.
+    pub initialized: bool,
 }
 
 /// An engine with the guest loaded and linked, ready to instantiate.
@@ -33,8 +47,8 @@ pub struct Prepared {
     pub module: Module,
     /// Linked and type-checked once, so instantiation timing excludes linking.
     pub pre: InstancePre<Host>,
-    /// Name of the workload export.
-    pub entry: &'static str,
+    /// What one call of the guest's workload does.
+    pub workload: Arc<Workload>,
     /// Time spent loading the module (compile, deserialize or deserialize_file).
     pub load_ns: u64,
     /// `[guest] memory_limit` in bytes, if set.
@@ -51,7 +65,17 @@ impl Prepared {
             &self.engine,
             self.memory_limit,
             self.deadline_ticks.is_some(),
+            self.workload.needs_wasi(),
         )
+    }
+
+    /// One call of the guest's workload.
+    pub fn call(
+        &self,
+        store: &mut Store<Host>,
+        instance: &wasmtime::Instance,
+    ) -> wasmtime::Result<()> {
+        self.workload.call(store, instance)
     }
 
     /// Arms the per-call deadline (if any): call right before each guest call.
@@ -65,12 +89,35 @@ impl Prepared {
 
 /// A new store: host state, `memory_limit` (a grow beyond it traps), and
 /// epoch-deadline traps when `deadlines` is set.
-pub fn new_store(engine: &Engine, memory_limit: Option<usize>, deadlines: bool) -> Store<Host> {
+pub fn new_store(
+    engine: &Engine,
+    memory_limit: Option<usize>,
+    deadlines: bool,
+    wasi: bool,
+) -> Store<Host> {
     let mut b = StoreLimitsBuilder::new().trap_on_grow_failure(true);
     if let Some(limit) = memory_limit {
         b = b.memory_size(limit);
     }
-    let mut store = Store::new(engine, Host { limits: b.build() });
+    let (ctx, stdout, stderr) = if wasi {
+        let out = MemoryOutputPipe::new(crate::guest::workload::OUTPUT_CAPACITY);
+        let err = MemoryOutputPipe::new(crate::guest::workload::OUTPUT_CAPACITY);
+        let ctx = WasiCtxBuilder::new()
+            .stdout(out.clone())
+            .stderr(err.clone())
+            .build_p1();
+        (Some(ctx), Some(out), Some(err))
+    } else {
+        (None, None, None)
+    };
+    let host = Host {
+        limits: b.build(),
+        wasi: ctx,
+        stdout,
+        stderr,
+        initialized: false,
+    };
+    let mut store = Store::new(engine, host);
     store.limiter(|h| &mut h.limits);
     if deadlines {
         store.epoch_deadline_trap();
@@ -200,7 +247,17 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
     let module = guest::load_module(&engine, variant.guest.load, &wasm, artifact)?;
     let load_ns = t.elapsed().as_nanos() as u64;
     drop(wasm);
-    let linker = Linker::new(&engine);
+    let workload = Arc::new(guest::workload(&variant.guest));
+    let mut linker = Linker::new(&engine);
+    if workload.needs_wasi() {
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| {
+            // Stores of WASI guests are always made with a context (new_store).
+            h.wasi
+                .as_mut()
+                .expect("a WASI guest's store has a WASI context")
+        })
+        .wt_context(|| "adding WASI to the linker")?;
+    }
     let pre = linker
         .instantiate_pre(&module)
         .wt_context(|| "linking the guest")?;
@@ -214,7 +271,7 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
         engine,
         module,
         pre,
-        entry: guest::entry_point(&variant.guest),
+        workload,
         load_ns,
         memory_limit: (variant.guest.memory_limit.0 > 0)
             .then(|| usize::try_from(variant.guest.memory_limit.0).unwrap_or(usize::MAX)),

@@ -13,6 +13,7 @@
 //! to queue behind a slow one is charged for it (no coordinated omission).
 
 use super::{Histograms, Host, PhaseLatency, Prepared};
+use crate::guest::workload::Workload;
 use crate::measure::latency::{self, Hist};
 use crate::measure::memory::{self, MemorySample};
 use crate::pool::{OnExhausted, PoolConfig, PoolError, Recycle, SandboxPool};
@@ -21,6 +22,7 @@ use anyhow::{Context, Result, anyhow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime};
 use wasmtime::{Instance, Store};
@@ -115,7 +117,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
     let prepared = super::prepare(engine, variant, artifact)?;
     let s = &variant.scenario;
     let threads = s.threads.max(1) as usize;
-    let entry = prepared.entry;
+    let workload = Arc::clone(&prepared.workload);
     let timeout = Duration::from_millis(s.acquire_timeout_ms);
     // Per-thread interval of the open loop.
     let interval = (s.rate > 0.0).then(|| Duration::from_secs_f64(threads as f64 / s.rate));
@@ -128,7 +130,12 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
         let t = Instant::now();
         let (mut store, instance) = fresh(&prepared)?;
         let ready = t.elapsed();
-        serve(&mut store, &instance, entry, prepared.deadline_ticks)?;
+        serve(
+            &mut store,
+            &instance,
+            &prepared.workload,
+            prepared.deadline_ticks,
+        )?;
         Ok(ready)
     })?;
 
@@ -136,14 +143,15 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
     let memory_before_pool = memory::sample()?;
     let pre = prepared.pre.clone();
     let (limit, deadline) = (prepared.memory_limit, prepared.deadline_ticks);
+    let wasi = prepared.workload.needs_wasi();
     let warm_up = Box::new(move |store: &mut Store<Host>, instance: &Instance| {
-        serve(store, instance, entry, deadline)
+        serve(store, instance, &workload, deadline)
     });
     let pool = SandboxPool::new(
         &prepared.engine,
         pre,
         pool_config(s),
-        Box::new(move |e: &wasmtime::Engine| super::new_store(e, limit, deadline.is_some())),
+        Box::new(move |e: &wasmtime::Engine| super::new_store(e, limit, deadline.is_some(), wasi)),
         Some(warm_up),
     )
     .map_err(|e| anyhow!("building the sandbox pool: {e}"))?;
@@ -157,7 +165,12 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
         })?;
         let ready = t.elapsed();
         let (store, instance) = guard.parts();
-        if let Err(e) = serve(store, &instance, entry, prepared.deadline_ticks) {
+        if let Err(e) = serve(
+            store,
+            &instance,
+            &prepared.workload,
+            prepared.deadline_ticks,
+        ) {
             guard.poison();
             return Err(e);
         }
@@ -223,7 +236,7 @@ fn fresh(p: &Prepared) -> Result<(Store<Host>, Instance)> {
         .pre
         .instantiate(&mut store)
         .map_err(|e| anyhow!("instantiating: {e:#}"))?;
-    serve(&mut store, &instance, p.entry, p.deadline_ticks)?;
+    serve(&mut store, &instance, &p.workload, p.deadline_ticks)?;
     Ok((store, instance))
 }
 
@@ -231,17 +244,15 @@ fn fresh(p: &Prepared) -> Result<(Store<Host>, Instance)> {
 fn serve(
     store: &mut Store<Host>,
     instance: &Instance,
-    entry: &str,
+    workload: &Workload,
     deadline: Option<u64>,
 ) -> Result<()> {
     if let Some(ticks) = deadline {
         store.set_epoch_deadline(ticks);
     }
-    let run = instance
-        .get_typed_func::<(), ()>(&mut *store, entry)
-        .map_err(|e| anyhow!("looking up `{entry}`: {e:#}"))?;
-    run.call(&mut *store, ())
-        .map_err(|e| anyhow!("calling `{entry}`: {e:#}"))
+    workload
+        .call(store, instance)
+        .map_err(|e| anyhow!("calling the guest: {e:#}"))
 }
 
 /// Runs `request` on `threads` threads: `warmup` untimed requests, then

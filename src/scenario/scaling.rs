@@ -7,7 +7,7 @@
 
 use super::{Host, Prepared};
 use crate::measure::memory::{self, MemorySample, PerInstance};
-use crate::settings::Variant;
+use crate::settings::{Sharing, Variant};
 use anyhow::{Context, Result};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -54,18 +54,29 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> 
     let after_module = memory::sample()?;
 
     let max = variant.scenario.counts.last().copied().unwrap_or(0) as usize;
-    let mut live: Vec<(Store<Host>, Instance)> = Vec::with_capacity(max);
+    // Each sandbox's own engine and module, when `sharing` is not `shared`.
+    let mut live: Vec<(Store<Host>, Instance, Option<Prepared>)> = Vec::with_capacity(max);
     let mut steps = Vec::with_capacity(variant.scenario.counts.len());
     crate::progress::set_total(max as u64, "live instances");
     for &count in &variant.scenario.counts {
         let added = (count as usize).saturating_sub(live.len());
         let (mut inst_ns, mut call_ns) = (0u128, 0u128);
         while live.len() < count as usize {
-            let (store, instance, i, c) = instantiate_and_call(&prepared)
-                .with_context(|| format!("creating instance #{}", live.len() + 1))?;
+            let own = match variant.guest.sharing {
+                Sharing::Shared => None,
+                Sharing::ModulePerSandbox => {
+                    Some(super::prepare(prepared.engine.clone(), variant, artifact)?)
+                }
+                Sharing::EnginePerSandbox => {
+                    Some(super::prepare(super::engine(variant)?, variant, artifact)?)
+                }
+            };
+            let (store, instance, i, c) =
+                instantiate_and_call(own.as_ref().unwrap_or(&prepared))
+                    .with_context(|| format!("creating instance #{}", live.len() + 1))?;
             inst_ns += i;
             call_ns += c;
-            live.push((store, instance));
+            live.push((store, instance, own));
             crate::progress::tick(1);
         }
         let reading = memory::sample()?;
@@ -93,10 +104,10 @@ fn instantiate_and_call(p: &Prepared) -> Result<(Store<Host>, Instance, u128, u1
     let t = Instant::now();
     let instance = p.pre.instantiate(&mut store)?;
     let inst_ns = t.elapsed().as_nanos();
-    let run = instance.get_typed_func::<(), ()>(&mut store, p.entry)?;
     let t = Instant::now();
     p.arm_deadline(&mut store);
-    run.call(&mut store, ())?;
+    p.call(&mut store, &instance)
+        .map_err(|e| anyhow::anyhow!("calling the guest: {e:#}"))?;
     let call_ns = t.elapsed().as_nanos();
     Ok((store, instance, inst_ns, call_ns))
 }

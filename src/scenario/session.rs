@@ -65,13 +65,10 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
         .pre
         .instantiate(&mut store)
         .map_err(|e| anyhow!("instantiating the session sandbox: {e:#}"))?;
-    let run = instance
-        .get_typed_func::<(), ()>(&mut store, p.entry)
-        .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
     // The first execution is part of setting the session up: it is where
     // the sandbox's working set is first touched.
     p.arm_deadline(&mut store);
-    run.call(&mut store, ())
+    p.call(&mut store, &instance)
         .map_err(|e| anyhow!("session first execution: {e:#}"))?;
     let session_setup_ns = t.elapsed().as_nanos() as u64;
     let session_memory_before = memory::sample()?;
@@ -85,7 +82,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
         }
         let t = Instant::now();
         p.arm_deadline(&mut store);
-        run.call(&mut store, ())
+        p.call(&mut store, &instance)
             .map_err(|e| anyhow!("session execution {i}: {e:#}"))?;
         session_h.saturating_record(t.elapsed().as_nanos().max(1) as u64);
         crate::progress::tick(1);
@@ -104,11 +101,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
             .pre
             .instantiate(&mut store)
             .map_err(|e| anyhow!("fresh execution {i}: instantiating: {e:#}"))?;
-        let run = instance
-            .get_typed_func::<(), ()>(&mut store, p.entry)
-            .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
         p.arm_deadline(&mut store);
-        run.call(&mut store, ())
+        p.call(&mut store, &instance)
             .map_err(|e| anyhow!("fresh execution {i}: {e:#}"))?;
         drop(store);
         fresh_h.saturating_record(t.elapsed().as_nanos().max(1) as u64);

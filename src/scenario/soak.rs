@@ -65,18 +65,15 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<SoakResult> {
                 .pre
                 .instantiate(&mut store)
                 .map_err(|e| anyhow!("instantiating: {e:#}"))?;
-            let run = instance
-                .get_typed_func::<(), ()>(&mut store, p.entry)
-                .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
-            Some((store, run))
+            Some((store, instance))
         }
         SoakMode::Fresh => None,
     };
     let mut one = |faults: &mut GuestFaults| -> Result<()> {
         let outcome = match &mut session {
-            Some((store, run)) => {
+            Some((store, instance)) => {
                 p.arm_deadline(store);
-                run.call(&mut *store, ())
+                p.call(store, instance)
             }
             None => {
                 let mut store = p.new_store();
@@ -84,11 +81,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<SoakResult> {
                     .pre
                     .instantiate(&mut store)
                     .map_err(|e| anyhow!("instantiating: {e:#}"))?;
-                let run = instance
-                    .get_typed_func::<(), ()>(&mut store, p.entry)
-                    .map_err(|e| anyhow!("looking up `{}`: {e:#}", p.entry))?;
                 p.arm_deadline(&mut store);
-                run.call(&mut store, ())
+                p.call(&mut store, &instance)
             }
         };
         if let Err(e) = outcome {

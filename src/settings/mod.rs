@@ -14,7 +14,7 @@ pub use error::ConfigError;
 pub use parse::{Experiment, ExperimentMeta, MAX_VARIANTS, all_keys, synthetic_min_memory};
 pub use schema::{
     Allocator, EngineSettings, GuestFault, GuestKind, GuestSettings, KeyDoc, Load, OptLevel,
-    PoolRecycle, PoolingSettings, ScenarioKind, ScenarioSettings, SoakMode, Toggle,
+    PoolRecycle, PoolingSettings, ScenarioKind, ScenarioSettings, Sharing, SoakMode, Toggle,
 };
 pub use size::ByteSize;
 pub use value::OneOrMany;

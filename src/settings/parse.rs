@@ -6,7 +6,7 @@ use super::schema::{
     Axis, EngineFile, EngineSettings, GuestFile, GuestSettings, KeyDoc, PoolingFile,
     PoolingSettings, ScenarioFile, ScenarioKind, ScenarioSettings,
 };
-use super::{ByteSize, GuestFault, Variant};
+use super::{ByteSize, GuestFault, GuestKind, Variant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -538,7 +538,12 @@ fn validate(v: &Variant) -> Result<(), Problem> {
         }
     };
     let g = &v.guest;
-    let min_mem = synthetic_min_memory(g);
+    // Only the synthetic guest's memory needs are known before loading it.
+    let min_mem = if g.kind == GuestKind::Synthetic {
+        synthetic_min_memory(g)
+    } else {
+        WASM_PAGE
+    };
     if min_mem > 4 << 30 {
         return Err(Problem {
             section: "guest",

