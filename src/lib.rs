@@ -19,6 +19,7 @@ pub mod result;
 pub mod runner;
 pub mod scenario;
 pub mod settings;
+pub mod tune;
 
 /// `anyhow` context for `wasmtime::Result` (wasmtime 48 has its own error type).
 pub(crate) trait WasmtimeContext<T> {

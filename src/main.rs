@@ -32,6 +32,21 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Search the experiment's variants for the best settings against its
+    /// `[tune]` target (measured, not modelled) and write tuned.toml.
+    Tune {
+        /// Tune file (e.g. configs/tune.toml).
+        config: PathBuf,
+        /// Results root; the tune goes to <DIR>/<experiment>/<timestamp>-tune/.
+        #[arg(long, default_value = "results")]
+        results_dir: PathBuf,
+        /// Cache of precompiled guest artifacts.
+        #[arg(long, env = "POOLING_LAB_CACHE", default_value = ".cache/pooling-lab")]
+        cache_dir: PathBuf,
+        /// Print only the outcome.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Validate an experiment and list its variants without measuring.
     Check {
         /// Experiment file.
@@ -113,6 +128,30 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Cmd::Tune {
+            config,
+            results_dir,
+            cache_dir,
+            quiet,
+        } => {
+            let exp = Experiment::load(&config)?;
+            let out = pooling_lab::tune::run(
+                &exp,
+                &pooling_lab::tune::TuneOptions {
+                    results_dir,
+                    cache_dir,
+                    exe: std::env::current_exe()?,
+                    quiet,
+                },
+            )?;
+            let summary = std::fs::read_to_string(out.dir.join("summary.md"))?;
+            println!("{summary}");
+            println!("wrote {}", out.tuned_toml.display());
+            for f in ["summary.md", "builder.rs", "wasmtime-serve.txt"] {
+                println!("wrote {}", out.dir.join(f).display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Check { config } => {
             let exp = Experiment::load(&config)?;

@@ -202,7 +202,7 @@ extern "C" fn on_interrupt(_sig: libc::c_int) {
 /// Makes SIGINT and SIGTERM stop the run after writing what was measured:
 /// the current variant's child is terminated, the result is written marked
 /// incomplete, and [`run`] returns [`Interrupted`].
-fn install_interrupt_handlers() {
+pub fn install_interrupt_handlers() {
     // SAFETY: the handler only stores to atomics and calls kill(2), both
     // async-signal-safe.
     unsafe {
@@ -432,6 +432,26 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
         json_path,
         markdown_path,
     })
+}
+
+/// Measures one variant in a fresh child process (no progress drawn): the
+/// building block of `tune`. The error is the child's reason.
+pub fn measure_variant(
+    exe: &Path,
+    variant: &Variant,
+    artifact: Option<PathBuf>,
+) -> Result<Measured, String> {
+    let progress = RunProgress::new(true);
+    let bar = indicatif::ProgressBar::hidden();
+    match measure_in_child(exe, variant, artifact, &progress, &bar) {
+        Ok(ChildOutput::Ok(m)) => Ok(*m),
+        Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => Err(reason),
+    }
+}
+
+/// Whether SIGINT/SIGTERM arrived (after [`install_interrupt_handlers`]).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// A child that did not produce an answer.

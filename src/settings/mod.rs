@@ -11,7 +11,10 @@ mod size;
 mod value;
 
 pub use error::ConfigError;
-pub use parse::{Experiment, ExperimentMeta, MAX_VARIANTS, all_keys, synthetic_min_memory};
+pub use parse::{
+    Experiment, ExperimentMeta, MAX_VARIANTS, Objective, TuneSettings, all_keys,
+    synthetic_min_memory,
+};
 pub use schema::{
     Allocator, EngineSettings, GuestFault, GuestKind, GuestSettings, KeyDoc, Load, OptLevel,
     PoolRecycle, PoolingSettings, ScenarioKind, ScenarioSettings, Sharing, SoakMode, Toggle,

@@ -58,6 +58,99 @@ const EXPERIMENT_KEYS: &[KeyDoc] = &[
     },
 ];
 
+/// What `pooling-lab tune` optimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// Most fresh sandboxes (instantiate -> call -> drop) per second.
+    SandboxesPerSecond,
+    /// Lowest p99 time until a fresh sandbox is ready (instantiate).
+    P99TimeToReady,
+}
+
+/// `[tune]`: the target of `pooling-lab tune`. The search space is the
+/// experiment's own lists (every variant is a candidate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TuneSettings {
+    /// What to optimise.
+    #[serde(default = "default_objective")]
+    pub objective: Objective,
+    /// Live sandboxes production must hold at once.
+    #[serde(default = "default_live")]
+    pub live_instances: u32,
+    /// Memory the sandboxes may use in all (fixed cost + live x per sandbox +
+    /// what the pool keeps resident).
+    #[serde(default = "default_budget")]
+    pub memory_budget: ByteSize,
+    /// Candidates re-measured against each other (and against wasmtime's
+    /// default pooling and on-demand) to rule out noise.
+    #[serde(default = "default_finalists")]
+    pub finalists: u32,
+    /// Interleaved re-measurement rounds of the finalists.
+    #[serde(default = "default_rounds")]
+    pub rounds: u32,
+}
+
+fn default_objective() -> Objective {
+    Objective::SandboxesPerSecond
+}
+fn default_live() -> u32 {
+    100
+}
+fn default_budget() -> ByteSize {
+    ByteSize(8 << 30)
+}
+fn default_finalists() -> u32 {
+    3
+}
+fn default_rounds() -> u32 {
+    2
+}
+
+const TUNE_KEYS: &[KeyDoc] = &[
+    KeyDoc {
+        section: "tune",
+        key: "objective",
+        ty: "Objective",
+        default: "sandboxes-per-second",
+        unit: "enum: sandboxes-per-second | p99-time-to-ready",
+        doc: "What `pooling-lab tune` optimises: fresh sandboxes per second (churn\nthroughput) or the p99 of instantiation (time until a sandbox is ready).\n",
+    },
+    KeyDoc {
+        section: "tune",
+        key: "live_instances",
+        ty: "u32",
+        default: "100",
+        unit: "count",
+        doc: "Sandboxes production holds at once: the pool must have this many slots\nand the memory budget must cover them.\n",
+    },
+    KeyDoc {
+        section: "tune",
+        key: "memory_budget",
+        ty: "ByteSize",
+        default: "8GiB",
+        unit: "bytes",
+        doc: "Memory for all sandboxes: measured fixed cost + live_instances x measured\nPss per sandbox + linear_memory_keep_resident x slots (kept resident by the pool).\nCandidates above it are pruned.\n",
+    },
+    KeyDoc {
+        section: "tune",
+        key: "finalists",
+        ty: "u32",
+        default: "3",
+        unit: "count",
+        doc: "Best candidates re-measured, interleaved, next to wasmtime's default\npooling and on-demand, to rule out noise before a winner is named.\n",
+    },
+    KeyDoc {
+        section: "tune",
+        key: "rounds",
+        ty: "u32",
+        default: "2",
+        unit: "count",
+        doc: "Interleaved re-measurement rounds of the finalists (the median counts).\n",
+    },
+];
+
 const VARIANT_KEYS: &[KeyDoc] = &[KeyDoc {
     section: "variant",
     key: "name",
@@ -76,6 +169,7 @@ pub fn all_keys() -> Vec<&'static KeyDoc> {
         .chain(GuestSettings::KEYS)
         .chain(ScenarioSettings::KEYS)
         .chain(VARIANT_KEYS)
+        .chain(TUNE_KEYS)
         .collect()
 }
 
@@ -86,6 +180,7 @@ const SECTIONS: &[&str] = &[
     "guest",
     "scenario",
     "variant",
+    "tune",
 ];
 
 /// The sections a `[[variant]]` may override.
@@ -106,6 +201,8 @@ struct FileForm {
     scenario: ScenarioFile,
     #[serde(default)]
     variant: Vec<VariantForm>,
+    #[serde(default)]
+    tune: Option<TuneSettings>,
 }
 
 /// One `[[variant]]` table.
@@ -181,6 +278,8 @@ pub struct Experiment {
     pub baseline: String,
     /// The keys given as lists, as `section.key`, with the label of each alternative.
     pub axes: Vec<(String, Vec<String>)>,
+    /// `[tune]`, for `pooling-lab tune`.
+    pub tune: Option<TuneSettings>,
     /// One entry per combination of alternatives, in file order.
     pub variants: Vec<Variant>,
 }
@@ -410,6 +509,7 @@ impl Experiment {
             baseline,
             axes: all_axes,
             variants,
+            tune: form.tune,
         })
     }
 

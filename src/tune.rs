@@ -1,0 +1,650 @@
+//! `pooling-lab tune`: a measured search for the best settings against a
+//! target, and the settings handed back in forms production uses directly.
+//!
+//! 1. Candidates are the experiment's own variants (its lists are the search
+//!    space). Two references are added: wasmtime's default pooling (only the
+//!    slot counts and `max_memory_size` of the first candidate) and on-demand.
+//! 2. Pruned before measuring: engines wasmtime rejects (e.g. the pool does
+//!    not fit in the address space), pools with fewer slots than
+//!    `live_instances`, and `linear_memory_keep_resident x live_instances`
+//!    above the budget.
+//! 3. Every remaining candidate is measured (churn, in its own process).
+//! 4. The best `finalists` have their memory measured (scaling) and are pruned
+//!    if fixed cost + live x Pss per sandbox + kept-resident memory exceeds
+//!    the budget.
+//! 5. Finalists and references are re-measured in `rounds` interleaved rounds;
+//!    the best median wins.
+//! 6. Written: `tuned.toml` (loads with [`crate::settings::Experiment::load`]),
+//!    `summary.md` (why it won, which knobs did it, capacity table),
+//!    `builder.rs` (the same as Rust), `wasmtime-serve.txt` (`-O` flags).
+
+use crate::guest;
+use crate::measure::latency::LatencySummary;
+use crate::report::{duration, mib};
+use crate::runner::{self, Measured};
+use crate::scenario;
+use crate::settings::{
+    Allocator, EngineSettings, Experiment, Objective, PoolingSettings, ScenarioKind, TuneSettings,
+    Variant,
+};
+use anyhow::{Context, Result, bail};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Where and how a tune writes.
+#[derive(Debug, Clone)]
+pub struct TuneOptions {
+    /// Results root; the tune goes to `<dir>/<experiment>/<stamp>-tune/`.
+    pub results_dir: PathBuf,
+    /// Precompiled artifact cache.
+    pub cache_dir: PathBuf,
+    /// This binary (runs `__measure`).
+    pub exe: PathBuf,
+    /// Print nothing but the outcome.
+    pub quiet: bool,
+}
+
+/// One candidate and what was measured of it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Its settings.
+    pub variant: Variant,
+    /// Objective values, one per measurement (first pass, then each round).
+    pub scores: Vec<f64>,
+    /// The last churn figures.
+    pub last: Option<(f64, LatencySummary)>,
+    /// Measured fixed Pss (engine + module) and Pss per sandbox, for finalists.
+    pub memory: Option<(f64, f64)>,
+    /// Why it was dropped, if it was.
+    pub pruned: Option<String>,
+    /// A reference (not a candidate).
+    pub reference: bool,
+}
+
+impl Candidate {
+    fn new(variant: Variant, reference: bool) -> Candidate {
+        Candidate {
+            variant,
+            scores: Vec::new(),
+            last: None,
+            memory: None,
+            pruned: None,
+            reference,
+        }
+    }
+
+    /// Median of the scores (higher is better), if measured.
+    pub fn median(&self) -> Option<f64> {
+        let mut s = self.scores.clone();
+        s.sort_by(f64::total_cmp);
+        (!s.is_empty()).then(|| s[s.len() / 2])
+    }
+}
+
+/// What a tune produced.
+pub struct TuneOutput {
+    /// Every candidate and reference.
+    pub candidates: Vec<Candidate>,
+    /// Index of the winner in `candidates`.
+    pub winner: usize,
+    /// The output folder.
+    pub dir: PathBuf,
+    /// `tuned.toml`.
+    pub tuned_toml: PathBuf,
+}
+
+/// The objective as a number where higher is better.
+fn score(objective: Objective, m: &Measured) -> Option<(f64, f64, LatencySummary)> {
+    let c = m.churn.as_ref()?;
+    let inst = c.phases.iter().find(|p| p.phase == "instantiate")?.summary;
+    let s = match objective {
+        Objective::SandboxesPerSecond => c.cycles_per_sec,
+        Objective::P99TimeToReady => -(inst.p99_ns as f64),
+    };
+    Some((s, c.cycles_per_sec, inst))
+}
+
+fn keep_resident(v: &Variant) -> u64 {
+    if v.is_pooling() {
+        v.pooling.linear_memory_keep_resident.map_or(0, |b| b.0)
+    } else {
+        0
+    }
+}
+
+/// Runs a tune.
+pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
+    let t = exp.tune.clone().unwrap_or(TuneSettings {
+        objective: Objective::SandboxesPerSecond,
+        live_instances: 100,
+        memory_budget: crate::settings::ByteSize(8 << 30),
+        finalists: 3,
+        rounds: 2,
+    });
+    if exp
+        .variants
+        .iter()
+        .any(|v| v.scenario.kind != ScenarioKind::Churn)
+    {
+        bail!(
+            "{}: tune measures candidates with the churn scenario: set [scenario] kind = \"churn\"",
+            exp.path.display()
+        );
+    }
+    runner::install_interrupt_handlers();
+    let say = |m: &str| {
+        if !opts.quiet {
+            eprintln!("{m}");
+        }
+    };
+
+    let first = &exp.variants[0];
+    let mut default_pooling = first.clone();
+    default_pooling.name = "reference: wasmtime default pooling".into();
+    default_pooling.engine = EngineSettings {
+        allocator: Some(Allocator::Pooling),
+        ..EngineSettings::default()
+    };
+    default_pooling.pooling = PoolingSettings {
+        total_core_instances: first.pooling.total_core_instances,
+        total_memories: first.pooling.total_memories,
+        total_tables: first.pooling.total_tables,
+        max_memory_size: first.pooling.max_memory_size,
+        ..PoolingSettings::default()
+    };
+    let mut on_demand = first.clone();
+    on_demand.name = "reference: on-demand".into();
+    on_demand.engine = EngineSettings {
+        allocator: Some(Allocator::OnDemand),
+        ..EngineSettings::default()
+    };
+    on_demand.pooling = PoolingSettings::default();
+
+    let mut cands: Vec<Candidate> = exp
+        .variants
+        .iter()
+        .map(|v| Candidate::new(v.clone(), false))
+        .collect();
+    cands.push(Candidate::new(default_pooling, true));
+    cands.push(Candidate::new(on_demand, true));
+
+    // 2. Static pruning.
+    let budget = t.memory_budget.0 as f64;
+    let live = u64::from(t.live_instances);
+    for c in cands.iter_mut() {
+        let v = &c.variant;
+        if let Err(e) = wasmtime::Engine::new(&v.wasmtime_config()) {
+            c.pruned = Some(format!("wasmtime rejects it: {e:#}"));
+            continue;
+        }
+        if v.is_pooling() {
+            let d = wasmtime::PoolingAllocationConfig::default();
+            let slots = v
+                .pooling
+                .total_core_instances
+                .unwrap_or(d.get_total_core_instances())
+                .min(v.pooling.total_memories.unwrap_or(d.get_total_memories()));
+            if u64::from(slots) < live {
+                c.pruned = Some(format!(
+                    "{slots} pool slots cannot hold live_instances = {live}: raise total_core_instances / total_memories"
+                ));
+                continue;
+            }
+        }
+        let resident = keep_resident(v) as f64 * live as f64;
+        if resident > budget {
+            c.pruned = Some(format!(
+                "keep_resident x live_instances = {} exceeds the memory budget {}",
+                mib(resident),
+                mib(budget)
+            ));
+        }
+    }
+    if cands.iter().all(|c| c.reference || c.pruned.is_some()) {
+        let reasons: Vec<String> = cands
+            .iter()
+            .filter(|c| !c.reference)
+            .map(|c| {
+                format!(
+                    "  {}: {}",
+                    c.variant.name,
+                    c.pruned.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        bail!(
+            "no candidate can meet the target (live_instances = {live}, memory_budget = {}):\n{}",
+            mib(budget),
+            reasons.join("\n")
+        );
+    }
+
+    // Artifacts, precompiled once per engine configuration.
+    let artifact = |v: &Variant| -> Result<Option<PathBuf>> {
+        if !scenario::needs_artifact(v) {
+            return Ok(None);
+        }
+        let engine = scenario::engine(v)?;
+        let wasm = guest::guest_wasm(&v.guest)?;
+        Ok(Some(
+            guest::ensure_artifact(&opts.cache_dir, &engine, &wasm)?.0,
+        ))
+    };
+    let measure = |c: &mut Candidate| -> Result<()> {
+        if runner::interrupted() {
+            bail!("interrupted");
+        }
+        let a = artifact(&c.variant)?;
+        match runner::measure_variant(&opts.exe, &c.variant, a) {
+            Ok(m) => match score(t.objective, &m) {
+                Some((s, cps, inst)) => {
+                    c.scores.push(s);
+                    c.last = Some((cps, inst));
+                }
+                None => c.pruned = Some("no churn figures".into()),
+            },
+            Err(reason) => c.pruned = Some(format!("failed: {reason}")),
+        }
+        Ok(())
+    };
+
+    // 3. Measure every candidate.
+    let total = cands.iter().filter(|c| c.pruned.is_none()).count();
+    let mut done = 0;
+    for c in cands.iter_mut().filter(|c| c.pruned.is_none()) {
+        done += 1;
+        say(&format!("[{done}/{total}] measuring {}", c.variant.name));
+        measure(c)?;
+        if let Some(r) = &c.pruned {
+            say(&format!("  dropped: {r}"));
+        }
+    }
+
+    // 4. Finalists by first-pass score, then their memory.
+    let mut order: Vec<usize> = (0..cands.len())
+        .filter(|&i| !cands[i].reference && cands[i].pruned.is_none())
+        .collect();
+    order.sort_by(|&a, &b| cands[b].scores[0].total_cmp(&cands[a].scores[0]));
+    let mut finalists: Vec<usize> = Vec::new();
+    for i in order {
+        if finalists.len() >= t.finalists.max(1) as usize {
+            break;
+        }
+        let c = &mut cands[i];
+        let mut probe = c.variant.clone();
+        probe.scenario.kind = ScenarioKind::Scaling;
+        probe.scenario.counts = vec![1, t.live_instances.clamp(2, 20)];
+        say(&format!("memory of finalist {}", c.variant.name));
+        let a = artifact(&probe)?;
+        match runner::measure_variant(&opts.exe, &probe, a) {
+            Ok(m) => {
+                let s = m.scaling.context("no scaling figures")?;
+                let step = s.steps.last().context("no scaling step")?;
+                let fixed = s.after_module.pss_bytes as f64;
+                let per = step.per_instance.pss_bytes;
+                c.memory = Some((fixed, per));
+                let need =
+                    fixed + live as f64 * per + keep_resident(&c.variant) as f64 * live as f64;
+                if need > budget {
+                    c.pruned = Some(format!(
+                        "needs {} for {live} live sandboxes ({} fixed + {} each + kept resident), over the budget {}",
+                        mib(need),
+                        mib(fixed),
+                        mib(per),
+                        mib(budget)
+                    ));
+                    say(&format!("  dropped: {}", c.pruned.as_deref().unwrap_or("")));
+                    continue;
+                }
+            }
+            Err(reason) => {
+                c.pruned = Some(format!("memory probe failed: {reason}"));
+                continue;
+            }
+        }
+        finalists.push(i);
+    }
+    if finalists.is_empty() {
+        bail!(
+            "no finalist fits the memory budget {} for live_instances = {live}; raise memory_budget or lower live_instances",
+            mib(budget)
+        );
+    }
+
+    // 5. Interleaved rounds: finalists and references, round-robin.
+    let refs: Vec<usize> = (0..cands.len()).filter(|&i| cands[i].reference).collect();
+    for round in 0..t.rounds {
+        say(&format!("round {}/{}", round + 1, t.rounds));
+        for &i in finalists.iter().chain(&refs) {
+            if cands[i].pruned.is_none() {
+                measure(&mut cands[i])?;
+            }
+        }
+    }
+    let winner = *finalists
+        .iter()
+        .filter(|&&i| cands[i].pruned.is_none())
+        .max_by(|&&a, &&b| {
+            cands[a]
+                .median()
+                .unwrap_or(f64::MIN)
+                .total_cmp(&cands[b].median().unwrap_or(f64::MIN))
+        })
+        .context("every finalist failed its re-measurement")?;
+
+    // 6. Outputs.
+    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let dir = opts
+        .results_dir
+        .join(&exp.name)
+        .join(format!("{stamp}-tune"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let w = &cands[winner].variant;
+    let tuned_toml = dir.join("tuned.toml");
+    crate::report::json::write_atomic(&tuned_toml, tuned_toml_text(exp, w, &t)?.as_bytes())?;
+    crate::report::json::write_atomic(&dir.join("builder.rs"), builder_code(w).as_bytes())?;
+    crate::report::json::write_atomic(&dir.join("wasmtime-serve.txt"), serve_flags(w).as_bytes())?;
+    let summary = summary(exp, &t, &cands, winner, &finalists);
+    crate::report::json::write_atomic(&dir.join("summary.md"), summary.as_bytes())?;
+    Ok(TuneOutput {
+        candidates: cands,
+        winner,
+        dir,
+        tuned_toml,
+    })
+}
+
+/// `tuned.toml`: the winner's `[engine]` and `[pooling]` (only the keys it
+/// sets), plus its guest, in the schema the library loads.
+pub fn tuned_toml_text(exp: &Experiment, w: &Variant, t: &TuneSettings) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        engine: &'a EngineSettings,
+        pooling: &'a PoolingSettings,
+        guest: &'a crate::settings::GuestSettings,
+        scenario: &'a crate::settings::ScenarioSettings,
+    }
+    let body = toml::to_string(&Out {
+        engine: &w.engine,
+        pooling: &w.pooling,
+        guest: &w.guest,
+        scenario: &w.scenario,
+    })
+    .context("writing tuned.toml")?;
+    Ok(format!(
+        "# Tuned by `pooling-lab tune {}` for objective {:?}, {} live sandboxes,\n\
+         # memory budget {}. Winner: {}.\n\
+         # Load it with pooling_lab::settings::Experiment::load and\n\
+         # pooling_lab::settings::wasmtime_config (see examples/production.rs).\n\n\
+         [experiment]\nname = \"tuned\"\n\n{body}",
+        exp.path.display(),
+        t.objective,
+        t.live_instances,
+        mib(t.memory_budget.0 as f64),
+        w.name
+    ))
+}
+
+fn set_knobs(v: &Variant) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for (section, value) in [
+        ("engine", serde_json::to_value(&v.engine)),
+        ("pooling", serde_json::to_value(&v.pooling)),
+    ] {
+        if let Ok(serde_json::Value::Object(map)) = value {
+            for (k, val) in map {
+                if !val.is_null() && (section != "pooling" || v.is_pooling()) {
+                    out.push((format!("{section}.{k}"), val));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn rust_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => match s.as_str() {
+            "yes" => "wasmtime::Enabled::Yes".into(),
+            "no" => "wasmtime::Enabled::No".into(),
+            "auto" => "wasmtime::Enabled::Auto".into(),
+            other => format!("/* {other} */"),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The winner as `wasmtime::Config` builder calls.
+pub fn builder_code(w: &Variant) -> String {
+    let mut s = String::from(
+        "// The tuned settings as wasmtime builder calls (equivalent to loading tuned.toml).\n\
+         let mut config = wasmtime::Config::new();\n",
+    );
+    let mut pool = String::new();
+    for (key, val) in set_knobs(w) {
+        let (section, knob) = key.split_once('.').unwrap_or(("", &key));
+        if knob == "allocator" {
+            continue;
+        }
+        let line = format!("{knob}({});\n", rust_value(&val));
+        if section == "pooling" {
+            let _ = write!(pool, "pool.{line}");
+        } else {
+            let _ = write!(s, "config.{line}");
+        }
+    }
+    if w.is_pooling() {
+        s.push_str("let mut pool = wasmtime::PoolingAllocationConfig::new();\n");
+        s.push_str(&pool);
+        s.push_str("config.allocation_strategy(pool);\n");
+    }
+    s.push_str("let engine = wasmtime::Engine::new(&config)?;\n");
+    s
+}
+
+/// The winner as `wasmtime serve -O` flags, where wasmtime has such a flag.
+pub fn serve_flags(w: &Variant) -> String {
+    let map = |key: &str| -> Option<&'static str> {
+        Some(match key {
+            "engine.memory_init_cow" => "memory-init-cow",
+            "engine.memory_reservation" => "memory-reservation",
+            "engine.memory_guard_size" => "memory-guard-size",
+            "engine.memory_reservation_for_growth" => "memory-reservation-for-growth",
+            "engine.memory_may_move" => "memory-may-move",
+            "pooling.total_memories" => "pooling-total-memories",
+            "pooling.total_tables" => "pooling-total-tables",
+            "pooling.total_core_instances" => "pooling-total-core-instances",
+            "pooling.total_stacks" => "pooling-total-stacks",
+            "pooling.max_memory_size" => "pooling-max-memory-size",
+            "pooling.linear_memory_keep_resident" => "pooling-memory-keep-resident",
+            "pooling.table_keep_resident" => "pooling-table-keep-resident",
+            "pooling.max_unused_warm_slots" => "pooling-max-unused-warm-slots",
+            "pooling.decommit_batch_size" => "pooling-decommit-batch-size",
+            "pooling.memory_protection_keys" => "pooling-memory-protection-keys",
+            _ => return None,
+        })
+    };
+    let mut flags = Vec::new();
+    let mut none = Vec::new();
+    if w.is_pooling() {
+        flags.push("-O pooling-allocator=y".to_string());
+    }
+    for (key, val) in set_knobs(w) {
+        if key == "engine.allocator" {
+            continue;
+        }
+        let v = match &val {
+            serde_json::Value::Bool(b) => if *b { "y" } else { "n" }.to_string(),
+            serde_json::Value::String(s) if s == "yes" => "y".into(),
+            serde_json::Value::String(s) if s == "no" => "n".into(),
+            other => other.to_string().trim_matches('"').to_string(),
+        };
+        match map(&key) {
+            Some(flag) => flags.push(format!("-O {flag}={v}")),
+            None => none.push(key),
+        }
+    }
+    let mut s = format!(
+        "# Flag names follow wasmtime's `-O` options (`wasmtime serve -O help` lists\n\
+         # those of your version).\nwasmtime serve {} <component>\n",
+        flags.join(" ")
+    );
+    if !none.is_empty() {
+        let _ = writeln!(s, "# no -O flag for: {}", none.join(", "));
+    }
+    s
+}
+
+fn figure(c: &Candidate, objective: Objective) -> String {
+    match (c.median(), objective) {
+        (Some(m), Objective::SandboxesPerSecond) => format!("{m:.0} sandboxes/s"),
+        (Some(m), Objective::P99TimeToReady) => format!("p99 ready {}", duration(-m)),
+        (None, _) => "-".into(),
+    }
+}
+
+fn summary(
+    exp: &Experiment,
+    t: &TuneSettings,
+    cands: &[Candidate],
+    winner: usize,
+    finalists: &[usize],
+) -> String {
+    let w = &cands[winner];
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Tune of `{}`\n\nObjective: {:?}; target: {} live sandboxes within {}.\n",
+        exp.path.display(),
+        t.objective,
+        t.live_instances,
+        mib(t.memory_budget.0 as f64)
+    );
+    let _ = writeln!(
+        s,
+        "**Winner: `{}`** ({}, median of {} measurements).\n",
+        w.variant.name,
+        figure(w, t.objective),
+        w.scores.len()
+    );
+    s.push_str("| | objective (median) | measurements | Pss per sandbox | fixed Pss |\n|---|---:|---:|---:|---:|\n");
+    for &i in finalists.iter().chain(
+        (0..cands.len())
+            .filter(|&i| cands[i].reference)
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
+        let c = &cands[i];
+        let (fixed, per) = c
+            .memory
+            .map_or(("-".into(), "-".into()), |(f, p)| (mib(f), mib(p)));
+        let _ = writeln!(
+            s,
+            "| {}{} | {} | {} | {per} | {fixed} |",
+            c.variant.name,
+            if i == winner { " (winner)" } else { "" },
+            figure(c, t.objective),
+            c.scores.len()
+        );
+    }
+    let ratio = |name: &str| {
+        cands
+            .iter()
+            .find(|c| c.variant.name == name)
+            .and_then(|r| Some((w.median()?, r.median()?)))
+            .map(|(a, b)| match t.objective {
+                Objective::SandboxesPerSecond => a / b,
+                Objective::P99TimeToReady => b / a,
+            })
+    };
+    for r in [
+        "reference: wasmtime default pooling",
+        "reference: on-demand",
+    ] {
+        if let Some(x) = ratio(r) {
+            let _ = writeln!(s, "\nAgainst {r}: **{x:.2}x** (same run, interleaved).");
+        }
+    }
+    // Which knobs did it: the winner with one knob put back, from the
+    // candidates that were measured.
+    s.push_str("\n## Which knobs did it\n\nEach row is a measured candidate that differs from the winner in one key only.\n\n| key | winner | other value | objective without it |\n|---|---|---|---:|\n");
+    let wk = set_knobs(&w.variant);
+    for c in cands
+        .iter()
+        .filter(|c| !c.reference && c.median().is_some())
+    {
+        let ck = set_knobs(&c.variant);
+        let diff: Vec<&(String, serde_json::Value)> =
+            wk.iter().filter(|k| !ck.contains(k)).collect();
+        let other: Vec<&(String, serde_json::Value)> =
+            ck.iter().filter(|k| !wk.contains(k)).collect();
+        if diff.len() == 1 && other.len() <= 1 {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                diff[0].0,
+                diff[0].1,
+                other
+                    .first()
+                    .map_or("(unset)".to_string(), |o| o.1.to_string()),
+                figure(c, t.objective)
+            );
+        }
+    }
+    // Capacity planning from the winner's measured memory.
+    if let Some((fixed, per)) = w.memory {
+        s.push_str("\n## Capacity\n\nFrom the winner's measured fixed Pss and Pss per sandbox (plus what keep_resident keeps per slot):\n\n| memory | sandboxes |\n|---:|---:|\n");
+        let each = per + keep_resident(&w.variant) as f64;
+        for gib in [4u64, 8, 16] {
+            let n = ((gib << 30) as f64 - fixed).max(0.0) / each.max(1.0);
+            let _ = writeln!(s, "| {gib} GiB | {:.0} |", n.floor());
+        }
+        if w.variant.is_pooling() {
+            let cfg = wasmtime::PoolingAllocationConfig::default();
+            let slots = w
+                .variant
+                .pooling
+                .total_memories
+                .unwrap_or(cfg.get_total_memories());
+            // wasmtime 48's defaults on 64-bit hosts: 4 GiB reservation, 32 MiB guard.
+            let per_slot = w.variant.engine.memory_reservation.map_or(4 << 30, |b| b.0)
+                + w.variant.engine.memory_guard_size.map_or(32 << 20, |b| b.0);
+            let total = u64::from(slots) as f64 * per_slot as f64;
+            let _ = writeln!(
+                s,
+                "\nAddress space: {slots} slots x {} (reservation + guard) = {:.1} TiB of the 128 TiB user address space, reserved when the Engine is created.",
+                mib(per_slot as f64),
+                total / (1u64 << 40) as f64
+            );
+        }
+    }
+    s.push_str(
+        "\n## Every candidate\n\n| candidate | objective (median) | outcome |\n|---|---:|---|\n",
+    );
+    for c in cands {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            c.variant.name,
+            figure(c, t.objective),
+            c.pruned.as_deref().unwrap_or("measured")
+        );
+    }
+    s
+}
+
+/// Reads the `[engine]` and `[pooling]` of a tuned file (or any experiment
+/// file: its first variant) and builds the `wasmtime::Config` production uses.
+pub fn load_tuned(path: &Path) -> Result<(wasmtime::Config, Variant)> {
+    let exp = Experiment::load(path)?;
+    let v = exp
+        .variants
+        .into_iter()
+        .next()
+        .context("the file expands to no variant")?;
+    Ok((v.wasmtime_config(), v))
+}

@@ -1,0 +1,126 @@
+//! The tuner's outputs: tuned.toml loads back into the same wasmtime
+//! settings; an impossible target ends with a message naming the limit.
+
+use pooling_lab::settings::{Experiment, TuneSettings};
+use pooling_lab::tune;
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn tuned_toml_round_trips_to_the_same_wasmtime_settings() {
+    let exp = Experiment::parse(
+        Path::new("t.toml"),
+        r#"
+[engine]
+allocator = "pooling"
+memory_init_cow = true
+memory_guard_size = "64MiB"
+[pooling]
+total_core_instances = 24
+total_memories = 24
+total_tables = 24
+max_memory_size = "128MiB"
+linear_memory_keep_resident = "16MiB"
+pagemap_scan = "yes"
+decommit_batch_size = 8
+max_unused_warm_slots = 4
+[scenario]
+kind = "churn"
+"#,
+    )
+    .unwrap();
+    let winner = &exp.variants[0];
+    let t = TuneSettings {
+        objective: pooling_lab::settings::Objective::SandboxesPerSecond,
+        live_instances: 16,
+        memory_budget: pooling_lab::settings::ByteSize(1 << 30),
+        finalists: 1,
+        rounds: 1,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tuned.toml");
+    std::fs::write(&path, tune::tuned_toml_text(&exp, winner, &t).unwrap()).unwrap();
+    let (config, back) = tune::load_tuned(&path).unwrap();
+    assert_eq!(back.engine, winner.engine);
+    assert_eq!(back.pooling, winner.pooling);
+    // And through wasmtime's own getters.
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let p = engine.get_pooling_config().expect("pooling engine");
+    assert_eq!(p.get_memory_keep_resident(), 16 << 20);
+    assert_eq!(p.get_decommit_batch_size(), 8);
+    assert_eq!(p.get_max_unused_warm_slots(), 4);
+    assert_eq!(p.get_total_memories(), 24);
+    assert_eq!(p.get_max_memory_size(), 128 << 20);
+    // The Rust and `wasmtime serve` forms name the same knobs.
+    let code = tune::builder_code(winner);
+    assert!(
+        code.contains("pool.linear_memory_keep_resident(16777216);"),
+        "{code}"
+    );
+    assert!(
+        code.contains("pool.pagemap_scan(wasmtime::Enabled::Yes);"),
+        "{code}"
+    );
+    assert!(
+        code.contains("config.memory_guard_size(67108864);"),
+        "{code}"
+    );
+    let flags = tune::serve_flags(winner);
+    assert!(flags.contains("-O pooling-allocator=y"), "{flags}");
+    assert!(
+        flags.contains("-O pooling-memory-keep-resident=16777216"),
+        "{flags}"
+    );
+    assert!(
+        flags.contains("no -O flag for: pooling.pagemap_scan"),
+        "{flags}"
+    );
+}
+
+#[test]
+fn an_impossible_target_ends_with_a_message_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("impossible.toml");
+    std::fs::write(
+        &config,
+        r#"
+[tune]
+live_instances = 64
+memory_budget = "64MiB"
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = [16, 128]
+total_memories = 128
+total_tables = 128
+max_memory_size = "128MiB"
+linear_memory_keep_resident = "64MiB"
+[guest]
+image_size = "4MiB"
+[scenario]
+kind = "churn"
+iterations = 20
+warmup = 2
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .args(["tune", "--quiet"])
+        .arg(&config)
+        .arg("--results-dir")
+        .arg(dir.path().join("results"))
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no candidate can meet the target"), "{err}");
+    // Each candidate's limit is named: too few slots, too much kept resident.
+    assert!(
+        err.contains("16 pool slots cannot hold live_instances = 64"),
+        "{err}"
+    );
+    assert!(err.contains("exceeds the memory budget"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
