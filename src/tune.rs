@@ -132,11 +132,8 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         );
     }
     runner::install_interrupt_handlers();
-    let say = |m: &str| {
-        if !opts.quiet {
-            eprintln!("{m}");
-        }
-    };
+    let progress = crate::progress::RunProgress::new(opts.quiet);
+    let say = |m: &str| progress.say(m);
 
     let first = &exp.variants[0];
     let mut default_pooling = first.clone();
@@ -250,15 +247,21 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
 
     // 3. Measure every candidate.
     let total = cands.iter().filter(|c| c.pruned.is_none()).count();
+    let bar = progress.bar(total as u64, "candidates");
     let mut done = 0;
     for c in cands.iter_mut().filter(|c| c.pruned.is_none()) {
         done += 1;
-        say(&format!("[{done}/{total}] measuring {}", c.variant.name));
+        if !progress.drawing() {
+            say(&format!("[{done}/{total}] measuring {}", c.variant.name));
+        }
+        bar.set_message(c.variant.name.clone());
         measure(c)?;
+        bar.inc(1);
         if let Some(r) = &c.pruned {
-            say(&format!("  dropped: {r}"));
+            say(&format!("  dropped {}: {r}", c.variant.name));
         }
     }
+    bar.finish_and_clear();
 
     // 4. Finalists by first-pass score, then their memory.
     let mut order: Vec<usize> = (0..cands.len())
@@ -313,14 +316,21 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
 
     // 5. Interleaved rounds: finalists and references, round-robin.
     let refs: Vec<usize> = (0..cands.len()).filter(|&i| cands[i].reference).collect();
+    let per_round = finalists.len() + refs.len();
+    let bar = progress.bar((per_round as u64) * u64::from(t.rounds), "re-measuring");
     for round in 0..t.rounds {
-        say(&format!("round {}/{}", round + 1, t.rounds));
+        if !progress.drawing() {
+            say(&format!("round {}/{}", round + 1, t.rounds));
+        }
         for &i in finalists.iter().chain(&refs) {
+            bar.set_message(format!("round {}: {}", round + 1, cands[i].variant.name));
             if cands[i].pruned.is_none() {
                 measure(&mut cands[i])?;
             }
+            bar.inc(1);
         }
     }
+    bar.finish_and_clear();
     let winner = *finalists
         .iter()
         .filter(|&&i| cands[i].pruned.is_none())
