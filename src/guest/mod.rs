@@ -26,6 +26,12 @@ pub const FETCH_COMMAND: &str = "scripts/fetch-guests.sh";
 pub fn guest_wasm(g: &GuestSettings) -> Result<Vec<u8>> {
     match g.kind {
         GuestKind::Synthetic => Ok(synthetic::module_bytes(g)),
+        GuestKind::Python => std::fs::read(&g.python_wasm).with_context(|| {
+            format!(
+                "reading the guest `{}` ([guest] python_wasm); downloaded guests are not committed: run `{FETCH_COMMAND} --only python` first",
+                g.python_wasm
+            )
+        }),
         GuestKind::WasiReactor => std::fs::read(&g.wasm).with_context(|| {
             format!(
                 "reading the guest `{}` ([guest] wasm); downloaded guests are not committed: run `{FETCH_COMMAND}` first",
@@ -43,6 +49,11 @@ pub fn workload(g: &GuestSettings) -> Workload {
             argv_export: g.argv_export.clone(),
             argv: g.argv.clone(),
             teardown_export: g.teardown_export.clone(),
+            expect_stdout: g.expect_stdout.clone(),
+        }),
+        GuestKind::Python => Workload::Python(workload::PythonCall {
+            code: g.code.clone(),
+            lib: g.python_lib.clone().into(),
             expect_stdout: g.expect_stdout.clone(),
         }),
     }

@@ -4,15 +4,22 @@
 //! * wasi-reactor: on a fresh instance call its `_initialize` once; then write
 //!   `argv` into guest memory (the guest's `malloc`), call the argv export
 //!   (`qjs_init_argv(argc, argv)` for QuickJS), free the strings, call the
-//!   teardown export (`qjs_destroy`), and check the result: a non-zero return,
-//!   output on stderr, or stdout without the expected text is a fault (a
-//!   sandbox that printed an error is a failed sample, not a fast one).
+//!   teardown export (`qjs_destroy`), and check the result.
+//! * python: call CPython's `run` export, which runs the argv of the store's
+//!   WASI context (`python -c <code>`), and check the result.
+//!
+//! Checking the result: a non-zero status, output on stderr, or stdout
+//! without the expected text is a fault (a sandbox that printed an error or a
+//! traceback is a failed sample, not a fast one).
 
 use crate::scenario::Host;
 use wasmtime::{Instance, Store, format_err};
 
 /// Stdout/stderr kept per store; a guest writing more gets write errors.
 pub const OUTPUT_CAPACITY: usize = 64 << 10;
+
+/// argv[0] the Python guest expects (its stdlib lookup starts from it).
+pub const PYTHON_ARGV0: &str = "/usr/local/bin/python.wasm";
 
 /// How a WASI reactor guest is driven.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +34,17 @@ pub struct ReactorCall {
     pub expect_stdout: String,
 }
 
+/// How the Python guest is driven.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PythonCall {
+    /// The program (`python -c <code>`).
+    pub code: String,
+    /// Host folder granted read-only at /usr/local/lib (holds python315.zip).
+    pub lib: std::path::PathBuf,
+    /// Text stdout must contain (`""` = not checked).
+    pub expect_stdout: String,
+}
+
 /// The workload of a guest.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Workload {
@@ -34,12 +52,33 @@ pub enum Workload {
     Synthetic,
     /// A WASI preview1 reactor driven through an argv export.
     Reactor(ReactorCall),
+    /// CPython's `run` export, with its argv in the WASI context.
+    Python(PythonCall),
 }
 
 impl Workload {
     /// Whether the guest imports WASI (its stores need a WASI context).
     pub fn needs_wasi(&self) -> bool {
-        matches!(self, Workload::Reactor(_))
+        !matches!(self, Workload::Synthetic)
+    }
+
+    /// Fills in the WASI context a store of this guest gets: its arguments,
+    /// its environment and the files it may see, and nothing else. A grant
+    /// that fails (the folder vanished after [`crate::scenario::prepare`]
+    /// checked it) is reported; the caller leaves it out, and the guest then
+    /// fails its imports, which is recorded as a fault of that call.
+    pub fn wasi_ctx(&self, b: &mut wasmtime_wasi::WasiCtxBuilder) -> anyhow::Result<()> {
+        if let Workload::Python(p) = self {
+            b.args(&[PYTHON_ARGV0, "-c", p.code.as_str()]);
+            b.env("TMPDIR", "/tmp")
+                .env("PYTHONTZPATH", "")
+                .env("HOME", "/tmp");
+            b.preopened_dir(&p.lib, "/usr/local/lib", wasmtime_wasi::FsPerms::ReadOnly)
+                .map_err(|e| {
+                    anyhow::anyhow!("granting {} at /usr/local/lib: {e:#}", p.lib.display())
+                })?;
+        }
+        Ok(())
     }
 
     /// One call of the workload on `instance`.
@@ -49,6 +88,11 @@ impl Workload {
                 .get_typed_func::<(), ()>(&mut *store, crate::guest::synthetic::ENTRY)?
                 .call(&mut *store, ()),
             Workload::Reactor(r) => reactor_call(r, store, instance),
+            Workload::Python(p) => {
+                let run = instance.get_typed_func::<(), i32>(&mut *store, "run")?;
+                let rc = run.call(&mut *store, ())?;
+                check_output(store, rc, "run", &p.expect_stdout)
+            }
         }
     }
 }
@@ -93,12 +137,17 @@ fn reactor_call(
             .get_typed_func::<(), ()>(&mut *store, r.teardown_export.as_str())?
             .call(&mut *store, ())?;
     }
+    check_output(store, rc, &r.argv_export, &r.expect_stdout)
+}
+
+/// A non-zero status, anything on stderr, or stdout without the expected
+/// text makes a call a fault.
+fn check_output(store: &Store<Host>, rc: i32, what: &str, expect: &str) -> wasmtime::Result<()> {
     let h = store.data();
     let stderr = h.stderr.as_ref().map(|p| p.contents()).unwrap_or_default();
     if rc != 0 {
         return Err(format_err!(
-            "`{}` returned {rc}; stderr: {}",
-            r.argv_export,
+            "`{what}` returned {rc}; stderr: {}",
             String::from_utf8_lossy(&stderr).trim()
         ));
     }
@@ -108,12 +157,11 @@ fn reactor_call(
             String::from_utf8_lossy(&stderr).trim()
         ));
     }
-    if !r.expect_stdout.is_empty() {
+    if !expect.is_empty() {
         let out = h.stdout.as_ref().map(|p| p.contents()).unwrap_or_default();
-        if !String::from_utf8_lossy(&out).contains(r.expect_stdout.as_str()) {
+        if !String::from_utf8_lossy(&out).contains(expect) {
             return Err(format_err!(
-                "stdout lacks the expected `{}`: {}",
-                r.expect_stdout,
+                "stdout lacks the expected `{expect}`: {}",
                 String::from_utf8_lossy(&out).trim()
             ));
         }

@@ -65,7 +65,7 @@ impl Prepared {
             &self.engine,
             self.memory_limit,
             self.deadline_ticks.is_some(),
-            self.workload.needs_wasi(),
+            &self.workload,
         )
     }
 
@@ -93,8 +93,9 @@ pub fn new_store(
     engine: &Engine,
     memory_limit: Option<usize>,
     deadlines: bool,
-    wasi: bool,
+    workload: &Workload,
 ) -> Store<Host> {
+    let wasi = workload.needs_wasi();
     let mut b = StoreLimitsBuilder::new().trap_on_grow_failure(true);
     if let Some(limit) = memory_limit {
         b = b.memory_size(limit);
@@ -102,10 +103,10 @@ pub fn new_store(
     let (ctx, stdout, stderr) = if wasi {
         let out = MemoryOutputPipe::new(crate::guest::workload::OUTPUT_CAPACITY);
         let err = MemoryOutputPipe::new(crate::guest::workload::OUTPUT_CAPACITY);
-        let ctx = WasiCtxBuilder::new()
-            .stdout(out.clone())
-            .stderr(err.clone())
-            .build_p1();
+        let mut b = WasiCtxBuilder::new();
+        b.stdout(out.clone()).stderr(err.clone());
+        let _ = workload.wasi_ctx(&mut b);
+        let ctx = b.build_p1();
         (Some(ctx), Some(out), Some(err))
     } else {
         (None, None, None)
@@ -257,6 +258,23 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
                 .expect("a WASI guest's store has a WASI context")
         })
         .wt_context(|| "adding WASI to the linker")?;
+    }
+    if let Workload::Python(py) = &*workload {
+        // The guest's door to host tools: pooling-lab offers none, so every
+        // call is refused (-1); a program that needs it fails visibly.
+        linker
+            .func_wrap(
+                "host",
+                "call",
+                |_: wasmtime::Caller<'_, Host>, _: i32, _: i32, _: i32, _: i32| -> i32 { -1 },
+            )
+            .wt_context(|| "defining host.call")?;
+        if !py.lib.join("python315.zip").is_file() {
+            anyhow::bail!(
+                "{} has no python315.zip ([guest] python_lib): run `scripts/fetch-guests.sh --only python`",
+                py.lib.display()
+            );
+        }
     }
     let pre = linker
         .instantiate_pre(&module)

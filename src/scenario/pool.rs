@@ -143,7 +143,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
     let memory_before_pool = memory::sample()?;
     let pre = prepared.pre.clone();
     let (limit, deadline) = (prepared.memory_limit, prepared.deadline_ticks);
-    let wasi = prepared.workload.needs_wasi();
+    let wasi = Arc::clone(&prepared.workload);
     let warm_up = Box::new(move |store: &mut Store<Host>, instance: &Instance| {
         serve(store, instance, &workload, deadline)
     });
@@ -151,7 +151,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
         &prepared.engine,
         pre,
         pool_config(s),
-        Box::new(move |e: &wasmtime::Engine| super::new_store(e, limit, deadline.is_some(), wasi)),
+        Box::new(move |e: &wasmtime::Engine| super::new_store(e, limit, deadline.is_some(), &wasi)),
         Some(warm_up),
     )
     .map_err(|e| anyhow!("building the sandbox pool: {e}"))?;
