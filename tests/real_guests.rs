@@ -162,6 +162,18 @@ name = "host-env"
 [variant.guest]
 code = "import os; print(sorted(os.environ))"
 expect_stdout = "['HOME', 'PYTHONTZPATH', 'TMPDIR']"
+[[variant]]
+name = "granted"
+[variant.guest]
+grant_env = ["POOLING_LAB_GRANTED"]
+private_tmp = true
+code = "import os; open('/tmp/x', 'w').write('ok'); print(os.environ['POOLING_LAB_GRANTED'], open('/tmp/x').read())"
+expect_stdout = "yes ok"
+[[variant]]
+name = "stdlib-read-only"
+[variant.guest]
+code = "open('/usr/local/lib/new', 'w')"
+expect_stdout = ""
 "#,
             wasm.display(),
             lib.display()
@@ -176,6 +188,8 @@ expect_stdout = "['HOME', 'PYTHONTZPATH', 'TMPDIR']"
         .arg(&results)
         .arg("--cache-dir")
         .arg(dir.path().join("cache"))
+        .env("POOLING_LAB_GRANTED", "yes")
+        .env("POOLING_LAB_SECRET", "must-not-leak")
         .output()
         .unwrap();
     assert!(
@@ -201,7 +215,16 @@ expect_stdout = "['HOME', 'PYTHONTZPATH', 'TMPDIR']"
         first.contains("FileNotFoundError") || first.contains("No such file"),
         "{first}"
     );
-    // No host environment variable reaches the guest: only the three it is given.
+    // No host environment variable reaches the guest (POOLING_LAB_SECRET is
+    // set for the run): only the three it is given.
     let env = r.variants[2].churn.as_ref().unwrap();
     assert_eq!(env.faults.total(), 0, "{:?}", env.faults);
+    // What the config grants is visible: one variable, a private writable /tmp.
+    let granted = r.variants[3].churn.as_ref().unwrap();
+    assert_eq!(granted.faults.total(), 0, "{:?}", granted.faults);
+    // The stdlib grant is read-only.
+    let ro = r.variants[4].churn.as_ref().unwrap();
+    assert_eq!(ro.faults.other, ro.total_cycles, "{:?}", ro.faults);
+    let first = ro.faults.first.as_deref().unwrap();
+    assert!(first.contains("PermissionError"), "{first}");
 }

@@ -41,21 +41,34 @@ pub fn guest_wasm(g: &GuestSettings) -> Result<Vec<u8>> {
     }
 }
 
+fn grants(g: &GuestSettings) -> workload::Grants {
+    workload::Grants {
+        env: g.grant_env.clone(),
+        private_tmp: g.private_tmp,
+    }
+}
+
 /// What one call of the guest's workload does.
 pub fn workload(g: &GuestSettings) -> Workload {
     match g.kind {
         GuestKind::Synthetic => Workload::Synthetic,
-        GuestKind::WasiReactor => Workload::Reactor(workload::ReactorCall {
-            argv_export: g.argv_export.clone(),
-            argv: g.argv.clone(),
-            teardown_export: g.teardown_export.clone(),
-            expect_stdout: g.expect_stdout.clone(),
-        }),
-        GuestKind::Python => Workload::Python(workload::PythonCall {
-            code: g.code.clone(),
-            lib: g.python_lib.clone().into(),
-            expect_stdout: g.expect_stdout.clone(),
-        }),
+        GuestKind::WasiReactor => Workload::Reactor(
+            workload::ReactorCall {
+                argv_export: g.argv_export.clone(),
+                argv: g.argv.clone(),
+                teardown_export: g.teardown_export.clone(),
+                expect_stdout: g.expect_stdout.clone(),
+            },
+            grants(g),
+        ),
+        GuestKind::Python => Workload::Python(
+            workload::PythonCall {
+                code: g.code.clone(),
+                lib: g.python_lib.clone().into(),
+                expect_stdout: g.expect_stdout.clone(),
+            },
+            grants(g),
+        ),
     }
 }
 

