@@ -25,7 +25,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// Host state of every store pooling-lab makes.
 pub struct Host {
-    /// Store limits (`[guest] memory_limit`).
+    /// Store limits (`[guest] memory_limit`; installed only when set).
     pub limits: StoreLimits,
     /// WASI preview1 context, for guests that import WASI. It grants no
     /// files, no environment variables and no arguments: a guest sees only
@@ -37,6 +37,9 @@ pub struct Host {
     pub stderr: Option<MemoryOutputPipe>,
     /// Whether the reactor's `_initialize` has run in this store.
     pub initialized: bool,
+    /// The synthetic guest's `run`, looked up on the store's first call (a
+    /// reused sandbox does not look it up again).
+    pub entry: Option<wasmtime::TypedFunc<(), ()>>,
 }
 
 /// An engine with the guest loaded and linked, ready to instantiate.
@@ -96,10 +99,6 @@ pub fn new_store(
     workload: &Workload,
 ) -> Store<Host> {
     let wasi = workload.needs_wasi();
-    let mut b = StoreLimitsBuilder::new().trap_on_grow_failure(true);
-    if let Some(limit) = memory_limit {
-        b = b.memory_size(limit);
-    }
     let (ctx, stdout, stderr) = if wasi {
         let out = MemoryOutputPipe::new(crate::guest::workload::OUTPUT_CAPACITY);
         let err = MemoryOutputPipe::new(crate::guest::workload::OUTPUT_CAPACITY);
@@ -112,14 +111,23 @@ pub fn new_store(
         (None, None, None)
     };
     let host = Host {
-        limits: b.build(),
+        limits: StoreLimitsBuilder::new()
+            .memory_size(memory_limit.unwrap_or(usize::MAX))
+            .trap_on_grow_failure(true)
+            .build(),
         wasi: ctx,
         stdout,
         stderr,
         initialized: false,
+        entry: None,
     };
     let mut store = Store::new(engine, host);
-    store.limiter(|h| &mut h.limits);
+    // Only a configured limit installs the limiter: it is a boxed callback
+    // that every memory grow (instantiation included) goes through, which
+    // production without limits does not pay.
+    if memory_limit.is_some() {
+        store.limiter(|h| &mut h.limits);
+    }
     if deadlines {
         store.epoch_deadline_trap();
     }
