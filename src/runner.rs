@@ -229,7 +229,16 @@ pub struct Interrupted {
     pub json: PathBuf,
 }
 
-fn now_rfc3339() -> String {
+/// `2026-11-27T16:31:24Z` -> `20261127T163124Z`, the name of a run's files.
+pub fn file_stamp(rfc3339: &str) -> String {
+    rfc3339
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+/// The current UTC time, RFC 3339, seconds.
+pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
@@ -238,10 +247,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     exp.check_engines()?;
     install_interrupt_handlers();
     let started_at = now_rfc3339();
-    let stamp: String = started_at
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
+    let stamp = file_stamp(&started_at);
     let dir = opts.results_dir.join(&exp.name);
     let json_path = dir.join(format!("{stamp}.json"));
     let markdown_path = dir.join(format!("{stamp}.md"));

@@ -343,11 +343,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         .context("every finalist failed its re-measurement")?;
 
     // 6. Outputs.
-    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
+    let stamp = runner::file_stamp(&runner::now_rfc3339());
     let dir = opts
         .results_dir
         .join(&exp.name)

@@ -5,9 +5,8 @@
 use pooling_lab::measure::latency;
 use pooling_lab::report;
 use pooling_lab::result::VariantStatus;
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pooling-lab");
+mod common;
 
 #[test]
 fn churn_saves_decodable_histograms_and_compares_with_the_baseline() {
@@ -47,30 +46,11 @@ memory_init_cow = false
 "#,
     )
     .unwrap();
-    let results = dir.path().join("results");
-    let out = Command::new(BIN)
-        .args(["run", "--quiet"])
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(&results)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
     assert!(stdout.contains("| on-demand-copy | 1 | 60 |"), "{stdout}");
 
-    let folder = results.join("churn-e2e");
-    let json = std::fs::read_dir(&folder)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "json"))
-        .unwrap();
+    let folder = dir.path().join("results/churn-e2e");
+    let json = common::result_json(dir.path(), "churn-e2e");
     let r = report::json::read(&json).unwrap();
     assert_eq!(r.baseline, "on-demand-copy");
     assert_eq!(r.variants.len(), 2);

@@ -7,6 +7,8 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pooling-lab");
 
+mod common;
+
 #[test]
 fn small_run_writes_results_and_shows_cow_sharing() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,21 +32,7 @@ counts = [1, 8]
 "#,
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["run", "--quiet"])
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(dir.path().join("results"))
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
     assert!(
         stdout.contains("| 8 | allocator=pooling,memory_init_cow=true |"),
         "{stdout}"

@@ -4,30 +4,16 @@
 
 use pooling_lab::report;
 use pooling_lab::result::VariantStatus;
-use std::process::Command;
+use std::path::Path;
+
+mod common;
 
 #[test]
 fn faulting_guests_are_counted_by_name_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("results");
-    let out = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
-        .args(["run", "--quiet", "configs/faults.toml", "--results-dir"])
-        .arg(&results)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = std::fs::read_dir(results.join("faults"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "json"))
-        .unwrap();
+    let out = common::run_quiet("run", Path::new("configs/faults.toml"), dir.path(), &[]);
+    let stdout = common::expect_success(&out);
+    let json = common::result_json(dir.path(), "faults");
     let r = report::json::read(&json).unwrap();
     assert!(r.complete);
     let get = |name: &str| {
@@ -80,33 +66,17 @@ fn faulting_guests_are_counted_by_name_and_the_run_goes_on() {
     assert!(stdout.contains("| grows-past-limit |"), "{stdout}");
 }
 
-fn run_config(
-    config: &std::path::Path,
-    dir: &std::path::Path,
-) -> (std::process::Output, std::path::PathBuf) {
-    let results = dir.join("results");
-    let out = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
-        .args(["run", "--quiet"])
-        .arg(config)
-        .arg("--results-dir")
-        .arg(&results)
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .output()
-        .unwrap();
-    let name = config.file_stem().unwrap();
-    let json = std::fs::read_dir(results.join(name))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "json"))
-        .unwrap();
-    (out, json)
+/// Runs a config (exit status not checked) and returns its output and result.
+fn run_config(config: &Path, dir: &Path) -> (std::process::Output, std::path::PathBuf) {
+    let out = common::run_quiet("run", config, dir, &[]);
+    let name = config.file_stem().unwrap().to_string_lossy();
+    (out, common::result_json(dir, &name))
 }
 
 #[test]
 fn soak_fails_the_leaking_variant_and_keeps_its_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, json) = run_config(std::path::Path::new("configs/soak.toml"), dir.path());
+    let (out, json) = run_config(Path::new("configs/soak.toml"), dir.path());
     // A failed variant makes the run exit non-zero, after writing everything.
     assert!(!out.status.success());
     let r = report::json::read(&json).unwrap();

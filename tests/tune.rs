@@ -4,7 +4,8 @@
 use pooling_lab::settings::{Experiment, TuneSettings};
 use pooling_lab::tune;
 use std::path::Path;
-use std::process::Command;
+
+mod common;
 
 #[test]
 fn tuned_toml_round_trips_to_the_same_wasmtime_settings() {
@@ -104,15 +105,7 @@ warmup = 2
 "#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
-        .args(["tune", "--quiet"])
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(dir.path().join("results"))
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .output()
-        .unwrap();
+    let out = common::run_quiet("tune", &config, dir.path(), &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no candidate can meet the target"), "{err}");

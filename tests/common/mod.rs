@@ -31,3 +31,44 @@ pub fn call(store: &mut wasmtime::Store<()>, instance: wasmtime::Instance) {
         .call(&mut *store, ())
         .unwrap();
 }
+
+/// Runs `pooling-lab <cmd> --quiet <config>` with its results and artifact
+/// cache under `dir` (`dir/results`, `dir/cache`), plus extra environment.
+pub fn run_quiet(
+    cmd: &str,
+    config: &std::path::Path,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"));
+    c.args([cmd, "--quiet"])
+        .arg(config)
+        .arg("--results-dir")
+        .arg(dir.join("results"))
+        .arg("--cache-dir")
+        .arg(dir.join("cache"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// Panics with both output streams unless the run succeeded; returns stdout.
+pub fn expect_success(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The JSON result of experiment `name` under `dir/results`.
+pub fn result_json(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    std::fs::read_dir(dir.join("results").join(name))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap_or_else(|| panic!("no JSON result for {name}"))
+}
