@@ -1,0 +1,13 @@
+// The tuned settings as wasmtime builder calls (equivalent to loading tuned.toml).
+let mut config = wasmtime::Config::new();
+config.memory_init_cow(true);
+let mut pool = wasmtime::PoolingAllocationConfig::new();
+pool.decommit_batch_size(1);
+pool.linear_memory_keep_resident(67108864);
+pool.max_memory_size(134217728);
+pool.pagemap_scan(wasmtime::Enabled::Yes);
+pool.total_core_instances(48);
+pool.total_memories(48);
+pool.total_tables(48);
+config.allocation_strategy(pool);
+let engine = wasmtime::Engine::new(&config)?;
