@@ -7,7 +7,7 @@ use pooling_lab::result::ResultFile;
 use std::path::Path;
 use std::process::Command;
 
-const QUICK: &str = "results/quick/20261125T055059Z.json";
+const QUICK: &str = "results/quick/20261127T185142Z.json";
 
 fn only(r: &ResultFile, name: &str) -> ResultFile {
     let mut one = r.clone();

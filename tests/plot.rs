@@ -8,7 +8,7 @@ use std::path::Path;
 #[test]
 fn renders_memory_fit_and_latency_charts_from_fixtures() {
     let out = tempfile::tempdir().unwrap();
-    let quick = json::read(Path::new("results/quick/20261125T055059Z.json")).unwrap();
+    let quick = json::read(Path::new("results/quick/20261127T185142Z.json")).unwrap();
     let files = plot::write_all(Path::new("results/quick"), out.path(), &quick).unwrap();
     let names: Vec<String> = files
         .iter()
@@ -51,7 +51,7 @@ fn renders_memory_fit_and_latency_charts_from_fixtures() {
 
 #[test]
 fn fits_match_the_markdown_figures() {
-    let quick = json::read(Path::new("results/quick/20261125T055059Z.json")).unwrap();
+    let quick = json::read(Path::new("results/quick/20261127T185142Z.json")).unwrap();
     let fits = plot::scaling_fits(&quick);
     assert_eq!(fits.len(), 4);
     for (name, f) in fits {
