@@ -91,6 +91,19 @@ pub struct VariantResult {
     /// Reasons not to trust some figures (spread, drift, timer floor).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// With `[guest] preinit`: the pre-initialised module the sandboxes were
+    /// made from (`settings` keep the interpreter and the code it was made with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preinit_snapshot: Option<PreinitSnapshot>,
+}
+
+/// The module `[guest] preinit` made (wasmtime-wizer snapshot).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PreinitSnapshot {
+    /// Where it is cached (under the artifact cache).
+    pub path: String,
+    /// Its size in bytes (code + the snapshot's memory image as data segments).
+    pub wasm_bytes: u64,
 }
 
 /// Outcome of a variant.

@@ -254,9 +254,44 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     let progress = RunProgress::new(opts.quiet);
     let say = |msg: &str| progress.say(msg);
 
-    // Precompile before any variant runs.
-    let mut artifacts: Vec<Option<PathBuf>> = Vec::with_capacity(exp.variants.len());
+    // Pre-initialise and precompile before any variant runs. `measured[i]` is
+    // the variant as its child runs it (a `preinit` variant's interpreter
+    // replaced by the snapshot); the result records `exp.variants[i]`.
+    let mut measured: Vec<(Variant, Option<crate::result::PreinitSnapshot>)> =
+        Vec::with_capacity(exp.variants.len());
     for v in &exp.variants {
+        if v.guest.preinit.is_empty() {
+            measured.push((v.clone(), None));
+            continue;
+        }
+        let t = Instant::now();
+        let spinner = progress.spinner(&format!(
+            "pre-initialising the guest for `{}` (wasmtime-wizer)",
+            v.name
+        ));
+        let resolved = guest::resolve_preinit(v, &opts.cache_dir)
+            .with_context(|| format!("{}: variant `{}`", exp.path.display(), v.name))?;
+        spinner.finish_and_clear();
+        measured.push(match resolved {
+            Some((r, fresh)) => {
+                if fresh {
+                    say(&format!(
+                        "pre-initialised {} ({:.1}s)",
+                        r.guest.python_wasm,
+                        t.elapsed().as_secs_f64()
+                    ));
+                }
+                let snapshot = crate::result::PreinitSnapshot {
+                    wasm_bytes: std::fs::metadata(&r.guest.python_wasm).map_or(0, |m| m.len()),
+                    path: r.guest.python_wasm.clone(),
+                };
+                (r, Some(snapshot))
+            }
+            None => (v.clone(), None),
+        });
+    }
+    let mut artifacts: Vec<Option<PathBuf>> = Vec::with_capacity(exp.variants.len());
+    for (v, _) in &measured {
         if !scenario::needs_artifact(v) {
             artifacts.push(None);
             continue;
@@ -302,7 +337,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
 
     let total = exp.variants.len();
     let variants_bar = progress.bar(total as u64, "variants");
-    for (i, (v, artifact)) in exp.variants.iter().zip(artifacts).enumerate() {
+    for (i, ((v, (run_as, preinit_snapshot)), artifact)) in
+        exp.variants.iter().zip(measured).zip(artifacts).enumerate()
+    {
         if INTERRUPTED.load(Ordering::SeqCst) {
             break;
         }
@@ -312,7 +349,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
         variants_bar.set_message(v.name.clone());
         let inner = progress.bar(0, "measuring");
         let t = Instant::now();
-        let outcome = measure_in_child(&opts.exe, v, artifact, &progress, &inner);
+        let outcome = measure_in_child(&opts.exe, &run_as, artifact, &progress, &inner);
         inner.finish_and_clear();
         variants_bar.inc(1);
         let wall_ns = t.elapsed().as_nanos() as u64;
@@ -375,6 +412,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     soak,
                     vs_baseline: None,
                     warnings,
+                    preinit_snapshot,
                 }
             }
             Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => {
@@ -397,6 +435,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     soak: None,
                     vs_baseline: None,
                     warnings: Vec::new(),
+                    preinit_snapshot,
                 }
             }
         };
@@ -554,6 +593,7 @@ pub fn child_main() -> Result<()> {
             reason: explain_failure(&format!("{e:#}")),
         },
     };
+    crate::guest::workload::remove_private_tmp();
     let failed = matches!(output, ChildOutput::Err { .. });
     emit(&output)?;
     if failed {
@@ -600,6 +640,7 @@ fn start_rss_guard(budget: u64) {
                         budget >> 20
                     );
                     let _ = emit(&ChildOutput::Err { reason });
+                    crate::guest::workload::remove_private_tmp();
                     std::process::exit(3);
                 }
             }

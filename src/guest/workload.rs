@@ -43,17 +43,28 @@ pub struct Grants {
     pub private_tmp: bool,
 }
 
-/// Root of the per-sandbox /tmp folders of this process (removed at exit).
+static TMP_ROOT: std::sync::OnceLock<Option<tempfile::TempDir>> = std::sync::OnceLock::new();
+
+/// Root of the per-sandbox /tmp folders of this process (a static is never
+/// dropped: [`remove_private_tmp`] removes it).
 fn tmp_root() -> Option<&'static std::path::Path> {
-    static ROOT: std::sync::OnceLock<Option<tempfile::TempDir>> = std::sync::OnceLock::new();
-    ROOT.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("pooling-lab-tmp-")
-            .tempdir()
-            .ok()
-    })
-    .as_ref()
-    .map(|d| d.path())
+    TMP_ROOT
+        .get_or_init(|| {
+            tempfile::Builder::new()
+                .prefix("pooling-lab-tmp-")
+                .tempdir()
+                .ok()
+        })
+        .as_ref()
+        .map(|d| d.path())
+}
+
+/// Removes every private /tmp this process made (`[guest] private_tmp`);
+/// call when no sandbox is left.
+pub fn remove_private_tmp() {
+    if let Some(Some(root)) = TMP_ROOT.get() {
+        let _ = std::fs::remove_dir_all(root.path());
+    }
 }
 
 /// How the Python guest is driven.
@@ -104,7 +115,8 @@ impl Workload {
             let root = tmp_root().ok_or_else(|| anyhow::anyhow!("no temporary folder"))?;
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let dir = root.join(n.to_string());
-            std::fs::create_dir(&dir)?;
+            // `create_dir_all`: the root is made again after [`remove_private_tmp`].
+            std::fs::create_dir_all(&dir)?;
             b.preopened_dir(&dir, "/tmp", wasmtime_wasi::FsPerms::ReadWrite)
                 .map_err(|e| anyhow::anyhow!("granting {} at /tmp: {e:#}", dir.display()))?;
         }

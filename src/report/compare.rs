@@ -161,6 +161,7 @@ mod tests {
             soak: None,
             vs_baseline: None,
             warnings: Vec::new(),
+            preinit_snapshot: None,
         }
     }
 

