@@ -202,6 +202,46 @@ expect_stdout = ""
     assert_eq!(ro.faults.other, ro.total_cycles, "{:?}", ro.faults);
     let first = ro.faults.first.as_deref().unwrap();
     assert!(first.contains("PermissionError"), "{first}");
+
+    // A reused sandbox's output is checked per call: a turn that prints
+    // nothing is not excused by what an earlier turn printed. (Same cache
+    // dir: the compiled guest is reused.)
+    let config = python_config(
+        dir.path(),
+        "py-session-output",
+        PYTHON,
+        "",
+        r#"
+[[variant]]
+name = "prints-every-turn"
+[variant.guest]
+code = "print('every turn')"
+expect_stdout = "every turn"
+[variant.scenario]
+kind = "session"
+iterations = 2
+[[variant]]
+name = "prints-once"
+[variant.guest]
+code = "import builtins\nif not hasattr(builtins, 'pl_done'):\n    builtins.pl_done = True\n    print('first turn')"
+expect_stdout = "first turn"
+[variant.scenario]
+kind = "session"
+iterations = 2
+"#,
+    );
+    let out = common::run_quiet("run", &config, dir.path(), &[]);
+    assert!(!out.status.success(), "a variant failed, so the run must");
+    let r = report::json::read(&common::result_json(dir.path(), "py-session-output")).unwrap();
+    assert_eq!(r.variants[0].status, VariantStatus::Ok);
+    match &r.variants[1].status {
+        VariantStatus::Failed { reason } => assert!(
+            reason.contains("session execution 0")
+                && reason.contains("lacks the expected `first turn`"),
+            "{reason}"
+        ),
+        other => panic!("prints-once: {other:?}"),
+    }
 }
 
 #[test]

@@ -229,28 +229,38 @@ fn reactor_call(
 }
 
 /// A non-zero status, anything on stderr, or stdout without the expected
-/// text makes a call a fault.
-fn check_output(store: &Store<Host>, rc: i32, what: &str, expect: &str) -> wasmtime::Result<()> {
-    let h = store.data();
+/// text makes a call a fault. Only what this call wrote is checked: a reused
+/// sandbox's earlier output cannot satisfy (or fail) a later call.
+fn check_output(
+    store: &mut Store<Host>,
+    rc: i32,
+    what: &str,
+    expect: &str,
+) -> wasmtime::Result<()> {
+    let h = store.data_mut();
     let stderr = h.stderr.as_ref().map(|p| p.contents()).unwrap_or_default();
+    let new_err = stderr.get(h.stderr_seen..).unwrap_or_default();
+    h.stderr_seen = stderr.len();
     if rc != 0 {
         return Err(format_err!(
             "`{what}` returned {rc}; stderr: {}",
-            String::from_utf8_lossy(&stderr).trim()
+            String::from_utf8_lossy(new_err).trim()
         ));
     }
-    if !stderr.is_empty() {
+    if !new_err.is_empty() {
         return Err(format_err!(
             "the guest wrote to stderr: {}",
-            String::from_utf8_lossy(&stderr).trim()
+            String::from_utf8_lossy(new_err).trim()
         ));
     }
     if !expect.is_empty() {
         let out = h.stdout.as_ref().map(|p| p.contents()).unwrap_or_default();
-        if !String::from_utf8_lossy(&out).contains(expect) {
+        let new_out = out.get(h.stdout_seen..).unwrap_or_default();
+        h.stdout_seen = out.len();
+        if !String::from_utf8_lossy(new_out).contains(expect) {
             return Err(format_err!(
                 "stdout lacks the expected `{expect}`: {}",
-                String::from_utf8_lossy(&out).trim()
+                String::from_utf8_lossy(new_out).trim()
             ));
         }
     }

@@ -35,6 +35,10 @@ pub struct Host {
     pub stdout: Option<MemoryOutputPipe>,
     /// The guest's stderr (bounded), when it has WASI.
     pub stderr: Option<MemoryOutputPipe>,
+    /// Bytes of stdout already checked (the pipe keeps all of a store's output).
+    pub stdout_seen: usize,
+    /// Bytes of stderr already checked.
+    pub stderr_seen: usize,
     /// Whether the reactor's `_initialize` has run in this store.
     pub initialized: bool,
     /// The synthetic guest's `run`, looked up on the store's first call (a
@@ -118,6 +122,8 @@ pub fn new_store(
         wasi: ctx,
         stdout,
         stderr,
+        stdout_seen: 0,
+        stderr_seen: 0,
         initialized: false,
         entry: None,
     };
