@@ -528,8 +528,13 @@ fn summary(
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "# Tune of `{}`\n\nObjective: {:?}; target: {} live sandboxes within {}.\n",
+        "# Tune of `{}` ({})\n\n{}\n\nObjective: {:?}; target: {} live sandboxes within {}.\n",
         exp.path.display(),
+        runner::now_rfc3339(),
+        crate::report::markdown::host_line(
+            &crate::result::HostInfo::detect(),
+            &exp.path.display().to_string()
+        ),
         t.objective,
         t.live_instances,
         mib(t.memory_budget.0 as f64)

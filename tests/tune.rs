@@ -1,5 +1,6 @@
 //! The tuner's outputs: tuned.toml loads back into the same wasmtime
-//! settings; an impossible target ends with a message naming the limit.
+//! settings; an impossible target ends with a message naming the limit; a
+//! small tune runs end to end and its summary names the host and commit.
 
 use pooling_lab::settings::{Experiment, TuneSettings};
 use pooling_lab::tune;
@@ -116,4 +117,57 @@ warmup = 2
     );
     assert!(err.contains("exceeds the memory budget"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_small_tune_writes_outputs_that_say_where_and_on_what_they_were_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny-tune.toml");
+    std::fs::write(
+        &config,
+        r#"
+[tune]
+objective = "sandboxes-per-second"
+live_instances = 8
+memory_budget = "2GiB"
+finalists = 1
+rounds = 1
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 16
+total_memories = 16
+total_tables = 16
+max_memory_size = "16MiB"
+linear_memory_keep_resident = ["0", "4MiB"]
+[guest]
+kind = "synthetic"
+image_size = "4MiB"
+dirty_per_call = "64KiB"
+[scenario]
+kind = "churn"
+iterations = 50
+warmup = 10
+"#,
+    )
+    .unwrap();
+    common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
+    let out = std::fs::read_dir(dir.path().join("results/tiny-tune"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-tune"))
+        .expect("a <stamp>-tune folder");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let host = pooling_lab::result::HostInfo::detect();
+    assert!(
+        summary.contains(&format!("on wasmtime {}", host.wasmtime_version)),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("{} CPUs", host.cpus)),
+        "{summary}"
+    );
+    assert!(summary.contains("commit "), "{summary}");
+    assert!(summary.contains("**Winner: `"), "{summary}");
+    tune::load_tuned(&out.join("tuned.toml")).unwrap();
 }

@@ -475,22 +475,12 @@ pub fn preinit_lines(r: &ResultFile) -> String {
     out
 }
 
-/// The whole report.
-pub fn render(r: &ResultFile) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# {} ({})\n", r.experiment, r.started_at);
-    if let Some(d) = &r.description {
-        let _ = writeln!(out, "{d}\n");
-    }
-    if !r.complete {
-        out.push_str("**Incomplete**: not every variant has run.\n\n");
-    }
-    let h = &r.host;
-    let _ = writeln!(
-        out,
+/// "Measured with ... on ...; commit ...; Config: ..." for a report's header.
+pub fn host_line(h: &crate::result::HostInfo, config_path: &str) -> String {
+    format!(
         "Measured with pooling-lab {} on wasmtime {}, Linux {}, {} ({} CPUs, {} RAM); \
          memory protection keys: {}; PAGEMAP_SCAN: {}; commit {}{}. Config: `{}`. \
-         Each variant ran in its own process.\n",
+         Each variant ran in its own process.",
         h.pooling_lab_version,
         h.wasmtime_version,
         h.kernel,
@@ -515,8 +505,21 @@ pub fn render(r: &ResultFile) -> String {
         } else {
             ""
         },
-        r.config_path,
-    );
+        config_path,
+    )
+}
+
+/// The whole report.
+pub fn render(r: &ResultFile) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# {} ({})\n", r.experiment, r.started_at);
+    if let Some(d) = &r.description {
+        let _ = writeln!(out, "{d}\n");
+    }
+    if !r.complete {
+        out.push_str("**Incomplete**: not every variant has run.\n\n");
+    }
+    let _ = writeln!(out, "{}\n", host_line(&r.host, &r.config_path));
     let pre = preinit_lines(r);
     if !pre.is_empty() {
         out.push_str("## Pre-initialised guests\n\n");
