@@ -730,9 +730,11 @@ plain_section! {
         argv: Vec<String> = vec!["qjs".to_string(), "-e".to_string(), "console.log(6 * 7)".to_string()], unit "list of strings";
         /// wasi-reactor: export called after each evaluation (\"\" = none).
         teardown_export: String = "qjs_destroy".to_string(), unit "export name";
-        /// wasi-reactor: text the guest's stdout must contain after a call (\"\" = unchecked);
-        /// a call whose output lacks it, or that wrote to stderr, is a fault.
-        expect_stdout: String = "42".to_string(), unit "text";
+        /// WASI guests (wasi-reactor, python): text the guest's stdout must contain
+        /// after each call (checked against that call's own output; empty, the
+        /// default, = not checked). A non-zero status or anything on stderr is a
+        /// fault either way; a call whose output lacks this text is one too.
+        expect_stdout: String = String::new(), unit "text";
         /// How the module is loaded: `compile` (in process), `bytes` (deserialize a
         /// cached artifact held in memory), `file` (deserialize_file: mmap, shared).
         load: Load = Load::File, unit "enum: compile | bytes | file";
