@@ -244,6 +244,8 @@ pub fn now_rfc3339() -> String {
 
 /// Runs every variant of `exp` and writes the result files.
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
+    // Whatever private /tmp a child could not remove goes when this returns.
+    let _tmp_sweep = crate::guest::workload::ChildTmpSweep;
     exp.check_engines()?;
     install_interrupt_handlers();
     let started_at = now_rfc3339();

@@ -114,6 +114,8 @@ fn keep_resident(v: &Variant) -> u64 {
 
 /// Runs a tune.
 pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
+    // Whatever private /tmp a child could not remove goes when this returns.
+    let _tmp_sweep = crate::guest::workload::ChildTmpSweep;
     let t = exp.tune.clone().unwrap_or(TuneSettings {
         objective: Objective::SandboxesPerSecond,
         live_instances: 100,

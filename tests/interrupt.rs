@@ -1,10 +1,30 @@
 //! SIGINT halfway through a run leaves a valid result marked incomplete,
-//! with the interrupted variant named, and exit code 130.
+//! with the interrupted variant named, and exit code 130; the private /tmp
+//! folders of the killed child are removed all the same.
 
 use pooling_lab::report;
 use pooling_lab::result::VariantStatus;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+
+const QJS: &str = "guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm";
+
+/// Starts `pooling-lab run --quiet <config>` with results and cache under `dir`.
+fn spawn_run(config: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .args(["run", "--quiet"])
+        .arg(config)
+        .arg("--results-dir")
+        .arg(dir.join("results"))
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
 
 #[test]
 fn sigint_halfway_writes_a_loadable_incomplete_result() {
@@ -28,17 +48,7 @@ warmup = 10
     )
     .unwrap();
     let results = dir.path().join("results");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
-        .args(["run", "--quiet"])
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(&results)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&config, dir.path());
     // Wait until the first variant has been written, then interrupt.
     let folder = results.join("long");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -77,4 +87,58 @@ warmup = 10
     }
     let md = std::fs::read_to_string(json.with_extension("md")).unwrap();
     assert!(md.contains("**Incomplete**"), "{md}");
+}
+
+#[test]
+fn an_interrupted_child_leaves_no_private_tmp_behind() {
+    common::require_guest("qjs", &[QJS]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tmp-sweep.toml");
+    let qjs = std::fs::canonicalize(QJS).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[engine]
+allocator = "on-demand"
+[guest]
+kind = "wasi-reactor"
+wasm = "{}"
+private_tmp = true
+[scenario]
+kind = "churn"
+iterations = 10000000
+warmup = 1
+"#,
+            qjs.display()
+        ),
+    )
+    .unwrap();
+    let mut child = spawn_run(&config, dir.path());
+    // The measuring child names its private /tmp root after its parent.
+    let prefix = format!("pooling-lab-tmp-{}-", child.id());
+    let roots = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while roots().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the child made no private /tmp root"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(roots(), Vec::<std::path::PathBuf>::new());
 }

