@@ -3,8 +3,8 @@
 
 use super::error::ConfigError;
 use super::schema::{
-    Axis, EngineFile, EngineSettings, GuestFile, GuestSettings, KeyDoc, PoolingFile,
-    PoolingSettings, ScenarioFile, ScenarioKind, ScenarioSettings,
+    Allocator, Axis, EngineFile, EngineSettings, GuestFile, GuestSettings, KeyDoc, PoolingFile,
+    PoolingSettings, ScenarioFile, ScenarioKind, ScenarioSettings, Sharing,
 };
 use super::{ByteSize, GuestFault, GuestKind, Variant};
 use schemars::JsonSchema;
@@ -668,6 +668,20 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                 "raise memory_max to at least {}, or set it to 0 (no maximum)",
                 ByteSize(min_mem)
             ),
+        });
+    }
+    if g.sharing == Sharing::EnginePerSandbox
+        && v.engine.allocator == Some(Allocator::Pooling)
+        && s.kind == ScenarioKind::Scaling
+        && max_count > 1
+    {
+        return Err(Problem {
+            section: "guest",
+            key: "sharing",
+            message: format!(
+                "engine-per-sandbox with the pooling allocator makes {max_count} engines, and each reserves a whole pool of its own (total_memories slots of address space, ~4 TiB with the defaults): the kernel refuses after a few"
+            ),
+            fix: "measure this anti-pattern with [engine] allocator = \"on-demand\", or use sharing = \"shared\" with pooling".into(),
         });
     }
     if !g.preinit.is_empty() && g.kind != GuestKind::Python {
