@@ -191,6 +191,16 @@ fn phase<'a>(
     phases.iter().find(|p| p.phase == name).map(|p| &p.summary)
 }
 
+fn p999_max(s: Option<&crate::measure::latency::LatencySummary>) -> String {
+    s.map_or("-".into(), |s| {
+        format!(
+            "{} / {}",
+            duration(s.p999_ns as f64),
+            duration(s.max_ns as f64)
+        )
+    })
+}
+
 fn p50_p99(s: Option<&crate::measure::latency::LatencySummary>) -> String {
     s.map_or("-".into(), |s| {
         format!(
@@ -204,15 +214,17 @@ fn p50_p99(s: Option<&crate::measure::latency::LatencySummary>) -> String {
 /// Pool scenario: per-request instantiation vs a prewarmed pool, one row per variant.
 pub fn pool_table(r: &ResultFile) -> String {
     let mut out = String::new();
-    out.push_str("| variant | threads | rate | requests | inline ready p50 / p99 | pooled acquire p50 / p99 | ready p99 / acquire p99 | inline request p50 / p99 | pooled request p50 / p99 | pooled req/s | hits / misses / exhausted | refill lag p99 | Pss of prewarmed pool | Pss left after pool dropped (engine alive) |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| variant | threads | rate | requests | inline ready p50 / p99 | pooled acquire p50 / p99 | ready p99 / acquire p99 | inline request p50 / p99 | pooled request p50 / p99 | pooled acquire p99.9 / max | pooled start late p99.9 / max | pooled req/s | hits / misses / exhausted | refill lag p99 | Pss of prewarmed pool | Pss left after pool dropped (engine alive) |\n");
+    out.push_str(
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
     for v in &r.variants {
         let Some(p) = &v.pool else { continue };
         let c = &p.counters;
         let base = p.memory_before_pool.pss_bytes as f64;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.0}x | {} | {} | {:.0} | {} / {} / {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.0}x | {} | {} | {} | {} | {:.0} | {} / {} / {} | {} | {} | {} |",
             v.name,
             p.threads,
             if p.rate > 0.0 {
@@ -226,6 +238,8 @@ pub fn pool_table(r: &ResultFile) -> String {
             p.ready_p99_over_acquire_p99,
             p50_p99(phase(&p.phases, "inline-request")),
             p50_p99(phase(&p.phases, "pooled-request")),
+            p999_max(phase(&p.phases, "pooled-acquire")),
+            p999_max(phase(&p.phases, "pooled-start-late")),
             p.pooled_requests_per_sec,
             c.hits,
             c.misses,

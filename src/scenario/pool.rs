@@ -27,12 +27,19 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime};
 use wasmtime::{Instance, Store};
 
-/// Phase names, in report order.
-pub const PHASES: [&str; 4] = [
+/// Phase names, in report order. The `*-start-late` phases are not the
+/// pool's: they are how late the request thread started each request after
+/// its scheduled time (open loop: its timed wake-up; closed loop: ~0). That
+/// lateness is part of `*-ready` and `*-request` (latency counts from the
+/// schedule), and reported on its own so a tail can be told apart: thread
+/// scheduling vs the acquire itself.
+pub const PHASES: [&str; 6] = [
     "inline-ready",
     "inline-request",
     "pooled-acquire",
     "pooled-request",
+    "inline-start-late",
+    "pooled-start-late",
 ];
 
 /// The pool's own counters after the pooled phase.
@@ -69,7 +76,9 @@ pub struct PoolResult {
     /// Timed requests per phase over all threads.
     pub requests: u64,
     /// Phases: `inline-ready` (instantiate + initialise), `inline-request`
-    /// (ready + serve), `pooled-acquire`, `pooled-request` (acquire + serve).
+    /// (ready + serve), `pooled-acquire`, `pooled-request` (acquire + serve),
+    /// and the harness's own lateness in starting each request
+    /// (`inline-start-late`, `pooled-start-late`, see [`PHASES`]).
     pub phases: Vec<PhaseLatency>,
     /// `inline-ready` p99 / `pooled-acquire` p99: how much of the
     /// pre-request wait the pool removes at the tail.
@@ -185,7 +194,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
     let memory_after_pool_dropped = memory::sample()?;
 
     let requests = s.iterations * threads as u64;
-    let hists = [inline.0, inline.1, pooled.0, pooled.1];
+    let hists = [inline.0, inline.1, pooled.0, pooled.1, inline.2, pooled.2];
     let phases: Vec<PhaseLatency> = PHASES
         .iter()
         .zip(&hists)
@@ -257,15 +266,15 @@ fn serve(
 
 /// Runs `request` on `threads` threads: `warmup` untimed requests, then
 /// `iterations` timed ones. `request` returns the time until its sandbox was
-/// ready; the whole request is timed here. Returns the merged (ready, request)
-/// histograms and the wall time of the timed part.
+/// ready; the whole request is timed here. Returns the merged (ready, request,
+/// start lateness) histograms and the wall time of the timed part.
 fn run_threads<F>(
     threads: usize,
     warmup: u64,
     iterations: u64,
     interval: Option<Duration>,
     request: F,
-) -> Result<((Hist, Hist), Duration)>
+) -> Result<((Hist, Hist, Hist), Duration)>
 where
     F: Fn(usize) -> Result<Duration> + Sync,
 {
@@ -275,7 +284,7 @@ where
             .map(|t| {
                 let request = &request;
                 let barrier = &barrier;
-                scope.spawn(move || -> Result<(Hist, Hist)> {
+                scope.spawn(move || -> Result<(Hist, Hist, Hist)> {
                     let mut outcome = Ok(());
                     // Warmup follows the same schedule, so the pool enters the
                     // timed part in the state the rate produces.
@@ -292,8 +301,11 @@ where
                     }
                     barrier.wait();
                     outcome?;
-                    let (mut ready_h, mut req_h) =
-                        (latency::new_histogram(), latency::new_histogram());
+                    let (mut ready_h, mut req_h, mut late_h) = (
+                        latency::new_histogram(),
+                        latency::new_histogram(),
+                        latency::new_histogram(),
+                    );
                     let start = Instant::now();
                     for i in 0..iterations {
                         // Open loop: the request is due at its scheduled time
@@ -312,9 +324,10 @@ where
                         let queued = call_start.saturating_duration_since(due);
                         ready_h.saturating_record((queued + ready).as_nanos().max(1) as u64);
                         req_h.saturating_record((end - due).as_nanos().max(1) as u64);
+                        late_h.saturating_record(queued.as_nanos().max(1) as u64);
                         crate::progress::tick(1);
                     }
-                    Ok((ready_h, req_h))
+                    Ok((ready_h, req_h, late_h))
                 })
             })
             .collect();
@@ -331,12 +344,21 @@ where
     });
     let mut ready = Vec::with_capacity(threads);
     let mut req = Vec::with_capacity(threads);
+    let mut late = Vec::with_capacity(threads);
     for (t, r) in results.into_iter().enumerate() {
-        let (a, b) = r.with_context(|| format!("request thread {t}"))?;
+        let (a, b, c) = r.with_context(|| format!("request thread {t}"))?;
         ready.push(a);
         req.push(b);
+        late.push(c);
     }
-    Ok(((latency::merge(&ready)?, latency::merge(&req)?), wall))
+    Ok((
+        (
+            latency::merge(&ready)?,
+            latency::merge(&req)?,
+            latency::merge(&late)?,
+        ),
+        wall,
+    ))
 }
 
 /// Sleeps until shortly before `due`, then spins: `thread::sleep` wakes up to
