@@ -179,9 +179,11 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 );
             }
             for k in keys {
+                let default = pooling_lab::settings::default_as_toml(k.section, k.key)
+                    .unwrap_or_else(|| k.default.to_string());
                 println!(
-                    "[{}] {}  ({}; default: {})",
-                    k.section, k.key, k.unit, k.default
+                    "[{}] {}  ({}; default: {default})",
+                    k.section, k.key, k.unit
                 );
                 for line in k.doc.lines() {
                     println!("    {}", line.trim());

@@ -74,3 +74,27 @@ fn explain_one_key_and_unknown_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no key or section"));
 }
+
+#[test]
+fn each_default_explain_shows_is_valid_toml_that_parses_to_the_default() {
+    let defaults = Experiment::parse(Path::new("d.toml"), "").unwrap().variants[0].clone();
+    let mut checked = 0;
+    for k in all_keys() {
+        let Some(value) = pooling_lab::settings::default_as_toml(k.section, k.key) else {
+            continue;
+        };
+        let src = format!("[{}]\n{} = {value}\n", k.section, k.key);
+        let v = match Experiment::parse(Path::new("d.toml"), &src) {
+            Ok(e) => e.variants[0].clone(),
+            Err(e) => panic!("{}.{} = {value}: {e}", k.section, k.key),
+        };
+        assert_eq!(v.guest, defaults.guest, "{}.{} = {value}", k.section, k.key);
+        assert_eq!(
+            v.scenario, defaults.scenario,
+            "{}.{} = {value}",
+            k.section, k.key
+        );
+        checked += 1;
+    }
+    assert!(checked > 40, "only {checked} defaults shown as TOML");
+}

@@ -82,3 +82,25 @@ pub fn effective_settings(engine: &wasmtime::Engine) -> serde_json::Value {
     }
     serde_json::Value::Object(out)
 }
+
+/// The default of a `[guest]` or `[scenario]` key as it would be written in
+/// TOML (`"pass"`, `"64MiB"`, `["qjs", "-e", ...]`); `None` for the
+/// wasmtime-applied sections (their default is wasmtime's own) and unknown keys.
+pub fn default_as_toml(section: &str, key: &str) -> Option<String> {
+    let table = match section {
+        "guest" => serde_json::to_value(GuestSettings::default()).ok()?,
+        "scenario" => serde_json::to_value(ScenarioSettings::default()).ok()?,
+        _ => return None,
+    };
+    let value = table.get(key)?;
+    let unit = all_keys()
+        .into_iter()
+        .find(|k| k.section == section && k.key == key)?
+        .unit;
+    Some(match value {
+        serde_json::Value::Number(n) if unit == "bytes" => {
+            format!("\"{}\"", ByteSize(n.as_u64()?))
+        }
+        other => other.to_string(),
+    })
+}

@@ -777,9 +777,10 @@ plain_section! {
     ["scenario"] ScenarioSettings, ScenarioFile {
         /// Scenario kind: `scaling` (memory at N live instances), `churn`
         /// (instantiate -> call -> drop latency and throughput), `pool`
-        /// (per-request instantiation vs a prewarmed sandbox pool) or `session`
-        /// (one sandbox for many executions vs a fresh sandbox each).
-        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session";
+        /// (per-request instantiation vs a prewarmed sandbox pool), `session`
+        /// (one sandbox for many executions vs a fresh sandbox each) or `soak`
+        /// (the Pss slope over a long run: the leak signal).
+        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak";
         /// Scaling: live-instance counts to measure at, ascending.
         counts: Vec<u32> = vec![1, 10, 100], unit "list of counts";
         /// Churn, pool, session: timed cycles (requests, executions) per thread.
