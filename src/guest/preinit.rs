@@ -164,14 +164,13 @@ fn snapshot_after(
     let instance = linker
         .instantiate(&mut *store, module)
         .wt_context(|| "instantiating the guest to snapshot it")?;
-    for export in ["_initialize", INIT_EXPORT] {
-        if let Ok(f) = instance.get_typed_func::<(), ()>(&mut *store, export) {
-            f.call(&mut *store, ())
-                .wt_context(|| format!("the guest's `{export}` failed"))?;
-        }
-    }
-    // The bootstrap is done; `turn` is what the sandboxes will call.
-    store.data_mut().initialized = true;
+    // As `wasmtime wizer` does: the reactor's `_initialize`, then the init export.
+    crate::guest::workload::initialize_once(store, &instance)
+        .wt_context(|| "the guest's `_initialize` failed")?;
+    instance
+        .get_typed_func::<(), ()>(&mut *store, INIT_EXPORT)
+        .and_then(|f| f.call(&mut *store, ()))
+        .wt_context(|| format!("the guest's `{INIT_EXPORT}` failed"))?;
     run.call(store, &instance)
         .wt_context(|| format!("running the preinit code {code:?}"))?;
     let mut state = Snapshotted { store, instance };

