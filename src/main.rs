@@ -190,6 +190,16 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 }
                 println!();
             }
+            if matches!(key.as_deref(), None | Some("guest" | "kind" | "guest.kind")) {
+                println!("Guest kinds, each with a minimal [guest] section:\n");
+                for kind in pooling_lab::settings::GuestKind::ALL {
+                    println!("  {} ", kind.name());
+                    for line in kind.example().lines() {
+                        println!("      {line}");
+                    }
+                    println!();
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Compare { a, b } => {

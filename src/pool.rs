@@ -113,17 +113,22 @@ pub enum PoolError {
 }
 
 /// Runs guest initialisation on a fresh instance before it is offered.
-pub type WarmUp<T> = dyn Fn(&mut Store<T>, &Instance) -> anyhow::Result<()> + Send + Sync;
+pub type WarmUp<T, I = Instance> =
+    dyn Fn(&mut Store<T>, &mut I) -> anyhow::Result<()> + Send + Sync;
+
+/// Instantiates one sandbox into a store (a core `InstancePre`, a
+/// component's, a wasi:http `ProxyPre`, ...).
+pub type Instantiate<T, I = Instance> = dyn Fn(&mut Store<T>) -> anyhow::Result<I> + Send + Sync;
 
 /// Makes a new store (host state, limits, deadlines) for an instance.
 pub type MakeStore<T> = dyn Fn(&Engine) -> Store<T> + Send + Sync;
 
 /// One instance with its store.
-pub struct Slot<T: 'static> {
+pub struct Slot<T: 'static, I = Instance> {
     /// The store that owns the instance.
     pub store: Store<T>,
     /// The instance.
-    pub instance: Instance,
+    pub instance: I,
     /// Requests served so far.
     pub uses: u32,
     /// Unique id (a slot is never handed to two holders at once; tests check it).
@@ -160,14 +165,14 @@ pub struct PoolMetrics {
     pub refill_lag: LatencySummary,
 }
 
-struct Shared<T: 'static> {
+struct Shared<T: 'static, I> {
     config: PoolConfig,
     engine: Engine,
-    pre: InstancePre<T>,
+    instantiate: Box<Instantiate<T, I>>,
     make_store: Box<MakeStore<T>>,
-    warm_up: Option<Box<WarmUp<T>>>,
-    ready: ArrayQueue<Slot<T>>,
-    retired: SegQueue<Slot<T>>,
+    warm_up: Option<Box<WarmUp<T, I>>>,
+    ready: ArrayQueue<Slot<T, I>>,
+    retired: SegQueue<Slot<T, I>>,
     /// Instances alive (ready + in use + being made + retired); never above capacity.
     alive: AtomicUsize,
     in_use: AtomicUsize,
@@ -197,23 +202,21 @@ struct Shared<T: 'static> {
 }
 
 /// A pool of ready instances of one module.
-pub struct SandboxPool<T: 'static> {
-    shared: Arc<Shared<T>>,
+pub struct SandboxPool<T: 'static, I: 'static = Instance> {
+    shared: Arc<Shared<T, I>>,
     threads: Vec<JoinHandle<()>>,
 }
 
 /// An instance lent by the pool; it goes back (or is discarded) when dropped.
-pub struct PooledInstance<'p, T: 'static> {
-    pool: &'p SandboxPool<T>,
-    slot: Option<Slot<T>>,
+pub struct PooledInstance<'p, T: 'static, I: 'static = Instance> {
+    pool: &'p SandboxPool<T, I>,
+    slot: Option<Slot<T, I>>,
     poisoned: bool,
 }
 
-impl<T: Send + 'static> SandboxPool<T> {
-    /// Builds a pool, makes `prewarm` instances, and starts the workers.
-    ///
-    /// `make_store` builds each instance's store (host state, limits); `warm_up`, if given, runs
-    /// on every new instance before it is offered (guest initialisation).
+impl<T: Send + 'static> SandboxPool<T, Instance> {
+    /// Builds a pool of instances of one core-module `InstancePre` (see
+    /// [`SandboxPool::with_instantiate`] for components and other kinds).
     pub fn new(
         engine: &Engine,
         pre: InstancePre<T>,
@@ -221,6 +224,31 @@ impl<T: Send + 'static> SandboxPool<T> {
         make_store: Box<MakeStore<T>>,
         warm_up: Option<Box<WarmUp<T>>>,
     ) -> Result<SandboxPool<T>, PoolError> {
+        SandboxPool::with_instantiate(
+            engine,
+            Box::new(move |store: &mut Store<T>| {
+                pre.instantiate(store)
+                    .map_err(|e| anyhow::anyhow!("instantiating: {e:#}"))
+            }),
+            config,
+            make_store,
+            warm_up,
+        )
+    }
+}
+
+impl<T: Send + 'static, I: Send + 'static> SandboxPool<T, I> {
+    /// Builds a pool, makes `prewarm` instances, and starts the workers.
+    ///
+    /// `make_store` builds each instance's store (host state, limits); `warm_up`, if given, runs
+    /// on every new instance before it is offered (guest initialisation).
+    pub fn with_instantiate(
+        engine: &Engine,
+        instantiate: Box<Instantiate<T, I>>,
+        config: PoolConfig,
+        make_store: Box<MakeStore<T>>,
+        warm_up: Option<Box<WarmUp<T, I>>>,
+    ) -> Result<SandboxPool<T, I>, PoolError> {
         if config.capacity == 0 {
             return Err(PoolError::Config("capacity must be at least 1".into()));
         }
@@ -237,7 +265,7 @@ impl<T: Send + 'static> SandboxPool<T> {
             ready: ArrayQueue::new(config.capacity),
             retired: SegQueue::new(),
             engine: engine.clone(),
-            pre,
+            instantiate,
             make_store,
             warm_up,
             alive: AtomicUsize::new(0),
@@ -295,7 +323,7 @@ impl<T: Send + 'static> SandboxPool<T> {
 
     /// Takes a ready instance, or makes one inline if none is ready and a slot
     /// is free, or waits up to `timeout` for one ([`OnExhausted::Wait`]).
-    pub fn acquire(&self, timeout: Duration) -> Result<PooledInstance<'_, T>, PoolError> {
+    pub fn acquire(&self, timeout: Duration) -> Result<PooledInstance<'_, T, I>, PoolError> {
         let s = &*self.shared;
         let start = Instant::now();
         let slot = match s.try_take() {
@@ -312,7 +340,7 @@ impl<T: Send + 'static> SandboxPool<T> {
         })
     }
 
-    fn acquire_slow(&self, start: Instant, timeout: Duration) -> Result<Slot<T>, PoolError> {
+    fn acquire_slow(&self, start: Instant, timeout: Duration) -> Result<Slot<T, I>, PoolError> {
         let s = &*self.shared;
         let deadline = start + timeout;
         loop {
@@ -381,7 +409,7 @@ impl<T: Send + 'static> SandboxPool<T> {
     }
 }
 
-impl<T: 'static> Shared<T> {
+impl<T: 'static, I> Shared<T, I> {
     /// Claims a slot for a new instance if one is free.
     fn reserve(&self) -> bool {
         self.alive
@@ -391,7 +419,7 @@ impl<T: 'static> Shared<T> {
             .is_ok()
     }
 
-    fn try_take(&self) -> Option<Slot<T>> {
+    fn try_take(&self) -> Option<Slot<T, I>> {
         let slot = self.ready.pop()?;
         self.hits.fetch_add(1, Ordering::Relaxed);
         if self.ready.len() < self.config.refill_below
@@ -404,14 +432,11 @@ impl<T: 'static> Shared<T> {
         Some(slot)
     }
 
-    fn make_slot(&self) -> anyhow::Result<Slot<T>> {
+    fn make_slot(&self) -> anyhow::Result<Slot<T, I>> {
         let mut store = (self.make_store)(&self.engine);
-        let instance = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| anyhow::anyhow!("instantiating: {e:#}"))?;
+        let mut instance = (self.instantiate)(&mut store)?;
         if let Some(w) = &self.warm_up {
-            w(&mut store, &instance)?;
+            w(&mut store, &mut instance)?;
         }
         self.created.fetch_add(1, Ordering::Relaxed);
         Ok(Slot {
@@ -424,7 +449,7 @@ impl<T: 'static> Shared<T> {
 
     /// Hands a used instance to the workers to drop off the request path (or
     /// drops it here when there are no workers).
-    fn retire(&self, slot: Slot<T>) {
+    fn retire(&self, slot: Slot<T, I>) {
         if self.config.workers == 0 || self.shutdown.load(Ordering::Acquire) {
             drop(slot);
             self.discarded.fetch_add(1, Ordering::Relaxed);
@@ -507,7 +532,7 @@ impl<T: 'static> Shared<T> {
     }
 }
 
-impl<T: 'static> Drop for SandboxPool<T> {
+impl<T: 'static, I: 'static> Drop for SandboxPool<T, I> {
     fn drop(&mut self) {
         let s = &*self.shared;
         s.shutdown.store(true, Ordering::Release);
@@ -530,18 +555,17 @@ impl<T: 'static> Drop for SandboxPool<T> {
     }
 }
 
-impl<T: 'static> PooledInstance<'_, T> {
+impl<T: 'static, I: 'static> PooledInstance<'_, T, I> {
     /// The slot (store, instance, use count, id).
-    pub fn slot(&mut self) -> &mut Slot<T> {
+    pub fn slot(&mut self) -> &mut Slot<T, I> {
         // Present from construction until drop.
         self.slot.as_mut().expect("slot present until drop")
     }
 
     /// The store and the instance, for calling into the guest.
-    pub fn parts(&mut self) -> (&mut Store<T>, Instance) {
+    pub fn parts(&mut self) -> (&mut Store<T>, &mut I) {
         let slot = self.slot();
-        let instance = slot.instance;
-        (&mut slot.store, instance)
+        (&mut slot.store, &mut slot.instance)
     }
 
     /// Marks the instance as unfit for reuse (it trapped, or its state is
@@ -551,7 +575,7 @@ impl<T: 'static> PooledInstance<'_, T> {
     }
 }
 
-impl<T: 'static> Drop for PooledInstance<'_, T> {
+impl<T: 'static, I: 'static> Drop for PooledInstance<'_, T, I> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
             self.pool.release(slot, self.poisoned);
@@ -559,8 +583,8 @@ impl<T: 'static> Drop for PooledInstance<'_, T> {
     }
 }
 
-impl<T: 'static> SandboxPool<T> {
-    fn release(&self, mut slot: Slot<T>, poisoned: bool) {
+impl<T: 'static, I: 'static> SandboxPool<T, I> {
+    fn release(&self, mut slot: Slot<T, I>, poisoned: bool) {
         let s = &*self.shared;
         s.in_use.fetch_sub(1, Ordering::AcqRel);
         slot.uses += 1;

@@ -245,7 +245,7 @@ pub fn now_rfc3339() -> String {
 /// Runs every variant of `exp` and writes the result files.
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     // Whatever private /tmp a child could not remove goes when this returns.
-    let _tmp_sweep = crate::guest::workload::ChildTmpSweep;
+    let _tmp_sweep = crate::host::wasi::ChildTmpSweep;
     exp.check_engines()?;
     install_interrupt_handlers();
     let started_at = now_rfc3339();
@@ -292,6 +292,11 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             None => (v.clone(), None),
         });
     }
+    for (i, (v, _)) in measured.iter().enumerate() {
+        if let Err(p) = guest::preflight::check_file(v) {
+            return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
+        }
+    }
     let mut artifacts: Vec<Option<PathBuf>> = Vec::with_capacity(exp.variants.len());
     for (v, _) in &measured {
         if !scenario::needs_artifact(v) {
@@ -312,6 +317,16 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             ));
         }
         artifacts.push(Some(path));
+    }
+    // Load and link every variant's guest once, as its child will: a
+    // missing or mistyped export, a file that is not WebAssembly or a pool
+    // too small for a component stops the run here, with the key and line.
+    for (i, ((run_as, _), artifact)) in measured.iter().zip(&artifacts).enumerate() {
+        if let Err(p) = guest::preflight::check(run_as, artifact.as_deref())
+            .with_context(|| format!("preparing the guest of variant `{}`", run_as.name))?
+        {
+            return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
+        }
     }
 
     let mut result = ResultFile {
@@ -399,7 +414,13 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                         say(&format!("  variant failed: {reason}"));
                         VariantStatus::Failed { reason }
                     }
-                    _ => VariantStatus::Ok,
+                    _ => match scenario::all_calls_faulted(v, churn.as_ref(), soak.as_ref()) {
+                        Some(reason) => {
+                            say(&format!("  variant failed: {reason}"));
+                            VariantStatus::Failed { reason }
+                        }
+                        None => VariantStatus::Ok,
+                    },
                 };
                 VariantResult {
                     name: v.name.clone(),
@@ -595,7 +616,7 @@ pub fn child_main() -> Result<()> {
             reason: explain_failure(&format!("{e:#}")),
         },
     };
-    crate::guest::workload::remove_private_tmp();
+    crate::host::wasi::remove_private_tmp();
     let failed = matches!(output, ChildOutput::Err { .. });
     emit(&output)?;
     if failed {
@@ -642,7 +663,7 @@ fn start_rss_guard(budget: u64) {
                         budget >> 20
                     );
                     let _ = emit(&ChildOutput::Err { reason });
-                    crate::guest::workload::remove_private_tmp();
+                    crate::host::wasi::remove_private_tmp();
                     std::process::exit(3);
                 }
             }

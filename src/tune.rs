@@ -115,7 +115,7 @@ fn keep_resident(v: &Variant) -> u64 {
 /// Runs a tune.
 pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     // Whatever private /tmp a child could not remove goes when this returns.
-    let _tmp_sweep = crate::guest::workload::ChildTmpSweep;
+    let _tmp_sweep = crate::host::wasi::ChildTmpSweep;
     let t = exp.tune.clone().unwrap_or(TuneSettings {
         objective: Objective::SandboxesPerSecond,
         live_instances: 100,
@@ -377,13 +377,13 @@ pub fn tuned_toml_text(exp: &Experiment, w: &Variant, t: &TuneSettings) -> Resul
     struct Out<'a> {
         engine: &'a EngineSettings,
         pooling: &'a PoolingSettings,
-        guest: &'a crate::settings::GuestSettings,
+        guest: crate::settings::KindKeys<'a>,
         scenario: &'a crate::settings::ScenarioSettings,
     }
     let body = toml::to_string(&Out {
         engine: &w.engine,
         pooling: &w.pooling,
-        guest: &w.guest,
+        guest: crate::settings::KindKeys(&w.guest),
         scenario: &w.scenario,
     })
     .context("writing tuned.toml")?;

@@ -98,3 +98,25 @@ fn each_default_explain_shows_is_valid_toml_that_parses_to_the_default() {
     }
     assert!(checked > 40, "only {checked} defaults shown as TOML");
 }
+
+#[test]
+fn explain_guest_shows_every_kind_with_an_example_that_parses() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .args(["explain", "guest"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for kind in pooling_lab::settings::GuestKind::ALL {
+        assert!(
+            text.contains(&format!("  {} ", kind.name())),
+            "{}",
+            kind.name()
+        );
+        let doc = format!("[guest]\n{}\n", kind.example());
+        let exp =
+            pooling_lab::settings::Experiment::parse(std::path::Path::new("example.toml"), &doc)
+                .unwrap_or_else(|e| panic!("{}: {e}", kind.name()));
+        assert_eq!(exp.variants[0].guest.kind, kind);
+        assert!(text.contains(kind.example().lines().last().unwrap()));
+    }
+}

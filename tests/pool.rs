@@ -48,7 +48,7 @@ fn stress(recycle: Recycle) {
                         peak.fetch_max(h.len() as u64, Ordering::Relaxed);
                     }
                     let (store, instance) = g.parts();
-                    common::call(store, instance);
+                    common::call(store, *instance);
                     assert!(held.lock().remove(&id));
                 }
             });

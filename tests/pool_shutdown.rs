@@ -22,7 +22,7 @@ fn pool_threads() -> usize {
 fn round(workers: usize) -> u64 {
     let g = common::guest(4 << 20, 4 << 20);
     let (engine, pre) = common::engine_and_pre(&g);
-    let warm_up = Box::new(|store: &mut Store<()>, instance: &Instance| {
+    let warm_up = Box::new(|store: &mut Store<()>, instance: &mut Instance| {
         common::call(store, *instance);
         Ok(())
     });
@@ -51,7 +51,7 @@ fn round(workers: usize) -> u64 {
     for _ in 0..40 {
         let mut g = pool.acquire(Duration::from_secs(10)).unwrap();
         let (store, instance) = g.parts();
-        common::call(store, instance);
+        common::call(store, *instance);
     }
     drop(pool);
     drop(engine);

@@ -95,6 +95,8 @@ name = "throws"
 [variant.guest]
 argv = ["qjs", "-e", "throw new Error('boom')"]
 expect_stdout = ""
+[variant.scenario]
+expect_faults = true
 "#,
             qjs.display()
         ),
@@ -110,7 +112,7 @@ expect_stdout = ""
     assert_eq!(c.faults.total(), 0, "{:?}", c.faults);
     assert_eq!(c.total_cycles, 50);
     let throws = r.variants[1].churn.as_ref().unwrap();
-    assert_eq!(throws.faults.other, 50, "{:?}", throws.faults);
+    assert_eq!(throws.faults.checks, 50, "{:?}", throws.faults);
     let first = throws.faults.first.as_deref().unwrap();
     assert!(first.contains("Error: boom"), "{first}");
 }
@@ -135,6 +137,8 @@ name = "host-file"
 [variant.guest]
 code = "print(open('/etc/passwd').read())"
 expect_stdout = "root:"
+[variant.scenario]
+expect_faults = true
 [[variant]]
 name = "host-env"
 [variant.guest]
@@ -152,6 +156,8 @@ name = "stdlib-read-only"
 [variant.guest]
 code = "open('/usr/local/lib/new', 'w')"
 expect_stdout = ""
+[variant.scenario]
+expect_faults = true
 "#,
     );
     let env = [
@@ -166,7 +172,7 @@ expect_stdout = ""
     // The sandbox boundary: the guest was granted only the stdlib, read-only,
     // so the host's /etc/passwd does not exist for it.
     let host = r.variants[1].churn.as_ref().unwrap();
-    assert_eq!(host.faults.other, host.total_cycles, "{:?}", host.faults);
+    assert_eq!(host.faults.checks, host.total_cycles, "{:?}", host.faults);
     let first = host.faults.first.as_deref().unwrap();
     assert!(
         first.contains("FileNotFoundError") || first.contains("No such file"),
@@ -181,7 +187,7 @@ expect_stdout = ""
     assert_eq!(granted.faults.total(), 0, "{:?}", granted.faults);
     // The stdlib grant is read-only.
     let ro = r.variants[4].churn.as_ref().unwrap();
-    assert_eq!(ro.faults.other, ro.total_cycles, "{:?}", ro.faults);
+    assert_eq!(ro.faults.checks, ro.total_cycles, "{:?}", ro.faults);
     let first = ro.faults.first.as_deref().unwrap();
     assert!(first.contains("PermissionError"), "{first}");
 

@@ -1,180 +1,226 @@
-//! Guest workloads and how their modules are loaded.
+//! Guest workloads: every kind of sandbox pooling-lab can measure, behind one
+//! interface ([`Guest`]).
 //!
-//! Precompiled artifacts are cached on disk, keyed by the guest's hash and the
-//! engine's compatibility hash (a `.cwasm` only loads into an engine whose
-//! compilation settings match), written atomically and fsync'd so that a fresh
-//! artifact's dirty page-cache pages do not skew the next memory reading.
+//! A kind is loaded and linked once per variant ([`prepare`]), then each
+//! sandbox is instantiated ([`Guest::instantiate`]), initialised on its
+//! first call ([`Guest::initialise`]), called any number of times
+//! ([`Guest::call`], which checks the result: a wrong result is a fault) and
+//! torn down by dropping its store. The host plumbing (stores, WASI
+//! contexts, limits, deadlines, output pipes) is in [`crate::host`], beneath
+//! this module; scenarios sit above it.
+//!
+//! | kind | what it is | one call |
+//! |---|---|---|
+//! | `synthetic` | a generated core module | `run()` |
+//! | `synthetic-component` | a generated component | `run()` |
+//! | `synthetic-http` | a generated `wasi:http/proxy` component | one HTTP request |
+//! | `wasi-reactor` | a WASI p1 reactor driven through an argv export (QuickJS) | `argv_export(argc, argv)` |
+//! | `python` | CPython for wasm32-wasip1 | one `turn` |
+//! | `wasi-command` | a WASI p1 command module | `_start` (once per instance) |
+//! | `core` | a core module with its own ABI | the `[guest] calls` plan |
+//! | `cli-component` | a `wasi:cli/run` component | `run` (once per instance) |
+//! | `http-component` | a `wasi:http/proxy` component | one HTTP request |
 
+pub mod artifact;
+pub mod check;
+pub mod command;
+pub mod component;
+pub mod http;
+pub mod plan;
+pub mod preflight;
 pub mod preinit;
+pub mod python;
+pub mod reactor;
+pub mod shape;
 pub mod synthetic;
-pub mod workload;
+pub mod synthetic_component;
+pub mod wasm_file;
 
-use workload::Workload;
+pub use artifact::{
+    FETCH_COMMAND, artifact_path, ensure_artifact, guest_wasm, resolve_preinit, write_cached,
+};
 
 use crate::WasmtimeContext;
-use crate::settings::{GuestKind, GuestSettings, Load};
-use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
-use std::hash::{Hash, Hasher};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use wasmtime::{Engine, Module};
+use crate::host::ticker::EpochTicker;
+use crate::host::wasi::WasiSpec;
+use crate::host::{Host, StoreSpec, WasiLevel};
+use crate::settings::{GuestKind, GuestSettings, Load, Variant};
+use anyhow::Result;
+use std::path::Path;
+use std::time::Instant;
+use wasmtime::{Engine, Store};
 
-/// Where the project's fetch script puts downloaded guests.
-pub const FETCH_COMMAND: &str = "scripts/fetch-guests.sh";
-
-/// The wasm bytes of a guest.
-pub fn guest_wasm(g: &GuestSettings) -> Result<Vec<u8>> {
-    match g.kind {
-        GuestKind::Synthetic => Ok(synthetic::module_bytes(g)),
-        GuestKind::Python => std::fs::read(&g.python_wasm).with_context(|| {
-            format!(
-                "reading the guest `{}` ([guest] python_wasm); downloaded guests are not committed: run `{FETCH_COMMAND} --only python` first",
-                g.python_wasm
-            )
-        }),
-        GuestKind::WasiReactor => std::fs::read(&g.wasm).with_context(|| {
-            format!(
-                "reading the guest `{}` ([guest] wasm); downloaded guests are not committed: run `{FETCH_COMMAND}` first",
-                g.wasm
-            )
-        }),
-    }
+/// A live sandbox's instance, by what was instantiated.
+pub enum Sandbox {
+    /// A core module instance.
+    Core(wasmtime::Instance),
+    /// A component instance.
+    Component(wasmtime::component::Instance),
+    /// A `wasi:http/proxy` component instance with its handler bindings.
+    Proxy(Box<wasmtime_wasi_http::p2::bindings::Proxy>),
 }
 
-fn grants(g: &GuestSettings) -> workload::Grants {
-    workload::Grants {
-        env: g.grant_env.clone(),
-        private_tmp: g.private_tmp,
-    }
-}
-
-/// What one call of the guest's workload does.
-pub fn workload(g: &GuestSettings) -> Workload {
-    match g.kind {
-        GuestKind::Synthetic => Workload::Synthetic,
-        GuestKind::WasiReactor => Workload::Reactor(
-            workload::ReactorCall {
-                argv_export: g.argv_export.clone(),
-                argv: g.argv.clone(),
-                teardown_export: g.teardown_export.clone(),
-                expect_stdout: g.expect_stdout.clone(),
-            },
-            grants(g),
-        ),
-        GuestKind::Python => Workload::Python(
-            workload::PythonCall {
-                code: g.code.clone(),
-                lib: g.python_lib.clone().into(),
-                expect_stdout: g.expect_stdout.clone(),
-            },
-            grants(g),
-        ),
-    }
-}
-
-/// The variant as measured when `[guest] preinit` is set: its interpreter
-/// pre-initialised (built and cached under `cache_dir` first if needed, see
-/// [`preinit`]) and `python_wasm` pointing at the snapshot. `None` when the
-/// variant has no `preinit`. The second value says whether the snapshot was
-/// built now.
-///
-/// The snapshotting instance runs on the variant's engine settings with the
-/// on-demand allocator (one instance; the pool's limits are for the sandboxes).
-pub fn resolve_preinit(
-    v: &crate::settings::Variant,
-    cache_dir: &Path,
-) -> Result<Option<(crate::settings::Variant, bool)>> {
-    if v.guest.preinit.is_empty() {
-        return Ok(None);
-    }
-    let wasm = guest_wasm(&v.guest)?;
-    let mut engine_settings = v.engine.clone();
-    engine_settings.allocator = Some(crate::settings::Allocator::OnDemand);
-    let config = crate::settings::wasmtime_config(&engine_settings, &v.pooling);
-    let engine =
-        Engine::new(&config).wt_context(|| "creating the engine to pre-initialise the guest")?;
-    let (path, fresh) = preinit::ensure_snapshot(
-        cache_dir,
-        &engine,
-        &wasm,
-        &v.guest.preinit,
-        &workload(&v.guest),
-    )
-    .with_context(|| {
-        format!(
-            "pre-initialising `{}` with [guest] preinit = {:?}",
-            v.guest.python_wasm, v.guest.preinit
-        )
-    })?;
-    let mut resolved = v.clone();
-    resolved.guest.python_wasm = path.display().to_string();
-    Ok(Some((resolved, fresh)))
-}
-
-/// Where the artifact for `wasm` compiled by `engine` is cached.
-pub fn artifact_path(cache_dir: &Path, engine: &Engine, wasm: &[u8]) -> PathBuf {
-    let digest = Sha256::digest(wasm);
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut h);
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    cache_dir.join(format!("{hex}-{:016x}.cwasm", h.finish()))
-}
-
-/// Returns the cached artifact for `wasm`, precompiling it first if needed.
-///
-/// The second value says whether it was compiled now.
-pub fn ensure_artifact(cache_dir: &Path, engine: &Engine, wasm: &[u8]) -> Result<(PathBuf, bool)> {
-    let path = artifact_path(cache_dir, engine, wasm);
-    if path.exists() {
-        return Ok((path, false));
-    }
-    let bytes = engine
-        .precompile_module(wasm)
-        .wt_context(|| "precompiling the guest")?;
-    write_cached(cache_dir, &path, &bytes)?;
-    Ok((path, true))
-}
-
-/// Puts `bytes` at `path` in the cache atomically (a complete file or none:
-/// readers may mmap it) and written back, so its pages are clean page cache
-/// when measured.
-pub fn write_cached(cache_dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::create_dir_all(cache_dir)
-        .with_context(|| format!("creating the artifact cache {}", cache_dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(cache_dir)
-        .with_context(|| format!("writing to the artifact cache {}", cache_dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("saving {}", path.display()))?;
-    Ok(())
-}
-
-/// Loads a module the way `load` says. `artifact` is required for `bytes` and `file`.
-pub fn load_module(
-    engine: &Engine,
-    load: Load,
-    wasm: &[u8],
-    artifact: Option<&Path>,
-) -> Result<Module> {
-    match load {
-        Load::Compile => Module::new(engine, wasm).wt_context(|| "compiling the guest"),
-        Load::Bytes | Load::File => {
-            let path = artifact.context("no precompiled artifact was prepared for this variant")?;
-            if load == Load::Bytes {
-                let bytes =
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                // SAFETY: the artifact was produced by `Engine::precompile_module` of a
-                // compatible engine and written by this crate; wasmtime checks the header.
-                unsafe { Module::deserialize(engine, &bytes) }
-                    .wt_context(|| format!("deserializing {}", path.display()))
-            } else {
-                // SAFETY: as above; the file is not modified while mapped (the cache
-                // only ever renames complete files into place).
-                unsafe { Module::deserialize_file(engine, path) }
-                    .wt_context(|| format!("deserializing {}", path.display()))
-            }
+impl Sandbox {
+    /// The core instance (for core-module kinds).
+    pub fn core(&self) -> wasmtime::Result<&wasmtime::Instance> {
+        match self {
+            Sandbox::Core(i) => Ok(i),
+            _ => Err(wasmtime::format_err!(
+                "this sandbox is not a core module instance"
+            )),
         }
+    }
+}
+
+/// What every guest kind implements: load and link happen when it is made
+/// (see [`prepare`]); the rest is per sandbox.
+pub trait Guest: Send + Sync {
+    /// What a store of this guest needs: its WASI level and grants.
+    fn wasi(&self) -> (WasiLevel, WasiSpec);
+
+    /// Instantiates one sandbox into `store` (linking was done once, before).
+    fn instantiate(&self, store: &mut Store<Host>) -> Result<Sandbox>;
+
+    /// Runs the guest's once-per-instance initialisation (a reactor's
+    /// `_initialize`, a plan's `init` calls). Idempotent: the first call of
+    /// [`Guest::call`] runs it if nobody did.
+    fn initialise(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
+        let _ = (store, sandbox);
+        Ok(())
+    }
+
+    /// One call of the workload, checked: a wrong result is an error
+    /// ([`crate::host::faults::CheckFailed`]), counted as a fault.
+    fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()>;
+
+    /// Whether one instance may serve more than one call (a command's
+    /// `_start` runs once per instance, as `wasmtime run` does).
+    fn reusable(&self) -> bool {
+        true
+    }
+
+    /// Tears a sandbox down. Dropping the store frees the instance and
+    /// returns its slot to the pool; a kind with host resources to release
+    /// first overrides this.
+    fn teardown(&self, store: Store<Host>, sandbox: Sandbox) {
+        drop(sandbox);
+        drop(store);
+    }
+}
+
+/// Instantiates a linked core module into `store` (the core-module kinds).
+pub fn instantiate_core(
+    pre: &wasmtime::InstancePre<Host>,
+    store: &mut Store<Host>,
+) -> Result<Sandbox> {
+    pre.instantiate(store)
+        .map(Sandbox::Core)
+        .wt_context(|| "instantiating")
+}
+
+/// An engine with the guest loaded and linked, ready to instantiate.
+pub struct Prepared {
+    /// The variant's engine.
+    pub engine: Engine,
+    /// The guest.
+    pub guest: Box<dyn Guest>,
+    /// What each new store gets.
+    pub store_spec: StoreSpec,
+    /// Time spent loading the module or component (compile, deserialize or
+    /// deserialize_file).
+    pub load_ns: u64,
+    /// `[scenario] call_deadline_ms` in epoch ticks (1 ms), if set.
+    pub deadline_ticks: Option<u64>,
+    _ticker: Option<EpochTicker>,
+}
+
+impl Prepared {
+    /// A new store with the variant's limits and the guest's WASI.
+    pub fn new_store(&self) -> Store<Host> {
+        crate::host::new_store(&self.engine, &self.store_spec)
+    }
+
+    /// Instantiates a sandbox into `store`.
+    pub fn instantiate(&self, store: &mut Store<Host>) -> Result<Sandbox> {
+        self.guest.instantiate(store)
+    }
+
+    /// One call of the guest's workload (arms the deadline first).
+    pub fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
+        self.arm_deadline(store);
+        self.guest.call(store, sandbox)
+    }
+
+    /// Arms the per-call deadline (if any): call right before each guest call.
+    #[inline]
+    pub fn arm_deadline(&self, store: &mut Store<Host>) {
+        if let Some(ticks) = self.deadline_ticks {
+            store.set_epoch_deadline(ticks);
+        }
+    }
+}
+
+/// Builds the engine for `variant`.
+pub fn engine(variant: &Variant) -> Result<Engine> {
+    Engine::new(&variant.wasmtime_config()).wt_context(|| "creating the engine")
+}
+
+/// Whether a variant needs a precompiled artifact prepared by the parent.
+pub fn needs_artifact(variant: &Variant) -> bool {
+    variant.guest.load != Load::Compile
+}
+
+/// Loads and links the guest for `variant` into `engine`: every export the
+/// kind or its plan names is looked up and type-checked here, so a mistake
+/// is an error before any sandbox exists.
+pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Result<Prepared> {
+    let g = &variant.guest;
+    let wasm = guest_wasm(g)?;
+    let t = Instant::now();
+    let loaded = artifact::load(&engine, g.load, &wasm, artifact)?;
+    let load_ns = t.elapsed().as_nanos() as u64;
+    drop(wasm);
+    let guest: Box<dyn Guest> = match g.kind {
+        GuestKind::Synthetic => Box::new(synthetic::SyntheticGuest::new(loaded.module()?)?),
+        GuestKind::WasiReactor => Box::new(reactor::Reactor::new(loaded.module()?, g)?),
+        GuestKind::Python => Box::new(python::Python::new(loaded.module()?, g)?),
+        GuestKind::WasiCommand => Box::new(command::Command::new(loaded.module()?, g)?),
+        GuestKind::Core => Box::new(plan::PlanGuest::new(loaded.module()?, g)?),
+        GuestKind::SyntheticComponent | GuestKind::CliComponent => {
+            Box::new(component::ComponentGuest::new(loaded.component()?, g)?)
+        }
+        GuestKind::SyntheticHttp | GuestKind::HttpComponent => {
+            Box::new(http::HttpGuest::new(loaded.component()?, g)?)
+        }
+    };
+    let deadline_ticks =
+        (variant.scenario.call_deadline_ms > 0).then_some(variant.scenario.call_deadline_ms);
+    let ticker = match deadline_ticks {
+        Some(_) => Some(EpochTicker::start(&engine)?),
+        None => None,
+    };
+    let (wasi_level, wasi) = guest.wasi();
+    Ok(Prepared {
+        store_spec: StoreSpec {
+            memory_limit: (g.memory_limit.0 > 0)
+                .then(|| usize::try_from(g.memory_limit.0).unwrap_or(usize::MAX)),
+            deadlines: deadline_ticks.is_some(),
+            wasi_level,
+            wasi,
+        },
+        engine,
+        guest,
+        load_ns,
+        deadline_ticks,
+        _ticker: ticker,
+    })
+}
+
+/// The WASI grants `[guest]` gives every WASI guest (`grant_env`, `private_tmp`).
+pub fn grants(g: &GuestSettings) -> WasiSpec {
+    WasiSpec {
+        grant_env: g.grant_env.clone(),
+        private_tmp: g.private_tmp,
+        ..WasiSpec::default()
     }
 }

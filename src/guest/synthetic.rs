@@ -6,6 +6,10 @@
 //! pages starting at `dirty_offset`, optional filler functions (code size) and
 //! an optional funcref table.
 
+use super::{Guest, Sandbox};
+use crate::WasmtimeContext;
+use crate::host::wasi::WasiSpec;
+use crate::host::{Host, WasiLevel};
 use crate::settings::{GuestFault, GuestSettings};
 use std::borrow::Cow;
 use wasm_encoder::{
@@ -181,6 +185,59 @@ pub fn module_bytes(g: &GuestSettings) -> Vec<u8> {
     }
     module.section(&code).section(&data);
     module.finish()
+}
+
+/// The synthetic module as a guest kind: one call is `run()`.
+pub struct SyntheticGuest {
+    pre: wasmtime::InstancePre<Host>,
+}
+
+/// Per-store state: `run`, looked up on the store's first call (a reused
+/// sandbox does not look it up again).
+struct Entry(wasmtime::TypedFunc<(), ()>);
+
+impl SyntheticGuest {
+    /// Links the generated module (it imports nothing).
+    pub fn new(module: wasmtime::Module) -> anyhow::Result<SyntheticGuest> {
+        let linker = wasmtime::Linker::new(module.engine());
+        let pre = linker
+            .instantiate_pre(&module)
+            .wt_context(|| "linking the guest")?;
+        Ok(SyntheticGuest { pre })
+    }
+}
+
+impl Guest for SyntheticGuest {
+    fn wasi(&self) -> (WasiLevel, WasiSpec) {
+        (WasiLevel::None, WasiSpec::default())
+    }
+
+    fn instantiate(&self, store: &mut wasmtime::Store<Host>) -> anyhow::Result<Sandbox> {
+        super::instantiate_core(&self.pre, store)
+    }
+
+    fn call(
+        &self,
+        store: &mut wasmtime::Store<Host>,
+        sandbox: &mut Sandbox,
+    ) -> wasmtime::Result<()> {
+        let run = match store
+            .data_mut()
+            .guest
+            .as_ref()
+            .and_then(|g| g.downcast_ref::<Entry>())
+        {
+            Some(Entry(run)) => run.clone(),
+            None => {
+                let run = sandbox
+                    .core()?
+                    .get_typed_func::<(), ()>(&mut *store, ENTRY)?;
+                store.data_mut().guest = Some(Box::new(Entry(run.clone())));
+                run
+            }
+        };
+        run.call(&mut *store, ())
+    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 //! is four clock reads:
 //!
 //! ```text
-//! t0  Store::new + InstancePre::instantiate   (linking was done once, before)
+//! t0  Store::new + instantiate              (linking was done once, before)
 //! t1  export lookup + call of the workload
-//! t2  drop(store)                             (instance teardown, slot reset)
+//! t2  teardown: drop(store)                   (instance teardown, slot reset)
 //! t3
 //! ```
 //!
@@ -274,15 +274,13 @@ fn thread_body(
 fn cycle(p: &Prepared) -> Result<([Instant; 4], Option<wasmtime::Error>)> {
     let t0 = Instant::now();
     let mut store = p.new_store();
-    let instance = p
-        .pre
+    let mut sandbox = p
         .instantiate(&mut store)
         .map_err(|e| anyhow!("instantiating: {e:#}"))?;
     let t1 = Instant::now();
-    p.arm_deadline(&mut store);
-    let fault = p.call(&mut store, &instance).err();
+    let fault = p.call(&mut store, &mut sandbox).err();
     let t2 = Instant::now();
-    drop(store);
+    p.guest.teardown(store, sandbox);
     let t3 = Instant::now();
     Ok(([t0, t1, t2, t3], fault))
 }

@@ -12,8 +12,9 @@
 //! latency counts from the request's *scheduled* time, so a request that had
 //! to queue behind a slow one is charged for it (no coordinated omission).
 
-use super::{Histograms, Host, PhaseLatency, Prepared};
-use crate::guest::workload::Workload;
+use super::{Histograms, PhaseLatency, Prepared};
+use crate::guest::Sandbox;
+use crate::host::Host;
 use crate::measure::latency::{self, Hist};
 use crate::measure::memory::{self, MemorySample};
 use crate::pool::{OnExhausted, PoolConfig, PoolError, Recycle, SandboxPool};
@@ -25,7 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime};
-use wasmtime::{Instance, Store};
+use wasmtime::Store;
 
 /// Phase names, in report order. The `*-start-late` phases are not the
 /// pool's: they are how late the request thread started each request after
@@ -126,7 +127,6 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
     let prepared = super::prepare(engine, variant, artifact)?;
     let s = &variant.scenario;
     let threads = s.threads.max(1) as usize;
-    let workload = Arc::clone(&prepared.workload);
     let timeout = Duration::from_millis(s.acquire_timeout_ms);
     // Per-thread interval of the open loop.
     let interval = (s.rate > 0.0).then(|| Duration::from_secs_f64(threads as f64 / s.rate));
@@ -137,30 +137,30 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
     crate::progress::set_total(steps, "inline requests (warmup included)");
     let (inline, inline_wall) = run_threads(threads, s.warmup, s.iterations, interval, |_| {
         let t = Instant::now();
-        let (mut store, instance) = fresh(&prepared)?;
+        let (mut store, mut sandbox) = fresh(&prepared)?;
         let ready = t.elapsed();
-        serve(
-            &mut store,
-            &instance,
-            &prepared.workload,
-            prepared.deadline_ticks,
-        )?;
+        let served = serve(&mut store, &mut sandbox, &prepared);
+        prepared.guest.teardown(store, sandbox);
+        served?;
         Ok(ready)
     })?;
 
     // Phase 2: pooled.
     let memory_before_pool = memory::sample()?;
-    let pre = prepared.pre.clone();
-    let (limit, deadline) = (prepared.memory_limit, prepared.deadline_ticks);
-    let wasi = Arc::clone(&prepared.workload);
-    let warm_up = Box::new(move |store: &mut Store<Host>, instance: &Instance| {
-        serve(store, instance, &workload, deadline)
-    });
-    let pool = SandboxPool::new(
+    let shared = Arc::new(prepared);
+    let prepared = &*shared;
+    let (p1, p2, p3) = (
+        Arc::clone(&shared),
+        Arc::clone(&shared),
+        Arc::clone(&shared),
+    );
+    let warm_up =
+        Box::new(move |store: &mut Store<Host>, sandbox: &mut Sandbox| serve(store, sandbox, &p1));
+    let pool = SandboxPool::with_instantiate(
         &prepared.engine,
-        pre,
+        Box::new(move |store: &mut Store<Host>| p2.instantiate(store)),
         pool_config(s),
-        Box::new(move |e: &wasmtime::Engine| super::new_store(e, limit, deadline.is_some(), &wasi)),
+        Box::new(move |_: &wasmtime::Engine| p3.new_store()),
         Some(warm_up),
     )
     .map_err(|e| anyhow!("building the sandbox pool: {e}"))?;
@@ -173,13 +173,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
             other => anyhow!("acquire: {other}"),
         })?;
         let ready = t.elapsed();
-        let (store, instance) = guard.parts();
-        if let Err(e) = serve(
-            store,
-            &instance,
-            &prepared.workload,
-            prepared.deadline_ticks,
-        ) {
+        let (store, sandbox) = guard.parts();
+        if let Err(e) = serve(store, sandbox, prepared) {
             guard.poison();
             return Err(e);
         }
@@ -239,28 +234,18 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
 }
 
 /// A fresh, initialised sandbox (instantiate + the guest's first call).
-fn fresh(p: &Prepared) -> Result<(Store<Host>, Instance)> {
+fn fresh(p: &Prepared) -> Result<(Store<Host>, Sandbox)> {
     let mut store = p.new_store();
-    let instance = p
-        .pre
+    let mut sandbox = p
         .instantiate(&mut store)
         .map_err(|e| anyhow!("instantiating: {e:#}"))?;
-    serve(&mut store, &instance, &p.workload, p.deadline_ticks)?;
-    Ok((store, instance))
+    serve(&mut store, &mut sandbox, p)?;
+    Ok((store, sandbox))
 }
 
 /// One request's work: a call of the guest's workload.
-fn serve(
-    store: &mut Store<Host>,
-    instance: &Instance,
-    workload: &Workload,
-    deadline: Option<u64>,
-) -> Result<()> {
-    if let Some(ticks) = deadline {
-        store.set_epoch_deadline(ticks);
-    }
-    workload
-        .call(store, instance)
+fn serve(store: &mut Store<Host>, sandbox: &mut Sandbox, p: &Prepared) -> Result<()> {
+    p.call(store, sandbox)
         .map_err(|e| anyhow!("calling the guest: {e:#}"))
 }
 

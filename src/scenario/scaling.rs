@@ -5,7 +5,9 @@
 //! (the base for per-instance figures), and after each step of `counts`.
 //! Per-instance cost = (reading after N - reading after module load) / N.
 
-use super::{Host, Prepared};
+use super::Prepared;
+use crate::guest::Sandbox;
+use crate::host::Host;
 use crate::measure::memory::{self, MemorySample, PerInstance};
 use crate::settings::{Sharing, Variant};
 use anyhow::{Context, Result};
@@ -13,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
-use wasmtime::{Instance, Store};
+use wasmtime::Store;
 
 /// Memory after one step of the scaling scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -55,7 +57,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> 
 
     let max = variant.scenario.counts.last().copied().unwrap_or(0) as usize;
     // Each sandbox's own engine and module, when `sharing` is not `shared`.
-    let mut live: Vec<(Store<Host>, Instance, Option<Prepared>)> = Vec::with_capacity(max);
+    let mut live: Vec<(Store<Host>, Sandbox, Option<Prepared>)> = Vec::with_capacity(max);
     let mut steps = Vec::with_capacity(variant.scenario.counts.len());
     crate::progress::set_total(max as u64, "live instances");
     for &count in &variant.scenario.counts {
@@ -99,15 +101,14 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> 
     })
 }
 
-fn instantiate_and_call(p: &Prepared) -> Result<(Store<Host>, Instance, u128, u128)> {
+fn instantiate_and_call(p: &Prepared) -> Result<(Store<Host>, Sandbox, u128, u128)> {
     let mut store = p.new_store();
     let t = Instant::now();
-    let instance = p.pre.instantiate(&mut store)?;
+    let mut sandbox = p.instantiate(&mut store)?;
     let inst_ns = t.elapsed().as_nanos();
     let t = Instant::now();
-    p.arm_deadline(&mut store);
-    p.call(&mut store, &instance)
+    p.call(&mut store, &mut sandbox)
         .map_err(|e| anyhow::anyhow!("calling the guest: {e:#}"))?;
     let call_ns = t.elapsed().as_nanos();
-    Ok((store, instance, inst_ns, call_ns))
+    Ok((store, sandbox, inst_ns, call_ns))
 }

@@ -61,14 +61,12 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
     // Session: one sandbox, K executions.
     let t = Instant::now();
     let mut store = p.new_store();
-    let instance = p
-        .pre
+    let mut sandbox = p
         .instantiate(&mut store)
         .map_err(|e| anyhow!("instantiating the session sandbox: {e:#}"))?;
     // The first execution is part of setting the session up: it is where
     // the sandbox's working set is first touched.
-    p.arm_deadline(&mut store);
-    p.call(&mut store, &instance)
+    p.call(&mut store, &mut sandbox)
         .map_err(|e| anyhow!("session first execution: {e:#}"))?;
     let session_setup_ns = t.elapsed().as_nanos() as u64;
     let session_memory_before = memory::sample()?;
@@ -81,14 +79,13 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
             session_memory_mid = memory::sample()?;
         }
         let t = Instant::now();
-        p.arm_deadline(&mut store);
-        p.call(&mut store, &instance)
+        p.call(&mut store, &mut sandbox)
             .map_err(|e| anyhow!("session execution {i}: {e:#}"))?;
         session_h.saturating_record(t.elapsed().as_nanos().max(1) as u64);
         crate::progress::tick(1);
     }
     let session_memory_after = memory::sample()?;
-    drop(store);
+    p.guest.teardown(store, sandbox);
 
     // Fresh: K sandboxes, one execution each.
     crate::progress::set_total(k, "fresh executions");
@@ -97,14 +94,12 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
     for i in 0..k {
         let t = Instant::now();
         let mut store = p.new_store();
-        let instance = p
-            .pre
+        let mut sandbox = p
             .instantiate(&mut store)
             .map_err(|e| anyhow!("fresh execution {i}: instantiating: {e:#}"))?;
-        p.arm_deadline(&mut store);
-        p.call(&mut store, &instance)
+        p.call(&mut store, &mut sandbox)
             .map_err(|e| anyhow!("fresh execution {i}: {e:#}"))?;
-        drop(store);
+        p.guest.teardown(store, sandbox);
         fresh_h.saturating_record(t.elapsed().as_nanos().max(1) as u64);
         crate::progress::tick(1);
     }

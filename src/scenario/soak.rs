@@ -7,8 +7,8 @@
 //! the figures kept in the result.
 
 use super::GuestFaults;
+use crate::measure::fit::linear_fit;
 use crate::measure::memory;
-use crate::report::plot::linear_fit;
 use crate::settings::{SoakMode, Variant};
 use anyhow::{Result, anyhow};
 use schemars::JsonSchema;
@@ -61,28 +61,24 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<SoakResult> {
     let mut session = match s.soak_mode {
         SoakMode::Reuse => {
             let mut store = p.new_store();
-            let instance = p
-                .pre
+            let sandbox = p
                 .instantiate(&mut store)
                 .map_err(|e| anyhow!("instantiating: {e:#}"))?;
-            Some((store, instance))
+            Some((store, sandbox))
         }
         SoakMode::Fresh => None,
     };
     let mut one = |faults: &mut GuestFaults| -> Result<()> {
         let outcome = match &mut session {
-            Some((store, instance)) => {
-                p.arm_deadline(store);
-                p.call(store, instance)
-            }
+            Some((store, sandbox)) => p.call(store, sandbox),
             None => {
                 let mut store = p.new_store();
-                let instance = p
-                    .pre
+                let mut sandbox = p
                     .instantiate(&mut store)
                     .map_err(|e| anyhow!("instantiating: {e:#}"))?;
-                p.arm_deadline(&mut store);
-                p.call(&mut store, &instance)
+                let r = p.call(&mut store, &mut sandbox);
+                p.guest.teardown(store, sandbox);
+                r
             }
         };
         if let Err(e) = outcome {

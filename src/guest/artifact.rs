@@ -1,0 +1,199 @@
+//! How a guest's module or component is found, precompiled, cached and loaded.
+//!
+//! Precompiled artifacts are cached on disk, keyed by the guest's hash and the
+//! engine's compatibility hash (a `.cwasm` only loads into an engine whose
+//! compilation settings match), written atomically and fsync'd so that a fresh
+//! artifact's dirty page-cache pages do not skew the next memory reading.
+
+use crate::WasmtimeContext;
+use crate::settings::{GuestKind, GuestSettings, Load};
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
+
+/// Where the project's fetch script puts downloaded guests.
+pub const FETCH_COMMAND: &str = "scripts/fetch-guests.sh";
+
+/// The wasm bytes of a guest: generated for the synthetic kinds, read (and
+/// checked to be WebAssembly or WAT) for the others.
+pub fn guest_wasm(g: &GuestSettings) -> Result<Vec<u8>> {
+    match g.kind {
+        GuestKind::Synthetic => Ok(super::synthetic::module_bytes(g)),
+        GuestKind::SyntheticComponent => {
+            super::synthetic_component::run_component(&super::synthetic_component::spec(g))
+        }
+        GuestKind::SyntheticHttp => {
+            super::synthetic_component::http_component(&super::synthetic_component::spec(g))
+        }
+        GuestKind::Python => super::wasm_file::read(&g.python_wasm, "python_wasm"),
+        _ => super::wasm_file::read(&g.wasm, "wasm"),
+    }
+}
+
+/// The variant as measured when `[guest] preinit` is set: its interpreter
+/// pre-initialised (built and cached under `cache_dir` first if needed, see
+/// [`super::preinit`]) and `python_wasm` pointing at the snapshot. `None` when the
+/// variant has no `preinit`. The second value says whether the snapshot was
+/// built now.
+///
+/// The snapshotting instance runs on the variant's engine settings with the
+/// on-demand allocator (one instance; the pool's limits are for the sandboxes).
+pub fn resolve_preinit(
+    v: &crate::settings::Variant,
+    cache_dir: &Path,
+) -> Result<Option<(crate::settings::Variant, bool)>> {
+    if v.guest.preinit.is_empty() {
+        return Ok(None);
+    }
+    let wasm = guest_wasm(&v.guest)?;
+    let mut engine_settings = v.engine.clone();
+    engine_settings.allocator = Some(crate::settings::Allocator::OnDemand);
+    let config = crate::settings::wasmtime_config(&engine_settings, &v.pooling);
+    let engine =
+        Engine::new(&config).wt_context(|| "creating the engine to pre-initialise the guest")?;
+    let (path, fresh) =
+        super::preinit::ensure_snapshot(cache_dir, &engine, &wasm, &v.guest.preinit, &v.guest)
+            .with_context(|| {
+                format!(
+                    "pre-initialising `{}` with [guest] preinit = {:?}",
+                    v.guest.python_wasm, v.guest.preinit
+                )
+            })?;
+    let mut resolved = v.clone();
+    resolved.guest.python_wasm = path.display().to_string();
+    Ok(Some((resolved, fresh)))
+}
+
+/// Where the artifact for `wasm` compiled by `engine` is cached.
+pub fn artifact_path(cache_dir: &Path, engine: &Engine, wasm: &[u8]) -> PathBuf {
+    let digest = Sha256::digest(wasm);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    cache_dir.join(format!("{hex}-{:016x}.cwasm", h.finish()))
+}
+
+/// Returns the cached artifact for `wasm`, precompiling it first if needed.
+///
+/// The second value says whether it was compiled now.
+pub fn ensure_artifact(cache_dir: &Path, engine: &Engine, wasm: &[u8]) -> Result<(PathBuf, bool)> {
+    let path = artifact_path(cache_dir, engine, wasm);
+    if path.exists() {
+        return Ok((path, false));
+    }
+    let bytes = if wasmparser::Parser::is_component(wasm) {
+        engine
+            .precompile_component(wasm)
+            .wt_context(|| "precompiling the guest component")?
+    } else {
+        engine
+            .precompile_module(wasm)
+            .wt_context(|| "precompiling the guest")?
+    };
+    write_cached(cache_dir, &path, &bytes)?;
+    Ok((path, true))
+}
+
+/// Puts `bytes` at `path` in the cache atomically (a complete file or none:
+/// readers may mmap it) and written back, so its pages are clean page cache
+/// when measured.
+pub fn write_cached(cache_dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::create_dir_all(cache_dir)
+        .with_context(|| format!("creating the artifact cache {}", cache_dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(cache_dir)
+        .with_context(|| format!("writing to the artifact cache {}", cache_dir.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("saving {}", path.display()))?;
+    Ok(())
+}
+
+/// A loaded guest: a core module or a component.
+pub enum Loaded {
+    /// A core module.
+    Module(Module),
+    /// A component.
+    Component(Component),
+}
+
+impl Loaded {
+    /// The core module, or an error naming what the file is instead.
+    pub fn module(self) -> Result<Module> {
+        match self {
+            Loaded::Module(m) => Ok(m),
+            Loaded::Component(_) => anyhow::bail!(
+                "the guest is a component, but this kind takes a core module: use kind = \"cli-component\" or \"http-component\""
+            ),
+        }
+    }
+
+    /// The component, or an error naming what the file is instead.
+    pub fn component(self) -> Result<Component> {
+        match self {
+            Loaded::Component(c) => Ok(c),
+            Loaded::Module(_) => anyhow::bail!(
+                "the guest is a core module, but this kind takes a component: use kind = \"wasi-command\", \"wasi-reactor\" or \"core\""
+            ),
+        }
+    }
+}
+
+/// Loads a module or component the way `how` says. `artifact` is required
+/// for `bytes` and `file`.
+pub fn load(engine: &Engine, how: Load, wasm: &[u8], artifact: Option<&Path>) -> Result<Loaded> {
+    let component = wasmparser::Parser::is_component(wasm);
+    match how {
+        Load::Compile if component => Component::new(engine, wasm)
+            .map(Loaded::Component)
+            .wt_context(|| "compiling the guest component"),
+        Load::Compile => Module::new(engine, wasm)
+            .map(Loaded::Module)
+            .wt_context(|| "compiling the guest"),
+        Load::Bytes | Load::File => {
+            let path = artifact.context("no precompiled artifact was prepared for this variant")?;
+            let ctx = || format!("deserializing {}", path.display());
+            if how == Load::Bytes {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                if component {
+                    // SAFETY: the artifact was produced by `Engine::precompile_*` of a
+                    // compatible engine and written by this crate; wasmtime checks the header.
+                    unsafe { Component::deserialize(engine, &bytes) }
+                        .map(Loaded::Component)
+                        .wt_context(ctx)
+                } else {
+                    // SAFETY: as above.
+                    unsafe { Module::deserialize(engine, &bytes) }
+                        .map(Loaded::Module)
+                        .wt_context(ctx)
+                }
+            } else if component {
+                // SAFETY: as above; the file is not modified while mapped (the cache
+                // only ever renames complete files into place).
+                unsafe { Component::deserialize_file(engine, path) }
+                    .map(Loaded::Component)
+                    .wt_context(ctx)
+            } else {
+                // SAFETY: as above.
+                unsafe { Module::deserialize_file(engine, path) }
+                    .map(Loaded::Module)
+                    .wt_context(ctx)
+            }
+        }
+    }
+}
+
+/// Loads a core module the way `how` says (the guest kinds that take one).
+pub fn load_module(
+    engine: &Engine,
+    how: Load,
+    wasm: &[u8],
+    artifact: Option<&Path>,
+) -> Result<Module> {
+    load(engine, how, wasm, artifact)?.module()
+}

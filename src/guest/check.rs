@@ -1,0 +1,74 @@
+//! Checking a call's result: what a call wrote and returned, against what
+//! the config expects. A failed check is a fault
+//! ([`crate::host::faults::CheckFailed`]), never a fast sample.
+
+use crate::host::Host;
+use crate::host::faults::check_failed;
+use wasmtime::Store;
+
+/// Checks a WASI call's status and the output it wrote (only this call's:
+/// a reused sandbox's earlier output cannot satisfy or fail a later call). A
+/// non-zero status, anything on stderr, or stdout without `expect` (when
+/// not empty) fails.
+pub fn output(
+    store: &mut Store<Host>,
+    status: i32,
+    what: &str,
+    expect: &str,
+) -> wasmtime::Result<()> {
+    let Some(out) = store.data_mut().output.as_mut() else {
+        return Ok(());
+    };
+    let new_err = out.new_stderr();
+    if status != 0 {
+        return Err(check_failed(format!(
+            "`{what}` returned {status}; stderr: {}",
+            String::from_utf8_lossy(&new_err).trim()
+        )));
+    }
+    if !new_err.is_empty() {
+        return Err(check_failed(format!(
+            "the guest wrote to stderr: {}",
+            String::from_utf8_lossy(&new_err).trim()
+        )));
+    }
+    if !expect.is_empty() {
+        let new_out = out.new_stdout();
+        if !String::from_utf8_lossy(&new_out).contains(expect) {
+            return Err(check_failed(format!(
+                "stdout lacks the expected `{expect}`: {}",
+                String::from_utf8_lossy(&new_out).trim()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks returned bytes: they must contain `contains` (when not empty) and
+/// equal `equals` (when set).
+pub fn bytes(what: &str, got: &[u8], contains: &str, equals: Option<&str>) -> wasmtime::Result<()> {
+    let text = String::from_utf8_lossy(got);
+    if let Some(want) = equals
+        && text != want
+    {
+        return Err(check_failed(format!(
+            "{what} is {:?}, expected exactly {want:?}",
+            shorten(&text)
+        )));
+    }
+    if !contains.is_empty() && !text.contains(contains) {
+        return Err(check_failed(format!(
+            "{what} lacks the expected `{contains}`: {:?}",
+            shorten(&text)
+        )));
+    }
+    Ok(())
+}
+
+fn shorten(s: &str) -> String {
+    if s.len() <= 200 {
+        s.to_string()
+    } else {
+        format!("{}...", &s[..s.floor_char_boundary(200)])
+    }
+}

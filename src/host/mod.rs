@@ -1,0 +1,232 @@
+//! Host plumbing beneath every guest kind: the store's host state, WASI
+//! contexts (preview1 for core modules, preview2 + wasi:http for
+//! components), captured output, store limits and per-call deadlines.
+//!
+//! Nothing here knows a particular guest kind: a kind describes what its
+//! sandboxes may see with a [`wasi::WasiSpec`] and keeps its own per-store
+//! state in [`Host::guest`]. Guest kinds (`crate::guest`) sit above this
+//! module and scenarios above both; this module imports neither.
+
+pub mod faults;
+pub mod ticker;
+pub mod wasi;
+
+use std::any::Any;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Stdout/stderr kept per store; a guest writing more gets write errors.
+pub const OUTPUT_CAPACITY: usize = 64 << 10;
+
+/// The WASI state of a store, by the WASI generation its guest imports.
+pub enum Wasi {
+    /// The guest imports no WASI (the synthetic module, a plain component).
+    None,
+    /// WASI preview1 (`wasi_snapshot_preview1`), for core modules.
+    P1(WasiP1Ctx),
+    /// WASI preview2 (`wasi:cli`, `wasi:io`, ...) and `wasi:http`, for components.
+    P2 {
+        /// The WASI context.
+        ctx: WasiCtx,
+        /// Resources the guest holds (streams, requests, responses).
+        table: ResourceTable,
+        /// wasi:http state.
+        http: WasiHttpCtx,
+    },
+}
+
+/// A store's captured stdout and stderr, and how much of each was checked.
+pub struct Output {
+    /// The guest's stdout (bounded by [`OUTPUT_CAPACITY`]).
+    pub stdout: MemoryOutputPipe,
+    /// The guest's stderr (bounded by [`OUTPUT_CAPACITY`]).
+    pub stderr: MemoryOutputPipe,
+    stdout_seen: usize,
+    stderr_seen: usize,
+}
+
+impl Output {
+    /// Fresh pipes.
+    pub fn new() -> Output {
+        Output {
+            stdout: MemoryOutputPipe::new(OUTPUT_CAPACITY),
+            stderr: MemoryOutputPipe::new(OUTPUT_CAPACITY),
+            stdout_seen: 0,
+            stderr_seen: 0,
+        }
+    }
+
+    /// What the guest wrote to stderr since the last call of this method.
+    pub fn new_stderr(&mut self) -> Vec<u8> {
+        let all = self.stderr.contents();
+        let new = all.get(self.stderr_seen..).unwrap_or_default().to_vec();
+        self.stderr_seen = all.len();
+        new
+    }
+
+    /// What the guest wrote to stdout since the last call of this method.
+    pub fn new_stdout(&mut self) -> Vec<u8> {
+        let all = self.stdout.contents();
+        let new = all.get(self.stdout_seen..).unwrap_or_default().to_vec();
+        self.stdout_seen = all.len();
+        new
+    }
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output::new()
+    }
+}
+
+/// Host state of every store pooling-lab makes.
+pub struct Host {
+    /// Store limits (`[guest] memory_limit`; installed only when set).
+    pub limits: StoreLimits,
+    /// WASI context. It grants only what the guest kind's
+    /// [`wasi::WasiSpec`] names: no host files, environment or arguments
+    /// otherwise.
+    pub wasi: Wasi,
+    /// Captured stdout/stderr, when the guest has WASI.
+    pub output: Option<Output>,
+    /// Per-store state of the guest kind (an initialised flag, exports
+    /// looked up once, ...), which this layer does not interpret.
+    pub guest: Option<Box<dyn Any + Send>>,
+}
+
+impl Host {
+    /// The guest kind's per-store state of type `S`, made with `init` on first use.
+    pub fn guest_state<S: Any + Send>(&mut self, init: impl FnOnce() -> S) -> &mut S {
+        if !self.guest.as_ref().is_some_and(|g| g.is::<S>()) {
+            self.guest = Some(Box::new(init()));
+        }
+        self.guest
+            .as_mut()
+            .and_then(|g| g.downcast_mut::<S>())
+            .expect("just set to an S")
+    }
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        match &mut self.wasi {
+            Wasi::P2 { ctx, table, .. } => WasiCtxView { ctx, table },
+            // Only components are linked against preview2, and their stores
+            // are always made with a preview2 context (StoreSpec::wasi).
+            _ => panic!("a preview2 guest's store was made without a preview2 context"),
+        }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        match &mut self.wasi {
+            Wasi::P2 { http, table, .. } => WasiHttpCtxView {
+                ctx: http,
+                table,
+                hooks: Default::default(),
+            },
+            _ => panic!("a wasi:http guest's store was made without a preview2 context"),
+        }
+    }
+}
+
+/// Which WASI a store gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasiLevel {
+    /// None.
+    None,
+    /// Preview1, for core modules.
+    P1,
+    /// Preview2 with wasi:http, for components.
+    P2,
+}
+
+/// Everything a new store needs: limits, deadlines and WASI.
+#[derive(Debug, Clone)]
+pub struct StoreSpec {
+    /// Most linear memory the store may grow to (`None`: no limiter installed).
+    pub memory_limit: Option<usize>,
+    /// Trap when the epoch deadline passes.
+    pub deadlines: bool,
+    /// Which WASI the guest imports.
+    pub wasi_level: WasiLevel,
+    /// What the guest may see through WASI.
+    pub wasi: wasi::WasiSpec,
+}
+
+/// A new store: host state, `memory_limit` (a grow beyond it traps), epoch
+/// deadline traps when `deadlines` is set, and the WASI the spec grants. A
+/// grant that fails (a folder vanished after the variant was prepared) is
+/// left out, and the guest then fails its imports, which is recorded as a
+/// fault of that call.
+pub fn new_store(engine: &Engine, spec: &StoreSpec) -> Store<Host> {
+    let (wasi, output) = match spec.wasi_level {
+        WasiLevel::None => (Wasi::None, None),
+        level => {
+            let output = Output::new();
+            let mut b = wasmtime_wasi::WasiCtxBuilder::new();
+            b.stdout(output.stdout.clone())
+                .stderr(output.stderr.clone());
+            let _ = spec.wasi.apply(&mut b);
+            let wasi = if level == WasiLevel::P1 {
+                Wasi::P1(b.build_p1())
+            } else {
+                Wasi::P2 {
+                    ctx: b.build(),
+                    table: ResourceTable::new(),
+                    http: WasiHttpCtx::new(),
+                }
+            };
+            (wasi, Some(output))
+        }
+    };
+    let host = Host {
+        limits: StoreLimitsBuilder::new()
+            .memory_size(spec.memory_limit.unwrap_or(usize::MAX))
+            .trap_on_grow_failure(true)
+            .build(),
+        wasi,
+        output,
+        guest: None,
+    };
+    let mut store = Store::new(engine, host);
+    // Only a configured limit installs the limiter: it is a boxed callback
+    // that every memory grow (instantiation included) goes through, which
+    // production without limits does not pay.
+    if spec.memory_limit.is_some() {
+        store.limiter(|h| &mut h.limits);
+    }
+    if spec.deadlines {
+        store.epoch_deadline_trap();
+    }
+    store
+}
+
+/// Adds WASI preview1 to a core-module linker (for guests that import it).
+pub fn add_wasi_p1(linker: &mut wasmtime::Linker<Host>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p1::add_to_linker_sync(linker, |h: &mut Host| match &mut h.wasi {
+        Wasi::P1(ctx) => ctx,
+        // Stores of preview1 guests are always made with a preview1 context.
+        _ => panic!("a preview1 guest's store was made without a preview1 context"),
+    })
+}
+
+thread_local! {
+    /// A current-thread tokio runtime per measuring thread, for guests whose
+    /// host side is async (wasi:http): no runtime thread of its own, so a
+    /// call runs on the thread that times it.
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("building a current-thread tokio runtime");
+}
+
+/// Runs `f` to completion on this thread's runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    RUNTIME.with(|rt| rt.block_on(f))
+}
