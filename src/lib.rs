@@ -19,6 +19,7 @@ pub mod report;
 pub mod result;
 pub mod runner;
 pub mod scenario;
+pub mod serve;
 pub mod settings;
 pub mod tune;
 

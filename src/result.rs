@@ -85,6 +85,9 @@ pub struct VariantResult {
     /// Soak scenario figures (kept when the variant failed its growth bound).
     #[serde(default)]
     pub soak: Option<SoakResult>,
+    /// Serve scenario figures (kept when the server died mid-run).
+    #[serde(default)]
+    pub serve: Option<crate::scenario::serve::ServeResult>,
     /// This variant against the baseline (absent for the baseline itself, or
     /// until the baseline has been measured).
     pub vs_baseline: Option<Comparison>,

@@ -93,6 +93,9 @@ pub struct Measured {
     pub session: Option<SessionResult>,
     /// Soak figures.
     pub soak: Option<SoakResult>,
+    /// Serve figures.
+    #[serde(default)]
+    pub serve: Option<crate::scenario::serve::ServeResult>,
     /// Latency histograms, for the parent to save.
     pub histograms: Option<EncodedHistograms>,
 }
@@ -379,14 +382,17 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     mut pool,
                     mut session,
                     soak,
+                    mut serve,
                     histograms,
                 } = *m;
                 let phases: Option<&mut Vec<PhaseLatency>> = if let Some(c) = &mut churn {
                     Some(&mut c.phases)
                 } else if let Some(p) = &mut pool {
                     Some(&mut p.phases)
+                } else if let Some(s) = &mut session {
+                    Some(&mut s.phases)
                 } else {
-                    session.as_mut().map(|s| &mut s.phases)
+                    serve.as_mut().map(|s| &mut s.phases)
                 };
                 if let (Some(phases), Some(enc)) = (phases, &histograms) {
                     let sub = Path::new(&stamp).join(variant_slug(i, &v.name));
@@ -414,6 +420,25 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                         say(&format!("  variant failed: {reason}"));
                         VariantStatus::Failed { reason }
                     }
+                    _ if serve
+                        .as_ref()
+                        .is_some_and(|s| s.server_died.is_some() || s.ok == 0) =>
+                    {
+                        let s = serve.as_ref().expect("checked");
+                        let reason = match &s.server_died {
+                            Some(d) => format!(
+                                "the server died mid-run ({} of {} requests answered): {d}",
+                                s.ok, s.requests
+                            ),
+                            None => format!(
+                                "no request of {} was answered as expected; the first error: {}",
+                                s.requests,
+                                s.first_error.as_deref().unwrap_or("?")
+                            ),
+                        };
+                        say(&format!("  variant failed: {reason}"));
+                        VariantStatus::Failed { reason }
+                    }
                     _ => match scenario::all_calls_faulted(v, churn.as_ref(), soak.as_ref()) {
                         Some(reason) => {
                             say(&format!("  variant failed: {reason}"));
@@ -433,6 +458,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     pool,
                     session,
                     soak,
+                    serve,
                     vs_baseline: None,
                     warnings,
                     preinit_snapshot,
@@ -456,6 +482,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     pool: None,
                     session: None,
                     soak: None,
+                    serve: None,
                     vs_baseline: None,
                     warnings: Vec::new(),
                     preinit_snapshot,
@@ -673,7 +700,13 @@ fn start_rss_guard(budget: u64) {
 /// Adds the fix to failures wasmtime reports in its own words.
 pub fn explain_failure(msg: &str) -> String {
     let m = msg.to_ascii_lowercase();
-    let fix = if m.contains("concurrent") && m.contains("limit") {
+    let fix = if m.contains("concurrent") && m.contains("fibers") {
+        Some(
+            "the pool's async stacks ran out: every live store that made an async call (a wasi:http \
+             request) keeps one fiber stack until it is dropped; raise [pooling] total_stacks above the most \
+             such sandboxes alive at once",
+        )
+    } else if m.contains("concurrent") && m.contains("limit") {
         Some(
             "wasmtime's pooling allocator ran out of slots: raise [pooling] total_core_instances / total_memories \
              (and total_tables, total_stacks) above the most instances alive at once",
@@ -702,6 +735,7 @@ fn measure(job: &Job) -> Result<Measured> {
         pool: None,
         session: None,
         soak: None,
+        serve: None,
         histograms: None,
     };
     match v.scenario.kind {
@@ -721,6 +755,11 @@ fn measure(job: &Job) -> Result<Measured> {
             let (result, hists) = scenario::session::run(v, artifact)?;
             m.histograms = Some(EncodedHistograms::new(&hists)?);
             m.session = Some(result);
+        }
+        ScenarioKind::Serve => {
+            let (result, hists) = scenario::serve::run(v, artifact)?;
+            m.histograms = Some(EncodedHistograms::new(&hists)?);
+            m.serve = Some(result);
         }
     }
     m.effective = crate::settings::effective_settings(&scenario::engine(v)?);

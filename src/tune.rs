@@ -458,6 +458,27 @@ pub fn builder_code(w: &Variant) -> String {
     s
 }
 
+/// The variant's settings as `wasmtime serve` flags (those wasmtime has a
+/// flag for), one `-O key=value` pair per element.
+pub fn serve_flag_list(w: &Variant) -> Result<Vec<String>> {
+    let text = serve_flags(w);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("wasmtime serve"))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut words = line.split_whitespace().skip(2);
+    while let Some(w) = words.next() {
+        if w == "-O"
+            && let Some(v) = words.next()
+        {
+            out.push("-O".to_string());
+            out.push(v.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// The winner as `wasmtime serve -O` flags, where wasmtime has such a flag.
 pub fn serve_flags(w: &Variant) -> String {
     let map = |key: &str| -> Option<&'static str> {

@@ -125,6 +125,11 @@ pub fn proxy_pre(component: &Component) -> Result<ProxyPre<Host>> {
 }
 
 impl HttpGuest {
+    /// The pre-instantiated proxy (what a server instantiates per request).
+    pub fn proxy_pre(&self) -> &ProxyPre<Host> {
+        &self.pre
+    }
+
     /// Links the component and reads the request from `[guest]`.
     pub fn new(component: Component, g: &GuestSettings) -> Result<HttpGuest> {
         Ok(HttpGuest {
@@ -182,6 +187,10 @@ pub async fn handle(
 }
 
 impl Guest for HttpGuest {
+    fn as_http(&self) -> Option<&HttpGuest> {
+        Some(self)
+    }
+
     fn wasi(&self) -> (WasiLevel, WasiSpec) {
         (WasiLevel::P2, self.wasi.clone())
     }

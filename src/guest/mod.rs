@@ -99,6 +99,11 @@ pub trait Guest: Send + Sync {
         true
     }
 
+    /// The guest as a wasi:http proxy, for the serve scenario's server.
+    fn as_http(&self) -> Option<&http::HttpGuest> {
+        None
+    }
+
     /// Tears a sandbox down. Dropping the store frees the instance and
     /// returns its slot to the pool; a kind with host resources to release
     /// first overrides this.

@@ -7,7 +7,7 @@
 
 use super::plan::ExportMismatch;
 use super::shape::{self, Shape};
-use crate::settings::{GuestKind, ScenarioKind, Variant, max_live};
+use crate::settings::{GuestKind, Variant, max_live};
 use std::path::Path;
 
 /// A problem found before measuring, with the key that fixes it.
@@ -189,16 +189,16 @@ pub fn fits_pool(v: &Variant, shape: &Shape) -> Result<(), Problem> {
             ));
         }
     }
-    // Async stacks: a wasi:http request runs on a fiber stack from the pool.
-    let concurrent_calls = match v.scenario.kind {
-        ScenarioKind::Scaling | ScenarioKind::Session | ScenarioKind::Soak => 1,
-        _ => u64::from(v.scenario.threads.max(1)) + u64::from(v.scenario.pool_workers),
-    };
+    // Async stacks: a wasi:http call runs on a fiber stack from the pool,
+    // and the store keeps that stack until it is dropped, so every live
+    // wasi:http sandbox holds one (measured: the 17th live instance of a
+    // pool with total_stacks = 16 fails with "maximum concurrent limit of 16
+    // for fibers reached").
     let stacks_needed = if matches!(
         v.guest.kind,
         GuestKind::HttpComponent | GuestKind::SyntheticHttp
     ) {
-        concurrent_calls
+        live
     } else {
         0
     };
@@ -233,7 +233,7 @@ pub fn fits_pool(v: &Variant, shape: &Shape) -> Result<(), Problem> {
             "total_stacks",
             p.total_stacks.unwrap_or(d.get_total_stacks()),
             stacks_needed,
-            "async stacks (one per concurrent wasi:http call)",
+            "async stacks (a live wasi:http sandbox keeps one)",
         ),
     ];
     for (key, have, need, what) in totals {

@@ -56,11 +56,19 @@ pub fn release_free_heap() {
 
 /// Reads the current process's memory.
 pub fn sample() -> Result<MemorySample> {
-    let rollup =
-        std::fs::read("/proc/self/smaps_rollup").context("reading /proc/self/smaps_rollup")?;
-    let status =
-        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    sample_of("self")
+}
+
+/// Reads the memory of process `pid` (`"self"` or a number), e.g. a server
+/// pooling-lab started.
+pub fn sample_of(pid: &str) -> Result<MemorySample> {
+    let read = |f: &str| {
+        let path = format!("/proc/{pid}/{f}");
+        std::fs::read(&path).with_context(|| format!("reading {path}"))
+    };
+    let rollup = read("smaps_rollup")?;
+    let status = String::from_utf8_lossy(&read("status")?).into_owned();
+    let stat = String::from_utf8_lossy(&read("stat")?).into_owned();
     let mut s = parse_smaps_rollup(&rollup[..])?;
     let (rss, size) = parse_status(&status);
     s.vm_rss_bytes = rss;

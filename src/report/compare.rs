@@ -159,6 +159,7 @@ mod tests {
             pool: None,
             session: None,
             soak: None,
+            serve: None,
             vs_baseline: None,
             warnings: Vec::new(),
             preinit_snapshot: None,

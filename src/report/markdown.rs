@@ -596,6 +596,20 @@ pub fn render(r: &ResultFile) -> String {
         );
         out.push_str(&session_table(r));
     }
+    if r.variants.iter().any(|v| v.serve.is_some()) {
+        out.push_str(
+            "\n## Serve: a wasi:http component under HTTP load\n\n\
+             request = from each request's scheduled send time to its answer (open loop: \
+             coordinated omission corrected) or from its send (closed loop); service = send to answer. \
+             Server memory is the serving process's (pooling-lab's server shares its process with the load generator).\n\n",
+        );
+        out.push_str(&serve_table(r));
+        for v in &r.variants {
+            if let Some(c) = v.serve.as_ref().and_then(|s| s.command.as_ref()) {
+                out.push_str(&format!("\n`{}`: `{c}`\n", v.name));
+            }
+        }
+    }
     let files = if r.variants.iter().any(|v| v.churn.is_none()) {
         other_histogram_files(r)
     } else {
@@ -628,6 +642,62 @@ pub fn render(r: &ResultFile) -> String {
     if !f.is_empty() {
         out.push_str("\n## Failed variants\n\n");
         out.push_str(&f);
+    }
+    out
+}
+
+/// Serve variants: requests/s, latency, errors, server memory.
+pub fn serve_table(r: &ResultFile) -> String {
+    let mut out = String::from(
+        "| variant | server | load | requests/s | request p50 / p99 / p99.9 | service p50 / p99 | errors | server Pss (after / peak) | VmRSS peak | VmSize | minor faults / request |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for v in &r.variants {
+        let Some(s) = &v.serve else { continue };
+        let get = |name: &str| {
+            s.phases
+                .iter()
+                .find(|p| p.phase == name)
+                .map(|p| &p.summary)
+        };
+        let (req, svc) = (get("request"), get("service"));
+        let load = if s.rate > 0.0 {
+            format!("{:.0}/s open, {} conn", s.rate, s.connections)
+        } else {
+            format!("closed, {} conn", s.connections)
+        };
+        let errors: u64 = s.errors.values().sum();
+        let errors = if errors == 0 {
+            "0".to_string()
+        } else {
+            s.errors
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "| {} | {} | {load} | {:.0} | {} | {} | {errors} | {} / {} | {} | {} | {:.1} |\n",
+            v.name,
+            s.server,
+            s.requests_per_sec,
+            req.map_or("-".into(), |l| format!(
+                "{} / {} / {}",
+                duration(l.p50_ns as f64),
+                duration(l.p99_ns as f64),
+                duration(l.p999_ns as f64)
+            )),
+            svc.map_or("-".into(), |l| format!(
+                "{} / {}",
+                duration(l.p50_ns as f64),
+                duration(l.p99_ns as f64)
+            )),
+            mib(s.memory_after.pss_bytes as f64),
+            mib(s.peak_pss_bytes as f64),
+            mib(s.peak_rss_bytes as f64),
+            gib(s.memory_after.vm_size_bytes as f64),
+            s.minor_faults_per_request,
+        ));
     }
     out
 }

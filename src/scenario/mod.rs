@@ -3,6 +3,7 @@
 pub mod churn;
 pub mod pool;
 pub mod scaling;
+pub mod serve;
 pub mod session;
 pub mod soak;
 

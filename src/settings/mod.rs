@@ -18,7 +18,7 @@ pub use parse::{
 pub use schema::{
     Allocator, EngineSettings, GuestFault, GuestKind, GuestSettings, KeyDoc, KindKeys, Load,
     OptLevel, PlanArg, PlanCall, PlanResult, PoolRecycle, PoolingSettings, ScenarioKind,
-    ScenarioSettings, Sharing, SoakMode, Toggle,
+    ScenarioSettings, ServeServer, Sharing, SoakMode, Toggle, WasmtimeFlags,
 };
 pub use size::ByteSize;
 pub use value::OneOrMany;

@@ -623,8 +623,56 @@ pub fn max_live(s: &ScenarioSettings) -> (u32, &'static str) {
         ScenarioKind::Scaling => (s.counts.last().copied().unwrap_or(1), "counts"),
         ScenarioKind::Pool if s.pool_capacity >= s.threads => (s.pool_capacity, "pool_capacity"),
         ScenarioKind::Session | ScenarioKind::Soak => (1, "kind"),
+        ScenarioKind::Serve => (s.connections, "connections"),
         _ => (s.threads, "threads"),
     }
+}
+
+/// Checks a serve variant: it serves a wasi:http component, with at least
+/// one connection, within bounds.
+fn validate_serve(v: &Variant) -> Result<(), Problem> {
+    let s = &v.scenario;
+    if !matches!(
+        v.guest.kind,
+        GuestKind::HttpComponent | GuestKind::SyntheticHttp
+    ) {
+        return Err(Problem {
+            section: "scenario",
+            key: "kind",
+            message: format!(
+                "serve serves a wasi:http/proxy component; this guest is kind = \"{}\"",
+                v.guest.kind.name()
+            ),
+            fix:
+                "use [guest] kind = \"http-component\" (with wasm = \"...\") or \"synthetic-http\""
+                    .into(),
+        });
+    }
+    if s.connections == 0 || s.connections > 4096 {
+        return Err(Problem {
+            section: "scenario",
+            key: "connections",
+            message: format!("connections = {} is outside 1..=4096", s.connections),
+            fix: "e.g. connections = 16".into(),
+        });
+    }
+    if s.server_threads == 0 || s.server_threads > 256 {
+        return Err(Problem {
+            section: "scenario",
+            key: "server_threads",
+            message: format!("server_threads = {} is outside 1..=256", s.server_threads),
+            fix: "use about one per core".into(),
+        });
+    }
+    if !s.rate.is_finite() || s.rate < 0.0 {
+        return Err(Problem {
+            section: "scenario",
+            key: "rate",
+            message: format!("rate = {} is not a request rate", s.rate),
+            fix: "give requests per second (e.g. 2000.0), or 0 for a closed loop".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Checks that the guest kind can serve the scenario and has what it needs.
@@ -732,7 +780,11 @@ fn validate(v: &Variant) -> Result<(), Problem> {
             }
             (*s.counts.last().unwrap_or(&1), "counts")
         }
-        ScenarioKind::Churn | ScenarioKind::Pool | ScenarioKind::Session | ScenarioKind::Soak => {
+        ScenarioKind::Churn
+        | ScenarioKind::Pool
+        | ScenarioKind::Session
+        | ScenarioKind::Soak
+        | ScenarioKind::Serve => {
             if s.iterations == 0 {
                 return Err(Problem {
                     section: "scenario",
@@ -772,6 +824,10 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                         });
                     }
                     (1, "kind")
+                }
+                ScenarioKind::Serve => {
+                    validate_serve(v)?;
+                    (s.connections, "connections")
                 }
                 _ => (s.threads, "threads"),
             }

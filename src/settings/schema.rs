@@ -850,6 +850,31 @@ pub enum ScenarioKind {
     /// cycles: the fitted Pss slope per 1,000 cycles is the leak signal, and
     /// the variant fails when it exceeds `soak_max_growth_per_1000`.
     Soak,
+    /// A wasi:http component served over HTTP on 127.0.0.1 (by pooling-lab
+    /// or by `wasmtime serve`) under load: requests/s, latency from each
+    /// request's scheduled time, errors by kind, the server's memory.
+    Serve,
+}
+
+/// Which server a serve variant measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServeServer {
+    /// pooling-lab's own server (hyper + wasmtime-wasi-http, the request path
+    /// of `wasmtime serve`) on the variant's engine.
+    PoolingLab,
+    /// `wasmtime serve` itself (the CLI at the version in Cargo.lock).
+    WasmtimeServe,
+}
+
+/// Which flags `wasmtime serve` gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WasmtimeFlags {
+    /// None: `wasmtime serve`'s own defaults (pooling, wasmtime's limits).
+    None,
+    /// The variant's `[engine]` and `[pooling]` keys as `-O` flags.
+    Variant,
 }
 
 /// What a soak cycles through.
@@ -1000,7 +1025,7 @@ plain_section! {
         /// (per-request instantiation vs a prewarmed sandbox pool), `session`
         /// (one sandbox for many executions vs a fresh sandbox each) or `soak`
         /// (the Pss slope over a long run: the leak signal).
-        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak";
+        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak | serve";
         /// Scaling: live-instance counts to measure at, ascending.
         counts: Vec<u32> = vec![1, 10, 100], unit "list of counts";
         /// Churn, pool, session: timed cycles (requests, executions) per thread.
@@ -1042,6 +1067,23 @@ plain_section! {
         /// is stopped and reported as over budget (before the machine swaps or
         /// the OOM killer acts). 0 = no budget.
         max_rss: ByteSize = ByteSize(0), unit "bytes";
+        /// Serve: `pooling-lab` (its own server on this variant's engine) or
+        /// `wasmtime-serve` (the wasmtime CLI, `scripts/install-wasmtime-cli.sh`).
+        server: ServeServer = ServeServer::PoolingLab, unit "enum: pooling-lab | wasmtime-serve";
+        /// Serve with `wasmtime-serve`: `none` (its defaults) or `variant`
+        /// (this variant's [engine] and [pooling] keys as `-O` flags).
+        wasmtime_flags: WasmtimeFlags = WasmtimeFlags::Variant, unit "enum: none | variant";
+        /// Serve with `wasmtime-serve`: path of the CLI (\"\" = where
+        /// scripts/install-wasmtime-cli.sh installs it).
+        wasmtime_cli: String = String::new(), unit "path";
+        /// Serve: keep-alive connections the load uses (closed loop: the concurrency).
+        connections: u32 = 16, unit "count";
+        /// Serve: worker threads of pooling-lab's server.
+        server_threads: u32 = 2, unit "count";
+        /// Serve: a request unanswered after this is a timeout error.
+        request_timeout_ms: u64 = 5000, unit "milliseconds";
+        /// Serve: the timed requests stop after this, whatever is unsent (counted).
+        max_duration_s: u64 = 300, unit "seconds";
         /// Soak: `fresh` (a new sandbox per cycle) or `reuse` (one sandbox for all calls).
         soak_mode: SoakMode = SoakMode::Fresh, unit "enum: fresh | reuse";
         /// Soak: cycles between two Pss samples.
