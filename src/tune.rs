@@ -93,13 +93,43 @@ pub struct TuneOutput {
     pub tuned_toml: PathBuf,
 }
 
-/// The objective as a number where higher is better.
-fn score(objective: Objective, m: &Measured) -> Option<(f64, f64, LatencySummary)> {
+/// The objective as a number where higher is better; `Err` says why a
+/// candidate is out (no figures, or over the p99 target).
+fn score(t: &TuneSettings, m: &Measured) -> Result<(f64, f64, LatencySummary), String> {
+    if t.objective == Objective::RequestsPerSecond {
+        let s = m.serve.as_ref().ok_or("no serve figures")?;
+        let req = s
+            .phases
+            .iter()
+            .find(|p| p.phase == "request")
+            .ok_or("no request latency")?
+            .summary;
+        if s.ok == 0 {
+            return Err(format!(
+                "no request answered: {}",
+                s.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        let target = (t.p99_target_ms * 1e6) as u64;
+        if target > 0 && req.p99_ns > target {
+            return Err(format!(
+                "request p99 {} is over the target {}",
+                duration(req.p99_ns as f64),
+                duration(target as f64)
+            ));
+        }
+        return Ok((s.requests_per_sec, s.requests_per_sec, req));
+    }
+    score_churn(t.objective, m).ok_or_else(|| "no churn figures".to_string())
+}
+
+/// The churn objectives.
+fn score_churn(objective: Objective, m: &Measured) -> Option<(f64, f64, LatencySummary)> {
     let c = m.churn.as_ref()?;
     let inst = c.phases.iter().find(|p| p.phase == "instantiate")?.summary;
     let s = match objective {
         Objective::SandboxesPerSecond => c.cycles_per_sec,
-        Objective::P99TimeToReady => -(inst.p99_ns as f64),
+        Objective::P99TimeToReady | Objective::RequestsPerSecond => -(inst.p99_ns as f64),
     };
     Some((s, c.cycles_per_sec, inst))
 }
@@ -122,16 +152,21 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         memory_budget: crate::settings::ByteSize(8 << 30),
         finalists: 3,
         rounds: 2,
+        p99_target_ms: 0.0,
     });
-    if exp
-        .variants
-        .iter()
-        .any(|v| v.scenario.kind != ScenarioKind::Churn)
-    {
-        bail!(
-            "{}: tune measures candidates with the churn scenario: set [scenario] kind = \"churn\"",
-            exp.path.display()
-        );
+    let (wanted, objective_hint) = if t.objective == Objective::RequestsPerSecond {
+        (
+            ScenarioKind::Serve,
+            "objective = \"requests-per-second\" measures candidates with the serve scenario: set [scenario] kind = \"serve\"",
+        )
+    } else {
+        (
+            ScenarioKind::Churn,
+            "tune measures candidates with the churn scenario: set [scenario] kind = \"churn\" (or objective = \"requests-per-second\" with kind = \"serve\")",
+        )
+    };
+    if exp.variants.iter().any(|v| v.scenario.kind != wanted) {
+        bail!("{}: {objective_hint}", exp.path.display());
     }
     runner::install_interrupt_handlers();
     let progress = crate::progress::RunProgress::new(opts.quiet);
@@ -239,12 +274,12 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         }
         let (run_as, a) = artifact(&c.variant)?;
         match runner::measure_variant(&opts.exe, &run_as, a) {
-            Ok(m) => match score(t.objective, &m) {
-                Some((s, cps, inst)) => {
+            Ok(m) => match score(&t, &m) {
+                Ok((s, cps, inst)) => {
                     c.scores.push(s);
                     c.last = Some((cps, inst));
                 }
-                None => c.pruned = Some("no churn figures".into()),
+                Err(why) => c.pruned = Some(why),
             },
             Err(reason) => c.pruned = Some(format!("failed: {reason}")),
         }
@@ -314,6 +349,27 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         finalists.push(i);
     }
     if finalists.is_empty() {
+        let measured = cands
+            .iter()
+            .filter(|c| !c.reference && !c.scores.is_empty())
+            .count();
+        if measured == 0 {
+            let reasons: Vec<String> = cands
+                .iter()
+                .filter(|c| !c.reference)
+                .map(|c| {
+                    format!(
+                        "{}: {}",
+                        c.variant.name,
+                        c.pruned.as_deref().unwrap_or("not measured")
+                    )
+                })
+                .collect();
+            bail!(
+                "no candidate meets the target; every one was dropped:\n  {}",
+                reasons.join("\n  ")
+            );
+        }
         bail!(
             "no finalist fits the memory budget {} for live_instances = {live}; raise memory_budget or lower live_instances",
             mib(budget)
@@ -536,6 +592,7 @@ fn figure(c: &Candidate, objective: Objective) -> String {
     match (c.median(), objective) {
         (Some(m), Objective::SandboxesPerSecond) => format!("{m:.0} sandboxes/s"),
         (Some(m), Objective::P99TimeToReady) => format!("p99 ready {}", duration(-m)),
+        (Some(m), Objective::RequestsPerSecond) => format!("{m:.0} requests/s"),
         (None, _) => "-".into(),
     }
 }
@@ -595,7 +652,7 @@ fn summary(
             .find(|c| c.variant.name == name)
             .and_then(|r| Some((w.median()?, r.median()?)))
             .map(|(a, b)| match t.objective {
-                Objective::SandboxesPerSecond => a / b,
+                Objective::SandboxesPerSecond | Objective::RequestsPerSecond => a / b,
                 Objective::P99TimeToReady => b / a,
             })
     };
@@ -640,6 +697,15 @@ fn summary(
         for gib in [4u64, 8, 16] {
             let n = ((gib << 30) as f64 - fixed).max(0.0) / each.max(1.0);
             let _ = writeln!(s, "| {gib} GiB | {:.0} |", n.floor());
+        }
+        if t.objective == Objective::RequestsPerSecond
+            && let Some(m) = w.median()
+        {
+            let _ = writeln!(
+                s,
+                "\nRequests/s: {m:.0} measured on this host ({} CPUs), one fresh sandbox per request; a host of any memory size above serves as many as its CPUs allow, and the table bounds how many requests it can hold in flight at once (one live sandbox each).",
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            );
         }
         if w.variant.is_pooling() {
             let cfg = wasmtime::PoolingAllocationConfig::default();

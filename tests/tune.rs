@@ -38,6 +38,7 @@ kind = "churn"
         memory_budget: pooling_lab::settings::ByteSize(1 << 30),
         finalists: 1,
         rounds: 1,
+        p99_target_ms: 0.0,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tuned.toml");
@@ -170,4 +171,62 @@ warmup = 10
     assert!(summary.contains("commit "), "{summary}");
     assert!(summary.contains("**Winner: `"), "{summary}");
     tune::load_tuned(&out.join("tuned.toml")).unwrap();
+}
+
+#[test]
+fn a_serving_tune_picks_by_requests_per_second_within_the_p99_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve-tune.toml");
+    std::fs::write(
+        &config,
+        r#"
+[tune]
+objective = "requests-per-second"
+p99_target_ms = 1000.0
+live_instances = 8
+memory_budget = "2GiB"
+finalists = 1
+rounds = 1
+[engine]
+allocator = "pooling"
+[pooling]
+total_component_instances = 16
+total_core_instances = 64
+total_memories = 16
+total_tables = 64
+total_stacks = 16
+max_memory_size = "16MiB"
+linear_memory_keep_resident = ["0", "1MiB"]
+[guest]
+kind = "synthetic-http"
+image_size = "512KiB"
+dirty_per_call = "16KiB"
+[scenario]
+kind = "serve"
+iterations = 200
+warmup = 20
+connections = 4
+"#,
+    )
+    .unwrap();
+    common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
+    let out = std::fs::read_dir(dir.path().join("results/serve-tune"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-tune"))
+        .expect("a <stamp>-tune folder");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("requests/s"), "{summary}");
+    assert!(summary.contains("RequestsPerSecond"), "{summary}");
+    tune::load_tuned(&out.join("tuned.toml")).unwrap();
+
+    // A p99 target no server meets prunes every candidate, with the reason.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("p99_target_ms = 1000.0", "p99_target_ms = 0.000001");
+    std::fs::write(&config, text).unwrap();
+    let out = common::run_quiet("tune", &config, dir.path(), &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("over the target"), "{err}");
 }

@@ -66,6 +66,9 @@ pub enum Objective {
     SandboxesPerSecond,
     /// Lowest p99 time until a fresh sandbox is ready (instantiate).
     P99TimeToReady,
+    /// Most requests per second served (`[scenario] kind = "serve"`) with the
+    /// request p99 at or under `[tune] p99_target_ms`.
+    RequestsPerSecond,
 }
 
 /// `[tune]`: the target of `pooling-lab tune`. The search space is the
@@ -90,6 +93,10 @@ pub struct TuneSettings {
     /// Interleaved re-measurement rounds of the finalists.
     #[serde(default = "default_rounds")]
     pub rounds: u32,
+    /// `requests-per-second`: a candidate whose request p99 is above this
+    /// (milliseconds) is out (0 = no latency target).
+    #[serde(default)]
+    pub p99_target_ms: f64,
 }
 
 fn default_objective() -> Objective {
@@ -114,8 +121,8 @@ const TUNE_KEYS: &[KeyDoc] = &[
         key: "objective",
         ty: "Objective",
         default: "sandboxes-per-second",
-        unit: "enum: sandboxes-per-second | p99-time-to-ready",
-        doc: "What `pooling-lab tune` optimises: fresh sandboxes per second (churn\nthroughput) or the p99 of instantiation (time until a sandbox is ready).\n",
+        unit: "enum: sandboxes-per-second | p99-time-to-ready | requests-per-second",
+        doc: "What `pooling-lab tune` optimises: fresh sandboxes per second (churn\nthroughput), the p99 of instantiation (time until a sandbox is ready), or\nrequests per second served (serve scenario) with the request p99 at or under\np99_target_ms.\n",
     },
     KeyDoc {
         section: "tune",
@@ -148,6 +155,14 @@ const TUNE_KEYS: &[KeyDoc] = &[
         default: "2",
         unit: "count",
         doc: "Interleaved re-measurement rounds of the finalists (the median counts).\n",
+    },
+    KeyDoc {
+        section: "tune",
+        key: "p99_target_ms",
+        ty: "f64",
+        default: "0",
+        unit: "milliseconds",
+        doc: "requests-per-second: candidates whose request p99 (from each request's\nscheduled time) is above this are out. 0 = no latency target.\n",
     },
 ];
 
