@@ -1,5 +1,9 @@
 //! Measurements: process memory and page faults ([`memory`]), latency
-//! histograms and the clock's own cost ([`latency`]).
+//! histograms and the clock's own cost ([`latency`]), what else the machine
+//! did while a variant measured ([`disturbance`]), and where a churn's page
+//! faults and waits came from ([`faults`]).
 
+pub mod disturbance;
+pub mod faults;
 pub mod latency;
 pub mod memory;
