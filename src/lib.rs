@@ -10,6 +10,7 @@
 //! [`settings::Experiment::load`] and build the engine from
 //! [`settings::wasmtime_config`].
 
+pub mod background;
 pub mod guest;
 pub mod measure;
 pub mod pool;

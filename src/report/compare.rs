@@ -138,6 +138,9 @@ mod tests {
             },
             faults: Default::default(),
             warmup_faults: Default::default(),
+            background_load: 0,
+            contention: None,
+            major_fault_sites: None,
         }
     }
 

@@ -150,6 +150,56 @@ fn kib_signed(bytes: f64) -> String {
     format!("{:+.0} KiB", bytes / 1024.0)
 }
 
+/// Churn: the measuring threads' faults, context switches and storage reads
+/// over the timed cycles, and where traced major faults landed.
+pub fn churn_contention_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | threads | background load | minor faults / cycle | major faults / cycle | voluntary switches / cycle | involuntary switches / cycle | read from storage |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut sites = String::new();
+    for v in &r.variants {
+        let Some(c) = &v.churn else { continue };
+        let Some(k) = &c.contention else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
+            v.name,
+            c.threads,
+            c.background_load,
+            k.minor_faults_per_cycle,
+            k.major_faults_per_cycle,
+            k.voluntary_switches_per_cycle,
+            k.involuntary_switches_per_cycle,
+            mib(k.io_read_bytes as f64),
+        );
+        if let Some(f) = &c.major_fault_sites {
+            let top = |xs: &[(String, u64)]| {
+                xs.iter()
+                    .take(4)
+                    .map(|(m, n)| format!("{m}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let _ = writeln!(
+                sites,
+                "| {} | {} | {} | {} | {} | {} |",
+                v.name,
+                f.sampled,
+                f.lost,
+                f.distinct_pages,
+                f.unavailable.clone().unwrap_or_else(|| top(&f.by_mapping)),
+                top(&f.by_code)
+            );
+        }
+    }
+    if !sites.is_empty() {
+        out.push_str("\nMajor faults of the timed cycles, sampled one by one (perf): the mapping each faulting address lies in, and the code that took it.\n\n");
+        out.push_str("| variant | sampled | lost | distinct pages | landed in | taken by code in |\n|---|---:|---:|---:|---|---|\n");
+        out.push_str(&sites);
+    }
+    out
+}
+
 /// Churn latency percentiles, one row per variant and phase.
 pub fn churn_latency_table(r: &ResultFile) -> String {
     let mut out = String::new();
@@ -566,6 +616,17 @@ pub fn render(r: &ResultFile) -> String {
              workload call; drop = dropping the store (teardown, slot reset); cycle = all three.\n\n",
         );
         out.push_str(&churn_latency_table(r));
+        let contention = churn_contention_table(r);
+        if contention.lines().count() > 2 {
+            out.push_str(
+                "\n## Churn: faults and waits of the measuring threads\n\n\
+                 Per timed cycle, the measuring threads' own figures (getrusage per thread): a \
+                 voluntary switch is a thread going to sleep (a lock, I/O), an involuntary one \
+                 the scheduler preempting it. Linux counts a retried fault (one that waited for \
+                 a locked page) as major; \"read from storage\" tells real page-ins apart.\n\n",
+            );
+            out.push_str(&contention);
+        }
         if let Some(line) = timer_floor_line(r) {
             let _ = writeln!(out, "\n{line}");
         }

@@ -637,6 +637,30 @@ fn validate(v: &Variant) -> Result<(), Problem> {
             }
         }
     };
+    if s.background_load > MAX_THREADS {
+        return Err(Problem {
+            section: "scenario",
+            key: "background_load",
+            message: format!(
+                "background_load = {} is outside 0..={MAX_THREADS}",
+                s.background_load
+            ),
+            fix: "use 0 (none) up to a few times the host's cores".into(),
+        });
+    }
+    for (key, on) in [
+        ("background_load", s.background_load > 0),
+        ("trace_major_faults", s.trace_major_faults),
+    ] {
+        if on && s.kind != ScenarioKind::Churn {
+            return Err(Problem {
+                section: "scenario",
+                key,
+                message: format!("{key} is measured by the churn scenario only"),
+                fix: format!("set [scenario] kind = \"churn\", or remove {key}"),
+            });
+        }
+    }
     let g = &v.guest;
     // Only the synthetic guest's memory needs are known before loading it.
     let min_mem = if g.kind == GuestKind::Synthetic {
