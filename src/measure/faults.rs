@@ -141,8 +141,12 @@ const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
 const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
 /// `perf_event_attr` up to `sample_max_stack` (PERF_ATTR_SIZE_VER5).
 const ATTR_SIZE: usize = 112;
-/// Data pages of the ring buffer (a power of two): 128 KiB, ~4,000 samples.
-const DATA_PAGES: usize = 32;
+/// Data pages of the ring buffer (a power of two): 1 MiB, ~32,000 samples;
+/// [`FALLBACK_DATA_PAGES`] when the kernel refuses that much locked memory
+/// (`perf_event_mlock_kb`). Samples beyond it are dropped, and counted.
+const DATA_PAGES: usize = 256;
+/// 128 KiB, ~4,000 samples: within the default unprivileged perf_event_mlock_kb.
+const FALLBACK_DATA_PAGES: usize = 32;
 
 /// Samples every major fault of the calling thread, from [`enable`] to
 /// [`disable`]; nothing is recorded in between but the kernel's own writes
@@ -201,18 +205,24 @@ impl MajorFaultTrace {
         let fd = fd as libc::c_int;
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
-        let ring_len = page * (1 + DATA_PAGES);
-        // SAFETY: mapping the event's ring buffer, as perf_event_open(2) describes.
-        let ring = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                ring_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
+        let map = |pages: usize| {
+            // SAFETY: mapping the event's ring buffer, as perf_event_open(2) describes.
+            let ring = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    page * (1 + pages),
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    fd,
+                    0,
+                )
+            };
+            (ring, page * (1 + pages))
         };
+        let (mut ring, mut ring_len) = map(DATA_PAGES);
+        if ring == libc::MAP_FAILED {
+            (ring, ring_len) = map(FALLBACK_DATA_PAGES);
+        }
         if ring == libc::MAP_FAILED {
             let e = std::io::Error::last_os_error();
             // SAFETY: our own fd.
@@ -239,8 +249,9 @@ impl MajorFaultTrace {
         unsafe { libc::ioctl(self.fd, PERF_EVENT_IOC_DISABLE, 0) };
     }
 
-    /// Every sample recorded so far and the number the kernel had to drop
-    /// because the ring buffer was full.
+    /// Every sample recorded so far and the number the kernel reported
+    /// dropped (a full buffer drops samples before it can say so: compare
+    /// with the thread's own major-fault count, as the churn scenario does).
     pub fn drain(&self) -> (Vec<FaultSample>, u64) {
         let data_size = (self.ring_len - self.page) as u64;
         // SAFETY: the metadata page is mapped; data_head is at offset 1024 and

@@ -335,10 +335,15 @@ fn thread_body(
         }
     }
     hists.usage = ThreadUsage::now().since(&usage_before);
+    let majors = hists.usage.major_faults;
     hists.trace = trace.map(|t| match t {
         Ok(t) => {
             t.disable();
-            Ok(t.drain())
+            let (samples, lost) = t.drain();
+            // A full ring buffer drops samples without a record of it: what
+            // the thread took and was not sampled is lost too.
+            let unsampled = majors.saturating_sub(samples.len() as u64);
+            Ok((samples, lost.max(unsampled)))
         }
         Err(e) => Err(format!("perf_event_open refused: {e}")),
     });
