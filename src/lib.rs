@@ -5,11 +5,16 @@
 //! experiment expands into the cartesian product of variants. The [`runner`]
 //! measures each variant in a fresh process ([`scenario`], [`measure`]) and
 //! writes a versioned JSON result plus a Markdown table ([`report`], [`result`]).
+//! With rounds, every variant is measured in several interleaved processes
+//! and reported with its between-round spread ([`rounds`]); what else the
+//! machine did meanwhile is sampled and a disturbed variant marked
+//! ([`measure::disturbance`]).
 //!
 //! Production code reuses [`settings`]: load a file with
 //! [`settings::Experiment::load`] and build the engine from
 //! [`settings::wasmtime_config`].
 
+pub mod background;
 pub mod guest;
 pub mod host;
 pub mod measure;
@@ -17,6 +22,7 @@ pub mod pool;
 pub mod progress;
 pub mod report;
 pub mod result;
+pub mod rounds;
 pub mod runner;
 pub mod scenario;
 pub mod serve;

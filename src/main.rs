@@ -31,6 +31,12 @@ enum Cmd {
         /// Print only errors and the final table.
         #[arg(long, short)]
         quiet: bool,
+        /// Measure every variant in N separate processes, interleaved (the
+        /// variant order rotated each round), and report each headline
+        /// metric's median with its between-round spread. Overrides
+        /// `[experiment] rounds`.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(pooling_lab::rounds::MAX_ROUNDS)))]
+        rounds: Option<u32>,
     },
     /// Search the experiment's variants for the best settings against its
     /// `[tune]` target (measured, not modelled) and write tuned.toml.
@@ -58,7 +64,9 @@ enum Cmd {
         key: Option<String>,
     },
     /// Compare two result files: every shared variant and metric, with a
-    /// verdict that treats changes within the measured spread as no change.
+    /// verdict that treats changes within the measured spread as no change,
+    /// says "not enough rounds to judge" when the rounds cannot resolve a
+    /// difference, and gives a disturbed variant no verdict.
     Compare {
         /// The reference result (JSON).
         a: PathBuf,
@@ -104,6 +112,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             results_dir,
             cache_dir,
             quiet,
+            rounds,
         } => {
             let exp = Experiment::load(&config)?;
             let opts = RunOptions {
@@ -111,6 +120,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 cache_dir,
                 exe: std::env::current_exe()?,
                 quiet,
+                rounds,
             };
             let out = runner::run(&exp, &opts)?;
             println!("{}", report::markdown::summary(&out.result));

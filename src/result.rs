@@ -4,7 +4,9 @@
 //! from these types is committed as `results/schema/result-v1.json`; a test
 //! fails when the types and the committed schema disagree.
 
+use crate::measure::disturbance::Disturbance;
 use crate::report::compare::Comparison;
+use crate::rounds::RoundStat;
 use crate::scenario::churn::ChurnResult;
 use crate::scenario::pool::PoolResult;
 use crate::scenario::scaling::ScalingResult;
@@ -48,6 +50,20 @@ pub struct ResultFile {
     /// Charts written next to the result (SVG and PNG), relative to this file's folder.
     #[serde(default)]
     pub plots: Vec<String>,
+    /// Rounds asked for (`run --rounds`, `[experiment] rounds`): each variant
+    /// measured in this many separate processes, interleaved. 1 in results
+    /// written before rounds existed.
+    #[serde(default = "one")]
+    pub rounds: u32,
+    /// Share of all CPUs other processes could use before a variant was
+    /// marked disturbed (`[experiment] disturbed_cpu_share`); absent in
+    /// results written before disturbances were detected.
+    #[serde(default)]
+    pub disturbed_cpu_share: Option<f64>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// A key given as a list of alternatives.
@@ -98,6 +114,70 @@ pub struct VariantResult {
     /// made from (`settings` keep the interpreter and the code it was made with).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preinit_snapshot: Option<PreinitSnapshot>,
+    /// With rounds: every round's figures, in the order measured (a round
+    /// re-run because it was disturbed is kept, marked `replaced`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<RoundRecord>,
+    /// With rounds: the round whose figures fill this variant's scenario
+    /// fields (the median round of its primary figure, see
+    /// [`crate::rounds::primary`]); 0 without rounds.
+    #[serde(default)]
+    pub shown_round: u32,
+    /// With rounds: every headline metric's median, min-max and confidence
+    /// interval over the counted rounds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub between_rounds: Vec<RoundStat>,
+    /// What else the machine did while it measured (with rounds: the most
+    /// disturbed counted round); absent if it could not be sampled.
+    #[serde(default)]
+    pub disturbance: Option<Disturbance>,
+    /// Other processes used more than the stated share of the CPU while it
+    /// measured (with rounds: in any counted round). `compare` never calls a
+    /// disturbed variant better or worse.
+    #[serde(default)]
+    pub disturbed: bool,
+}
+
+/// One round of one variant: the figures of one child process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoundRecord {
+    /// Round number, from 1.
+    pub round: u32,
+    /// Place in that round's order (1 = measured first in the round).
+    pub position: u32,
+    /// This is the re-run of a round that was disturbed.
+    #[serde(default)]
+    pub rerun: bool,
+    /// Superseded by its re-run (kept for the record, not counted).
+    #[serde(default)]
+    pub replaced: bool,
+    /// Whether it was measured.
+    pub status: VariantStatus,
+    /// When the child started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Wall time of the child process.
+    pub wall_ns: u64,
+    /// What else the machine did meanwhile.
+    #[serde(default)]
+    pub disturbance: Option<Disturbance>,
+    /// Scaling figures.
+    #[serde(default)]
+    pub scaling: Option<ScalingResult>,
+    /// Churn figures.
+    #[serde(default)]
+    pub churn: Option<ChurnResult>,
+    /// Pool figures.
+    #[serde(default)]
+    pub pool: Option<PoolResult>,
+    /// Session figures.
+    #[serde(default)]
+    pub session: Option<SessionResult>,
+    /// Soak figures.
+    #[serde(default)]
+    pub soak: Option<SoakResult>,
+    /// Serve figures of this round.
+    #[serde(default)]
+    pub serve: Option<crate::scenario::serve::ServeResult>,
 }
 
 /// The module `[guest] preinit` made (wasmtime-wizer snapshot).

@@ -8,10 +8,13 @@
 //! leak into the next.
 
 use crate::guest;
+use crate::measure::disturbance::{self, Disturbance, Sample, Sampler};
 use crate::measure::latency;
 use crate::progress::RunProgress;
 use crate::report;
-use crate::result::{AxisResult, HostInfo, ResultFile, VariantResult, VariantStatus};
+use crate::result::{
+    AxisResult, HostInfo, PreinitSnapshot, ResultFile, RoundRecord, VariantResult, VariantStatus,
+};
 use crate::scenario::churn::ChurnResult;
 use crate::scenario::pool::PoolResult;
 use crate::scenario::session::SessionResult;
@@ -41,6 +44,9 @@ pub struct RunOptions {
     pub exe: PathBuf,
     /// Print nothing but errors on stderr.
     pub quiet: bool,
+    /// Rounds (separate processes per variant, interleaved); `None` = the
+    /// experiment's `[experiment] rounds` (default 1).
+    pub rounds: Option<u32>,
 }
 
 /// What a run produced.
@@ -353,148 +359,190 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             .collect(),
         variants: Vec::with_capacity(exp.variants.len()),
         plots: Vec::new(),
+        rounds: opts
+            .rounds
+            .or(exp.meta.rounds)
+            .unwrap_or(1)
+            .clamp(1, crate::rounds::MAX_ROUNDS),
+        disturbed_cpu_share: Some(
+            exp.meta
+                .disturbed_cpu_share
+                .unwrap_or(disturbance::DEFAULT_THRESHOLD),
+        ),
     };
 
     let total = exp.variants.len();
-    let variants_bar = progress.bar(total as u64, "variants");
-    for (i, ((v, (run_as, preinit_snapshot)), artifact)) in
-        exp.variants.iter().zip(measured).zip(artifacts).enumerate()
-    {
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            break;
-        }
-        if !progress.drawing() {
-            say(&format!("[{}/{total}] {}", i + 1, v.name));
-        }
-        variants_bar.set_message(v.name.clone());
-        let inner = progress.bar(0, "measuring");
-        let t = Instant::now();
-        let outcome = measure_in_child(&opts.exe, &run_as, artifact, &progress, &inner);
-        inner.finish_and_clear();
-        variants_bar.inc(1);
-        let wall_ns = t.elapsed().as_nanos() as u64;
-        let vr = match outcome {
-            Ok(ChildOutput::Ok(m)) => {
-                let Measured {
-                    effective,
-                    scaling,
-                    mut churn,
-                    mut pool,
-                    mut session,
-                    soak,
-                    mut serve,
-                    histograms,
-                } = *m;
-                let phases: Option<&mut Vec<PhaseLatency>> = if let Some(c) = &mut churn {
-                    Some(&mut c.phases)
-                } else if let Some(p) = &mut pool {
-                    Some(&mut p.phases)
-                } else if let Some(s) = &mut session {
-                    Some(&mut s.phases)
-                } else {
-                    serve.as_mut().map(|s| &mut s.phases)
-                };
-                if let (Some(phases), Some(enc)) = (phases, &histograms) {
-                    let sub = Path::new(&stamp).join(variant_slug(i, &v.name));
-                    if let Err(e) = save_histograms(&dir, &sub, &exp.name, &v.name, enc, phases) {
-                        say(&format!("  warning: histograms not saved: {e:#}"));
-                    }
-                }
-                let warnings = churn
-                    .as_ref()
-                    .map(report::warnings::churn)
-                    .unwrap_or_default();
-                for w in &warnings {
-                    say(&format!("  warning: {w}"));
-                }
-                // A soak over its growth bound fails the variant, figures kept.
-                let status = match &soak {
-                    Some(k) if k.exceeded => {
-                        let reason = format!(
-                            "leak: Pss grows {:.0} KiB per 1,000 cycles (fitted over {} samples, R² {:.2}), above [scenario] soak_max_growth_per_1000 = {} KiB",
-                            k.pss_slope_per_1000_bytes / 1024.0,
-                            k.samples.len(),
-                            k.pss_fit_r2,
-                            k.max_growth_per_1000_bytes / 1024
-                        );
-                        say(&format!("  variant failed: {reason}"));
-                        VariantStatus::Failed { reason }
-                    }
-                    _ if serve
+    let rounds = result.rounds;
+    let threshold = result
+        .disturbed_cpu_share
+        .unwrap_or(disturbance::DEFAULT_THRESHOLD);
+    let (runs, preinit_snapshots): (Vec<Variant>, Vec<_>) = measured.into_iter().unzip();
+    let runs_as: Vec<(Variant, Option<PathBuf>)> = runs.into_iter().zip(artifacts).collect();
+    let mut slots: Vec<Slot> = preinit_snapshots
+        .into_iter()
+        .map(|preinit_snapshot| Slot {
+            records: Vec::new(),
+            effective: serde_json::Value::Null,
+            preinit_snapshot,
+            saved: None,
+        })
+        .collect();
+    let variants_bar = progress.bar((total as u64) * u64::from(rounds), "variants");
+    let mut done = 0usize;
+    'rounds: for round in 1..=rounds {
+        // Round r measures the variants in an order rotated by r - 1.
+        let order: Vec<usize> = (0..total)
+            .map(|k| (k + round as usize - 1) % total)
+            .collect();
+        let mut position = 0u32;
+        let mut queue: Vec<(usize, bool)> = order.iter().map(|&i| (i, false)).collect();
+        let mut next = 0;
+        while next < queue.len() {
+            let (i, rerun) = queue[next];
+            next += 1;
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                break 'rounds;
+            }
+            position += 1;
+            done += 1;
+            let v = &exp.variants[i];
+            let label = if rounds > 1 {
+                format!(
+                    "round {round}/{rounds}{}: {}",
+                    if rerun { " (re-run)" } else { "" },
+                    v.name
+                )
+            } else {
+                v.name.clone()
+            };
+            if !progress.drawing() {
+                say(&format!(
+                    "[{done}/{}] {label}",
+                    variants_bar.length().unwrap_or(0)
+                ));
+            }
+            variants_bar.set_message(label);
+            let inner = progress.bar(0, "measuring");
+            let started_at = now_rfc3339();
+            let t = Instant::now();
+            let (run_as, artifact) = &runs_as[i];
+            let (outcome, samples) =
+                measure_in_child(&opts.exe, run_as, artifact.clone(), &progress, &inner);
+            inner.finish_and_clear();
+            variants_bar.inc(1);
+            let wall_ns = t.elapsed().as_nanos() as u64;
+            let slot = &mut slots[i];
+            let mut record = RoundRecord {
+                round,
+                position,
+                rerun,
+                replaced: false,
+                status: VariantStatus::Ok,
+                started_at,
+                wall_ns,
+                disturbance: None,
+                scaling: None,
+                churn: None,
+                pool: None,
+                session: None,
+                soak: None,
+                serve: None,
+            };
+            let mut histograms = None;
+            match outcome {
+                Ok(ChildOutput::Ok(m)) => {
+                    let Measured {
+                        effective,
+                        scaling,
+                        churn,
+                        pool,
+                        session,
+                        soak,
+                        serve,
+                        histograms: h,
+                    } = *m;
+                    let window = h
                         .as_ref()
-                        .is_some_and(|s| s.server_died.is_some() || s.ok == 0) =>
-                    {
-                        let s = serve.as_ref().expect("checked");
-                        let reason = match &s.server_died {
-                            Some(d) => format!(
-                                "the server died mid-run ({} of {} requests answered): {d}",
-                                s.ok, s.requests
-                            ),
-                            None => format!(
-                                "no request of {} was answered as expected; the first error: {}",
-                                s.requests,
-                                s.first_error.as_deref().unwrap_or("?")
-                            ),
-                        };
-                        say(&format!("  variant failed: {reason}"));
-                        VariantStatus::Failed { reason }
+                        .map(|h| (h.started_unix_s, h.started_unix_s + h.wall_ns as f64 / 1e9));
+                    record.disturbance = disturbance::assess(&samples, window, threshold);
+                    slot.effective = effective;
+                    record.scaling = scaling;
+                    record.churn = churn;
+                    record.pool = pool;
+                    record.session = session;
+                    record.soak = soak;
+                    record.serve = serve;
+                    histograms = h;
+                }
+                Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => {
+                    let reason = if INTERRUPTED.load(Ordering::SeqCst) {
+                        format!("interrupted (SIGINT/SIGTERM) while measuring: {reason}")
+                    } else {
+                        reason
+                    };
+                    say(&format!("  variant failed: {reason}"));
+                    record.disturbance = disturbance::assess(&samples, None, threshold);
+                    record.status = VariantStatus::Failed { reason };
+                }
+            }
+            if let Some(d) = record.disturbance.as_ref().filter(|d| d.disturbed) {
+                let again = rounds > 1 && !rerun && record.status == VariantStatus::Ok;
+                say(&format!(
+                    "  disturbed: {}{}",
+                    d.describe(),
+                    if again {
+                        "; re-running it at the end of this round"
+                    } else {
+                        ""
                     }
-                    _ => match scenario::all_calls_faulted(v, churn.as_ref(), soak.as_ref()) {
-                        Some(reason) => {
-                            say(&format!("  variant failed: {reason}"));
-                            VariantStatus::Failed { reason }
-                        }
-                        None => VariantStatus::Ok,
-                    },
-                };
-                VariantResult {
-                    name: v.name.clone(),
-                    settings: v.clone(),
-                    effective,
-                    status,
-                    wall_ns,
-                    scaling,
-                    churn,
-                    pool,
-                    session,
-                    soak,
-                    serve,
-                    vs_baseline: None,
-                    warnings,
-                    preinit_snapshot,
+                ));
+                if again {
+                    queue.push((i, true));
+                    variants_bar.inc_length(1);
                 }
             }
-            Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => {
-                let reason = if INTERRUPTED.load(Ordering::SeqCst) {
-                    format!("interrupted (SIGINT/SIGTERM) while measuring: {reason}")
-                } else {
-                    reason
-                };
+            if rerun
+                && let Some(old) = slot
+                    .records
+                    .iter_mut()
+                    .rev()
+                    .find(|(r, _)| r.round == round && !r.rerun)
+            {
+                old.0.replaced = true;
+            }
+            for w in record
+                .churn
+                .as_ref()
+                .map(report::warnings::churn)
+                .unwrap_or_default()
+            {
+                say(&format!("  warning: {w}"));
+            }
+            if let Some(reason) = record.soak.as_ref().and_then(soak_failure) {
                 say(&format!("  variant failed: {reason}"));
-                VariantResult {
-                    name: v.name.clone(),
-                    settings: v.clone(),
-                    effective: serde_json::Value::Null,
-                    status: VariantStatus::Failed { reason },
-                    wall_ns,
-                    scaling: None,
-                    churn: None,
-                    pool: None,
-                    session: None,
-                    soak: None,
-                    serve: None,
-                    vs_baseline: None,
-                    warnings: Vec::new(),
-                    preinit_snapshot,
+            }
+            slot.records.push((record, histograms));
+            let Some(vr) = assemble(v, slot, rounds, &dir, &stamp, &exp.name, i, &say) else {
+                continue;
+            };
+            match result.variants.iter_mut().find(|x| x.name == vr.name) {
+                Some(x) => *x = vr,
+                None => {
+                    result.variants.push(vr);
+                    // Expansion order, whatever order the rounds measured in.
+                    result
+                        .variants
+                        .sort_by_key(|x| exp.variants.iter().position(|e| e.name == x.name));
                 }
             }
-        };
-        result.variants.push(vr);
-        result.updated_at = now_rfc3339();
-        result.complete = i + 1 == total && !INTERRUPTED.load(Ordering::SeqCst);
-        report::compare::fill(&mut result);
-        report::json::write(&json_path, &result)?;
+            result.updated_at = now_rfc3339();
+            result.complete =
+                round == rounds && next == queue.len() && !INTERRUPTED.load(Ordering::SeqCst);
+            report::compare::fill(&mut result);
+            report::json::write(&json_path, &result)?;
+        }
     }
+    variants_bar.finish_and_clear();
     if INTERRUPTED.load(Ordering::SeqCst) {
         result.complete = false;
         report::json::write(&json_path, &result)?;
@@ -529,6 +577,194 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     })
 }
 
+/// One variant's rounds so far.
+struct Slot {
+    /// Each round's record, with its histograms (saved for the shown round).
+    records: Vec<(RoundRecord, Option<EncodedHistograms>)>,
+    /// Settings read back from the engine (the same in every round).
+    effective: serde_json::Value,
+    /// The pre-initialised module, if any.
+    preinit_snapshot: Option<PreinitSnapshot>,
+    /// `(round, rerun)` of the record whose histograms are on disk.
+    saved: Option<(u32, bool)>,
+}
+
+/// Why a serve variant fails: its server died mid-run (the figures up to
+/// then are kept), or no request was answered as expected.
+fn serve_failure(s: &crate::scenario::serve::ServeResult) -> Option<String> {
+    match &s.server_died {
+        Some(d) => Some(format!(
+            "the server died mid-run ({} of {} requests answered): {d}",
+            s.ok, s.requests
+        )),
+        None if s.ok == 0 => Some(format!(
+            "no request of {} was answered as expected; the first error: {}",
+            s.requests,
+            s.first_error.as_deref().unwrap_or("?")
+        )),
+        None => None,
+    }
+}
+
+/// Why a soak variant fails, if it grew beyond its bound.
+fn soak_failure(k: &SoakResult) -> Option<String> {
+    k.exceeded.then(|| {
+        format!(
+            "leak: Pss grows {:.0} KiB per 1,000 cycles (fitted over {} samples, R² {:.2}), above [scenario] soak_max_growth_per_1000 = {} KiB",
+            k.pss_slope_per_1000_bytes / 1024.0,
+            k.samples.len(),
+            k.pss_fit_r2,
+            k.max_growth_per_1000_bytes / 1024
+        )
+    })
+}
+
+/// The variant's result from its rounds so far: the median round's figures
+/// (see [`crate::rounds::median_round`]; the only round without rounds),
+/// the between-round statistics and the disturbance figures. The shown
+/// round's histograms are saved under `<dir>/<stamp>/<slug>/`.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    v: &Variant,
+    slot: &mut Slot,
+    rounds: u32,
+    dir: &Path,
+    stamp: &str,
+    experiment: &str,
+    index: usize,
+    say: &dyn Fn(&str),
+) -> Option<VariantResult> {
+    let plain: Vec<RoundRecord> = slot.records.iter().map(|(r, _)| r.clone()).collect();
+    let shown = if rounds > 1 {
+        crate::rounds::median_round(&plain)
+    } else {
+        None
+    }
+    .unwrap_or(slot.records.len().saturating_sub(1));
+    if let Some((rec, Some(enc))) = slot.records.get_mut(shown) {
+        let key = (rec.round, rec.rerun);
+        let phases: Option<&mut Vec<PhaseLatency>> = if let Some(c) = &mut rec.churn {
+            Some(&mut c.phases)
+        } else if let Some(p) = &mut rec.pool {
+            Some(&mut p.phases)
+        } else if let Some(s) = &mut rec.session {
+            Some(&mut s.phases)
+        } else {
+            rec.serve.as_mut().map(|s| &mut s.phases)
+        };
+        if let Some(phases) = phases
+            && slot.saved != Some(key)
+        {
+            let sub = Path::new(stamp).join(variant_slug(index, &v.name));
+            match save_histograms(dir, &sub, experiment, &v.name, enc, phases) {
+                Ok(()) => slot.saved = Some(key),
+                Err(e) => say(&format!("  warning: histograms not saved: {e:#}")),
+            }
+        }
+    }
+    let mut rounds_kept: Vec<RoundRecord> = slot.records.iter().map(|(r, _)| r.clone()).collect();
+    let rec = rounds_kept.get(shown).cloned()?;
+    let counted: Vec<&RoundRecord> = rounds_kept
+        .iter()
+        .filter(|r| crate::rounds::counts(r))
+        .collect();
+    let worst = |rs: &[&RoundRecord]| {
+        rs.iter()
+            .filter_map(|r| r.disturbance.clone())
+            .max_by(|a, b| {
+                (a.other_cpu_share + a.steal_share).total_cmp(&(b.other_cpu_share + b.steal_share))
+            })
+    };
+    let (disturbance, disturbed_rounds) = if rounds > 1 {
+        (
+            worst(&counted).or_else(|| rec.disturbance.clone()),
+            counted
+                .iter()
+                .filter(|r| r.disturbance.as_ref().is_some_and(|d| d.disturbed))
+                .count(),
+        )
+    } else {
+        (
+            rec.disturbance.clone(),
+            usize::from(rec.disturbance.as_ref().is_some_and(|d| d.disturbed)),
+        )
+    };
+    let mut warnings = rec
+        .churn
+        .as_ref()
+        .map(report::warnings::churn)
+        .unwrap_or_default();
+    if let Some(d) = &disturbance
+        && disturbed_rounds > 0
+    {
+        warnings.push(report::warnings::disturbed(
+            d,
+            disturbed_rounds,
+            counted.len().max(1),
+        ));
+    }
+    if rounds > 1 {
+        let failed = rounds_kept
+            .iter()
+            .filter(|r| r.status != VariantStatus::Ok)
+            .count();
+        if failed > 0 {
+            warnings.push(format!(
+                "{failed} of {} rounds failed; the figures rest on the {} that were measured",
+                rounds_kept.len(),
+                counted.len()
+            ));
+        }
+    }
+    let failure = rec
+        .soak
+        .as_ref()
+        .and_then(soak_failure)
+        .or_else(|| rec.serve.as_ref().and_then(serve_failure))
+        .or_else(|| scenario::all_calls_faulted(v, rec.churn.as_ref(), rec.soak.as_ref()));
+    let status = match (&rec.status, failure) {
+        (VariantStatus::Ok, Some(reason)) => {
+            say(&format!("  variant failed: {reason}"));
+            VariantStatus::Failed { reason }
+        }
+        (s, _) => s.clone(),
+    };
+    let between_rounds = if rounds > 1 {
+        crate::rounds::round_stats(&rounds_kept)
+    } else {
+        Vec::new()
+    };
+    if rounds <= 1 {
+        rounds_kept.clear();
+    }
+    let measured = rec.status == VariantStatus::Ok;
+    Some(VariantResult {
+        name: v.name.clone(),
+        settings: v.clone(),
+        effective: if measured {
+            slot.effective.clone()
+        } else {
+            serde_json::Value::Null
+        },
+        status,
+        wall_ns: rec.wall_ns,
+        scaling: rec.scaling,
+        churn: rec.churn,
+        pool: rec.pool,
+        session: rec.session,
+        soak: rec.soak,
+        serve: rec.serve,
+        vs_baseline: None,
+        warnings,
+        preinit_snapshot: slot.preinit_snapshot.clone(),
+        shown_round: if rounds > 1 { rec.round } else { 0 },
+        rounds: rounds_kept,
+        between_rounds,
+        disturbed: disturbed_rounds > 0,
+        disturbance,
+    })
+}
+
 /// Measures one variant in a fresh child process (no progress drawn): the
 /// building block of `tune`. The error is the child's reason.
 pub fn measure_variant(
@@ -536,11 +772,33 @@ pub fn measure_variant(
     variant: &Variant,
     artifact: Option<PathBuf>,
 ) -> Result<Measured, String> {
+    measure_variant_judged(exe, variant, artifact, disturbance::DEFAULT_THRESHOLD).0
+}
+
+/// [`measure_variant`], and what else the machine did meanwhile (judged
+/// against `threshold`, a share of all CPUs), over the child's timed part
+/// when it reports one.
+pub fn measure_variant_judged(
+    exe: &Path,
+    variant: &Variant,
+    artifact: Option<PathBuf>,
+    threshold: f64,
+) -> (Result<Measured, String>, Option<Disturbance>) {
     let progress = RunProgress::new(true);
     let bar = indicatif::ProgressBar::hidden();
-    match measure_in_child(exe, variant, artifact, &progress, &bar) {
-        Ok(ChildOutput::Ok(m)) => Ok(*m),
-        Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => Err(reason),
+    let (out, samples) = measure_in_child(exe, variant, artifact, &progress, &bar);
+    match out {
+        Ok(ChildOutput::Ok(m)) => {
+            let window = m
+                .histograms
+                .as_ref()
+                .map(|h| (h.started_unix_s, h.started_unix_s + h.wall_ns as f64 / 1e9));
+            let d = disturbance::assess(&samples, window, threshold);
+            (Ok(*m), d)
+        }
+        Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => {
+            (Err(reason), disturbance::assess(&samples, None, threshold))
+        }
     }
 }
 
@@ -552,12 +810,27 @@ pub fn interrupted() -> bool {
 /// A child that did not produce an answer.
 struct ChildFailure(String);
 
+/// Measures `variant` in a child while the parent samples the machine
+/// ([`disturbance::Sampler`]); returns the child's answer and the samples.
 fn measure_in_child(
     exe: &Path,
     variant: &Variant,
     artifact: Option<PathBuf>,
     progress: &RunProgress,
     bar: &indicatif::ProgressBar,
+) -> (Result<ChildOutput, ChildFailure>, Vec<Sample>) {
+    let mut samples = Vec::new();
+    let out = run_child(exe, variant, artifact, progress, bar, &mut samples);
+    (out, samples)
+}
+
+fn run_child(
+    exe: &Path,
+    variant: &Variant,
+    artifact: Option<PathBuf>,
+    progress: &RunProgress,
+    bar: &indicatif::ProgressBar,
+    samples: &mut Vec<Sample>,
 ) -> Result<ChildOutput, ChildFailure> {
     let job = serde_json::to_vec(&Job {
         variant: variant.clone(),
@@ -575,6 +848,7 @@ fn measure_in_child(
         .spawn()
         .map_err(|e| ChildFailure(format!("starting {} {CHILD_COMMAND}: {e}", exe.display())))?;
     CHILD_PID.store(child.id() as i32, Ordering::SeqCst);
+    let sampler = Sampler::start(child.id());
     if INTERRUPTED.load(Ordering::SeqCst) {
         // The signal came between the loop's check and the spawn.
         let _ = child.kill();
@@ -592,6 +866,8 @@ fn measure_in_child(
         if let Some(mut stdout) = child.stdout.take() {
             let _ = stdout.read_to_end(&mut out);
         }
+        // The child has answered: the last sample still sees its CPU time.
+        *samples = sampler.finish();
         let status = child.wait();
         let last = follower.and_then(|f| f.join().ok().flatten());
         (status, last)

@@ -59,6 +59,9 @@ pub struct Candidate {
     pub pruned: Option<String>,
     /// A reference (not a candidate).
     pub reference: bool,
+    /// Measurements taken while other processes used more than
+    /// [`crate::measure::disturbance::DEFAULT_THRESHOLD`] of the CPU.
+    pub disturbed: u32,
 }
 
 impl Candidate {
@@ -70,6 +73,7 @@ impl Candidate {
             memory: None,
             pruned: None,
             reference,
+            disturbed: 0,
         }
     }
 
@@ -171,6 +175,10 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     runner::install_interrupt_handlers();
     let progress = crate::progress::RunProgress::new(opts.quiet);
     let say = |m: &str| progress.say(m);
+    let threshold = exp
+        .meta
+        .disturbed_cpu_share
+        .unwrap_or(crate::measure::disturbance::DEFAULT_THRESHOLD);
 
     let first = &exp.variants[0];
     let mut default_pooling = first.clone();
@@ -273,7 +281,16 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
             bail!("interrupted");
         }
         let (run_as, a) = artifact(&c.variant)?;
-        match runner::measure_variant(&opts.exe, &run_as, a) {
+        let (m, d) = runner::measure_variant_judged(&opts.exe, &run_as, a, threshold);
+        if let Some(d) = d.filter(|d| d.disturbed) {
+            c.disturbed += 1;
+            say(&format!(
+                "  {}: disturbed: {}",
+                c.variant.name,
+                d.describe()
+            ));
+        }
+        match m {
             Ok(m) => match score(&t, &m) {
                 Ok((s, cps, inst)) => {
                     c.scores.push(s);
@@ -626,7 +643,7 @@ fn summary(
         figure(w, t.objective),
         w.scores.len()
     );
-    s.push_str("| | objective (median) | measurements | Pss per sandbox | fixed Pss |\n|---|---:|---:|---:|---:|\n");
+    s.push_str("| | objective (median) | measurements | disturbed | Pss per sandbox | fixed Pss |\n|---|---:|---:|---:|---:|---:|\n");
     for &i in finalists.iter().chain(
         (0..cands.len())
             .filter(|&i| cands[i].reference)
@@ -639,11 +656,12 @@ fn summary(
             .map_or(("-".into(), "-".into()), |(f, p)| (mib(f), mib(p)));
         let _ = writeln!(
             s,
-            "| {}{} | {} | {} | {per} | {fixed} |",
+            "| {}{} | {} | {} | {} | {per} | {fixed} |",
             c.variant.name,
             if i == winner { " (winner)" } else { "" },
             figure(c, t.objective),
-            c.scores.len()
+            c.scores.len(),
+            c.disturbed
         );
     }
     let ratio = |name: &str| {
@@ -656,6 +674,21 @@ fn summary(
                 Objective::P99TimeToReady => b / a,
             })
     };
+    let disturbed: u32 = cands.iter().map(|c| c.disturbed).sum();
+    let _ = writeln!(
+        s,
+        "\n{} of the measurements above were taken while other processes used more than {:.0}% of the CPU{}.",
+        disturbed,
+        exp.meta
+            .disturbed_cpu_share
+            .unwrap_or(crate::measure::disturbance::DEFAULT_THRESHOLD)
+            * 100.0,
+        if disturbed > 0 {
+            " (the \"disturbed\" column): rerun the tune on a quiet machine before relying on close margins"
+        } else {
+            ""
+        }
+    );
     for r in [
         "reference: wasmtime default pooling",
         "reference: on-demand",

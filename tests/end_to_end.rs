@@ -34,7 +34,8 @@ counts = [1, 8]
     .unwrap();
     let stdout = common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
     assert!(
-        stdout.contains("| 8 | allocator=pooling,memory_init_cow=true |"),
+        // (followed by " (**disturbed**)" when the machine was busy)
+        stdout.contains("| 8 | allocator=pooling,memory_init_cow=true "),
         "{stdout}"
     );
 

@@ -1,7 +1,10 @@
 //! Each variant against the experiment's baseline, as ratios measured in the
 //! same run (timings on a shared machine drift; ratios of neighbours don't).
+//! With rounds, each ratio is taken within a round (the two processes ran
+//! close in time) and the median over the rounds is reported, with the range.
 
-use crate::result::{ResultFile, VariantResult, VariantStatus};
+use crate::result::{ResultFile, RoundRecord, VariantResult, VariantStatus};
+use crate::rounds::{self, Figures};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -19,6 +22,17 @@ pub struct Comparison {
     /// Scaling: baseline Pss per instance / this variant's, at the largest
     /// live-instance count both measured (2.0 = half the memory per instance).
     pub pss_per_instance_ratio: Option<f64>,
+    /// Rounds the ratios rest on: with rounds, every ratio above is the
+    /// median over the rounds both measured of the ratio within each round.
+    #[serde(default = "one")]
+    pub rounds: u32,
+    /// With rounds: the smallest and largest per-round throughput ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_ratio_range: Option<(f64, f64)>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `numerator / denominator`, or `None` when it is not a finite positive number
@@ -28,18 +42,82 @@ pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
     (numerator > 0.0 && denominator > 0.0 && r.is_finite()).then_some(r)
 }
 
-/// Compares `v` with `base`; `None` if either was not measured or they share no scenario.
+/// Compares `v` with `base`; `None` if either was not measured or they share
+/// no scenario. With rounds on both sides, ratios are per round, then the median.
 pub fn compare(base: &VariantResult, v: &VariantResult) -> Option<Comparison> {
     if base.status != VariantStatus::Ok || v.status != VariantStatus::Ok {
         return None;
     }
+    let counted = |rs: &'_ [RoundRecord]| -> Vec<RoundRecord> {
+        rs.iter().filter(|r| rounds::counts(r)).cloned().collect()
+    };
+    let (br, vr) = (counted(&base.rounds), counted(&v.rounds));
+    let per_round: Vec<Comparison> = br
+        .iter()
+        .filter_map(|b| {
+            let x = vr.iter().find(|x| x.round == b.round)?;
+            compare_figures(&base.name, &Figures::of_round(b), &Figures::of_round(x))
+        })
+        .collect();
+    if per_round.len() < 2 {
+        return compare_figures(
+            &base.name,
+            &Figures::of_variant(base),
+            &Figures::of_variant(v),
+        );
+    }
+    let med = |xs: Vec<f64>| {
+        let mut xs = xs;
+        xs.sort_by(f64::total_cmp);
+        (!xs.is_empty()).then(|| rounds::median_sorted(&xs))
+    };
     let mut c = Comparison {
         baseline: base.name.clone(),
         p50_speedup: BTreeMap::new(),
         throughput_ratio: None,
         pss_per_instance_ratio: None,
+        rounds: per_round.len() as u32,
+        throughput_ratio_range: None,
     };
-    if let (Some(b), Some(x)) = (&base.churn, &v.churn) {
+    let phases: std::collections::BTreeSet<&String> = per_round
+        .iter()
+        .flat_map(|r| r.p50_speedup.keys())
+        .collect();
+    for phase in phases {
+        if let Some(m) = med(per_round
+            .iter()
+            .filter_map(|r| r.p50_speedup.get(phase).copied())
+            .collect())
+        {
+            c.p50_speedup.insert(phase.clone(), m);
+        }
+    }
+    let tp: Vec<f64> = per_round
+        .iter()
+        .filter_map(|r| r.throughput_ratio)
+        .collect();
+    c.throughput_ratio_range = tp.iter().copied().fold(None, |acc: Option<(f64, f64)>, x| {
+        Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+    });
+    c.throughput_ratio = med(tp);
+    c.pss_per_instance_ratio = med(per_round
+        .iter()
+        .filter_map(|r| r.pss_per_instance_ratio)
+        .collect());
+    Some(c)
+}
+
+/// Ratios of one measurement of `v` against one of the baseline.
+fn compare_figures(baseline: &str, b: &Figures<'_>, x: &Figures<'_>) -> Option<Comparison> {
+    let mut c = Comparison {
+        baseline: baseline.to_string(),
+        p50_speedup: BTreeMap::new(),
+        throughput_ratio: None,
+        pss_per_instance_ratio: None,
+        rounds: 1,
+        throughput_ratio_range: None,
+    };
+    if let (Some(b), Some(x)) = (b.churn, x.churn) {
         for bp in &b.phases {
             let Some(xp) = x.phases.iter().find(|p| p.phase == bp.phase) else {
                 continue;
@@ -50,7 +128,7 @@ pub fn compare(base: &VariantResult, v: &VariantResult) -> Option<Comparison> {
         }
         c.throughput_ratio = ratio(x.cycles_per_sec, b.cycles_per_sec);
     }
-    if let (Some(b), Some(x)) = (&base.scaling, &v.scaling) {
+    if let (Some(b), Some(x)) = (b.scaling, x.scaling) {
         let common = x.steps.iter().rev().find_map(|xs| {
             b.steps
                 .iter()
@@ -138,6 +216,9 @@ mod tests {
             },
             faults: Default::default(),
             warmup_faults: Default::default(),
+            background_load: 0,
+            contention: None,
+            major_fault_sites: None,
         }
     }
 
@@ -163,7 +244,63 @@ mod tests {
             vs_baseline: None,
             warnings: Vec::new(),
             preinit_snapshot: None,
+            rounds: Vec::new(),
+            shown_round: 0,
+            between_rounds: Vec::new(),
+            disturbance: None,
+            disturbed: false,
         }
+    }
+
+    fn round(n: u32, c: ChurnResult) -> RoundRecord {
+        RoundRecord {
+            round: n,
+            position: 1,
+            rerun: false,
+            replaced: false,
+            status: VariantStatus::Ok,
+            started_at: String::new(),
+            wall_ns: 0,
+            disturbance: None,
+            scaling: None,
+            churn: Some(c),
+            pool: None,
+            session: None,
+            soak: None,
+            serve: None,
+        }
+    }
+
+    #[test]
+    fn with_rounds_ratios_are_taken_within_each_round() {
+        // The machine slowed in round 2: both variants halved, their ratio did not.
+        let mut base = variant("b", churn(4_000, 100.0), VariantStatus::Ok);
+        base.rounds = vec![
+            round(1, churn(4_000, 100.0)),
+            round(2, churn(8_000, 50.0)),
+            round(3, churn(4_000, 110.0)),
+        ];
+        let mut v = variant("v", churn(1_000, 400.0), VariantStatus::Ok);
+        v.rounds = vec![
+            round(1, churn(1_000, 400.0)),
+            round(2, churn(2_000, 200.0)),
+            round(3, churn(1_000, 330.0)),
+        ];
+        let c = compare(&base, &v).unwrap();
+        assert_eq!(c.rounds, 3);
+        assert_eq!(c.throughput_ratio, Some(4.0));
+        assert_eq!(c.throughput_ratio_range, Some((3.0, 4.0)));
+        assert_eq!(c.p50_speedup["instantiate"], 4.0);
+        // A replaced round does not count: rounds 1 and 3 give 4 and 3.
+        v.rounds[1].replaced = true;
+        let c = compare(&base, &v).unwrap();
+        assert_eq!(c.rounds, 2);
+        assert_eq!(c.throughput_ratio, Some(3.5));
+        // One round pair left: the variants' own figures, as without rounds.
+        v.rounds[2].replaced = true;
+        let c = compare(&base, &v).unwrap();
+        assert_eq!(c.rounds, 1);
+        assert_eq!(c.throughput_ratio, Some(4.0));
     }
 
     #[test]
@@ -212,6 +349,8 @@ mod tests {
                 ),
             ],
             plots: Vec::new(),
+            rounds: 1,
+            disturbed_cpu_share: None,
         };
         fill(&mut r);
         let a = r.variants[0].vs_baseline.as_ref().unwrap();

@@ -1,39 +1,54 @@
 //! `pooling-lab compare A.json B.json`: every metric of every variant the two
-//! results share, side by side, with a verdict that respects the noise each
-//! result itself measured. A change smaller than the spread of the figure
-//! (or than a small floor) is "no change".
+//! results share, side by side, with a verdict that respects the noise the
+//! results measured.
+//!
+//! * Both with rounds: the spread *between* rounds decides. A change below
+//!   the floors, or one where each median lies inside the other's
+//!   between-round interval, is "no change"; "better"/"worse" needs every
+//!   round of one side beyond every round of the other (an exact rank test
+//!   at p <= [`ALPHA`]) by more than either side's own round-to-round range;
+//!   anything between is "not enough rounds to judge".
+//! * Otherwise the spread within each run is the noise threshold, and a
+//!   timing that differs by less than [`SINGLE_ROUND_FACTOR`] is "not enough
+//!   rounds to judge": one process per side cannot show the variation
+//!   between processes.
+//! * A variant measured on a disturbed machine is never called better or worse.
 
 use super::{duration, mib};
-use crate::measure::latency::LatencySummary;
 use crate::result::{ResultFile, VariantResult, VariantStatus};
-use crate::scenario::PhaseLatency;
+use crate::rounds::{self, Figures, Headline};
 use std::fmt::Write as _;
 
-/// Relative change below which nothing is called a change, whatever the spread.
-pub const MIN_RELATIVE: f64 = 0.05;
-/// Change of a whole-process memory reading below which nothing is called a
-/// change: two processes of the same binary differ by tens of KiB (heap
-/// layout, lazily mapped library pages). Per-instance figures divide it by N.
-pub const MIN_PROCESS_BYTES: f64 = 256.0 * 1024.0;
+pub use crate::rounds::{Better, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit};
 
-/// Which direction is an improvement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Better {
-    /// Less is better (latency, memory).
-    Lower,
-    /// More is better (throughput).
-    Higher,
-}
+/// Largest p-value of the rank test over two results' rounds at which a
+/// difference is called better or worse (3 rounds against 3 reach 0.1 when
+/// every round of one lies beyond every round of the other).
+pub const ALPHA: f64 = 0.10;
+
+/// Without rounds on both sides, a timing that differs by less than this
+/// factor is not judged: the variation between two processes of the same
+/// build (address-space layout, page cache, the machine's load) reaches tens
+/// of percent for medians and more for tails, and one round per side cannot
+/// show it. Memory figures are nearly deterministic and keep their verdicts.
+pub const SINGLE_ROUND_FACTOR: f64 = 2.0;
 
 /// What the change means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Within the measured spread (or below the floors).
+    /// Below the floors, or each median lies within the other's
+    /// between-round interval (or, without rounds, within the spread the
+    /// runs measured).
     NoChange,
     /// B is better than A beyond the spread.
     Better,
     /// B is worse than A beyond the spread.
     Worse,
+    /// A difference the rounds cannot resolve: too few rounds (or one per
+    /// side), or rounds that overlap.
+    NotEnoughRounds,
+    /// A or B was measured while other processes used the CPU: no verdict.
+    Disturbed,
 }
 
 impl std::fmt::Display for Verdict {
@@ -42,19 +57,116 @@ impl std::fmt::Display for Verdict {
             Verdict::NoChange => "no change",
             Verdict::Better => "better",
             Verdict::Worse => "worse",
+            Verdict::NotEnoughRounds => "not enough rounds to judge",
+            Verdict::Disturbed => "disturbed: no verdict",
         })
     }
 }
 
-/// How a metric's values are shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    /// Bytes (shown in MiB).
-    Bytes,
-    /// Nanoseconds.
-    Nanos,
-    /// Per second.
-    PerSec,
+/// One side of a comparison: a figure and what backs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    /// The median over rounds, or the single measurement.
+    pub value: f64,
+    /// Each counted round's value (empty without rounds).
+    pub rounds: Vec<f64>,
+    /// The measurement's own relative spread (used without rounds).
+    pub within_rel: f64,
+    /// The variant was measured on a disturbed machine.
+    pub disturbed: bool,
+}
+
+impl Side {
+    /// A single measurement.
+    pub fn single(value: f64, within_rel: f64) -> Side {
+        Side {
+            value,
+            rounds: Vec::new(),
+            within_rel,
+            disturbed: false,
+        }
+    }
+
+    /// Rounds, summarised by their median.
+    pub fn rounds(values: Vec<f64>) -> Side {
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        Side {
+            value: rounds::median_sorted(&sorted),
+            rounds: values,
+            within_rel: MIN_RELATIVE,
+            disturbed: false,
+        }
+    }
+
+    fn range(&self) -> Option<(f64, f64)> {
+        let lo = self.rounds.iter().copied().reduce(f64::min)?;
+        let hi = self.rounds.iter().copied().reduce(f64::max)?;
+        Some((lo, hi))
+    }
+}
+
+/// How a metric is judged (from its [`Headline`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// Direction of improvement.
+    pub better: Better,
+    /// Absolute change below which nothing is a change.
+    pub floor_abs: f64,
+    /// A timing (single rounds cannot resolve small changes of it).
+    pub timing: bool,
+}
+
+/// The verdict on A -> B, the threshold it used and the rank test's p-value
+/// (with rounds on both sides).
+pub fn judge(rule: Rule, a: &Side, b: &Side) -> (Verdict, f64, Option<f64>) {
+    let scale = a.value.abs().max(b.value.abs());
+    let floor = (MIN_RELATIVE * scale).max(rule.floor_abs);
+    let d = b.value - a.value;
+    let direction = if (d < 0.0) == (rule.better == Better::Lower) {
+        Verdict::Better
+    } else {
+        Verdict::Worse
+    };
+    if a.rounds.len() >= 2 && b.rounds.len() >= 2 {
+        let (Some((alo, ahi)), Some((blo, bhi))) = (a.range(), b.range()) else {
+            return (Verdict::NotEnoughRounds, floor, None);
+        };
+        let mut sa = a.rounds.clone();
+        let mut sb = b.rounds.clone();
+        sa.sort_by(f64::total_cmp);
+        sb.sort_by(f64::total_cmp);
+        let (cia_lo, cia_hi, _) = rounds::median_ci(&sa, rounds::CI_LEVEL);
+        let (cib_lo, cib_hi, _) = rounds::median_ci(&sb, rounds::CI_LEVEL);
+        let threshold = floor.max(ahi - alo).max(bhi - blo);
+        let p = rounds::rank_test_p(&a.rounds, &b.rounds);
+        if a.disturbed || b.disturbed {
+            return (Verdict::Disturbed, threshold, Some(p));
+        }
+        let mutual = (cib_lo..=cib_hi).contains(&a.value) && (cia_lo..=cia_hi).contains(&b.value);
+        let disjoint = ahi < blo || bhi < alo;
+        let verdict = if d.abs() <= floor || mutual {
+            Verdict::NoChange
+        } else if disjoint && p <= ALPHA && d.abs() > threshold {
+            direction
+        } else {
+            Verdict::NotEnoughRounds
+        };
+        return (verdict, threshold, Some(p));
+    }
+    let threshold = (a.within_rel.max(b.within_rel) * scale).max(floor);
+    if a.disturbed || b.disturbed {
+        return (Verdict::Disturbed, threshold, None);
+    }
+    let factor = scale / a.value.abs().min(b.value.abs()).max(f64::MIN_POSITIVE);
+    let verdict = if d.abs() <= threshold {
+        Verdict::NoChange
+    } else if rule.timing && factor < SINGLE_ROUND_FACTOR {
+        Verdict::NotEnoughRounds
+    } else {
+        direction
+    };
+    (verdict, threshold, None)
 }
 
 /// One metric of one variant in both results.
@@ -64,7 +176,7 @@ pub struct MetricDelta {
     pub variant: String,
     /// Metric name.
     pub metric: String,
-    /// Value in A.
+    /// Value in A (the median with rounds).
     pub a: f64,
     /// Value in B.
     pub b: f64,
@@ -72,144 +184,105 @@ pub struct MetricDelta {
     pub unit: Unit,
     /// Direction of improvement.
     pub better: Better,
-    /// Change beyond which the verdict is not "no change", in the metric's unit.
+    /// Change beyond which the verdict could be better or worse, in the
+    /// metric's unit (with rounds: the floors and each side's min-max range).
     pub threshold: f64,
     /// The verdict.
     pub verdict: Verdict,
+    /// Rounds behind `a` (1 = a single measurement).
+    pub a_rounds: u32,
+    /// Rounds behind `b`.
+    pub b_rounds: u32,
+    /// Min and max over A's rounds.
+    pub a_range: Option<(f64, f64)>,
+    /// Min and max over B's rounds.
+    pub b_range: Option<(f64, f64)>,
+    /// Two-sided p-value of the rank test over the rounds (both with rounds).
+    pub p_value: Option<f64>,
 }
 
 impl MetricDelta {
-    fn new(
+    /// Judges one metric (see [`judge`]).
+    pub fn new(
         variant: &str,
         metric: String,
-        (a, b): (f64, f64),
         unit: Unit,
-        better: Better,
-        threshold: f64,
+        rule: Rule,
+        a: &Side,
+        b: &Side,
     ) -> MetricDelta {
-        let d = b - a;
-        let verdict = if d.abs() <= threshold {
-            Verdict::NoChange
-        } else if (d < 0.0) == (better == Better::Lower) {
-            Verdict::Better
-        } else {
-            Verdict::Worse
-        };
+        let (verdict, threshold, p_value) = judge(rule, a, b);
         MetricDelta {
             variant: variant.to_string(),
             metric,
-            a,
-            b,
+            a: a.value,
+            b: b.value,
             unit,
-            better,
+            better: rule.better,
             threshold,
             verdict,
+            a_rounds: a.rounds.len().max(1) as u32,
+            b_rounds: b.rounds.len().max(1) as u32,
+            a_range: a.range(),
+            b_range: b.range(),
+            p_value,
         }
     }
 }
 
-/// The spread of a median: (p90 - p50) / p50, at least [`MIN_RELATIVE`].
-fn p50_spread(s: &LatencySummary) -> f64 {
-    let p50 = s.p50_ns.max(1) as f64;
-    ((s.p90_ns as f64 - p50) / p50).max(MIN_RELATIVE)
-}
-
-/// The spread of a p99: (p99.9 - p99) / p99, at least [`MIN_RELATIVE`].
-fn p99_spread(s: &LatencySummary) -> f64 {
-    let p99 = s.p99_ns.max(1) as f64;
-    ((s.p999_ns as f64 - p99) / p99).max(MIN_RELATIVE)
-}
-
-fn phase_deltas(name: &str, a: &[PhaseLatency], b: &[PhaseLatency], out: &mut Vec<MetricDelta>) {
-    for pa in a {
-        let Some(pb) = b.iter().find(|p| p.phase == pa.phase) else {
-            continue;
-        };
-        let (sa, sb) = (&pa.summary, &pb.summary);
-        let rel = p50_spread(sa).max(p50_spread(sb));
-        let (va, vb) = (sa.p50_ns as f64, sb.p50_ns as f64);
-        out.push(MetricDelta::new(
-            name,
-            format!("{} p50", pa.phase),
-            (va, vb),
-            Unit::Nanos,
-            Better::Lower,
-            rel * va.max(vb),
-        ));
-        let rel = p99_spread(sa).max(p99_spread(sb));
-        let (va, vb) = (sa.p99_ns as f64, sb.p99_ns as f64);
-        out.push(MetricDelta::new(
-            name,
-            format!("{} p99", pa.phase),
-            (va, vb),
-            Unit::Nanos,
-            Better::Lower,
-            rel * va.max(vb),
-        ));
-    }
+/// A variant's judged headline metrics, each with its side: from the
+/// between-round values when the variant has rounds, else its single figures.
+fn sides(v: &VariantResult) -> Vec<(Headline, Side)> {
+    let counted: Vec<_> = v.rounds.iter().filter(|r| rounds::counts(r)).collect();
+    let main = rounds::headlines(&Figures::of_variant(v));
+    main.into_iter()
+        .filter(|h| h.judged)
+        .map(|h| {
+            let mut side = if counted.len() >= 2 {
+                let values: Vec<f64> = counted
+                    .iter()
+                    .filter_map(|r| {
+                        rounds::headlines(&Figures::of_round(r))
+                            .into_iter()
+                            .find(|x| x.metric == h.metric)
+                            .map(|x| x.value)
+                    })
+                    .collect();
+                if values.len() >= 2 {
+                    Side::rounds(values)
+                } else {
+                    Side::single(h.value, h.within_rel)
+                }
+            } else {
+                Side::single(h.value, h.within_rel)
+            };
+            side.disturbed = v.disturbed;
+            (h, side)
+        })
+        .collect()
 }
 
 fn variant_deltas(name: &str, a: &VariantResult, b: &VariantResult) -> Vec<MetricDelta> {
-    let mut out = Vec::new();
-    if let (Some(sa), Some(sb)) = (&a.scaling, &b.scaling) {
-        for st in &sa.steps {
-            let Some(sb_st) = sb
-                .steps
-                .iter()
-                .find(|s| s.live_instances == st.live_instances)
-            else {
-                continue;
+    let sb = sides(b);
+    sides(a)
+        .into_iter()
+        .filter_map(|(h, side_a)| {
+            let (_, side_b) = sb.iter().find(|(x, _)| x.metric == h.metric)?;
+            let rule = Rule {
+                better: h.better,
+                floor_abs: h.floor_abs,
+                timing: h.timing,
             };
-            let n = st.live_instances;
-            for (metric, va, vb) in [
-                (
-                    "Pss / instance",
-                    st.per_instance.pss_bytes,
-                    sb_st.per_instance.pss_bytes,
-                ),
-                (
-                    "Private_Dirty / instance",
-                    st.per_instance.private_dirty_bytes,
-                    sb_st.per_instance.private_dirty_bytes,
-                ),
-            ] {
-                out.push(MetricDelta::new(
-                    name,
-                    format!("{metric} @ N={n}"),
-                    (va, vb),
-                    Unit::Bytes,
-                    Better::Lower,
-                    (MIN_RELATIVE * va.abs().max(vb.abs()))
-                        .max(MIN_PROCESS_BYTES / f64::from(n.max(1))),
-                ));
-            }
-        }
-    }
-    if let (Some(ca), Some(cb)) = (&a.churn, &b.churn) {
-        phase_deltas(name, &ca.phases, &cb.phases, &mut out);
-        let spread = |c: &crate::scenario::churn::ChurnResult| {
-            c.phases
-                .iter()
-                .find(|p| p.phase == "cycle")
-                .map_or(MIN_RELATIVE, |p| p50_spread(&p.summary))
-        };
-        let rel = spread(ca).max(spread(cb));
-        out.push(MetricDelta::new(
-            name,
-            "cycles / s".into(),
-            (ca.cycles_per_sec, cb.cycles_per_sec),
-            Unit::PerSec,
-            Better::Higher,
-            rel * ca.cycles_per_sec.max(cb.cycles_per_sec),
-        ));
-    }
-    if let (Some(pa), Some(pb)) = (&a.pool, &b.pool) {
-        phase_deltas(name, &pa.phases, &pb.phases, &mut out);
-    }
-    if let (Some(sa), Some(sb)) = (&a.session, &b.session) {
-        phase_deltas(name, &sa.phases, &sb.phases, &mut out);
-    }
-    out
+            Some(MetricDelta::new(
+                name,
+                h.metric.clone(),
+                h.unit,
+                rule,
+                &side_a,
+                side_b,
+            ))
+        })
+        .collect()
 }
 
 /// Every shared metric of every variant pair. Variants are paired by name; if
@@ -246,6 +319,14 @@ fn show(v: f64, unit: Unit) -> String {
         Unit::Bytes => mib(v),
         Unit::Nanos => duration(v),
         Unit::PerSec => format!("{v:.0}/s"),
+        Unit::Count => format!("{v:.2}"),
+    }
+}
+
+fn show_side(v: f64, range: Option<(f64, f64)>, unit: Unit) -> String {
+    match range {
+        Some((lo, hi)) => format!("{} ({}-{})", show(v, unit), show(lo, unit), show(hi, unit)),
+        None => show(v, unit),
     }
 }
 
@@ -257,6 +338,25 @@ pub fn render(a_name: &str, b_name: &str, deltas: &[MetricDelta]) -> String {
         out.push_str("No variant and metric in common: nothing to compare.\n");
         return out;
     }
+    let rounds = |f: fn(&MetricDelta) -> u32| {
+        let lo = deltas.iter().map(f).min().unwrap_or(1);
+        let hi = deltas.iter().map(f).max().unwrap_or(1);
+        if lo == hi {
+            format!("{lo}")
+        } else {
+            format!("{lo}-{hi}")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "Rounds per variant: A {}, B {}. With rounds on both sides a figure is the median \
+         (min-max over the rounds), and a difference is called better or worse only when \
+         every round of one lies beyond every round of the other (rank test p <= {ALPHA}) by \
+         more than either side's own round-to-round range; without, a timing that differs by \
+         less than {SINGLE_ROUND_FACTOR}x is not judged.\n",
+        rounds(|d| d.a_rounds),
+        rounds(|d| d.b_rounds)
+    );
     out.push_str("| variant | metric | A | B | change | noise threshold | verdict |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---|\n");
     for d in deltas {
@@ -265,30 +365,38 @@ pub fn render(a_name: &str, b_name: &str, deltas: &[MetricDelta]) -> String {
         } else {
             "-".into()
         };
+        let verdict = match d.verdict {
+            Verdict::Better | Verdict::Worse => format!("**{}**", d.verdict),
+            _ => d.verdict.to_string(),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | ±{} | {} |",
+            "| {} | {} | {} | {} | {} | ±{} | {}{} |",
             d.variant,
             d.metric,
-            show(d.a, d.unit),
-            show(d.b, d.unit),
+            show_side(d.a, d.a_range, d.unit),
+            show_side(d.b, d.b_range, d.unit),
             rel,
             show(d.threshold, d.unit),
-            if d.verdict == Verdict::NoChange {
-                d.verdict.to_string()
-            } else {
-                format!("**{}**", d.verdict)
-            }
+            verdict,
+            d.p_value
+                .filter(|_| matches!(
+                    d.verdict,
+                    Verdict::Better | Verdict::Worse | Verdict::NotEnoughRounds
+                ))
+                .map_or_else(String::new, |p| format!(" (p = {p:.2})")),
         );
     }
     let count = |v: Verdict| deltas.iter().filter(|d| d.verdict == v).count();
     let _ = writeln!(
         out,
-        "\n{} metrics: {} better, {} worse, {} no change (within the spread each run measured).",
+        "\n{} metrics: {} better, {} worse, {} no change, {} not enough rounds to judge, {} disturbed (no verdict).",
         deltas.len(),
         count(Verdict::Better),
         count(Verdict::Worse),
-        count(Verdict::NoChange)
+        count(Verdict::NoChange),
+        count(Verdict::NotEnoughRounds),
+        count(Verdict::Disturbed),
     );
     out
 }
@@ -297,13 +405,79 @@ pub fn render(a_name: &str, b_name: &str, deltas: &[MetricDelta]) -> String {
 mod tests {
     use super::*;
 
+    const NS: Rule = Rule {
+        better: Better::Lower,
+        floor_abs: 0.0,
+        timing: true,
+    };
+
     #[test]
-    fn verdict_respects_direction_and_threshold() {
-        let d = |a, b, better| MetricDelta::new("v", "m".into(), (a, b), Unit::Nanos, better, 10.0);
-        assert_eq!(d(100.0, 105.0, Better::Lower).verdict, Verdict::NoChange);
-        assert_eq!(d(100.0, 150.0, Better::Lower).verdict, Verdict::Worse);
-        assert_eq!(d(100.0, 50.0, Better::Lower).verdict, Verdict::Better);
-        assert_eq!(d(100.0, 150.0, Better::Higher).verdict, Verdict::Better);
-        assert_eq!(d(100.0, 50.0, Better::Higher).verdict, Verdict::Worse);
+    fn single_rounds_keep_direction_threshold_and_the_factor_rule() {
+        let v = |a, b, better, timing| {
+            let rule = Rule {
+                better,
+                floor_abs: 0.0,
+                timing,
+            };
+            judge(rule, &Side::single(a, 0.1), &Side::single(b, 0.1)).0
+        };
+        // Within 10% of the larger value: no change.
+        assert_eq!(v(100.0, 105.0, Better::Lower, true), Verdict::NoChange);
+        // A timing 1.5x apart from one process per side: cannot tell.
+        assert_eq!(
+            v(100.0, 150.0, Better::Lower, true),
+            Verdict::NotEnoughRounds
+        );
+        // The same for memory (nearly deterministic): a verdict.
+        assert_eq!(v(100.0, 150.0, Better::Lower, false), Verdict::Worse);
+        assert_eq!(v(100.0, 50.0, Better::Lower, false), Verdict::Better);
+        // A timing 3x apart: a verdict, in the metric's direction.
+        assert_eq!(v(100.0, 300.0, Better::Lower, true), Verdict::Worse);
+        assert_eq!(v(100.0, 300.0, Better::Higher, true), Verdict::Better);
+        assert_eq!(v(300.0, 100.0, Better::Higher, true), Verdict::Worse);
+    }
+
+    #[test]
+    fn rounds_decide_with_their_spread() {
+        let r = |v: &[f64]| Side::rounds(v.to_vec());
+        // Separated rounds, shift far beyond either range: a verdict.
+        let (verdict, threshold, p) =
+            judge(NS, &r(&[100.0, 102.0, 101.0]), &r(&[150.0, 149.0, 152.0]));
+        assert_eq!(verdict, Verdict::Worse);
+        assert!((p.unwrap() - 0.1).abs() < 1e-12);
+        assert!(
+            (threshold - 7.5).abs() < 1e-9,
+            "5% of the larger median, above either range"
+        );
+        // Each median inside the other's min-max: no change, even 10% apart.
+        let (verdict, ..) = judge(NS, &r(&[90.0, 100.0, 120.0]), &r(&[95.0, 110.0, 125.0]));
+        assert_eq!(verdict, Verdict::NoChange);
+        // Apart, but the rounds overlap: cannot tell.
+        let (verdict, ..) = judge(NS, &r(&[100.0, 120.0, 140.0]), &r(&[130.0, 150.0, 170.0]));
+        assert_eq!(verdict, Verdict::NotEnoughRounds);
+        // Separated, but by less than one side's own round-to-round range.
+        let (verdict, ..) = judge(NS, &r(&[100.0, 130.0, 131.0]), &r(&[140.0, 141.0, 142.0]));
+        assert_eq!(verdict, Verdict::NotEnoughRounds);
+        // Two rounds each can never reach p <= 0.1: cannot tell.
+        let (verdict, _, p) = judge(NS, &r(&[100.0, 101.0]), &r(&[200.0, 201.0]));
+        assert_eq!(verdict, Verdict::NotEnoughRounds);
+        assert!(p.unwrap() > ALPHA);
+        // Below the 5% floor: no change whatever the rounds.
+        let (verdict, ..) = judge(NS, &r(&[100.0, 100.0, 100.0]), &r(&[104.0, 104.0, 104.0]));
+        assert_eq!(verdict, Verdict::NoChange);
+    }
+
+    #[test]
+    fn a_disturbed_side_gets_no_verdict() {
+        let mut b = Side::rounds(vec![300.0, 301.0, 302.0]);
+        b.disturbed = true;
+        let a = Side::rounds(vec![100.0, 101.0, 102.0]);
+        assert_eq!(judge(NS, &a, &b).0, Verdict::Disturbed);
+        let mut single = Side::single(1000.0, 0.05);
+        single.disturbed = true;
+        assert_eq!(
+            judge(NS, &Side::single(1.0, 0.05), &single).0,
+            Verdict::Disturbed
+        );
     }
 }

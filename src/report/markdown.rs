@@ -1,7 +1,8 @@
 //! The Markdown report: the side-by-side table, host facts and how to read them.
 
 use super::{duration, gib, mib};
-use crate::result::{ResultFile, VariantStatus};
+use crate::result::{ResultFile, VariantResult, VariantStatus};
+use crate::rounds::{RoundStat, Unit};
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,6 +14,28 @@ instances mapping one copy-on-write image each count the whole image: VmRSS per 
 instance overstates what an extra sandbox costs. Pss divides shared pages among \
 their sharers; Private_Dirty is what each instance wrote. Per-instance = \
 (reading after N live instances - reading after the module was loaded) / N.";
+
+/// A variant's name in a table, marked when it was measured on a disturbed machine.
+pub fn label(v: &VariantResult) -> String {
+    if v.disturbed {
+        format!("{} (**disturbed**)", v.name)
+    } else {
+        v.name.clone()
+    }
+}
+
+/// `value (min-max)` of a metric over a variant's rounds, or `value` alone.
+fn with_range(
+    v: &VariantResult,
+    metric: &str,
+    value: String,
+    show: impl Fn(f64) -> String,
+) -> String {
+    match v.between_rounds.iter().find(|s| s.metric == metric) {
+        Some(s) => format!("{} ({}-{})", show(s.median), show(s.min), show(s.max)),
+        None => value,
+    }
+}
 
 /// The side-by-side table of per-instance memory, grouped by live-instance count.
 pub fn scaling_table(r: &ResultFile) -> String {
@@ -40,7 +63,7 @@ pub fn scaling_table(r: &ResultFile) -> String {
             let _ = writeln!(
                 out,
                 "| {n} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
-                v.name,
+                label(v),
                 mib(p.pss_bytes),
                 mib(p.private_dirty_bytes),
                 mib(p.vm_rss_bytes),
@@ -96,7 +119,7 @@ pub fn fixed_cost_table(r: &ResultFile) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
-            v.name,
+            label(v),
             mib(s.after_engine.pss_bytes as f64 - s.process_start.pss_bytes as f64),
             gib(s.after_engine.vm_size_bytes as f64 - s.process_start.vm_size_bytes as f64),
             mib(s.after_module.pss_bytes as f64 - s.after_engine.pss_bytes as f64),
@@ -125,18 +148,33 @@ pub fn churn_throughput_table(r: &ResultFile) -> String {
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for v in &r.variants {
         let Some(c) = &v.churn else { continue };
+        let ratio = times(
+            r,
+            &v.name,
+            v.vs_baseline.as_ref().and_then(|b| b.throughput_ratio),
+        );
+        let ratio = match v
+            .vs_baseline
+            .as_ref()
+            .and_then(|b| b.throughput_ratio_range)
+        {
+            Some((lo, hi)) => format!(
+                "{ratio} ({}-{})",
+                times(r, &v.name, Some(lo)),
+                times(r, &v.name, Some(hi))
+            ),
+            None => ratio,
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {} | {:.1} | {:.2} | {} | {} |",
-            v.name,
+            "| {} | {} | {} | {} | {} | {:.1} | {:.2} | {} | {} |",
+            label(v),
             c.threads,
             c.total_cycles,
-            c.cycles_per_sec,
-            times(
-                r,
-                &v.name,
-                v.vs_baseline.as_ref().and_then(|b| b.throughput_ratio)
-            ),
+            with_range(v, "cycles / s", format!("{:.0}", c.cycles_per_sec), |x| {
+                format!("{x:.0}")
+            }),
+            ratio,
             c.minor_faults_per_cycle,
             c.major_faults_per_cycle,
             kib_signed(c.pss_growth_per_1000_cycles_bytes),
@@ -148,6 +186,56 @@ pub fn churn_throughput_table(r: &ResultFile) -> String {
 
 fn kib_signed(bytes: f64) -> String {
     format!("{:+.0} KiB", bytes / 1024.0)
+}
+
+/// Churn: the measuring threads' faults, context switches and storage reads
+/// over the timed cycles, and where traced major faults landed.
+pub fn churn_contention_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | threads | background load | minor faults / cycle | major faults / cycle | voluntary switches / cycle | involuntary switches / cycle | read from storage |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut sites = String::new();
+    for v in &r.variants {
+        let Some(c) = &v.churn else { continue };
+        let Some(k) = &c.contention else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
+            label(v),
+            c.threads,
+            c.background_load,
+            k.minor_faults_per_cycle,
+            k.major_faults_per_cycle,
+            k.voluntary_switches_per_cycle,
+            k.involuntary_switches_per_cycle,
+            mib(k.io_read_bytes as f64),
+        );
+        if let Some(f) = &c.major_fault_sites {
+            let top = |xs: &[(String, u64)]| {
+                xs.iter()
+                    .take(4)
+                    .map(|(m, n)| format!("{m}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let _ = writeln!(
+                sites,
+                "| {} | {} | {} | {} | {} | {} |",
+                v.name,
+                f.sampled,
+                f.lost,
+                f.distinct_pages,
+                f.unavailable.clone().unwrap_or_else(|| top(&f.by_mapping)),
+                top(&f.by_code)
+            );
+        }
+    }
+    if !sites.is_empty() {
+        out.push_str("\nMajor faults of the timed cycles, sampled one by one (perf): the mapping each faulting address lies in, and the code that took it.\n\n");
+        out.push_str("| variant | sampled | lost | distinct pages | landed in | taken by code in |\n|---|---:|---:|---:|---|---|\n");
+        out.push_str(&sites);
+    }
+    out
 }
 
 /// Churn latency percentiles, one row per variant and phase.
@@ -163,7 +251,7 @@ pub fn churn_latency_table(r: &ResultFile) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                v.name,
+                label(v),
                 p.phase,
                 d(s.p50_ns),
                 d(s.p90_ns),
@@ -225,7 +313,7 @@ pub fn pool_table(r: &ResultFile) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {:.0}x | {} | {} | {} | {} | {:.0} | {} / {} / {} | {} | {} | {} |",
-            v.name,
+            label(v),
             p.threads,
             if p.rate > 0.0 {
                 format!("{:.0}/s", p.rate)
@@ -262,7 +350,7 @@ pub fn session_table(r: &ResultFile) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {:.0}x | {:.1} | {:.1} | {:+.0} B |",
-            v.name,
+            label(v),
             s.executions,
             p50_p99(phase(&s.phases, "session-exec")),
             p50_p99(phase(&s.phases, "fresh-exec")),
@@ -404,6 +492,112 @@ pub fn faults_table(r: &ResultFile) -> String {
     out
 }
 
+fn show_stat(x: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Bytes => mib(x),
+        Unit::Nanos => duration(x),
+        Unit::PerSec => format!("{x:.0}/s"),
+        Unit::Count => format!("{x:.2}"),
+    }
+}
+
+/// Every headline metric over each variant's rounds: median, min-max and the
+/// order-statistic confidence interval of the median.
+pub fn between_rounds_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| variant | metric | median | min-max | interval of the median (confidence) | rounds |\n",
+    );
+    out.push_str("|---|---|---:|---:|---:|---:|\n");
+    for v in &r.variants {
+        for RoundStat {
+            metric,
+            unit,
+            values,
+            median,
+            min,
+            max,
+            ci_low,
+            ci_high,
+            ci_level,
+            ..
+        } in &v.between_rounds
+        {
+            let u = *unit;
+            let _ = writeln!(
+                out,
+                "| {} | {metric} | {} | {}-{} | {}-{} ({:.0}%) | {} |",
+                label(v),
+                show_stat(*median, u),
+                show_stat(*min, u),
+                show_stat(*max, u),
+                show_stat(*ci_low, u),
+                show_stat(*ci_high, u),
+                ci_level * 100.0,
+                values.len()
+            );
+        }
+    }
+    out
+}
+
+fn share(x: Option<f64>) -> String {
+    x.map_or("-".into(), |x| format!("{:.0}%", x * 100.0))
+}
+
+/// What else the machine did while each variant measured.
+pub fn conditions_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | rounds counted (re-run) | shown round | window | other processes' CPU | steal | own CPU | run queue mean / max | CPU pressure | memory pressure | major faults | verdict |\n");
+    out.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    for v in &r.variants {
+        let counted = v.rounds.iter().filter(|x| crate::rounds::counts(x)).count();
+        let reruns = v.rounds.iter().filter(|x| x.rerun).count();
+        let rounds = if v.rounds.is_empty() {
+            "1".to_string()
+        } else {
+            format!("{counted} ({reruns})")
+        };
+        let shown = if v.shown_round > 0 {
+            v.shown_round.to_string()
+        } else {
+            "-".into()
+        };
+        match &v.disturbance {
+            Some(d) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {rounds} | {shown} | {} {:.1} s | {} | {} | {} | {:.1} / {} | {} | {} | {} | {} |",
+                    v.name,
+                    d.window,
+                    d.window_s,
+                    share(Some(d.other_cpu_share)),
+                    share(Some(d.steal_share)),
+                    share(Some(d.own_cpu_share)),
+                    d.procs_running_mean,
+                    d.procs_running_max,
+                    share(d.cpu_pressure),
+                    share(d.memory_pressure),
+                    d.major_faults,
+                    if v.disturbed {
+                        "**disturbed**"
+                    } else {
+                        "quiet"
+                    }
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {rounds} | {shown} | - | - | - | - | - | - | - | - | not sampled |",
+                    v.name
+                );
+            }
+        }
+    }
+    out
+}
+
 /// Warnings of every variant.
 pub fn warnings(r: &ResultFile) -> String {
     let mut out = String::new();
@@ -534,6 +728,17 @@ pub fn render(r: &ResultFile) -> String {
         out.push_str("**Incomplete**: not every variant has run.\n\n");
     }
     let _ = writeln!(out, "{}\n", host_line(&r.host, &r.config_path));
+    if r.rounds > 1 {
+        let _ = writeln!(
+            out,
+            "Rounds: {} per variant, each in its own process, interleaved (round r measures the \
+             variants in an order rotated by r, so drift touches every variant alike). The tables \
+             show each variant's median round; \"Between rounds\" gives every headline metric's \
+             median, min-max and the confidence interval of the median; ratios to the baseline \
+             are medians of the ratios within each round.\n",
+            r.rounds
+        );
+    }
     let pre = preinit_lines(r);
     if !pre.is_empty() {
         out.push_str("## Pre-initialised guests\n\n");
@@ -566,6 +771,17 @@ pub fn render(r: &ResultFile) -> String {
              workload call; drop = dropping the store (teardown, slot reset); cycle = all three.\n\n",
         );
         out.push_str(&churn_latency_table(r));
+        let contention = churn_contention_table(r);
+        if contention.lines().count() > 2 {
+            out.push_str(
+                "\n## Churn: faults and waits of the measuring threads\n\n\
+                 Per timed cycle, the measuring threads' own figures (getrusage per thread): a \
+                 voluntary switch is a thread going to sleep (a lock, I/O), an involuntary one \
+                 the scheduler preempting it. Linux counts a retried fault (one that waited for \
+                 a locked page) as major; \"read from storage\" tells real page-ins apart.\n\n",
+            );
+            out.push_str(&contention);
+        }
         if let Some(line) = timer_floor_line(r) {
             let _ = writeln!(out, "\n{line}");
         }
@@ -627,6 +843,21 @@ pub fn render(r: &ResultFile) -> String {
     if !faults.is_empty() {
         out.push_str("\n## Guest faults\n\nCounted, not fatal: each faulting cycle completed (the store was dropped and the slot reset) and is timed with the others.\n\n");
         out.push_str(&faults);
+    }
+    if r.variants.iter().any(|v| !v.between_rounds.is_empty()) {
+        out.push_str("\n## Between rounds\n\nEach headline metric over the counted rounds (a re-run replaces a disturbed round). The interval of the median is [x(k), x(n+1-k)] of the sorted rounds, distribution-free; with 3 rounds it is min-max at 75% confidence, from 5 rounds on it reaches 90%.\n\n");
+        out.push_str(&between_rounds_table(r));
+    }
+    if r.variants.iter().any(|v| v.disturbance.is_some()) {
+        let _ = writeln!(
+            out,
+            "\n## Measurement conditions\n\nSampled by the runner every 100 ms while each variant's process ran, over its timed part (widened to at least 1 s) or its whole life: CPU time of other processes (machine busy time from /proc/stat minus the measuring process's and the runner's own), time stolen by the hypervisor, the run queue (procs_running, the measuring threads included), pressure stall information and the measuring process's major faults. Shares are of all {} CPUs. A variant is disturbed when others and steal used more than {:.0}% (`[experiment] disturbed_cpu_share`); with rounds, the worst counted round is shown.\n",
+            r.host.cpus,
+            r.disturbed_cpu_share
+                .unwrap_or(crate::measure::disturbance::DEFAULT_THRESHOLD)
+                * 100.0
+        );
+        out.push_str(&conditions_table(r));
     }
     let p = plots(r);
     if !p.is_empty() {

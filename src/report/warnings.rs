@@ -1,6 +1,7 @@
 //! Reasons not to trust a figure, the way hyperfine warns about outliers:
 //! kept out of the measuring code, computed from the result afterwards.
 
+use crate::measure::disturbance::Disturbance;
 use crate::scenario::churn::ChurnResult;
 
 /// `max / p50` of whole cycles above which a variant is flagged for outliers.
@@ -85,6 +86,21 @@ pub fn churn(c: &ChurnResult) -> Vec<String> {
     out
 }
 
+/// The warning of a variant measured while the machine was busy: the worst
+/// round's figures, and in how many of the counted rounds it happened.
+pub fn disturbed(d: &Disturbance, disturbed_rounds: usize, rounds: usize) -> String {
+    format!(
+        "disturbed{}: {}; its figures describe a busy machine, and `compare` gives it no verdict. \
+         Rerun on a quiet machine.",
+        if rounds > 1 {
+            format!(" in {disturbed_rounds} of {rounds} rounds")
+        } else {
+            String::new()
+        },
+        d.describe()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +152,9 @@ mod tests {
             },
             faults: Default::default(),
             warmup_faults: Default::default(),
+            background_load: 0,
+            contention: None,
+            major_fault_sites: None,
         }
     }
 

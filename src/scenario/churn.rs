@@ -18,6 +18,8 @@
 
 pub use super::PhaseLatency;
 use super::{GuestFaults, Histograms, Prepared};
+use crate::background::BackgroundLoad;
+use crate::measure::faults::{self, Contention, FaultSample, FaultSites, ThreadUsage};
 use crate::measure::latency::{self, Hist, LatencySummary, TimerFloor};
 use crate::measure::memory::{self, MemorySample};
 use crate::settings::Variant;
@@ -75,6 +77,18 @@ pub struct ChurnResult {
     /// Guest faults in the warmup cycles.
     #[serde(default)]
     pub warmup_faults: GuestFaults,
+    /// `[scenario] background_load`: busy threads this process ran during
+    /// the timed cycles (a deliberate CPU contention).
+    #[serde(default)]
+    pub background_load: u32,
+    /// The measuring threads' own page faults and context switches, and the
+    /// process's storage reads, over the timed cycles.
+    #[serde(default)]
+    pub contention: Option<Contention>,
+    /// With `[scenario] trace_major_faults`: where the timed cycles' major
+    /// faults landed and which code took them.
+    #[serde(default)]
+    pub major_fault_sites: Option<FaultSites>,
 }
 
 struct ThreadHists {
@@ -83,6 +97,10 @@ struct ThreadHists {
     second_half: Hist,
     faults: GuestFaults,
     warmup_faults: GuestFaults,
+    /// This thread's faults and switches over its timed cycles.
+    usage: ThreadUsage,
+    /// Sampled major faults and lost samples, or why tracing failed.
+    trace: Option<Result<(Vec<FaultSample>, u64), String>>,
 }
 
 impl ThreadHists {
@@ -93,6 +111,8 @@ impl ThreadHists {
             second_half: latency::new_histogram(),
             faults: GuestFaults::default(),
             warmup_faults: GuestFaults::default(),
+            usage: ThreadUsage::default(),
+            trace: None,
         }
     }
 }
@@ -112,34 +132,48 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
         (s.warmup + s.iterations) * u64::from(threads),
         "cycles (warmup included)",
     );
-    let (results, memory_before, memory_after, started, wall) = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let prepared = &prepared;
-                let barrier = &barrier;
-                std::thread::Builder::new()
-                    .name(format!("churn-{t}"))
-                    .spawn_scoped(scope, move || {
-                        thread_body(prepared, s.warmup, s.iterations, barrier)
-                    })
-            })
-            .collect::<std::io::Result<_>>()?;
-        barrier.wait(); // warmup done
-        let before = memory::sample();
-        let started = SystemTime::now();
-        let t = Instant::now();
-        barrier.wait(); // go
-        let results: Vec<_> = handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow!("a churn thread panicked")))
-            })
-            .collect();
-        let wall = t.elapsed();
-        let after = memory::sample();
-        anyhow::Ok((results, before, after, started, wall))
-    })?;
+    let (results, memory_before, memory_after, started, wall, io_read) =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let prepared = &prepared;
+                    let barrier = &barrier;
+                    std::thread::Builder::new()
+                        .name(format!("churn-{t}"))
+                        .spawn_scoped(scope, move || {
+                            thread_body(
+                                prepared,
+                                s.warmup,
+                                s.iterations,
+                                barrier,
+                                s.trace_major_faults,
+                            )
+                        })
+                })
+                .collect::<std::io::Result<_>>()?;
+            barrier.wait(); // warmup done
+            let before = memory::sample();
+            let io_before = faults::io_read_bytes();
+            // Started before the clock, stopped after it: the load covers every
+            // timed cycle. A failure to start still releases the threads.
+            let load = BackgroundLoad::start(s.background_load);
+            let started = SystemTime::now();
+            let t = Instant::now();
+            barrier.wait(); // go
+            let results: Vec<_> = handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow!("a churn thread panicked")))
+                })
+                .collect();
+            let wall = t.elapsed();
+            let load = load.map(BackgroundLoad::stop);
+            let io_read = faults::io_read_bytes().saturating_sub(io_before);
+            let after = memory::sample();
+            load.context("starting [scenario] background_load threads")?;
+            anyhow::Ok((results, before, after, started, wall, io_read))
+        })?;
 
     let mut per_thread = Vec::with_capacity(results.len());
     for (t, r) in results.into_iter().enumerate() {
@@ -155,6 +189,31 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
     let second_half = latency::merge(per_thread.iter().map(|h| &h.second_half))?;
 
     let total_cycles = s.iterations * u64::from(threads);
+    let usage = per_thread.iter().fold(ThreadUsage::default(), |mut a, h| {
+        a.add(&h.usage);
+        a
+    });
+    let major_fault_sites = s.trace_major_faults.then(|| {
+        let mut samples = Vec::new();
+        let mut lost = 0;
+        let mut unavailable = None;
+        for h in &per_thread {
+            match &h.trace {
+                Some(Ok((x, l))) => {
+                    samples.extend_from_slice(x);
+                    lost += l;
+                }
+                Some(Err(e)) => unavailable = Some(e.clone()),
+                None => {}
+            }
+        }
+        // Read after the timed cycles: the pool's slots (and the artifact
+        // mappings) are still mapped; an on-demand instance's memory is not.
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        let mut sites = faults::attribute(&samples, lost, &faults::parse_maps(&maps));
+        sites.unavailable = unavailable;
+        sites
+    });
     let cycles = total_cycles.max(1) as f64;
     let per_1000 = |after: u64, before: u64| (after as f64 - before as f64) / cycles * 1000.0;
     let wall_ns = wall.as_nanos() as u64;
@@ -202,6 +261,9 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
             a.add(&h.warmup_faults);
             a
         }),
+        background_load: s.background_load,
+        contention: Some(Contention::new(&usage, total_cycles, io_read)),
+        major_fault_sites,
     };
     Ok((
         result,
@@ -224,6 +286,7 @@ fn thread_body(
     warmup: u64,
     iterations: u64,
     barrier: &Barrier,
+    trace_major_faults: bool,
 ) -> Result<ThreadHists> {
     let mut hists = ThreadHists::new();
     let mut outcome = Ok(());
@@ -240,9 +303,16 @@ fn thread_body(
             crate::progress::tick(64);
         }
     }
+    // Opened before the rendezvous, switched on and off around the timed
+    // cycles (outside every phase), read after them.
+    let trace = trace_major_faults.then(faults::MajorFaultTrace::open);
     barrier.wait();
     barrier.wait();
     outcome?;
+    if let Some(Ok(t)) = &trace {
+        t.enable();
+    }
+    let usage_before = ThreadUsage::now();
     let half = iterations / 2;
     for i in 0..iterations {
         let ([t0, t1, t2, t3], fault) = cycle(p).with_context(|| format!("timed cycle {i}"))?;
@@ -264,6 +334,19 @@ fn thread_body(
             crate::progress::tick(64);
         }
     }
+    hists.usage = ThreadUsage::now().since(&usage_before);
+    let majors = hists.usage.major_faults;
+    hists.trace = trace.map(|t| match t {
+        Ok(t) => {
+            t.disable();
+            let (samples, lost) = t.drain();
+            // A full ring buffer drops samples without a record of it: what
+            // the thread took and was not sampled is lost too.
+            let unsampled = majors.saturating_sub(samples.len() as u64);
+            Ok((samples, lost.max(unsampled)))
+        }
+        Err(e) => Err(format!("perf_event_open refused: {e}")),
+    });
     Ok(hists)
 }
 

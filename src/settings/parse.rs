@@ -29,6 +29,14 @@ pub struct ExperimentMeta {
     /// Variant the others are compared with (ratios in the report); default: the first.
     #[serde(default)]
     pub baseline: Option<String>,
+    /// Separate processes each variant is measured in, interleaved (`run
+    /// --rounds` overrides it); default 1.
+    #[serde(default)]
+    pub rounds: Option<u32>,
+    /// Share of all CPUs other processes may use while a variant measures
+    /// before it is marked disturbed; default 0.10.
+    #[serde(default)]
+    pub disturbed_cpu_share: Option<f64>,
 }
 
 const EXPERIMENT_KEYS: &[KeyDoc] = &[
@@ -55,6 +63,22 @@ const EXPERIMENT_KEYS: &[KeyDoc] = &[
         default: "the first variant",
         unit: "variant name",
         doc: "Variant every other variant is compared with: the report shows each\nvariant's speedup over it (latency p50 ratio, throughput ratio).\n",
+    },
+    KeyDoc {
+        section: "experiment",
+        key: "rounds",
+        ty: "u32",
+        default: "1",
+        unit: "count (1..=50)",
+        doc: "Separate processes each variant is measured in (`run --rounds N` overrides\nit). Rounds are interleaved: round r runs the variants in an order rotated by r,\nso slow drift of the machine touches every variant alike. Each round's figures\nare kept; the report gives every headline metric's median with its min-max and\na confidence interval of the median between rounds, and `compare` judges a\ndifference against that between-round spread. Variation between processes is\nlarger than within one and only repeated processes show it. Trade-off: N times\nthe run time. 3 is the fewest with which `compare` can call a difference (a\nrank test over 3 against 3 rounds reaches p = 0.1); 5 gives a 94% interval.\nWith rounds, a round measured while the machine was disturbed is re-run once.\n",
+    },
+    KeyDoc {
+        section: "experiment",
+        key: "disturbed_cpu_share",
+        ty: "f64",
+        default: "0.10",
+        unit: "share of all CPUs (0 < x <= 1)",
+        doc: "While each variant measures, the runner samples what else the machine does\n(CPU time of other processes from /proc/stat minus the measuring process's own,\nsteal time, run queue, /proc/pressure, major faults). A variant measured while\nothers (and the hypervisor's steal) used more than this share of all CPUs is\nmarked disturbed in the JSON and Markdown, with the figure, and `compare` gives\nit no verdict. Lower catches smaller disturbances but flags more runs on a\nshared machine; 1.0 never marks anything.\n",
     },
 ];
 
@@ -338,6 +362,8 @@ impl Experiment {
             err
         })?;
 
+        check_experiment(path, source, doc.get_ref(), &form.experiment)?;
+
         let name = form.experiment.name.clone().unwrap_or_else(|| {
             path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -613,6 +639,39 @@ fn engine_error_fix(msg: &str) -> Option<String> {
     }
 }
 
+/// `[experiment] rounds` and `disturbed_cpu_share` within their ranges.
+fn check_experiment(
+    path: &Path,
+    source: &str,
+    doc: &DeTable<'_>,
+    meta: &ExperimentMeta,
+) -> Result<(), ConfigError> {
+    let max = crate::rounds::MAX_ROUNDS;
+    if let Some(r) = meta.rounds
+        && (r == 0 || r > max)
+    {
+        return Err(ConfigError::new(
+            path,
+            format!("rounds = {r} is outside 1..={max}"),
+        )
+        .at(source, value_offset(doc, "experiment", "rounds"))
+        .key("experiment.rounds")
+        .fix("give 1 (one process per variant) up to 50; 3 is the fewest with which `compare` can call a difference"));
+    }
+    if let Some(x) = meta.disturbed_cpu_share
+        && !(x > 0.0 && x <= 1.0)
+    {
+        return Err(ConfigError::new(
+            path,
+            format!("disturbed_cpu_share = {x} is not a share of the CPU"),
+        )
+        .at(source, value_offset(doc, "experiment", "disturbed_cpu_share"))
+        .key("experiment.disturbed_cpu_share")
+        .fix("give a share above 0 and at most 1, e.g. 0.10 for 10% of all CPUs (1.0 never marks a variant disturbed)"));
+    }
+    Ok(())
+}
+
 /// A validation problem before its place in the file is known.
 struct Problem {
     section: &'static str,
@@ -849,6 +908,30 @@ fn validate(v: &Variant) -> Result<(), Problem> {
         }
     };
     validate_kind(v)?;
+    if s.background_load > MAX_THREADS {
+        return Err(Problem {
+            section: "scenario",
+            key: "background_load",
+            message: format!(
+                "background_load = {} is outside 0..={MAX_THREADS}",
+                s.background_load
+            ),
+            fix: "use 0 (none) up to a few times the host's cores".into(),
+        });
+    }
+    for (key, on) in [
+        ("background_load", s.background_load > 0),
+        ("trace_major_faults", s.trace_major_faults),
+    ] {
+        if on && s.kind != ScenarioKind::Churn {
+            return Err(Problem {
+                section: "scenario",
+                key,
+                message: format!("{key} is measured by the churn scenario only"),
+                fix: format!("set [scenario] kind = \"churn\", or remove {key}"),
+            });
+        }
+    }
     let g = &v.guest;
     // Only the synthetic guest's memory needs are known before loading it.
     let min_mem = if matches!(

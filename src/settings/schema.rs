@@ -1034,6 +1034,21 @@ plain_section! {
         warmup: u64 = 200, unit "count";
         /// Churn, pool: threads issuing requests concurrently.
         threads: u32 = 1, unit "count";
+        /// Churn: busy threads the measuring process starts right before the
+        /// timed cycles and stops right after: a controlled CPU contention
+        /// (e.g. as many as the host has cores, to see what a sandbox host
+        /// does when another tenant burns CPU). They only compute (no memory,
+        /// no locks) and count as the variant's own CPU, so the variant is not
+        /// marked disturbed for them. 0 = none.
+        background_load: u32 = 0, unit "count";
+        /// Churn: sample every major page fault of the measuring threads
+        /// (perf_event_open, software event, user space only; needs
+        /// perf_event_paranoid <= 2) and report which mapping each landed in
+        /// and which code took it. Costs a little in the timed path (the perf
+        /// event is switched with each thread), so it is off by default; the
+        /// faults, context switches and storage reads per cycle are reported
+        /// either way.
+        trace_major_faults: bool = false, unit "bool";
         /// Pool: total request rate over all threads (open loop; latency counts
         /// from each request's scheduled time, so queueing is not hidden).
         /// 0 = closed loop (each thread sends its next request when the last is done).

@@ -1,0 +1,434 @@
+//! What else the machine did while a variant measured: CPU time of other
+//! processes, time stolen by the hypervisor, the run queue, pressure stall
+//! information and the measuring process's major faults.
+//!
+//! A variant measured while other processes used more than a stated share of
+//! the machine's CPU (`[experiment] disturbed_cpu_share`) is marked
+//! *disturbed*: its figures describe a busy machine, and `compare` gives it no
+//! verdict.
+//!
+//! # Where the sampling happens, and why
+//!
+//! The **parent** (the runner) samples, in a [`Sampler`] thread that wakes
+//! every [`SAMPLE_PERIOD`] (100 ms) while the measuring child runs, and reads
+//! `/proc/stat`, `/proc/<child>/stat`, `/proc/self/stat` and
+//! `/proc/pressure/{cpu,memory}`. Nothing runs inside the measuring process:
+//!
+//! * a sampler thread in the child would share its address space, its
+//!   accounting (its CPU time and faults would be the variant's) and its
+//!   scheduler slot; the parent's thread is another process and is subtracted
+//!   from "others" like the child itself;
+//! * the cost is ten wake-ups a second, each reading five small files (tens
+//!   of microseconds): about 0.05% of one CPU, the same for every variant, so
+//!   it cancels in the ratios a run reports;
+//! * sampling periodically (rather than only before and after the child)
+//!   lets the figures be narrowed to the child's *timed* part, which the child
+//!   reports after the fact (its start time and length), so engine creation,
+//!   module loading and warm-up neither hide nor fake a disturbance; and the
+//!   run queue (`procs_running`) is an instantaneous reading that only
+//!   repeated samples describe.
+//!
+//! The window is widened to at least [`MIN_WINDOW_S`] around the timed part,
+//! because `/proc/stat` counts in clock ticks (10 ms): a 70 ms timed part
+//! would otherwise be judged on a handful of ticks.
+//!
+//! Shares are of the whole machine (`/proc/stat`'s `cpu` line, all CPUs):
+//! "others used 50%" on 2 CPUs is one CPU's worth of other work.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// How often the parent samples while a child measures.
+pub const SAMPLE_PERIOD: Duration = Duration::from_millis(100);
+
+/// Shortest window the figures are computed over (seconds).
+pub const MIN_WINDOW_S: f64 = 1.0;
+
+/// Default share of all CPUs that other processes may use before a variant
+/// is marked disturbed (`[experiment] disturbed_cpu_share`).
+pub const DEFAULT_THRESHOLD: f64 = 0.10;
+
+/// CPU time of the whole machine, in clock ticks (`/proc/stat`'s `cpu` line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// user + nice + system + irq + softirq (guest time is inside user).
+    pub busy: u64,
+    /// idle + iowait.
+    pub idle: u64,
+    /// Time the hypervisor ran something else while a vCPU wanted to run.
+    pub steal: u64,
+}
+
+impl CpuTimes {
+    /// Every tick counted.
+    pub fn total(&self) -> u64 {
+        self.busy + self.idle + self.steal
+    }
+}
+
+/// `(cpu times, procs_running)` from `/proc/stat` text.
+pub fn parse_proc_stat(text: &str) -> Option<(CpuTimes, u32)> {
+    let cpu = text.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let get = |i: usize| f.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    let times = CpuTimes {
+        busy: get(0) + get(1) + get(2) + get(5) + get(6),
+        idle: get(3) + get(4),
+        steal: get(7),
+    };
+    let running = text
+        .lines()
+        .find_map(|l| l.strip_prefix("procs_running"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Some((times, running))
+}
+
+/// `(utime + stime in clock ticks, major faults)` from `/proc/<pid>/stat` text
+/// (all threads of the process).
+pub fn parse_pid_stat(text: &str) -> Option<(u64, u64)> {
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state): majflt is field 12, utime 14, stime 15.
+    let n = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok());
+    Some((n(11)? + n(12)?, n(9)?))
+}
+
+/// The `some ... total=` figure (microseconds) of a `/proc/pressure/*` file.
+pub fn parse_psi_some_total(text: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with("some"))?
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("total="))?
+        .parse()
+        .ok()
+}
+
+/// One reading of the machine and of the measuring process.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sample {
+    /// When it was taken, seconds since the Unix epoch.
+    pub at_unix_s: f64,
+    /// Machine CPU times.
+    pub machine: CpuTimes,
+    /// Runnable tasks at that moment (`procs_running`).
+    pub procs_running: u32,
+    /// CPU ticks of the measuring child.
+    pub child_cpu: u64,
+    /// Major faults of the measuring child.
+    pub child_major_faults: u64,
+    /// CPU ticks of the sampling process itself (the runner).
+    pub own_cpu: u64,
+    /// `/proc/pressure/cpu` some total, microseconds.
+    pub psi_cpu_us: Option<u64>,
+    /// `/proc/pressure/memory` some total, microseconds.
+    pub psi_memory_us: Option<u64>,
+}
+
+/// Reads one [`Sample`]; `None` if `/proc/stat` cannot be read. A child that
+/// has already exited keeps its last figures (`last`).
+pub fn sample(child_pid: u32, last: Option<&Sample>) -> Option<Sample> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let (machine, procs_running) = parse_proc_stat(&read("/proc/stat")?)?;
+    let (child_cpu, child_major_faults) = read(&format!("/proc/{child_pid}/stat"))
+        .and_then(|t| parse_pid_stat(&t))
+        .or_else(|| last.map(|l| (l.child_cpu, l.child_major_faults)))
+        .unwrap_or((0, 0));
+    let own_cpu = read("/proc/self/stat")
+        .and_then(|t| parse_pid_stat(&t))
+        .map_or(0, |(cpu, _)| cpu);
+    Some(Sample {
+        at_unix_s: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        machine,
+        procs_running,
+        child_cpu,
+        child_major_faults,
+        own_cpu,
+        psi_cpu_us: read("/proc/pressure/cpu").and_then(|t| parse_psi_some_total(&t)),
+        psi_memory_us: read("/proc/pressure/memory").and_then(|t| parse_psi_some_total(&t)),
+    })
+}
+
+/// A thread of the runner that samples while one child measures.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<Sample>>>,
+}
+
+impl Sampler {
+    /// Starts sampling `child_pid` every [`SAMPLE_PERIOD`] (first sample now).
+    pub fn start(child_pid: u32) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("disturbance-sampler".into())
+            .spawn(move || {
+                let mut samples: Vec<Sample> = Vec::new();
+                loop {
+                    let stopping = s.load(Ordering::Acquire);
+                    if let Some(x) = sample(child_pid, samples.last()) {
+                        samples.push(x);
+                    }
+                    if stopping {
+                        return samples;
+                    }
+                    std::thread::park_timeout(SAMPLE_PERIOD);
+                }
+            })
+            .ok();
+        Sampler { stop, thread }
+    }
+
+    /// Takes a last sample and returns them all (empty if the thread could
+    /// not be started).
+    pub fn finish(mut self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Release);
+        match self.thread.take() {
+            Some(t) => {
+                t.thread().unpark();
+                t.join().unwrap_or_default()
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+/// What else the machine did while a variant measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Disturbance {
+    /// What the window covers: `timed` (the timed part the child reported,
+    /// widened to at least 1 s) or `process` (the child's whole life).
+    pub window: String,
+    /// Length of the window, seconds.
+    pub window_s: f64,
+    /// Samples the figures rest on.
+    pub samples: u32,
+    /// CPU time of every other process (and the kernel's own threads) as a
+    /// share of all CPUs over the window: machine busy time minus the
+    /// measuring process's and the runner's.
+    pub other_cpu_share: f64,
+    /// Time stolen by the hypervisor, as a share of all CPUs.
+    pub steal_share: f64,
+    /// The measuring process's own CPU time, as a share of all CPUs
+    /// (background load it started itself included).
+    pub own_cpu_share: f64,
+    /// Mean of `procs_running` (runnable tasks machine-wide, the measuring
+    /// threads included) over the samples.
+    pub procs_running_mean: f64,
+    /// Largest `procs_running` sampled.
+    pub procs_running_max: u32,
+    /// Share of the window in which some task waited for a CPU
+    /// (`/proc/pressure/cpu`; the measuring threads' own waits included);
+    /// absent where the kernel has no PSI.
+    pub cpu_pressure: Option<f64>,
+    /// Share of the window in which some task stalled on memory
+    /// (`/proc/pressure/memory`).
+    pub memory_pressure: Option<f64>,
+    /// Major faults the measuring process took in the window.
+    pub major_faults: u64,
+    /// The share of all CPUs other processes may use (`[experiment]
+    /// disturbed_cpu_share`).
+    pub threshold: f64,
+    /// `other_cpu_share + steal_share` above `threshold`.
+    pub disturbed: bool,
+}
+
+impl Disturbance {
+    /// "others used 48% of the CPU (steal 0%, threshold 10%)".
+    pub fn describe(&self) -> String {
+        format!(
+            "other processes used {:.0}% of the CPU{} while it measured (threshold {:.0}%; run queue mean {:.1}, max {})",
+            self.other_cpu_share * 100.0,
+            if self.steal_share >= 0.005 {
+                format!(" and the hypervisor stole {:.0}%", self.steal_share * 100.0)
+            } else {
+                String::new()
+            },
+            self.threshold * 100.0,
+            self.procs_running_mean,
+            self.procs_running_max
+        )
+    }
+}
+
+/// Judges the samples over `window` (start, end in Unix seconds; `None` =
+/// the whole child). `None` when fewer than two samples cover it.
+pub fn assess(
+    samples: &[Sample],
+    window: Option<(f64, f64)>,
+    threshold: f64,
+) -> Option<Disturbance> {
+    let (first, last) = (samples.first()?, samples.last()?);
+    let (kind, lo, hi) = match window {
+        Some((start, end)) if end >= start => {
+            let mid = (start + end) / 2.0;
+            let half = ((end - start) / 2.0).max(MIN_WINDOW_S / 2.0);
+            let (mut lo, mut hi) = (mid - half, mid + half);
+            // Slide the widened window inside the child's life where possible.
+            if lo < first.at_unix_s {
+                hi += first.at_unix_s - lo;
+                lo = first.at_unix_s;
+            }
+            if hi > last.at_unix_s {
+                lo = (lo - (hi - last.at_unix_s)).max(first.at_unix_s);
+                hi = last.at_unix_s;
+            }
+            ("timed", lo, hi)
+        }
+        _ => ("process", first.at_unix_s, last.at_unix_s),
+    };
+    // The last sample at or before `lo` and the first at or after `hi`.
+    let a = samples.iter().rposition(|s| s.at_unix_s <= lo).unwrap_or(0);
+    let b = samples
+        .iter()
+        .position(|s| s.at_unix_s >= hi)
+        .unwrap_or(samples.len() - 1);
+    if b <= a {
+        return None;
+    }
+    let (sa, sb) = (&samples[a], &samples[b]);
+    let total = sb.machine.total().saturating_sub(sa.machine.total());
+    if total == 0 {
+        return None;
+    }
+    let total = total as f64;
+    let busy = sb.machine.busy.saturating_sub(sa.machine.busy) as f64;
+    let steal = sb.machine.steal.saturating_sub(sa.machine.steal) as f64;
+    let own =
+        (sb.child_cpu.saturating_sub(sa.child_cpu) + sb.own_cpu.saturating_sub(sa.own_cpu)) as f64;
+    let dt = (sb.at_unix_s - sa.at_unix_s).max(1e-9);
+    let psi = |f: fn(&Sample) -> Option<u64>| {
+        Some((f(sb)?.saturating_sub(f(sa)?) as f64 / 1e6 / dt).clamp(0.0, 1.0))
+    };
+    let inside = &samples[a..=b];
+    let other_cpu_share = ((busy - own) / total).clamp(0.0, 1.0);
+    let steal_share = (steal / total).clamp(0.0, 1.0);
+    Some(Disturbance {
+        window: kind.to_string(),
+        window_s: dt,
+        samples: inside.len() as u32,
+        other_cpu_share,
+        steal_share,
+        own_cpu_share: (own / total).clamp(0.0, 1.0),
+        procs_running_mean: inside
+            .iter()
+            .map(|s| f64::from(s.procs_running))
+            .sum::<f64>()
+            / inside.len() as f64,
+        procs_running_max: inside.iter().map(|s| s.procs_running).max().unwrap_or(0),
+        cpu_pressure: psi(|s| s.psi_cpu_us),
+        memory_pressure: psi(|s| s.psi_memory_us),
+        major_faults: sb.child_major_faults.saturating_sub(sa.child_major_faults),
+        threshold,
+        disturbed: other_cpu_share + steal_share > threshold,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "cpu  84099 4954 9710 15151 396 0 61 138 0 0\n\
+cpu0 41407 2771 4878 8025 97 0 11 77 0 0\n\
+intr 1 2 3\nctxt 99\nprocs_running 3\nprocs_blocked 0\n";
+
+    #[test]
+    fn parses_proc_stat_pid_stat_and_psi() {
+        let (t, running) = parse_proc_stat(STAT).unwrap();
+        assert_eq!(t.busy, 84099 + 4954 + 9710 + 61);
+        assert_eq!(t.idle, 15151 + 396);
+        assert_eq!(t.steal, 138);
+        assert_eq!(running, 3);
+        let pid = "42 (a (b) c) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14";
+        // Field k is the (k-2)th value after the name: majflt (12) = "9",
+        // utime (14) = "11", stime (15) = "12".
+        assert_eq!(parse_pid_stat(pid), Some((11 + 12, 9)));
+        let psi = "some avg10=46.92 avg60=52.14 avg300=24.21 total=119148858\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+        assert_eq!(parse_psi_some_total(psi), Some(119_148_858));
+        assert_eq!(parse_psi_some_total("garbage"), None);
+    }
+
+    fn s(at: f64, busy: u64, idle: u64, child: u64, running: u32) -> Sample {
+        Sample {
+            at_unix_s: at,
+            machine: CpuTimes {
+                busy,
+                idle,
+                steal: 0,
+            },
+            procs_running: running,
+            child_cpu: child,
+            child_major_faults: 0,
+            own_cpu: 0,
+            psi_cpu_us: Some((at * 1e5) as u64),
+            psi_memory_us: None,
+        }
+    }
+
+    #[test]
+    fn others_are_the_machine_minus_the_measuring_process() {
+        // 2 CPUs, 10 s: 2000 ticks. The child used 1000 ticks (one CPU) and
+        // the machine was busy 1900: others used 900 ticks = 45%.
+        let samples = [s(0.0, 0, 0, 0, 1), s(10.0, 1900, 100, 1000, 3)];
+        let d = assess(&samples, None, 0.10).unwrap();
+        assert_eq!(d.window, "process");
+        assert!((d.other_cpu_share - 0.45).abs() < 1e-9, "{d:?}");
+        assert!((d.own_cpu_share - 0.5).abs() < 1e-9, "{d:?}");
+        assert!(d.disturbed);
+        assert_eq!(d.procs_running_max, 3);
+        assert!((d.cpu_pressure.unwrap() - 0.1).abs() < 1e-9);
+        assert!(d.memory_pressure.is_none());
+        // A quiet machine: busy only with the child.
+        let quiet = [s(0.0, 0, 0, 0, 1), s(10.0, 1010, 990, 1000, 1)];
+        let d = assess(&quiet, None, 0.10).unwrap();
+        assert!(!d.disturbed, "{d:?}");
+        assert!(d.other_cpu_share < 0.01);
+    }
+
+    #[test]
+    fn a_timed_window_is_judged_on_its_own_samples() {
+        // 2 CPUs (200 ticks/s). The child uses 100 ticks every second; other
+        // processes 90 more between t = 5 and 7 only. The timed part 5.2..5.4
+        // is widened to 1 s (4.8..5.8).
+        let mut samples = Vec::new();
+        let (mut busy, mut child) = (0u64, 0u64);
+        for i in 0..=10u64 {
+            samples.push(s(i as f64, busy, 200 * i - busy, child, 1));
+            child += 100;
+            busy += if (5..7).contains(&i) { 190 } else { 100 };
+        }
+        let d = assess(&samples, Some((5.2, 5.4)), 0.10).unwrap();
+        assert_eq!(d.window, "timed");
+        // The samples that bracket 4.8..5.8 are those at 4 and 6.
+        assert!((d.window_s - 2.0).abs() < 1e-9, "{d:?}");
+        assert!(d.disturbed, "{d:?}");
+        let calm = assess(&samples, Some((1.2, 1.4)), 0.10).unwrap();
+        assert!(!calm.disturbed, "{calm:?}");
+        // The whole child sees a diluted share.
+        let whole = assess(&samples, None, 0.10).unwrap();
+        assert!(whole.other_cpu_share < d.other_cpu_share);
+        // Too few samples: no judgement.
+        assert!(assess(&samples[..1], None, 0.1).is_none());
+    }
+}

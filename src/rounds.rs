@@ -1,0 +1,571 @@
+//! Rounds: each variant measured in several separate processes, and what
+//! the spread *between* them says.
+//!
+//! Variation between process invocations (address-space layout, page-cache
+//! and allocator state, what else the machine does at that moment) is larger
+//! than the spread within one process and cannot be seen from inside it
+//! (Georges, Buytaert, Eeckhout, OOPSLA 2007; hyperfine and criterion sample
+//! it by repeating invocations). `run --rounds N` measures every variant in N
+//! child processes, interleaved: round r runs the variants in an order
+//! rotated by r, so slow drift of the machine touches every variant alike.
+//!
+//! For every headline metric ([`headlines`]) a result keeps each round's
+//! value and reports the median with the between-round spread ([`RoundStat`]):
+//! min-max and a distribution-free confidence interval of the median from
+//! order statistics ([`median_ci`]). Two results are told apart by an exact
+//! rank test over their rounds ([`rank_test_p`]).
+
+use crate::measure::latency::LatencySummary;
+use crate::result::{RoundRecord, VariantResult, VariantStatus};
+use crate::scenario::PhaseLatency;
+use crate::scenario::churn::ChurnResult;
+use crate::scenario::pool::PoolResult;
+use crate::scenario::scaling::ScalingResult;
+use crate::scenario::session::SessionResult;
+use crate::scenario::soak::SoakResult;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Most rounds a run may ask for.
+pub const MAX_ROUNDS: u32 = 50;
+
+/// Confidence the median's interval aims for (the interval from order
+/// statistics reaches it from 5 rounds on; below, min-max is given with the
+/// confidence it has: 75% for 3 rounds).
+pub const CI_LEVEL: f64 = 0.90;
+
+/// Relative change below which nothing is called a change, whatever the spread.
+pub const MIN_RELATIVE: f64 = 0.05;
+
+/// Change of a whole-process memory reading below which nothing is called a
+/// change: two processes of the same binary differ by tens of KiB (heap
+/// layout, lazily mapped library pages). Per-instance figures divide it by N.
+pub const MIN_PROCESS_BYTES: f64 = 256.0 * 1024.0;
+
+/// Which direction is an improvement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Better {
+    /// Less is better (latency, memory).
+    Lower,
+    /// More is better (throughput).
+    Higher,
+}
+
+/// How a metric's values are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unit {
+    /// Bytes (shown in MiB).
+    Bytes,
+    /// Nanoseconds.
+    Nanos,
+    /// Per second.
+    PerSec,
+    /// A count (faults per cycle).
+    Count,
+}
+
+/// One headline figure of one measurement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Headline {
+    /// Metric name (`cycles / s`, `instantiate p50`, `Pss / instance @ N=100`).
+    pub metric: String,
+    /// Its value.
+    pub value: f64,
+    /// Unit.
+    pub unit: Unit,
+    /// Direction of improvement.
+    pub better: Better,
+    /// Relative spread the measurement itself showed (p90 over p50 for a
+    /// median, p99.9 over p99 for a p99), at least [`MIN_RELATIVE`]: the
+    /// noise threshold when there are no rounds.
+    pub within_rel: f64,
+    /// Absolute change below which nothing is a change.
+    pub floor_abs: f64,
+    /// A timing: it varies between processes more than within one, so a
+    /// single round cannot resolve small changes of it.
+    pub timing: bool,
+    /// Whether `compare` gives it a verdict (faults per cycle and the soak
+    /// slope are reported, not judged).
+    pub judged: bool,
+}
+
+/// The scenario figures of one measurement (a variant's main fields, or one
+/// of its rounds).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Figures<'a> {
+    /// Scaling.
+    pub scaling: Option<&'a ScalingResult>,
+    /// Churn.
+    pub churn: Option<&'a ChurnResult>,
+    /// Pool.
+    pub pool: Option<&'a PoolResult>,
+    /// Session.
+    pub session: Option<&'a SessionResult>,
+    /// Soak.
+    pub soak: Option<&'a SoakResult>,
+}
+
+impl<'a> Figures<'a> {
+    /// A variant's main figures.
+    pub fn of_variant(v: &'a VariantResult) -> Figures<'a> {
+        Figures {
+            scaling: v.scaling.as_ref(),
+            churn: v.churn.as_ref(),
+            pool: v.pool.as_ref(),
+            session: v.session.as_ref(),
+            soak: v.soak.as_ref(),
+        }
+    }
+
+    /// One round's figures.
+    pub fn of_round(r: &'a RoundRecord) -> Figures<'a> {
+        Figures {
+            scaling: r.scaling.as_ref(),
+            churn: r.churn.as_ref(),
+            pool: r.pool.as_ref(),
+            session: r.session.as_ref(),
+            soak: r.soak.as_ref(),
+        }
+    }
+}
+
+/// The spread of a median: (p90 - p50) / p50, at least [`MIN_RELATIVE`].
+pub fn p50_spread(s: &LatencySummary) -> f64 {
+    let p50 = s.p50_ns.max(1) as f64;
+    ((s.p90_ns as f64 - p50) / p50).max(MIN_RELATIVE)
+}
+
+/// The spread of a p99: (p99.9 - p99) / p99, at least [`MIN_RELATIVE`].
+pub fn p99_spread(s: &LatencySummary) -> f64 {
+    let p99 = s.p99_ns.max(1) as f64;
+    ((s.p999_ns as f64 - p99) / p99).max(MIN_RELATIVE)
+}
+
+fn phase_headlines(phases: &[PhaseLatency], out: &mut Vec<Headline>) {
+    for p in phases {
+        let s = &p.summary;
+        for (q, value, within_rel) in [
+            ("p50", s.p50_ns, p50_spread(s)),
+            ("p99", s.p99_ns, p99_spread(s)),
+        ] {
+            out.push(Headline {
+                metric: format!("{} {q}", p.phase),
+                value: value as f64,
+                unit: Unit::Nanos,
+                better: Better::Lower,
+                within_rel,
+                floor_abs: 0.0,
+                timing: true,
+                judged: true,
+            });
+        }
+    }
+}
+
+fn rate(metric: &str, value: f64, within_rel: f64) -> Headline {
+    Headline {
+        metric: metric.to_string(),
+        value,
+        unit: Unit::PerSec,
+        better: Better::Higher,
+        within_rel,
+        floor_abs: 0.0,
+        timing: true,
+        judged: true,
+    }
+}
+
+fn count(metric: &str, value: f64) -> Headline {
+    Headline {
+        metric: metric.to_string(),
+        value,
+        unit: Unit::Count,
+        better: Better::Lower,
+        within_rel: MIN_RELATIVE,
+        floor_abs: 0.0,
+        timing: false,
+        judged: false,
+    }
+}
+
+/// The headline metrics of a measurement, in report order: per-instance Pss
+/// and Private_Dirty (scaling), phase p50/p99, cycles/s and faults per cycle
+/// (churn), phase p50/p99 and requests/s (pool), phase p50/p99 (session), the
+/// Pss slope (soak).
+pub fn headlines(f: &Figures<'_>) -> Vec<Headline> {
+    let mut out = Vec::new();
+    if let Some(s) = f.scaling {
+        for st in &s.steps {
+            let n = st.live_instances;
+            for (metric, value) in [
+                ("Pss / instance", st.per_instance.pss_bytes),
+                (
+                    "Private_Dirty / instance",
+                    st.per_instance.private_dirty_bytes,
+                ),
+            ] {
+                out.push(Headline {
+                    metric: format!("{metric} @ N={n}"),
+                    value,
+                    unit: Unit::Bytes,
+                    better: Better::Lower,
+                    within_rel: MIN_RELATIVE,
+                    floor_abs: MIN_PROCESS_BYTES / f64::from(n.max(1)),
+                    timing: false,
+                    judged: true,
+                });
+            }
+        }
+    }
+    if let Some(c) = f.churn {
+        phase_headlines(&c.phases, &mut out);
+        let cycle = c
+            .phases
+            .iter()
+            .find(|p| p.phase == "cycle")
+            .map_or(MIN_RELATIVE, |p| p50_spread(&p.summary));
+        out.push(rate("cycles / s", c.cycles_per_sec, cycle));
+        out.push(count("minor faults / cycle", c.minor_faults_per_cycle));
+        out.push(count("major faults / cycle", c.major_faults_per_cycle));
+    }
+    if let Some(p) = f.pool {
+        phase_headlines(&p.phases, &mut out);
+        let spread = |name: &str| {
+            p.phases
+                .iter()
+                .find(|x| x.phase == name)
+                .map_or(MIN_RELATIVE, |x| p50_spread(&x.summary))
+        };
+        out.push(rate(
+            "inline requests / s",
+            p.inline_requests_per_sec,
+            spread("inline-request"),
+        ));
+        out.push(rate(
+            "pooled requests / s",
+            p.pooled_requests_per_sec,
+            spread("pooled-request"),
+        ));
+    }
+    if let Some(s) = f.session {
+        phase_headlines(&s.phases, &mut out);
+    }
+    if let Some(k) = f.soak {
+        out.push(Headline {
+            metric: "Pss slope / 1000 cycles".into(),
+            value: k.pss_slope_per_1000_bytes,
+            unit: Unit::Bytes,
+            better: Better::Lower,
+            within_rel: MIN_RELATIVE,
+            floor_abs: MIN_PROCESS_BYTES,
+            timing: false,
+            judged: false,
+        });
+    }
+    out
+}
+
+/// The one figure that picks a variant's median round (the round shown in
+/// its tables): cycles/s (churn), Pss per instance at the largest N
+/// (scaling), pooled-acquire p99 (pool), fresh-exec p50 (session), the Pss
+/// slope (soak).
+pub fn primary(f: &Figures<'_>) -> Option<f64> {
+    let phase = |phases: &[PhaseLatency], name: &str, p99: bool| {
+        phases.iter().find(|p| p.phase == name).map(|p| {
+            if p99 {
+                p.summary.p99_ns as f64
+            } else {
+                p.summary.p50_ns as f64
+            }
+        })
+    };
+    if let Some(c) = f.churn {
+        return Some(c.cycles_per_sec);
+    }
+    if let Some(s) = f.scaling {
+        return s.steps.last().map(|st| st.per_instance.pss_bytes);
+    }
+    if let Some(p) = f.pool {
+        return phase(&p.phases, "pooled-acquire", true);
+    }
+    if let Some(s) = f.session {
+        return phase(&s.phases, "fresh-exec", false);
+    }
+    f.soak.map(|k| k.pss_slope_per_1000_bytes)
+}
+
+/// Whether a round counts: measured, and not superseded by its re-run.
+pub fn counts(r: &RoundRecord) -> bool {
+    r.status == VariantStatus::Ok && !r.replaced
+}
+
+/// Index (into `rounds`) of the counted round whose [`primary`] figure is the
+/// median (the lower of the two middle ones for an even count).
+pub fn median_round(rounds: &[RoundRecord]) -> Option<usize> {
+    let mut v: Vec<(f64, usize)> = rounds
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| counts(r))
+        .filter_map(|(i, r)| Some((primary(&Figures::of_round(r))?, i)))
+        .collect();
+    if v.is_empty() {
+        return rounds.iter().position(counts);
+    }
+    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    Some(v[(v.len() - 1) / 2].1)
+}
+
+/// One metric over a variant's rounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoundStat {
+    /// Metric name (as in [`headlines`]).
+    pub metric: String,
+    /// Unit of every value.
+    pub unit: Unit,
+    /// Direction of improvement.
+    pub better: Better,
+    /// One value per counted round, in round order.
+    pub values: Vec<f64>,
+    /// Median of `values`.
+    pub median: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Lower end of the median's confidence interval (an order statistic).
+    pub ci_low: f64,
+    /// Upper end.
+    pub ci_high: f64,
+    /// Confidence of `[ci_low, ci_high]` (0.75 for min-max of 3 rounds).
+    pub ci_level: f64,
+}
+
+/// Median of a non-empty sorted slice (mean of the middle two for an even count).
+pub fn median_sorted(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// `P(X <= k)` for `X ~ Binomial(n, 1/2)`.
+fn binom_half_cdf(n: usize, k: usize) -> f64 {
+    let mut c = 1.0f64; // C(n, 0)
+    let mut sum = 0.0;
+    for i in 0..=k.min(n) {
+        if i > 0 {
+            c = c * (n - i + 1) as f64 / i as f64;
+        }
+        sum += c;
+    }
+    sum / 2f64.powi(n as i32)
+}
+
+/// Distribution-free confidence interval of the median of `sorted`:
+/// `[x(k), x(n+1-k)]` (1-based order statistics) with the largest `k` whose
+/// coverage `1 - 2 P(Bin(n, 1/2) <= k-1)` is at least `level`; min-max (k = 1)
+/// when no interval reaches it. Returns `(low, high, coverage)`.
+pub fn median_ci(sorted: &[f64], level: f64) -> (f64, f64, f64) {
+    let n = sorted.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN, 0.0);
+    }
+    let coverage = |k: usize| 1.0 - 2.0 * binom_half_cdf(n, k - 1);
+    let mut k = 1;
+    while k < n.div_ceil(2) && coverage(k + 1) >= level {
+        k += 1;
+    }
+    (sorted[k - 1], sorted[n - k], coverage(k).max(0.0))
+}
+
+/// Summarises one metric's values over rounds.
+pub fn stat(metric: &str, unit: Unit, better: Better, values: Vec<f64>) -> RoundStat {
+    let mut sorted = values.clone();
+    sorted.sort_by(f64::total_cmp);
+    let (ci_low, ci_high, ci_level) = median_ci(&sorted, CI_LEVEL);
+    RoundStat {
+        metric: metric.to_string(),
+        unit,
+        better,
+        median: median_sorted(&sorted),
+        min: sorted.first().copied().unwrap_or(f64::NAN),
+        max: sorted.last().copied().unwrap_or(f64::NAN),
+        ci_low,
+        ci_high,
+        ci_level,
+        values,
+    }
+}
+
+/// Every headline metric over the counted rounds, in the order of the first
+/// counted round's metrics. Empty when fewer than two rounds count.
+pub fn round_stats(rounds: &[RoundRecord]) -> Vec<RoundStat> {
+    let mut counted: Vec<&RoundRecord> = rounds.iter().filter(|r| counts(r)).collect();
+    if counted.len() < 2 {
+        return Vec::new();
+    }
+    counted.sort_by_key(|r| r.round);
+    let per_round: Vec<Vec<Headline>> = counted
+        .iter()
+        .map(|r| headlines(&Figures::of_round(r)))
+        .collect();
+    per_round[0]
+        .iter()
+        .map(|h| {
+            let values: Vec<f64> = per_round
+                .iter()
+                .filter_map(|hs| hs.iter().find(|x| x.metric == h.metric).map(|x| x.value))
+                .collect();
+            stat(&h.metric, h.unit, h.better, values)
+        })
+        .collect()
+}
+
+/// Number of arrangements of `m` + `n` distinct values in which the Mann-Whitney
+/// statistic of the first group is `u`, for every `u` in `0..=m*n`, as f64.
+fn mann_whitney_counts(m: usize, n: usize) -> Vec<f64> {
+    // f[i][j][u]: counts for group sizes i, j; built up with the recurrence
+    // f(i, j, u) = f(i-1, j, u-j) + f(i, j-1, u).
+    let mut prev: Vec<Vec<f64>> = (0..=n).map(|_| vec![1.0]).collect(); // i = 0
+    for i in 1..=m {
+        let mut cur: Vec<Vec<f64>> = Vec::with_capacity(n + 1);
+        cur.push(vec![1.0]); // j = 0
+        for j in 1..=n {
+            let mut f = vec![0.0; i * j + 1];
+            for (u, slot) in f.iter_mut().enumerate() {
+                let a = if u >= j {
+                    prev[j].get(u - j).copied().unwrap_or(0.0)
+                } else {
+                    0.0
+                };
+                let b = cur[j - 1].get(u).copied().unwrap_or(0.0);
+                *slot = a + b;
+            }
+            cur.push(f);
+        }
+        prev = cur;
+    }
+    prev.pop().unwrap_or_default()
+}
+
+/// Two-sided p-value of the Mann-Whitney rank test that `a` and `b` come from
+/// the same distribution (ties count one half). Exact for `len(a) * len(b)`
+/// up to 400, normal approximation above. 1.0 when either side is empty.
+pub fn rank_test_p(a: &[f64], b: &[f64]) -> f64 {
+    let (m, n) = (a.len(), b.len());
+    if m == 0 || n == 0 {
+        return 1.0;
+    }
+    let mut u: f64 = 0.0;
+    for x in a {
+        for y in b {
+            u += if x > y {
+                1.0
+            } else if x == y {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    let mn = (m * n) as f64;
+    let u_small = u.min(mn - u);
+    if m * n <= 400 {
+        let counts = mann_whitney_counts(m, n);
+        let total: f64 = counts.iter().sum();
+        let tail: f64 = counts
+            .iter()
+            .take(u_small.floor() as usize + 1)
+            .sum::<f64>();
+        (2.0 * tail / total).min(1.0)
+    } else {
+        let mean = mn / 2.0;
+        let sd = (mn * (m + n + 1) as f64 / 12.0).sqrt();
+        let z = (mean - u_small - 0.5).max(0.0) / sd;
+        (2.0 * normal_upper_tail(z)).min(1.0)
+    }
+}
+
+/// `P(Z > z)` for a standard normal `Z` (Abramowitz-Stegun 7.1.26, |error| < 1.5e-7).
+fn normal_upper_tail(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let y = 1.0
+        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t
+            + 0.254_829_592)
+            * t
+            * (-x * x).exp();
+    let erf = if x >= 0.0 { y } else { -y };
+    0.5 * (1.0 - erf)
+}
+
+/// The smallest p-value a rank test over `m` and `n` rounds can reach: two
+/// over the number of ways to split the rounds (0.1 for 3 against 3, 0.33 for
+/// 2 against 2).
+pub fn best_possible_p(m: usize, n: usize) -> f64 {
+    if m == 0 || n == 0 {
+        return 1.0;
+    }
+    let mut c = 1.0f64;
+    for i in 0..m.min(n) {
+        c = c * (m + n - i) as f64 / (i + 1) as f64;
+    }
+    (2.0 / c).min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_its_order_statistic_interval() {
+        assert_eq!(median_sorted(&[1.0, 2.0, 9.0]), 2.0);
+        assert_eq!(median_sorted(&[1.0, 2.0, 4.0, 9.0]), 3.0);
+        // 3 rounds: min-max covers the median with 1 - 2/8 = 75%.
+        let (lo, hi, level) = median_ci(&[1.0, 2.0, 3.0], 0.90);
+        assert_eq!((lo, hi), (1.0, 3.0));
+        assert!((level - 0.75).abs() < 1e-12);
+        // 5 rounds: min-max is 1 - 2/32 = 93.75%, the next one in only 62.5%.
+        let (lo, hi, level) = median_ci(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.90);
+        assert_eq!((lo, hi), (1.0, 5.0));
+        assert!((level - 0.9375).abs() < 1e-12);
+        // 10 rounds: x(2)..x(9) has 1 - 2*11/1024 = 97.9%, x(3)..x(8) 89.1%.
+        let ten: Vec<f64> = (1..=10).map(f64::from).collect();
+        let (lo, hi, level) = median_ci(&ten, 0.90);
+        assert_eq!((lo, hi), (2.0, 9.0));
+        assert!(level > 0.97 && level < 0.98, "{level}");
+        let s = stat("m", Unit::Nanos, Better::Lower, vec![3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(s.values, [3.0, 1.0, 2.0], "round order is kept");
+    }
+
+    #[test]
+    fn rank_test_is_exact_for_small_samples() {
+        // 3 against 3, fully separated: 2 of the 20 splits are as extreme.
+        let p = rank_test_p(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]);
+        assert!((p - 0.1).abs() < 1e-12, "{p}");
+        assert!((best_possible_p(3, 3) - 0.1).abs() < 1e-12);
+        assert!((best_possible_p(2, 2) - 1.0 / 3.0).abs() < 1e-12);
+        // Interleaved: nothing to see.
+        assert!(rank_test_p(&[1.0, 3.0, 5.0], &[2.0, 4.0, 6.0]) > 0.5);
+        // 5 against 5 separated: 2 / 252.
+        let p = rank_test_p(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert!((p - 2.0 / 252.0).abs() < 1e-12, "{p}");
+        // The distribution sums to C(m+n, m).
+        let c: f64 = mann_whitney_counts(4, 6).iter().sum();
+        assert_eq!(c, 210.0);
+        // Large samples use the normal approximation and still separate.
+        let a: Vec<f64> = (0..30).map(f64::from).collect();
+        let b: Vec<f64> = (100..130).map(f64::from).collect();
+        assert!(rank_test_p(&a, &b) < 1e-6);
+        assert!(rank_test_p(&a, &a) > 0.9);
+        assert!((normal_upper_tail(1.96) - 0.025).abs() < 1e-3);
+    }
+}

@@ -1,0 +1,176 @@
+//! A busy machine is detected, and `compare` does not cry wolf over it.
+//!
+//! The same small churn experiment is run twice with `--rounds 3`; during
+//! the second run this test keeps every CPU busy with shell loops of its
+//! own. The second result must mark every variant disturbed (with the
+//! figure), re-run each disturbed round once, and `compare` must give none of
+//! its rows a verdict of better or worse.
+//!
+//! Without the detection this test fails: set
+//! `POOLING_LAB_TEST_DISTURBED_SHARE=1.0` (a threshold no machine exceeds) and
+//! `compare` calls the busy run's throughput and latencies worse.
+
+use pooling_lab::report::{delta, json};
+use pooling_lab::result::VariantStatus;
+use std::process::{Child, Command};
+
+mod common;
+
+/// Shell loops that burn one CPU each until dropped.
+struct Burners(Vec<Child>);
+
+impl Burners {
+    fn start(n: usize) -> Burners {
+        Burners(
+            (0..n)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("starting a CPU-burning shell loop")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Burners {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn a_busy_machine_is_marked_disturbed_and_compare_gives_it_no_verdict() {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threshold: f64 = std::env::var("POOLING_LAB_TEST_DISTURBED_SHARE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("busy.toml");
+    // As many churn threads as CPUs: alone they have the machine to
+    // themselves; next to as many burning loops they get about half of it.
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[experiment]
+disturbed_cpu_share = {threshold}
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 16
+total_memories = 16
+total_tables = 16
+max_memory_size = "16MiB"
+[guest]
+image_size = "8MiB"
+dirty_per_call = "256KiB"
+[scenario]
+kind = "churn"
+iterations = 1500
+warmup = 100
+threads = {cpus}
+
+[[variant]]
+name = "pooling"
+
+[[variant]]
+name = "on-demand"
+[variant.engine]
+allocator = "on-demand"
+"#
+        ),
+    )
+    .unwrap();
+    let run = |sub: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+            .args(["run", "--quiet", "--rounds", "3"])
+            .arg(&config)
+            .arg("--results-dir")
+            .arg(dir.path().join(sub))
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .output()
+            .unwrap();
+        common::expect_success(&out);
+        let folder = dir.path().join(sub).join("busy");
+        let json = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "json"))
+            .unwrap();
+        json::read(&json).unwrap()
+    };
+    let quiet = run("a");
+    let busy = {
+        let _burn = Burners::start(cpus);
+        run("b")
+    };
+
+    // compare: no verdict of better or worse for a variant measured on the
+    // busy machine.
+    let deltas = delta::diff(&quiet, &busy);
+    assert!(!deltas.is_empty());
+    let judged: Vec<String> = deltas
+        .iter()
+        .filter(|d| matches!(d.verdict, delta::Verdict::Better | delta::Verdict::Worse))
+        .map(|d| {
+            format!(
+                "{} {}: {} ({} -> {})",
+                d.variant, d.metric, d.verdict, d.a, d.b
+            )
+        })
+        .collect();
+    assert!(
+        judged.is_empty(),
+        "compare judged a busy run: {judged:#?}\n{}",
+        delta::render("quiet", "busy", &deltas)
+    );
+    let text = delta::render("quiet", "busy", &deltas);
+    assert!(text.contains("disturbed: no verdict"), "{text}");
+
+    // The busy run's variants are marked, with the figure, in JSON and Markdown.
+    assert_eq!(busy.rounds, 3);
+    assert_eq!(busy.disturbed_cpu_share, Some(threshold));
+    for v in &busy.variants {
+        assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
+        assert!(
+            v.disturbed,
+            "{} not marked disturbed: {:?}",
+            v.name, v.disturbance
+        );
+        let d = v.disturbance.as_ref().unwrap();
+        assert!(d.other_cpu_share > threshold, "{d:?}");
+        assert!(
+            v.warnings.iter().any(|w| w.starts_with("disturbed")),
+            "{:?}",
+            v.warnings
+        );
+        // Each disturbed round was re-run once (and the re-runs were busy too).
+        let reruns = v.rounds.iter().filter(|r| r.rerun).count();
+        let replaced = v.rounds.iter().filter(|r| r.replaced).count();
+        assert_eq!(reruns, 3, "{}: {:#?}", v.name, v.rounds);
+        assert_eq!(replaced, 3);
+        assert!(v.rounds.iter().all(|r| !(r.rerun && r.replaced)));
+        assert_eq!(
+            v.between_rounds.iter().map(|s| s.values.len()).max(),
+            Some(3)
+        );
+    }
+    let md = std::fs::read_to_string(
+        std::fs::read_dir(dir.path().join("b/busy"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "md"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(md.contains("(**disturbed**)"), "{md}");
+    assert!(md.contains("## Measurement conditions"), "{md}");
+    assert!(md.contains("## Between rounds"), "{md}");
+}
