@@ -462,3 +462,59 @@ fn a_components_shape_is_read_from_its_structure() {
     assert_eq!(s.memories, 1, "{s:?}");
     assert!(s.core_instances >= 2, "{s:?}");
 }
+
+#[test]
+fn every_scenario_accepts_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("allscen.toml");
+    let text = r#"[engine]
+allocator = "pooling"
+[pooling]
+total_component_instances = 32
+total_core_instances = 128
+total_memories = 32
+total_tables = 128
+total_stacks = 32
+max_memory_size = "64MiB"
+[guest]
+kind = ["synthetic-component", "synthetic-http"]
+image_size = "128KiB"
+dirty_per_call = "8KiB"
+[scenario]
+iterations = 40
+warmup = 4
+pool_capacity = 4
+pool_prewarm = 2
+pool_refill_below = 1
+soak_sample_every = 10
+counts = [1, 4]
+[[variant]]
+name = "scaling"
+[variant.scenario]
+kind = "scaling"
+[[variant]]
+name = "churn"
+[variant.scenario]
+kind = "churn"
+[[variant]]
+name = "pool"
+[variant.scenario]
+kind = "pool"
+[[variant]]
+name = "session"
+[variant.scenario]
+kind = "session"
+[[variant]]
+name = "soak-reuse"
+[variant.scenario]
+kind = "soak"
+soak_mode = "reuse"
+"#;
+    std::fs::write(&path, text).unwrap();
+    common::expect_success(&common::run_quiet("run", &path, dir.path(), &[]));
+    let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "allscen")).unwrap();
+    assert_eq!(r.variants.len(), 10);
+    for v in &r.variants {
+        assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
+    }
+}
