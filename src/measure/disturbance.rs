@@ -134,6 +134,31 @@ pub struct Sample {
     pub psi_memory_us: Option<u64>,
 }
 
+/// CPU ticks (utime + stime) of the live descendants of `pid`, `depth`
+/// generations deep, from `/proc/<pid>/task/*/children`.
+fn descendants_cpu(pid: u32, depth: u32) -> u64 {
+    if depth == 0 {
+        return 0;
+    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    let mut total = 0;
+    for t in tasks.flatten() {
+        let Ok(children) = std::fs::read_to_string(t.path().join("children")) else {
+            continue;
+        };
+        for c in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+            total += std::fs::read_to_string(format!("/proc/{c}/stat"))
+                .ok()
+                .and_then(|t| parse_pid_stat(&t))
+                .map_or(0, |(cpu, _)| cpu);
+            total += descendants_cpu(c, depth - 1);
+        }
+    }
+    total
+}
+
 /// Reads one [`Sample`]; `None` if `/proc/stat` cannot be read. A child that
 /// has already exited keeps its last figures (`last`).
 pub fn sample(child_pid: u32, last: Option<&Sample>) -> Option<Sample> {
@@ -143,6 +168,9 @@ pub fn sample(child_pid: u32, last: Option<&Sample>) -> Option<Sample> {
         .and_then(|t| parse_pid_stat(&t))
         .or_else(|| last.map(|l| (l.child_cpu, l.child_major_faults)))
         .unwrap_or((0, 0));
+    // A server the measuring process started (`wasmtime serve`) is part of
+    // the measurement, not a disturbance: its CPU counts as the child's.
+    let child_cpu = child_cpu + descendants_cpu(child_pid, 3);
     let own_cpu = read("/proc/self/stat")
         .and_then(|t| parse_pid_stat(&t))
         .map_or(0, |(cpu, _)| cpu);
