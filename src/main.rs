@@ -148,7 +148,8 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             let summary = std::fs::read_to_string(out.dir.join("summary.md"))?;
             println!("{summary}");
             println!("wrote {}", out.tuned_toml.display());
-            for f in ["summary.md", "builder.rs", "wasmtime-serve.txt"] {
+            println!("wrote {}", out.dir.join("summary.md").display());
+            for f in pooling_lab::export::FILES {
                 println!("wrote {}", out.dir.join(f).display());
             }
             Ok(ExitCode::SUCCESS)
