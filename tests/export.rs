@@ -12,6 +12,8 @@ use pooling_lab::settings::{Variant, effective_settings};
 use std::path::Path;
 use wasmtime_cli_flags::CommonOptions;
 
+mod common;
+
 /// A tuned file setting every knob (see its header).
 const FIXTURE: &str = "tests/fixtures/tuned.toml";
 const BUILDER_FIXTURE: &str = "tests/fixtures/builder.rs";
@@ -256,4 +258,41 @@ fn each_knob_alone_round_trips_through_the_flags_and_the_file() {
         );
         assert_eq!(from_file[section][k], want, "{key} through\n{}", cli.toml());
     }
+}
+
+#[test]
+fn export_command_writes_the_three_files_and_refuses_a_file_with_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .args(["export", FIXTURE, "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = common::expect_success(&out);
+    assert!(
+        stdout.contains("not expressible with wasmtime's CLI: engine.consume_fuel"),
+        "{stdout}"
+    );
+    for f in export::FILES {
+        assert!(dir.path().join(f).is_file(), "{f} not written:\n{stdout}");
+    }
+    let lists = dir.path().join("lists.toml");
+    std::fs::write(&lists, "[engine]\nmemory_init_cow = [true, false]\n").unwrap();
+    for bad in [lists.as_path(), &dir.path().join("missing.toml")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+            .arg("export")
+            .arg(bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .arg("export")
+        .arg(&lists)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("expands to 2 variants"), "{err}");
 }
