@@ -287,7 +287,8 @@ pub struct Inexpressible {
 /// A tuned variant as wasmtime CLI options, checked by wasmtime-cli-flags.
 #[derive(Debug, Clone)]
 pub struct CliExport {
-    /// The options, in our schema order.
+    /// The options: the allocator, the tuned keys (schema order), the serve
+    /// sizing, then any pinned.
     pub options: Vec<CliOption>,
     /// Knobs the options do not reproduce (empty when every knob is expressed).
     pub inexpressible: Vec<Inexpressible>,
@@ -324,7 +325,7 @@ impl CliExport {
 
         let mut everything = false;
         loop {
-            let options = options(&chosen, names, &reflected)?;
+            let options = options(&chosen, names, &reflected);
             let (args, toml) = render(&options)?;
             let from_flags = flags_engine_settings(&args);
             let from_file = file_engine_settings(&toml);
@@ -409,17 +410,22 @@ fn options(
     chosen: &[(String, Why)],
     names: &BTreeMap<String, CliName>,
     reflected: &Value,
-) -> Result<Vec<CliOption>> {
+) -> Vec<CliOption> {
     let mut out = Vec::new();
     for (key, why) in chosen {
         let Some(name) = names.get(key) else {
             continue;
         };
-        let value = reflected
+        // An option the reflection leaves empty (a pooling option of an
+        // on-demand engine) is not given; if the key then differs, the check
+        // lists it as not expressible.
+        let Some(value) = reflected
             .get(name.group.table())
             .and_then(|t| t.get(&name.name))
             .filter(|v| !v.is_null())
-            .with_context(|| format!("wasmtime-cli-flags reflects no value for {name} ({key})"))?;
+        else {
+            continue;
+        };
         out.push(CliOption {
             key: key.clone(),
             name: name.clone(),
@@ -427,7 +433,7 @@ fn options(
             why: why.clone(),
         });
     }
-    Ok(out)
+    out
 }
 
 /// The options as wasmtime-cli-flags values: arguments (formatted by
