@@ -12,9 +12,11 @@
 //!
 //! Production code reuses [`settings`]: load a file with
 //! [`settings::Experiment::load`] and build the engine from
-//! [`settings::wasmtime_config`].
+//! [`settings::wasmtime_config`]; [`export`] writes the same settings as
+//! `wasmtime serve` flags, a wasmtime CLI config file and builder code.
 
 pub mod background;
+pub mod export;
 pub mod guest;
 pub mod host;
 pub mod measure;

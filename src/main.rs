@@ -53,6 +53,16 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Write a tuned file's settings for production: wasmtime-serve.txt
+    /// (`wasmtime serve` flags), wasmtime-config.toml (its `--config` file)
+    /// and builder.rs, each checked against wasmtime's own CLI parser.
+    Export {
+        /// A tuned.toml (or any experiment file without lists).
+        tuned: PathBuf,
+        /// Folder to write into (default: the tuned file's folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Validate an experiment and list its variants without measuring.
     Check {
         /// Experiment file.
@@ -158,8 +168,32 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             let summary = std::fs::read_to_string(out.dir.join("summary.md"))?;
             println!("{summary}");
             println!("wrote {}", out.tuned_toml.display());
-            for f in ["summary.md", "builder.rs", "wasmtime-serve.txt"] {
+            println!("wrote {}", out.dir.join("summary.md").display());
+            for f in pooling_lab::export::FILES {
                 println!("wrote {}", out.dir.join(f).display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Export { tuned, out } => {
+            let out = out.unwrap_or_else(|| {
+                tuned
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."))
+                    .to_path_buf()
+            });
+            let (variant, paths, cli) = pooling_lab::export::export_file(&tuned, &out)?;
+            if variant.name != tuned.display().to_string() {
+                println!("{}: {}", tuned.display(), variant.name);
+            }
+            for x in &cli.inexpressible {
+                println!(
+                    "not expressible with wasmtime's CLI: {} = {}: {}",
+                    x.key, x.tuned, x.advice
+                );
+            }
+            for p in paths {
+                println!("wrote {}", p.display());
             }
             Ok(ExitCode::SUCCESS)
         }

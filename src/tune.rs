@@ -15,8 +15,9 @@
 //! 5. Finalists and references are re-measured in `rounds` interleaved rounds;
 //!    the best median wins.
 //! 6. Written: `tuned.toml` (loads with [`crate::settings::Experiment::load`]),
-//!    `summary.md` (why it won, which knobs did it, capacity table),
-//!    `builder.rs` (the same as Rust), `wasmtime-serve.txt` (`-O` flags).
+//!    `summary.md` (why it won, which knobs did it, capacity table), and
+//!    [`crate::export`]'s `wasmtime-serve.txt` (`wasmtime serve` flags),
+//!    `wasmtime-config.toml` (its `--config` file) and `builder.rs` (Rust).
 
 use crate::guest;
 use crate::measure::latency::LatencySummary;
@@ -439,10 +440,14 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     let w = &cands[winner].variant;
     let tuned_toml = dir.join("tuned.toml");
     crate::report::json::write_atomic(&tuned_toml, tuned_toml_text(exp, w, &t)?.as_bytes())?;
-    crate::report::json::write_atomic(&dir.join("builder.rs"), builder_code(w).as_bytes())?;
-    crate::report::json::write_atomic(&dir.join("wasmtime-serve.txt"), serve_flags(w).as_bytes())?;
     let summary = summary(exp, &t, &cands, winner, &finalists);
     crate::report::json::write_atomic(&dir.join("summary.md"), summary.as_bytes())?;
+    crate::export::write_all(w, &dir).with_context(|| {
+        format!(
+            "writing the exports (`pooling-lab export {}` writes them again)",
+            tuned_toml.display()
+        )
+    })?;
     Ok(TuneOutput {
         candidates: cands,
         winner,
@@ -497,133 +502,6 @@ fn set_knobs(v: &Variant) -> Vec<(String, serde_json::Value)> {
         }
     }
     out
-}
-
-fn rust_value(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => match s.as_str() {
-            "yes" => "wasmtime::Enabled::Yes".into(),
-            "no" => "wasmtime::Enabled::No".into(),
-            "auto" => "wasmtime::Enabled::Auto".into(),
-            other => format!("/* {other} */"),
-        },
-        other => other.to_string(),
-    }
-}
-
-/// The winner as `wasmtime::Config` builder calls.
-pub fn builder_code(w: &Variant) -> String {
-    let mut s = String::from(
-        "// The tuned settings as wasmtime builder calls (equivalent to loading tuned.toml).\n\
-         let mut config = wasmtime::Config::new();\n",
-    );
-    let mut pool = String::new();
-    for (key, val) in set_knobs(w) {
-        let (section, knob) = key.split_once('.').unwrap_or(("", &key));
-        if knob == "allocator" {
-            continue;
-        }
-        let line = format!("{knob}({});\n", rust_value(&val));
-        if section == "pooling" {
-            let _ = write!(pool, "pool.{line}");
-        } else {
-            let _ = write!(s, "config.{line}");
-        }
-    }
-    if w.is_pooling() {
-        s.push_str("let mut pool = wasmtime::PoolingAllocationConfig::new();\n");
-        s.push_str(&pool);
-        s.push_str("config.allocation_strategy(pool);\n");
-    }
-    s.push_str("let engine = wasmtime::Engine::new(&config)?;\n");
-    s
-}
-
-/// The variant's settings as `wasmtime serve` flags (those wasmtime has a
-/// flag for), one `-O key=value` pair per element.
-pub fn serve_flag_list(w: &Variant) -> Result<Vec<String>> {
-    let text = serve_flags(w);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("wasmtime serve"))
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    let mut words = line.split_whitespace().skip(2);
-    while let Some(w) = words.next() {
-        if w == "-O"
-            && let Some(v) = words.next()
-        {
-            out.push("-O".to_string());
-            out.push(v.to_string());
-        }
-    }
-    Ok(out)
-}
-
-/// The winner as `wasmtime serve -O` flags, where wasmtime has such a flag.
-pub fn serve_flags(w: &Variant) -> String {
-    let map = |key: &str| -> Option<&'static str> {
-        Some(match key {
-            "engine.memory_init_cow" => "memory-init-cow",
-            "engine.memory_reservation" => "memory-reservation",
-            "engine.memory_guard_size" => "memory-guard-size",
-            "engine.memory_reservation_for_growth" => "memory-reservation-for-growth",
-            "engine.memory_may_move" => "memory-may-move",
-            "pooling.total_memories" => "pooling-total-memories",
-            "pooling.total_tables" => "pooling-total-tables",
-            "pooling.total_core_instances" => "pooling-total-core-instances",
-            "pooling.total_stacks" => "pooling-total-stacks",
-            "pooling.max_memory_size" => "pooling-max-memory-size",
-            "pooling.linear_memory_keep_resident" => "pooling-memory-keep-resident",
-            "pooling.table_keep_resident" => "pooling-table-keep-resident",
-            "pooling.max_unused_warm_slots" => "pooling-max-unused-warm-slots",
-            "pooling.decommit_batch_size" => "pooling-decommit-batch-size",
-            "pooling.memory_protection_keys" => "pooling-memory-protection-keys",
-            "pooling.max_memory_protection_keys" => "pooling-max-memory-protection-keys",
-            "pooling.pagemap_scan" => "pooling-pagemap-scan",
-            "pooling.total_component_instances" => "pooling-total-component-instances",
-            "pooling.total_gc_heaps" => "pooling-total-gc-heaps",
-            "pooling.table_elements" => "pooling-table-elements",
-            "pooling.max_core_instance_size" => "pooling-max-core-instance-size",
-            "pooling.max_component_instance_size" => "pooling-max-component-instance-size",
-            "pooling.max_core_instances_per_component" => "pooling-max-core-instances-per-component",
-            "pooling.max_memories_per_component" => "pooling-max-memories-per-component",
-            "pooling.max_tables_per_component" => "pooling-max-tables-per-component",
-            "pooling.max_memories_per_module" => "pooling-max-memories-per-module",
-            "pooling.max_tables_per_module" => "pooling-max-tables-per-module",
-            "pooling.async_stack_keep_resident" => "pooling-async-stack-keep-resident",
-            _ => return None,
-        })
-    };
-    let mut flags = Vec::new();
-    let mut none = Vec::new();
-    if w.is_pooling() {
-        flags.push("-O pooling-allocator=y".to_string());
-    }
-    for (key, val) in set_knobs(w) {
-        if key == "engine.allocator" {
-            continue;
-        }
-        let v = match &val {
-            serde_json::Value::Bool(b) => if *b { "y" } else { "n" }.to_string(),
-            serde_json::Value::String(s) if s == "yes" => "y".into(),
-            serde_json::Value::String(s) if s == "no" => "n".into(),
-            other => other.to_string().trim_matches('"').to_string(),
-        };
-        match map(&key) {
-            Some(flag) => flags.push(format!("-O {flag}={v}")),
-            None => none.push(key),
-        }
-    }
-    let mut s = format!(
-        "# Flag names follow wasmtime's `-O` options (`wasmtime serve -O help` lists\n\
-         # those of your version).\nwasmtime serve {} <component>\n",
-        flags.join(" ")
-    );
-    if !none.is_empty() {
-        let _ = writeln!(s, "# no -O flag for: {}", none.join(", "));
-    }
-    s
 }
 
 fn figure(c: &Candidate, objective: Objective) -> String {

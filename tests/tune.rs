@@ -1,6 +1,7 @@
 //! The tuner's outputs: tuned.toml loads back into the same wasmtime
 //! settings; an impossible target ends with a message naming the limit; a
-//! small tune runs end to end and its summary names the host and commit.
+//! small tune runs end to end, its summary names the host and commit, and it
+//! writes the exports (checked in tests/export.rs).
 
 use pooling_lab::settings::{Experiment, TuneSettings};
 use pooling_lab::tune;
@@ -54,10 +55,11 @@ kind = "churn"
     assert_eq!(p.get_max_unused_warm_slots(), 4);
     assert_eq!(p.get_total_memories(), 24);
     assert_eq!(p.get_max_memory_size(), 128 << 20);
-    // The Rust and `wasmtime serve` forms name the same knobs.
-    let code = tune::builder_code(winner);
+    // The Rust and wasmtime CLI forms name the same knobs (tests/export.rs
+    // checks them with wasmtime's own parser).
+    let code = pooling_lab::export::builder::code(winner).unwrap();
     assert!(
-        code.contains("pool.linear_memory_keep_resident(16777216);"),
+        code.contains("pool.linear_memory_keep_resident(16_777_216); // 16MiB"),
         "{code}"
     );
     assert!(
@@ -65,19 +67,18 @@ kind = "churn"
         "{code}"
     );
     assert!(
-        code.contains("config.memory_guard_size(67108864);"),
+        code.contains("config.memory_guard_size(67_108_864);"),
         "{code}"
     );
-    let flags = tune::serve_flags(winner);
+    let cli = pooling_lab::export::cli::CliExport::of(winner).unwrap();
+    let flags = cli.args().join(" ");
     assert!(flags.contains("-O pooling-allocator=y"), "{flags}");
     assert!(
         flags.contains("-O pooling-memory-keep-resident=16777216"),
         "{flags}"
     );
-    assert!(
-        flags.contains("no -O flag for: pooling.pagemap_scan"),
-        "{flags}"
-    );
+    assert!(flags.contains("-O pooling-pagemap-scan=y"), "{flags}");
+    assert!(cli.inexpressible.is_empty(), "{:?}", cli.inexpressible);
 }
 
 #[test]
@@ -171,6 +172,11 @@ warmup = 10
     assert!(summary.contains("commit "), "{summary}");
     assert!(summary.contains("**Winner: `"), "{summary}");
     tune::load_tuned(&out.join("tuned.toml")).unwrap();
+    for f in pooling_lab::export::FILES {
+        assert!(out.join(f).is_file(), "{f} not written");
+    }
+    let serve = std::fs::read_to_string(out.join("wasmtime-serve.txt")).unwrap();
+    assert!(serve.contains("-O pooling-allocator=y"), "{serve}");
 }
 
 #[test]

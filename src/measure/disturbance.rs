@@ -148,7 +148,10 @@ fn descendants_cpu(pid: u32, depth: u32) -> u64 {
         let Ok(children) = std::fs::read_to_string(t.path().join("children")) else {
             continue;
         };
-        for c in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+        for c in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
             total += std::fs::read_to_string(format!("/proc/{c}/stat"))
                 .ok()
                 .and_then(|t| parse_pid_stat(&t))

@@ -71,7 +71,7 @@ pub struct ServeResult {
 
 /// The `-O`/`-W` flags `wasmtime serve` gets for `v` (`wasmtime_flags = "variant"`).
 pub fn wasmtime_flags(v: &Variant) -> Result<Vec<String>> {
-    crate::tune::serve_flag_list(v)
+    Ok(crate::export::cli::CliExport::of(v)?.args().to_vec())
 }
 
 /// The component file `wasmtime serve` loads: the guest's file, or the

@@ -1,12 +1,19 @@
-// The tuned settings as wasmtime builder calls (equivalent to loading tuned.toml).
-let mut config = wasmtime::Config::new();
-let mut pool = wasmtime::PoolingAllocationConfig::new();
-pool.linear_memory_keep_resident(4194304);
-pool.max_memory_size(268435456);
-pool.max_unused_warm_slots(100);
-pool.pagemap_scan(wasmtime::Enabled::Yes);
-pool.total_core_instances(48);
-pool.total_memories(48);
-pool.total_tables(48);
-config.allocation_strategy(pool);
-let engine = wasmtime::Engine::new(&config)?;
+// The tuned settings of `results/tune-qjs/20261127T184347Z-tune/tuned.toml` as wasmtime 48.0.8 builder calls: the Config that
+// pooling_lab::tune::load_tuned builds from tuned.toml. Made by `pooling-lab export`.
+//
+//     let engine = wasmtime::Engine::new(&tuned_config())?;
+
+/// The tuned `wasmtime::Config`.
+pub fn tuned_config() -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_core_instances(48);
+    pool.total_memories(48);
+    pool.total_tables(48);
+    pool.max_memory_size(268_435_456); // 256MiB
+    pool.max_unused_warm_slots(100);
+    pool.linear_memory_keep_resident(4_194_304); // 4MiB
+    pool.pagemap_scan(wasmtime::Enabled::Yes);
+    config.allocation_strategy(pool);
+    config
+}

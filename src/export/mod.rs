@@ -1,0 +1,102 @@
+//! Tuned settings handed to production, one module per format:
+//!
+//! * [`serve`]: `wasmtime-serve.txt`, the `wasmtime serve` command line
+//!   (`-O`/`-W`/`-C`/`-D` flags), with component-aware sizing notes;
+//! * [`config_file`]: `wasmtime-config.toml`, the file
+//!   `wasmtime serve --config FILE` (and `wasmtime run --config`) reads;
+//! * [`builder`]: `builder.rs`, the same settings as `wasmtime::Config` builder calls.
+//!
+//! The two CLI forms are made from and checked against wasmtime-cli-flags at
+//! the locked version (the crate wasmtime's CLI parses its flags and config
+//! file with), not from a hand-kept list of names: see [`cli`].
+//!
+//! `pooling-lab tune` writes the three files next to `tuned.toml`;
+//! `pooling-lab export TUNED.toml` ([`export_file`]) writes them again from
+//! any tuned file.
+
+pub mod builder;
+pub mod cli;
+pub mod config_file;
+pub mod serve;
+
+use crate::settings::{EngineSettings, Experiment, KeyDoc, PoolingSettings, Variant};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// File name of the `wasmtime serve` command line.
+pub const SERVE_FILE: &str = "wasmtime-serve.txt";
+/// File name of the wasmtime CLI configuration file.
+pub const CONFIG_FILE: &str = "wasmtime-config.toml";
+/// File name of the builder code.
+pub const BUILDER_FILE: &str = "builder.rs";
+/// The three files, in the order they are written.
+pub const FILES: [&str; 3] = [SERVE_FILE, CONFIG_FILE, BUILDER_FILE];
+
+/// Version of wasmtime-cli-flags the CLI forms are checked against (from Cargo.lock).
+pub const CLI_FLAGS_VERSION: &str = env!("POOLING_LAB_CLI_FLAGS_VERSION");
+
+/// The `[engine]` and `[pooling]` keys `v` sets, in schema order, each with
+/// its declaration and its value as JSON (as `tuned.toml` writes it).
+/// `[pooling]` keys count only when `v` uses the pooling allocator.
+pub fn set_keys(v: &Variant) -> Vec<(&'static KeyDoc, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut sections = vec![(EngineSettings::KEYS, serde_json::to_value(&v.engine))];
+    if v.is_pooling() {
+        sections.push((PoolingSettings::KEYS, serde_json::to_value(&v.pooling)));
+    }
+    for (keys, value) in sections {
+        let Ok(serde_json::Value::Object(map)) = value else {
+            continue;
+        };
+        for doc in keys {
+            if let Some(val) = map.get(doc.key).filter(|v| !v.is_null()) {
+                out.push((doc, val.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// `section.key`, the name a key goes by in messages and in [`cli::cli_names`].
+pub fn full_key(doc: &KeyDoc) -> String {
+    format!("{}.{}", doc.section, doc.key)
+}
+
+/// Writes the three files for `v` into `dir` (created if needed) and returns
+/// their paths, with the checked CLI form they were made from.
+pub fn write_all(v: &Variant, dir: &Path) -> Result<(Vec<PathBuf>, cli::CliExport)> {
+    let cli = cli::CliExport::of(v)?;
+    let texts = [
+        serve::text(v, &cli),
+        config_file::text(v, &cli),
+        builder::code(v)?,
+    ];
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut paths = Vec::new();
+    for (name, text) in FILES.iter().zip(texts) {
+        let path = dir.join(name);
+        crate::report::json::write_atomic(&path, text.as_bytes())?;
+        paths.push(path);
+    }
+    Ok((paths, cli))
+}
+
+/// `pooling-lab export`: reads a tuned file (`tuned.toml`, or any experiment
+/// file that expands to one variant) and writes the three files into `out`.
+pub fn export_file(tuned: &Path, out: &Path) -> Result<(Variant, Vec<PathBuf>, cli::CliExport)> {
+    let exp = Experiment::load(tuned)?;
+    let n = exp.variants.len();
+    if n != 1 {
+        bail!(
+            "{}: expands to {n} variants; export takes one set of settings (a tuned.toml, or a file without lists)",
+            tuned.display()
+        );
+    }
+    let mut v = exp.variants.into_iter().next().context("no variant")?;
+    // A file without lists names its one variant `default`; the file says more.
+    if v.name == "default" {
+        v.name = tuned.display().to_string();
+    }
+    let (paths, cli) = write_all(&v, out)?;
+    Ok((v, paths, cli))
+}
