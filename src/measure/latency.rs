@@ -284,6 +284,24 @@ pub fn timer_floor(samples: u64) -> TimerFloor {
     }
 }
 
+/// Sleeps until `spin` before `due`, then spins until `due`: a sleep wakes
+/// tens to hundreds of microseconds late, and a schedule that counts latency
+/// from the due time (an open loop) would charge that lateness to the server.
+pub fn wait_until(due: std::time::Instant, spin: std::time::Duration) {
+    loop {
+        let now = std::time::Instant::now();
+        if now >= due {
+            return;
+        }
+        let left = due - now;
+        if left > spin {
+            std::thread::sleep(left - spin);
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

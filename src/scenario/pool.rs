@@ -121,6 +121,11 @@ pub fn pool_config(s: &ScenarioSettings) -> PoolConfig {
     }
 }
 
+/// How long before a due time the request thread stops sleeping and spins
+/// (a sleep wakes up to ~100 µs late on a loaded host, which would be charged
+/// to the request as queueing time).
+const POOL_SPIN: Duration = Duration::from_micros(200);
+
 /// Runs the pool scenario in this process.
 pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Histograms)> {
     let engine = super::engine(variant)?;
@@ -276,7 +281,7 @@ where
                     let warm_start = Instant::now();
                     for i in 0..warmup {
                         if let Some(iv) = interval {
-                            wait_until(warm_start + iv.mul_f64(i as f64));
+                            latency::wait_until(warm_start + iv.mul_f64(i as f64), POOL_SPIN);
                         }
                         if let Err(e) = request(t) {
                             outcome = Err(e.context(format!("warmup request {i}")));
@@ -298,7 +303,7 @@ where
                         let due = match interval {
                             Some(iv) => {
                                 let due = start + iv.mul_f64(i as f64);
-                                wait_until(due);
+                                latency::wait_until(due, POOL_SPIN);
                                 due
                             }
                             None => Instant::now(),
@@ -344,23 +349,4 @@ where
         ),
         wall,
     ))
-}
-
-/// Sleeps until shortly before `due`, then spins: `thread::sleep` wakes up to
-/// ~100 µs late on a loaded host, and that lateness would be charged to the
-/// request as queueing time.
-fn wait_until(due: Instant) {
-    const SPIN: Duration = Duration::from_micros(200);
-    loop {
-        let now = Instant::now();
-        if now >= due {
-            return;
-        }
-        let left = due - now;
-        if left > SPIN {
-            std::thread::sleep(left - SPIN);
-        } else {
-            std::hint::spin_loop();
-        }
-    }
 }

@@ -113,7 +113,7 @@ fn run_phase(spec: &LoadSpec) -> Result<LoadResult> {
                     if due > deadline {
                         break;
                     }
-                    wait_until(due);
+                    latency::wait_until(due, Duration::from_micros(60));
                     if senders[(i % senders.len() as u64) as usize]
                         .send(due)
                         .is_err()
@@ -293,22 +293,4 @@ async fn connect(
         let _ = conn.await;
     });
     Ok(sender)
-}
-
-/// Sleeps until shortly before `due`, then spins (a sleep wakes tens of
-/// microseconds late, which the open loop would charge to the server).
-fn wait_until(due: Instant) {
-    const SPIN: Duration = Duration::from_micros(60);
-    loop {
-        let now = Instant::now();
-        if now >= due {
-            return;
-        }
-        let left = due - now;
-        if left > SPIN {
-            std::thread::sleep(left - SPIN);
-        } else {
-            std::hint::spin_loop();
-        }
-    }
 }
