@@ -2,12 +2,15 @@
 //! results share, side by side, with a verdict that respects the noise the
 //! results measured.
 //!
-//! * Both with rounds: the spread *between* rounds decides. A change below
-//!   the floors, or one where each median lies inside the other's
-//!   between-round interval, is "no change"; "better"/"worse" needs every
-//!   round of one side beyond every round of the other (an exact rank test
-//!   at p <= [`ALPHA`]) by more than either side's own round-to-round range;
-//!   anything between is "not enough rounds to judge".
+//! * Both with rounds: the spread *between* rounds decides. The noise
+//!   threshold is the larger of the floors and either side's round-to-round
+//!   range (min-max). A change within it, or one where each median lies
+//!   inside the other's between-round interval, is "no change" (as
+//!   criterion's "change within noise threshold": the rounds cannot tell it
+//!   from the variation between processes); "better"/"worse" needs a change
+//!   beyond the threshold *and* every round of one side beyond every round
+//!   of the other (an exact rank test at p <= [`ALPHA`]); a change beyond
+//!   the threshold without that is "not enough rounds to judge".
 //! * Otherwise the spread within each run is the noise threshold, and a
 //!   timing that differs by less than [`SINGLE_ROUND_FACTOR`] is "not enough
 //!   rounds to judge": one process per side cannot show the variation
@@ -36,16 +39,17 @@ pub const SINGLE_ROUND_FACTOR: f64 = 2.0;
 /// What the change means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Below the floors, or each median lies within the other's
-    /// between-round interval (or, without rounds, within the spread the
-    /// runs measured).
+    /// Within the noise threshold (the floors and, with rounds, either
+    /// side's round-to-round range), or each median lies within the other's
+    /// between-round interval (without rounds: within the spread the runs
+    /// measured).
     NoChange,
     /// B is better than A beyond the spread.
     Better,
     /// B is worse than A beyond the spread.
     Worse,
-    /// A difference the rounds cannot resolve: too few rounds (or one per
-    /// side), or rounds that overlap.
+    /// A difference beyond the noise threshold that the rounds cannot
+    /// resolve: too few rounds (or one per side), or rounds that overlap.
     NotEnoughRounds,
     /// A or B was measured while other processes used the CPU: no verdict.
     Disturbed,
@@ -145,9 +149,9 @@ pub fn judge(rule: Rule, a: &Side, b: &Side) -> (Verdict, f64, Option<f64>) {
         }
         let mutual = (cib_lo..=cib_hi).contains(&a.value) && (cia_lo..=cia_hi).contains(&b.value);
         let disjoint = ahi < blo || bhi < alo;
-        let verdict = if d.abs() <= floor || mutual {
+        let verdict = if d.abs() <= threshold || mutual {
             Verdict::NoChange
-        } else if disjoint && p <= ALPHA && d.abs() > threshold {
+        } else if disjoint && p <= ALPHA {
             direction
         } else {
             Verdict::NotEnoughRounds
@@ -350,10 +354,11 @@ pub fn render(a_name: &str, b_name: &str, deltas: &[MetricDelta]) -> String {
     let _ = writeln!(
         out,
         "Rounds per variant: A {}, B {}. With rounds on both sides a figure is the median \
-         (min-max over the rounds), and a difference is called better or worse only when \
-         every round of one lies beyond every round of the other (rank test p <= {ALPHA}) by \
-         more than either side's own round-to-round range; without, a timing that differs by \
-         less than {SINGLE_ROUND_FACTOR}x is not judged.\n",
+         (min-max over the rounds); a difference within the noise threshold (5% floor or \
+         either side's round-to-round range, whichever is larger) is no change, and one \
+         beyond it is called better or worse only when every round of one lies beyond every \
+         round of the other (rank test p <= {ALPHA}). Without rounds, a timing that differs \
+         by less than {SINGLE_ROUND_FACTOR}x is not judged.\n",
         rounds(|d| d.a_rounds),
         rounds(|d| d.b_rounds)
     );
@@ -452,12 +457,21 @@ mod tests {
         // Each median inside the other's min-max: no change, even 10% apart.
         let (verdict, ..) = judge(NS, &r(&[90.0, 100.0, 120.0]), &r(&[95.0, 110.0, 125.0]));
         assert_eq!(verdict, Verdict::NoChange);
-        // Apart, but the rounds overlap: cannot tell.
-        let (verdict, ..) = judge(NS, &r(&[100.0, 120.0, 140.0]), &r(&[130.0, 150.0, 170.0]));
+        // Apart by less than the rounds' own range (40), rounds overlapping:
+        // within the noise threshold.
+        let (verdict, threshold, _) =
+            judge(NS, &r(&[100.0, 120.0, 140.0]), &r(&[130.0, 150.0, 170.0]));
+        assert_eq!(verdict, Verdict::NoChange);
+        assert!((threshold - 40.0).abs() < 1e-9);
+        // Apart (39) by more than either range (30, 12), but the rounds
+        // overlap: cannot tell.
+        let (verdict, ..) = judge(NS, &r(&[100.0, 101.0, 130.0]), &r(&[129.0, 140.0, 141.0]));
         assert_eq!(verdict, Verdict::NotEnoughRounds);
-        // Separated, but by less than one side's own round-to-round range.
+        // Separated, but by less than one side's own round-to-round range:
+        // the rank test alone (p = 0.1 happens by chance for one metric in
+        // ten) does not make a change.
         let (verdict, ..) = judge(NS, &r(&[100.0, 130.0, 131.0]), &r(&[140.0, 141.0, 142.0]));
-        assert_eq!(verdict, Verdict::NotEnoughRounds);
+        assert_eq!(verdict, Verdict::NoChange);
         // Two rounds each can never reach p <= 0.1: cannot tell.
         let (verdict, _, p) = judge(NS, &r(&[100.0, 101.0]), &r(&[200.0, 201.0]));
         assert_eq!(verdict, Verdict::NotEnoughRounds);
