@@ -598,9 +598,12 @@ fn serve_failure(s: &crate::scenario::serve::ServeResult) -> Option<String> {
             s.ok, s.requests
         )),
         None if s.ok == 0 => Some(format!(
-            "no request of {} was answered as expected; the first error: {}",
+            "no request of {} was answered as expected; the first error: {}{}",
             s.requests,
-            s.first_error.as_deref().unwrap_or("?")
+            s.first_error.as_deref().unwrap_or("?"),
+            s.server_first_failure
+                .as_deref()
+                .map_or_else(String::new, |f| format!("; in the server: {f}"))
         )),
         None => None,
     }

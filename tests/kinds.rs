@@ -450,7 +450,7 @@ fn a_components_shape_is_read_from_its_structure() {
             dirty_per_call: 4096,
             dirty_offset: 0,
             core_instances: n,
-            body: String::new(),
+            ..sc::ComponentSpec::default()
         };
         let s = shape::of(&sc::run_component(&spec).unwrap()).unwrap();
         assert_eq!((s.core_instances, s.memories), (n, n), "{s:?}");

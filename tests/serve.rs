@@ -122,3 +122,210 @@ fn a_wasmtime_serve_that_cannot_start_is_named() {
         other => panic!("{other:?}"),
     }
 }
+
+fn request_summary(
+    s: &pooling_lab::scenario::serve::ServeResult,
+) -> &pooling_lab::measure::latency::LatencySummary {
+    &s.phases
+        .iter()
+        .find(|p| p.phase == "request")
+        .unwrap()
+        .summary
+}
+
+#[test]
+fn a_trapping_handler_fails_the_variant_with_the_servers_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "trap",
+        "[[variant]]\nname = \"trap\"\n[variant.guest]\nfault = \"trap\"\n",
+    );
+    let out = common::run_quiet("run", &cfg, dir.path(), &[]);
+    assert!(!out.status.success());
+    let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "trap")).unwrap();
+    let v = &r.variants[0];
+    let s = v.serve.as_ref().unwrap();
+    assert_eq!(s.ok, 0);
+    // The client sees a closed connection; the server knows it was a trap.
+    assert_eq!(s.errors.values().sum::<u64>(), 300, "{:?}", s.errors);
+    assert!(s.server_failures >= 300, "{}", s.server_failures);
+    let inside = s.server_first_failure.as_deref().unwrap_or_default();
+    assert!(inside.contains("the handler failed"), "{inside}");
+    assert_eq!(
+        request_summary(s).count,
+        0,
+        "a failed request is never a fast one"
+    );
+    match &v.status {
+        VariantStatus::Failed { reason } => {
+            assert!(
+                reason.contains("in the server: the handler failed"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_handler_that_never_answers_is_a_timeout_and_the_run_still_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    // The handler loops until its 1.5 s epoch deadline; the client gives up
+    // after 200 ms.
+    let cfg = config(
+        dir.path(),
+        "timeout",
+        "[[variant]]\nname = \"loop\"\n[variant.engine]\nepoch_interruption = true\n\
+         [variant.guest]\nfault = \"loop\"\n[variant.scenario]\niterations = 6\nwarmup = 0\n\
+         connections = 2\ncall_deadline_ms = 1500\nrequest_timeout_ms = 200\n",
+    );
+    let t = std::time::Instant::now();
+    let out = common::run_quiet("run", &cfg, dir.path(), &[]);
+    assert!(!out.status.success());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        t.elapsed()
+    );
+    let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "timeout")).unwrap();
+    let s = r.variants[0].serve.as_ref().unwrap();
+    assert_eq!(s.ok, 0);
+    assert_eq!(s.errors.get("timeout").copied(), Some(6), "{:?}", s.errors);
+    assert_eq!(request_summary(s).count, 0);
+}
+
+#[test]
+fn a_server_that_dies_mid_run_is_named_and_its_figures_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in for `wasmtime serve`: answers 100 requests, then dies.
+    let fake = dir.path().join("wasmtime");
+    std::fs::write(
+        &fake,
+        r#"#!/usr/bin/env python3
+import os, sys, http.server
+addr = sys.argv[sys.argv.index("--addr") + 1].rsplit(":", 1)
+served = 0
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        global served
+        served += 1
+        if served > 100:
+            sys.stderr.write("fake wasmtime: dying after 100 requests\n")
+            sys.stderr.flush()
+            os._exit(3)
+        body = b"served"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer((addr[0], int(addr[1])), H).serve_forever()
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = config(
+        dir.path(),
+        "dies",
+        &format!(
+            "server = \"wasmtime-serve\"\nwasmtime_cli = \"{}\"\nrequest_timeout_ms = 2000\n",
+            fake.display()
+        ),
+    );
+    let out = common::run_quiet("run", &cfg, dir.path(), &[]);
+    assert!(!out.status.success());
+    let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "dies")).unwrap();
+    let v = &r.variants[0];
+    let s = v.serve.as_ref().unwrap();
+    // 30 warmup requests, then up to 70 timed ones answered before it died
+    // (an answer in flight when the process exits may be lost to the reset).
+    assert!(
+        (60..=70).contains(&s.ok),
+        "{} {:?} {:?}",
+        s.ok,
+        s.errors,
+        s.first_error
+    );
+    assert_eq!(
+        request_summary(s).count,
+        s.ok,
+        "only answered requests are timed"
+    );
+    assert_eq!(s.ok + s.errors.values().sum::<u64>(), 300, "{:?}", s.errors);
+    assert!(
+        s.errors.get("connect").copied().unwrap_or(0) >= 200,
+        "{:?}",
+        s.errors
+    );
+    let died = s.server_died.as_deref().unwrap_or_default();
+    assert!(died.contains("dying after 100 requests"), "{died}");
+    match &v.status {
+        VariantStatus::Failed { reason } => {
+            assert!(
+                reason.contains(&format!("the server died mid-run ({} of 300", s.ok)),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wrk_that_is_not_installed_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "nowrk",
+        "load_generator = \"wrk\"\nload_duration_s = 1\nwrk = \"/nonexistent/wrk\"\n",
+    );
+    let out = common::run_quiet("run", &cfg, dir.path(), &[]);
+    assert!(!out.status.success());
+    let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "nowrk")).unwrap();
+    match &r.variants[0].status {
+        VariantStatus::Failed { reason } => {
+            assert!(
+                reason.contains("scripts/install-load-generator.sh"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Runs only where wrk is installed (`scripts/install-load-generator.sh`):
+/// the default test run needs no load-generator binary.
+#[test]
+fn wrk_measures_the_same_server() {
+    if std::process::Command::new("wrk")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        eprintln!("wrk is not installed: skipped (scripts/install-load-generator.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "wrk",
+        "load_generator = [\"pooling-lab\", \"wrk\"]\nload_duration_s = 1\n",
+    );
+    common::expect_success(&common::run_quiet("run", &cfg, dir.path(), &[]));
+    let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "wrk")).unwrap();
+    let (ours, wrk) = (
+        r.variants[0].serve.as_ref().unwrap(),
+        r.variants[1].serve.as_ref().unwrap(),
+    );
+    assert_eq!(wrk.load_generator, "wrk");
+    assert!(wrk.load_command.as_deref().unwrap().starts_with("wrk -t"));
+    assert!(wrk.errors.is_empty(), "{:?}", wrk.errors);
+    assert!(wrk.requests > 0 && wrk.ok == wrk.requests);
+    assert_eq!(request_summary(wrk).count, wrk.requests);
+    // Each request made a fresh instance in the server: faults per request
+    // within 2x of what pooling-lab's own load measured.
+    let f = wrk.minor_faults_per_request / ours.minor_faults_per_request;
+    assert!((0.5..2.0).contains(&f), "{f}");
+}

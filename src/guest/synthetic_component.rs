@@ -92,6 +92,11 @@ pub struct ComponentSpec {
     /// Response body written by [`http_component`] (ignored by
     /// [`run_component`]).
     pub body: String,
+    /// What [`http_component`]'s handler does before answering: `None`
+    /// answers, `Trap` executes `unreachable`, `Loop` loops until the
+    /// store's epoch deadline (a server's failure paths, measured on
+    /// purpose). Ignored by [`run_component`].
+    pub fault: crate::settings::GuestFault,
 }
 
 impl Default for ComponentSpec {
@@ -102,6 +107,7 @@ impl Default for ComponentSpec {
             dirty_offset: 0,
             core_instances: 1,
             body: String::new(),
+            fault: crate::settings::GuestFault::None,
         }
     }
 }
@@ -363,6 +369,13 @@ fn http_wat(spec: &ComponentSpec, layout: &Layout, h: &HttpLayout, body_len: u64
     let body_len = body_len as u32 as i32;
     let heap = h.heap as u32 as i32;
     let min_pages = h.min_pages;
+    let fault = match spec.fault {
+        crate::settings::GuestFault::Trap => "    ;; 0. fault = \"trap\"\n    unreachable\n",
+        crate::settings::GuestFault::Loop => {
+            "    ;; 0. fault = \"loop\"\n    loop $forever\n      br $forever\n    end\n"
+        }
+        _ => "",
+    };
     format!(
         r#"(module
   (import "wasi:http/types@0.2.12" "[constructor]fields" (func $fields_new (result i32)))
@@ -388,7 +401,7 @@ fn http_wat(spec: &ComponentSpec, layout: &Layout, h: &HttpLayout, body_len: u64
 
   (func $handle (export "wasi:http/incoming-handler@0.2.12#handle") (param $request i32) (param $out i32)
     (local $i i32) (local $response i32) (local $body i32) (local $stream i32) (local $off i32) (local $n i32)
-    ;; 1. dirty one byte per host page: byte i+1 at dirty_offset + i*4096
+{fault}    ;; 1. dirty one byte per host page: byte i+1 at dirty_offset + i*4096
     block $dirty_done
       loop $dirty
         local.get $i
@@ -629,5 +642,6 @@ pub fn spec(g: &crate::settings::GuestSettings) -> ComponentSpec {
         dirty_offset: g.dirty_offset.0,
         core_instances: g.core_instances,
         body: g.response_body.clone(),
+        fault: g.fault,
     }
 }

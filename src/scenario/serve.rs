@@ -14,8 +14,8 @@
 use super::{Histograms, PhaseLatency};
 use crate::guest::http::RequestSpec;
 use crate::measure::memory::{self, MemorySample};
-use crate::serve::{external, load, server};
-use crate::settings::{ServeServer, Variant};
+use crate::serve::{external, load, server, wrk};
+use crate::settings::{LoadGenerator, ServeServer, Variant};
 use anyhow::{Context, Result};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,12 @@ use std::time::{Duration, SystemTime};
 pub struct ServeResult {
     /// `pooling-lab` or `wasmtime serve`.
     pub server: String,
+    /// Who generated the load: `pooling-lab` or `wrk`.
+    #[serde(default = "pooling_lab")]
+    pub load_generator: String,
+    /// The wrk command line, when wrk generated the load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_command: Option<String>,
     /// The `wasmtime serve` command line, when it was the server.
     pub command: Option<String>,
     /// Keep-alive connections of the load.
@@ -65,8 +71,16 @@ pub struct ServeResult {
     pub major_faults_per_request: f64,
     /// Failures inside pooling-lab's server (instantiation, trap, no response).
     pub server_failures: u64,
+    /// The first failure inside pooling-lab's server (e.g. the handler's
+    /// trap), which the client only sees as a closed connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_first_failure: Option<String>,
     /// Set when the server died during the run.
     pub server_died: Option<String>,
+}
+
+fn pooling_lab() -> String {
+    "pooling-lab".into()
 }
 
 /// The `-O`/`-W` flags `wasmtime serve` gets for `v` (`wasmtime_flags = "variant"`).
@@ -161,7 +175,23 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
     };
     crate::progress::set_total(s.iterations, "requests");
     let started = SystemTime::now();
-    let measured = load::run(&spec);
+    let measured = match s.load_generator {
+        LoadGenerator::PoolingLab => load::run(&spec).map(Measured::Ours),
+        LoadGenerator::Wrk => wrk::run(&wrk::WrkSpec {
+            wrk: if s.wrk.is_empty() {
+                "wrk".into()
+            } else {
+                s.wrk.clone()
+            },
+            addr,
+            connections: s.connections.max(1),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+            duration: Duration::from_secs(s.load_duration_s.max(1)),
+            timeout: spec.timeout,
+            request: spec.request.clone(),
+        })
+        .map(Measured::Wrk),
+    };
     stop.store(true, Ordering::Relaxed);
     let (peak_pss, peak_rss) = sampler.join().unwrap_or((0, 0));
     let mut server_died = theirs.as_mut().and_then(|e| e.exited());
@@ -171,26 +201,51 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
         d.push_str(&format!("; stderr: {}", e.stderr_text()));
     }
     let memory_after = memory::sample_of(&pid).unwrap_or(memory_before);
-    let r = measured?;
-    let n = s.iterations.max(1) as f64;
+    let m = measured?;
+    let (requests, n) = match &m {
+        Measured::Ours(_) => (s.iterations, s.iterations.max(1) as f64),
+        Measured::Wrk(w) => (w.requests, w.requests.max(1) as f64),
+    };
     let result = ServeResult {
         server: match s.server {
             ServeServer::PoolingLab => "pooling-lab".into(),
             ServeServer::WasmtimeServe => "wasmtime serve".into(),
         },
+        load_generator: match s.load_generator {
+            LoadGenerator::PoolingLab => "pooling-lab".into(),
+            LoadGenerator::Wrk => "wrk".into(),
+        },
+        load_command: match &m {
+            Measured::Wrk(w) => Some(w.command.join(" ")),
+            Measured::Ours(_) => None,
+        },
         command: theirs.as_ref().map(|e| e.command.join(" ")),
         connections: s.connections,
         rate: s.rate,
-        requests: s.iterations,
-        ok: r.ok,
-        errors: r.errors.clone(),
-        first_error: r.first_error.clone(),
-        unsent: r.unsent,
-        requests_per_sec: r.ok as f64 / r.wall.as_secs_f64().max(1e-9),
-        phases: vec![
-            PhaseLatency::of("request", &r.latency),
-            PhaseLatency::of("service", &r.service),
-        ],
+        requests,
+        ok: m.ok(),
+        errors: m.errors().clone(),
+        first_error: match &m {
+            Measured::Ours(r) => r.first_error.clone(),
+            Measured::Wrk(_) => None,
+        },
+        unsent: match &m {
+            Measured::Ours(r) => r.unsent,
+            Measured::Wrk(_) => 0,
+        },
+        requests_per_sec: m.requests_per_sec(),
+        phases: match &m {
+            Measured::Ours(r) => vec![
+                PhaseLatency::of("request", &r.latency),
+                PhaseLatency::of("service", &r.service),
+            ],
+            Measured::Wrk(w) => vec![PhaseLatency {
+                phase: "request".into(),
+                summary: w.latency,
+                hlog_path: None,
+                hgrm_path: None,
+            }],
+        },
         minor_faults_per_request: memory_after
             .minor_faults
             .saturating_sub(memory_before.minor_faults) as f64
@@ -206,16 +261,52 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
         server_failures: ours
             .as_ref()
             .map_or(0, |o| o.counters.failures.load(Ordering::Relaxed)),
+        server_first_failure: ours.as_ref().and_then(|o| o.first_failure.lock().clone()),
         server_died,
     };
     drop(ours);
     drop(theirs);
-    Ok((
-        result,
-        Histograms {
+    let histograms = match m {
+        Measured::Ours(r) => Histograms {
             named: vec![("request".into(), r.latency), ("service".into(), r.service)],
             started,
             wall: r.wall,
         },
-    ))
+        // wrk keeps its histogram to itself: its percentiles are in the summary.
+        Measured::Wrk(w) => Histograms {
+            named: Vec::new(),
+            started,
+            wall: w.duration,
+        },
+    };
+    Ok((result, histograms))
+}
+
+/// The timed load's figures, from either generator.
+enum Measured {
+    Ours(load::LoadResult),
+    Wrk(wrk::WrkResult),
+}
+
+impl Measured {
+    fn ok(&self) -> u64 {
+        match self {
+            Measured::Ours(r) => r.ok,
+            Measured::Wrk(w) => w.ok(),
+        }
+    }
+
+    fn errors(&self) -> &BTreeMap<String, u64> {
+        match self {
+            Measured::Ours(r) => &r.errors,
+            Measured::Wrk(w) => &w.errors,
+        }
+    }
+
+    fn requests_per_sec(&self) -> f64 {
+        match self {
+            Measured::Ours(r) => r.ok as f64 / r.wall.as_secs_f64().max(1e-9),
+            Measured::Wrk(w) => w.requests_per_sec(),
+        }
+    }
 }

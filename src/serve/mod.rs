@@ -17,3 +17,4 @@
 pub mod external;
 pub mod load;
 pub mod server;
+pub mod wrk;

