@@ -115,7 +115,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Commands that only print: a closed pipe (`pooling-lab explain | head`)
+/// ends them quietly, as it ends `cat`, instead of a panic in `println!`.
+/// Not for commands that serve or measure: their sockets rely on SIGPIPE
+/// being ignored (Rust's default), so a closed connection is an error, not a
+/// signal.
+fn quiet_on_closed_pipe() {
+    // SAFETY: sets a signal's disposition to its default; called before any
+    // other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn dispatch(cmd: Cmd) -> Result<ExitCode> {
+    if matches!(
+        cmd,
+        Cmd::Check { .. } | Cmd::Explain { .. } | Cmd::Compare { .. } | Cmd::Schema
+    ) {
+        quiet_on_closed_pipe();
+    }
     match cmd {
         Cmd::Run {
             config,
@@ -200,6 +219,13 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Check { config } => {
             let exp = Experiment::load(&config)?;
             exp.check_engines()?;
+            // Each guest file exists and is the kind of file its kind needs
+            // (exports and pool fit are checked when `run` has compiled it).
+            for (i, v) in exp.variants.iter().enumerate() {
+                if let Err(p) = pooling_lab::guest::preflight::check_file(v) {
+                    return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
+                }
+            }
             println!("{}: {} variant(s)", config.display(), exp.variants.len());
             for v in &exp.variants {
                 println!("  {}", v.name);

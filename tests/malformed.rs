@@ -49,3 +49,25 @@ fn a_missing_file_is_an_error_naming_it() {
     assert!(text.starts_with("configs/does-not-exist.toml"), "{text}");
     assert!(text.contains("cannot read the file"), "{text}");
 }
+
+#[test]
+fn check_rejects_a_guest_file_that_is_not_webassembly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("not-wasm.toml");
+    std::fs::write(
+        &cfg,
+        "[guest]\nkind = \"core\"\nwasm = \"Cargo.toml\"\ncalls = [{ export = \"run\" }]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .args(["check", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("`guest.wasm`"), "{err}");
+    assert!(
+        err.contains("point [guest] wasm at a .wasm or .wat file"),
+        "{err}"
+    );
+}
