@@ -427,10 +427,21 @@ fn variant(v: &Variant, cache: &Path) -> Result<(String, serde_json::Value)> {
     let d = wasmtime::PoolingAllocationConfig::default();
     let table_bytes = u64::from(pool.total_tables.unwrap_or(d.get_total_tables()))
         * (pool.table_elements.unwrap_or(d.get_table_elements()) as u64 * 8).next_multiple_of(4096);
-    let table_pool = engine_maps
+    // The table pool is the read-write anonymous mapping of exactly its size
+    // the engine made; if the kernel merged it with a neighbour, the
+    // read-write anonymous mappings new with the engine (the memory pool is
+    // made inaccessible, and stacks are only pooled for async calls).
+    let exact = engine_maps
         .iter()
-        .find(|m| m.end - m.start == table_bytes && m.perms.starts_with("rw"))
-        .map(|m| (m.start, m.end));
+        .find(|m| m.end - m.start == table_bytes && m.perms.starts_with("rw"));
+    let table_ranges: Vec<(u64, u64)> = match exact {
+        Some(m) => vec![(m.start, m.end)],
+        None => engine_maps
+            .iter()
+            .filter(|m| m.perms.starts_with("rw") && m.path.is_empty())
+            .map(|m| (m.start, m.end))
+            .collect(),
+    };
     let e = &p.engine;
     let slot = e.get_memory_reservation().max(
         pool.max_memory_size
@@ -464,6 +475,9 @@ fn variant(v: &Variant, cache: &Path) -> Result<(String, serde_json::Value)> {
             mem.data_ptr(&store) as u64,
             mem.data_ptr(&store) as u64 + mem.data_size(&store) as u64,
         );
+        // The module's initial memory is the snapshot's image; above it is
+        // memory the request grew (fresh zero pages).
+        let image_end = lo + mem.ty(&store).minimum() * mem.page_size(&store);
         let u4 = ThreadUsage::now();
         trace.enable();
         p.guest.teardown(store, sb);
@@ -476,14 +490,16 @@ fn variant(v: &Variant, cache: &Path) -> Result<(String, serde_json::Value)> {
         let maps = parse_maps(&std::fs::read_to_string("/proc/self/maps")?);
         for (k, addrs) in samples.iter().enumerate() {
             for &a in addrs {
-                let region = if a >= lo && a < hi {
-                    "linear memory (this sandbox)".to_string()
+                let region = if a >= lo && a < hi.min(image_end) {
+                    "linear memory, the initial image (this sandbox)".to_string()
+                } else if a >= image_end && a < hi {
+                    "linear memory, grown above the image (this sandbox)".to_string()
                 } else if v.is_pooling()
                     && a.abs_diff(lo) < slots * slot
                     && (a.wrapping_sub(lo) % slot) < (1 << 30)
                 {
                     "memory pool, another slot (GC heap)".to_string()
-                } else if table_pool.is_some_and(|(s, e)| a >= s && a < e) {
+                } else if table_ranges.iter().any(|&(s, e)| a >= s && a < e) {
                     "table pool".to_string()
                 } else {
                     match maps.iter().find(|m| a >= m.start && a < m.end) {

@@ -1,4 +1,4 @@
-// The tuned settings of `reset/linear_memory_keep_resident=4194304,table_keep_resident=0,pagemap_scan=yes` as wasmtime 48.0.8 builder calls: the Config that
+// The tuned settings of `results/tune-python/20261128T052910Z-tune/tuned.toml` as wasmtime 48.0.8 builder calls: the Config that
 // pooling_lab::tune::load_tuned builds from tuned.toml. Made by `pooling-lab export`.
 //
 //     let engine = wasmtime::Engine::new(&tuned_config())?;
