@@ -3,7 +3,9 @@
 //!
 //! 1. Candidates are the experiment's own variants (its lists are the search
 //!    space). Two references are added: wasmtime's default pooling (only the
-//!    slot counts and `max_memory_size` of the first candidate) and on-demand.
+//!    slot counts and the limits of the first candidate: `max_memory_size`,
+//!    `table_elements`, `max_core_instance_size`, its stack sizes) and
+//!    on-demand (with its stack sizes).
 //! 2. Pruned before measuring: engines wasmtime rejects (e.g. the pool does
 //!    not fit in the address space), pools with fewer slots than
 //!    `live_instances`, and `linear_memory_keep_resident x live_instances`
@@ -184,22 +186,32 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     let first = &exp.variants[0];
     let mut default_pooling = first.clone();
     default_pooling.name = "reference: wasmtime default pooling".into();
+    // The references keep what the guest needs to run at all (its stack,
+    // its table and instance sizes, GC heap slots), not what is tuned.
+    let needs = EngineSettings {
+        max_wasm_stack: first.engine.max_wasm_stack,
+        async_stack_size: first.engine.async_stack_size,
+        ..EngineSettings::default()
+    };
     default_pooling.engine = EngineSettings {
         allocator: Some(Allocator::Pooling),
-        ..EngineSettings::default()
+        ..needs.clone()
     };
     default_pooling.pooling = PoolingSettings {
         total_core_instances: first.pooling.total_core_instances,
         total_memories: first.pooling.total_memories,
         total_tables: first.pooling.total_tables,
+        total_gc_heaps: first.pooling.total_gc_heaps,
         max_memory_size: first.pooling.max_memory_size,
+        table_elements: first.pooling.table_elements,
+        max_core_instance_size: first.pooling.max_core_instance_size,
         ..PoolingSettings::default()
     };
     let mut on_demand = first.clone();
     on_demand.name = "reference: on-demand".into();
     on_demand.engine = EngineSettings {
         allocator: Some(Allocator::OnDemand),
-        ..EngineSettings::default()
+        ..needs
     };
     on_demand.pooling = PoolingSettings::default();
 

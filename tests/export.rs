@@ -296,3 +296,44 @@ fn export_command_writes_the_three_files_and_refuses_a_file_with_lists() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("expands to 2 variants"), "{err}");
 }
+
+/// The committed tuned files of real guests export cleanly: every knob they
+/// set is expressible, and the `wasmtime serve` flags and the config file,
+/// read by wasmtime's own parsers, configure an engine with the tuned values.
+#[test]
+fn committed_tuned_files_export_cleanly() {
+    let mut files = Vec::new();
+    for dir in ["results/tune-python"] {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let f = e.path().join("tuned.toml");
+            if f.is_file() {
+                files.push(f);
+            }
+        }
+    }
+    assert!(!files.is_empty(), "no committed tuned.toml found");
+    for f in files {
+        let out = tempfile::tempdir().unwrap();
+        let (v, _, cli) = export::export_file(&f, out.path())
+            .unwrap_or_else(|e| panic!("{}: {e:#}", f.display()));
+        assert!(
+            cli.inexpressible.is_empty(),
+            "{}: {:?}",
+            f.display(),
+            cli.inexpressible
+        );
+        let from_flags = cli::flags_engine_settings(cli.args()).unwrap();
+        let from_file = cli::file_engine_settings(cli.toml()).unwrap();
+        for (doc, want) in export::set_keys(&v) {
+            for (what, got) in [("flags", &from_flags), ("config file", &from_file)] {
+                assert_eq!(
+                    got[doc.section][doc.key],
+                    want,
+                    "{}: {} through the {what}",
+                    f.display(),
+                    export::full_key(doc)
+                );
+            }
+        }
+    }
+}

@@ -11,7 +11,7 @@ use crate::host::{Host, WasiLevel};
 use crate::settings::GuestSettings;
 use anyhow::Result;
 use std::path::PathBuf;
-use wasmtime::{InstancePre, Linker, Module, Store, format_err};
+use wasmtime::{InstancePre, Linker, Module, ModuleExport, Store, format_err};
 
 /// argv[0] the Python guest expects (its stdlib lookup starts from it).
 pub const PYTHON_ARGV0: &str = "/usr/local/bin/python.wasm";
@@ -19,6 +19,9 @@ pub const PYTHON_ARGV0: &str = "/usr/local/bin/python.wasm";
 /// The Python guest.
 pub struct Python {
     pre: InstancePre<Host>,
+    /// `memory`, `host_alloc` and `turn`, resolved once at link time: a
+    /// call looks them up by index instead of by name.
+    exports: [ModuleExport; 3],
     code: String,
     expect_stdout: String,
     wasi: WasiSpec,
@@ -50,6 +53,10 @@ impl Python {
         use super::plan::{I32, expect_func};
         expect_func(&module, "kind", "host_alloc", &[I32], &[I32])?;
         expect_func(&module, "kind", "turn", &[I32, I32], &[I32])?;
+        let exports = ["memory", "host_alloc", "turn"].map(|n| module.get_export_index(n));
+        let [Some(m), Some(a), Some(t)] = exports else {
+            anyhow::bail!("the Python guest exports no `memory`");
+        };
         let mut linker = Linker::new(module.engine());
         add_imports(&mut linker, g)?;
         let pre = linker
@@ -57,6 +64,7 @@ impl Python {
             .wt_context(|| "linking the guest")?;
         Ok(Python {
             pre,
+            exports: [m, a, t],
             code: g.code.clone(),
             expect_stdout: g.expect_stdout.clone(),
             wasi: Python::wasi_spec(g),
@@ -94,15 +102,27 @@ pub fn turn(
     expect_stdout: &str,
 ) -> wasmtime::Result<()> {
     initialize_once(store, instance)?;
-    let code = code.as_bytes();
     let memory = guest_memory(store, instance)?;
     let alloc = instance.get_typed_func::<i32, i32>(&mut *store, "host_alloc")?;
+    let turn = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "turn")?;
+    run_turn(store, memory, alloc, turn, code, expect_stdout)
+}
+
+/// The source written into guest memory (`host_alloc`), run by `turn`, checked.
+fn run_turn(
+    store: &mut Store<Host>,
+    memory: wasmtime::Memory,
+    alloc: wasmtime::TypedFunc<i32, i32>,
+    turn: wasmtime::TypedFunc<(i32, i32), i32>,
+    code: &str,
+    expect_stdout: &str,
+) -> wasmtime::Result<()> {
+    let code = code.as_bytes();
     let ptr = alloc.call(&mut *store, code.len() as i32)?;
     if ptr == 0 {
         return Err(format_err!("guest host_alloc returned NULL"));
     }
     memory.write(&mut *store, ptr as u32 as usize, code)?;
-    let turn = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "turn")?;
     let rc = turn.call(&mut *store, (ptr, code.len() as i32))?;
     check::output(store, rc, "turn", expect_stdout)
 }
@@ -122,6 +142,23 @@ impl Guest for Python {
 
     fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
         let instance = *sandbox.core()?;
-        turn(store, &instance, &self.code, &self.expect_stdout)
+        initialize_once(store, &instance)?;
+        let [m, a, t] = &self.exports;
+        let missing = || format_err!("an export resolved at link time is missing");
+        let memory = instance
+            .get_module_export(&mut *store, m)
+            .and_then(|e| e.into_memory())
+            .ok_or_else(missing)?;
+        let alloc = instance
+            .get_module_export(&mut *store, a)
+            .and_then(|e| e.into_func())
+            .ok_or_else(missing)?
+            .typed::<i32, i32>(&*store)?;
+        let turn = instance
+            .get_module_export(&mut *store, t)
+            .and_then(|e| e.into_func())
+            .ok_or_else(missing)?
+            .typed::<(i32, i32), i32>(&*store)?;
+        run_turn(store, memory, alloc, turn, &self.code, &self.expect_stdout)
     }
 }
