@@ -934,7 +934,7 @@ pub fn render(r: &ResultFile) -> String {
              live sandboxes x the largest tenant memory + warm slots (min(max_unused_warm_slots, slots - live)) \
              x what one keeps resident (min(linear_memory_keep_resident, largest tenant memory)); within bound \
              allows 4 MiB for instance bookkeeping. Levels off = the fitted growth over the second half of \
-             the samples is under 1 MiB or 5% of the level.\n\n",
+             the samples (each tenant replacement's own step, read right before and after it, taken out) is under 1 MiB or 5% of the level.\n\n",
         );
         out.push_str(&tenants_memory_table(r));
     }

@@ -131,6 +131,9 @@ pub struct TenantDrop {
     pub rss_before_bytes: u64,
     /// Rss right after the drop.
     pub rss_after_drop_bytes: u64,
+    /// Pss after the new tenants were loaded.
+    #[serde(default)]
+    pub pss_after_load_bytes: u64,
 }
 
 /// The resident memory the settings imply for a tenants run, over the level
@@ -228,7 +231,10 @@ pub struct TenantsResult {
     /// Fitted Rss growth per 1,000 requests.
     pub rss_slope_per_1000_bytes: f64,
     /// Fitted Pss growth over the second half of the samples, extrapolated
-    /// to that half's length: what the run still grew once warm.
+    /// to that half's length: what the run still grew once warm. Each
+    /// replacement's own step (new tenants' modules minus the dropped ones',
+    /// read right before and after it) is taken out of the later samples
+    /// first, so that a different tenant set is not read as growth.
     pub second_half_pss_growth_bytes: f64,
     /// The second half grew by less than [`LEVEL_OFF_BYTES`] or 5% of the level.
     pub levels_off: bool,
@@ -563,14 +569,15 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
             }
             memory::release_free_heap();
             let after = memory::sample()?;
-            replacements.push(TenantDrop {
+            let mut event = TenantDrop {
                 at_request: done,
                 dropped: picked.len() as u32,
                 pss_before_bytes: before.pss_bytes,
                 pss_after_drop_bytes: after.pss_bytes,
                 rss_before_bytes: before.rss_bytes,
                 rss_after_drop_bytes: after.rss_bytes,
-            });
+                pss_after_load_bytes: 0,
+            };
             for &p in &picked {
                 tenants[p] = Some(load_tenant(
                     &engine,
@@ -584,6 +591,9 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
                 next_seed += 1;
                 next_generation += 1;
             }
+            memory::release_free_heap();
+            event.pss_after_load_bytes = memory::sample()?.pss_bytes;
+            replacements.push(event);
         }
         let tenant = tenants[tenant_index as usize]
             .as_ref()
@@ -683,7 +693,19 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     let dirty = fit(&|x| x.private_dirty_bytes, 0).ok_or_else(|| anyhow!("too few samples"))?;
     let rss = fit(&|x| x.rss_bytes, 0).ok_or_else(|| anyhow!("too few samples"))?;
     let half = samples.len() / 2;
-    let second = fit(&|x| x.pss_bytes, half);
+    // Each replacement's step (a sample at its request count was taken
+    // before it) moved every later sample.
+    let step_before = |requests: u64| -> i64 {
+        replacements
+            .iter()
+            .filter(|d| d.at_request < requests)
+            .map(|d| d.pss_after_load_bytes as i64 - d.pss_before_bytes as i64)
+            .sum()
+    };
+    let second = fit(
+        &|x| (x.pss_bytes as i64 - step_before(x.requests)).max(0) as u64,
+        half,
+    );
     let span_k = samples
         .last()
         .zip(samples.get(half))
