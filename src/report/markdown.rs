@@ -474,7 +474,7 @@ pub fn tenants_table(r: &ResultFile) -> String {
 /// what dropping tenants returned.
 pub fn tenants_memory_table(r: &ResultFile) -> String {
     let mut out = String::new();
-    out.push_str("| variant | Pss after load | peak Pss over load | implied bound (warm slots x kept + live x memory) | within bound | Pss slope / 1000 req (R²) | Private_Dirty slope / 1000 req | Rss slope / 1000 req | 2nd-half growth | levels off | returned by replacements (Pss) | returned by dropping all tenants (Pss) | retained after all dropped (Pss) |\n");
+    out.push_str("| variant | Pss after load | peak Pss over load | implied bound (warm slots x kept + live x memory) | within bound | Pss slope / 1000 req (R²) | Private_Dirty slope / 1000 req | Rss slope / 1000 req | 2nd-half Private_Dirty growth | levels off | returned by replacements (Pss) | returned by dropping all tenants (Pss) | retained after all dropped (Pss) |\n");
     out.push_str("|---|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|\n");
     for v in &r.variants {
         let Some(t) = &v.tenants else { continue };
@@ -500,7 +500,7 @@ pub fn tenants_memory_table(r: &ResultFile) -> String {
             t.pss_fit_r2,
             kib_signed(t.private_dirty_slope_per_1000_bytes),
             kib_signed(t.rss_slope_per_1000_bytes),
-            mib(t.second_half_pss_growth_bytes),
+            mib(t.second_half_private_dirty_growth_bytes),
             if t.levels_off { "yes" } else { "**no**" },
             if t.replacements.is_empty() {
                 "-".to_string()
@@ -933,8 +933,9 @@ pub fn render(r: &ResultFile) -> String {
              settings imply over the level right after every tenant was loaded: \
              live sandboxes x the largest tenant memory + warm slots (min(max_unused_warm_slots, slots - live)) \
              x what one keeps resident (min(linear_memory_keep_resident, largest tenant memory)); within bound \
-             allows 4 MiB for instance bookkeeping. Levels off = the fitted growth over the second half of \
-             the samples (each tenant replacement's own step, read right before and after it, taken out) is under 1 MiB or 5% of the level.\n\n",
+             allows 4 MiB for instance bookkeeping. Levels off = the fitted Private_Dirty growth over the second half of \
+             the samples (what slots keep resident and the heap, without the tenants' file-backed module pages, \
+             which move by steps at each replacement) is under 1 MiB or 5% of its level.\n\n",
         );
         out.push_str(&tenants_memory_table(r));
     }

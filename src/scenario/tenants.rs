@@ -230,13 +230,14 @@ pub struct TenantsResult {
     pub private_dirty_slope_per_1000_bytes: f64,
     /// Fitted Rss growth per 1,000 requests.
     pub rss_slope_per_1000_bytes: f64,
-    /// Fitted Pss growth over the second half of the samples, extrapolated
-    /// to that half's length: what the run still grew once warm. Each
-    /// replacement's own step (new tenants' modules minus the dropped ones',
-    /// read right before and after it) is taken out of the later samples
-    /// first, so that a different tenant set is not read as growth.
-    pub second_half_pss_growth_bytes: f64,
-    /// The second half grew by less than [`LEVEL_OFF_BYTES`] or 5% of the level.
+    /// Fitted Private_Dirty growth over the second half of the samples,
+    /// extrapolated to that half's length: what the run still grew once
+    /// warm. Private_Dirty holds what slots keep resident and the heap; it
+    /// leaves out the tenants' file-backed module pages, which change by
+    /// steps when tenants are replaced (Pss does, so Pss is not the judge).
+    pub second_half_private_dirty_growth_bytes: f64,
+    /// The second half grew by less than [`LEVEL_OFF_BYTES`] or 5% of the
+    /// Private_Dirty level.
     pub levels_off: bool,
     /// The implied bound.
     pub bound: MemoryBound,
@@ -693,27 +694,16 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     let dirty = fit(&|x| x.private_dirty_bytes, 0).ok_or_else(|| anyhow!("too few samples"))?;
     let rss = fit(&|x| x.rss_bytes, 0).ok_or_else(|| anyhow!("too few samples"))?;
     let half = samples.len() / 2;
-    // Each replacement's step (a sample at its request count was taken
-    // before it) moved every later sample.
-    let step_before = |requests: u64| -> i64 {
-        replacements
-            .iter()
-            .filter(|d| d.at_request < requests)
-            .map(|d| d.pss_after_load_bytes as i64 - d.pss_before_bytes as i64)
-            .sum()
-    };
-    let second = fit(
-        &|x| (x.pss_bytes as i64 - step_before(x.requests)).max(0) as u64,
-        half,
-    );
+    let second = fit(&|x| x.private_dirty_bytes, half);
     let span_k = samples
         .last()
         .zip(samples.get(half))
         .map_or(0.0, |(l, h)| (l.requests - h.requests) as f64 / 1000.0);
-    let second_half_pss_growth_bytes = second.map_or(0.0, |f| f.slope * span_k);
+    let second_half_private_dirty_growth_bytes = second.map_or(0.0, |f| f.slope * span_k);
     let peak_pss_bytes = samples.iter().map(|x| x.pss_bytes).max().unwrap_or(0);
     let peak_over_load = peak_pss_bytes as i64 - after_load.pss_bytes as i64;
-    let level = samples.last().map_or(0, |x| x.pss_bytes) as i64 - after_load.pss_bytes as i64;
+    let level = samples.last().map_or(0, |x| x.private_dirty_bytes) as i64
+        - after_load.private_dirty_bytes as i64;
     let level_off_limit = (LEVEL_OFF_BYTES as f64).max(0.05 * level.max(0) as f64);
 
     let bound = implied_bound(variant, max_memory);
@@ -750,8 +740,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         pss_fit_r2: pss.r2,
         private_dirty_slope_per_1000_bytes: dirty.slope,
         rss_slope_per_1000_bytes: rss.slope,
-        second_half_pss_growth_bytes,
-        levels_off: second_half_pss_growth_bytes < level_off_limit,
+        second_half_private_dirty_growth_bytes,
+        levels_off: second_half_private_dirty_growth_bytes < level_off_limit,
         within_bound: peak_over_load <= (bound.bound_bytes + BOUND_SLACK_BYTES) as i64,
         bound,
         peak_over_load_pss_bytes: peak_over_load,
