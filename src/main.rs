@@ -89,6 +89,27 @@ enum Cmd {
         /// A result file (JSON).
         result: PathBuf,
     },
+    /// Write a trace file of tenant ids for `[scenario] mix = "trace"`: a
+    /// header, then one id per line (0 up to TENANTS - 1) drawn from the mix.
+    Trace {
+        /// File to write.
+        out: PathBuf,
+        /// Tenants the ids are drawn from.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        tenants: u32,
+        /// Ids to write.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        requests: u64,
+        /// `uniform` or `zipf`.
+        #[arg(long, default_value = "zipf", value_parser = ["uniform", "zipf"])]
+        mix: String,
+        /// Exponent of the Zipf mix (tenant k has weight 1 / (k + 1)^s).
+        #[arg(long, default_value_t = 1.0)]
+        zipf_exponent: f64,
+        /// Seed of the draw.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Print the JSON Schema of result files.
     Schema,
     /// Internal: measure one variant (job on stdin, result on stdout).
@@ -295,6 +316,33 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             for f in report::plot::write_all(dir, &dir.join(stem), &r)? {
                 println!("wrote {}", f.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Trace {
+            out,
+            tenants,
+            requests,
+            mix,
+            zipf_exponent,
+            seed,
+        } => {
+            if !zipf_exponent.is_finite() || !(0.0..=10.0).contains(&zipf_exponent) {
+                anyhow::bail!("--zipf-exponent {zipf_exponent} is outside 0..=10");
+            }
+            let mix = if mix == "uniform" {
+                pooling_lab::settings::TenantMix::Uniform
+            } else {
+                pooling_lab::settings::TenantMix::Zipf
+            };
+            let text = pooling_lab::scenario::tenants::trace_text(
+                mix,
+                tenants,
+                requests,
+                zipf_exponent,
+                seed,
+            );
+            report::json::write_atomic(&out, text.as_bytes())?;
+            println!("wrote {} ({requests} tenant ids)", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Schema => {

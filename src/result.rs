@@ -104,6 +104,9 @@ pub struct VariantResult {
     /// Serve scenario figures (kept when the server died mid-run).
     #[serde(default)]
     pub serve: Option<crate::scenario::serve::ServeResult>,
+    /// Tenants scenario figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<crate::scenario::tenants::TenantsResult>,
     /// This variant against the baseline (absent for the baseline itself, or
     /// until the baseline has been measured).
     pub vs_baseline: Option<Comparison>,
@@ -178,6 +181,9 @@ pub struct RoundRecord {
     /// Serve figures of this round.
     #[serde(default)]
     pub serve: Option<crate::scenario::serve::ServeResult>,
+    /// Tenants figures of this round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<crate::scenario::tenants::TenantsResult>,
 }
 
 /// The module `[guest] preinit` made (wasmtime-wizer snapshot).

@@ -105,6 +105,8 @@ pub struct Figures<'a> {
     pub session: Option<&'a SessionResult>,
     /// Soak.
     pub soak: Option<&'a SoakResult>,
+    /// Tenants.
+    pub tenants: Option<&'a crate::scenario::tenants::TenantsResult>,
 }
 
 impl<'a> Figures<'a> {
@@ -116,6 +118,7 @@ impl<'a> Figures<'a> {
             pool: v.pool.as_ref(),
             session: v.session.as_ref(),
             soak: v.soak.as_ref(),
+            tenants: v.tenants.as_ref(),
         }
     }
 
@@ -127,6 +130,7 @@ impl<'a> Figures<'a> {
             pool: r.pool.as_ref(),
             session: r.session.as_ref(),
             soak: r.soak.as_ref(),
+            tenants: r.tenants.as_ref(),
         }
     }
 }
@@ -252,6 +256,31 @@ pub fn headlines(f: &Figures<'_>) -> Vec<Headline> {
     if let Some(s) = f.session {
         phase_headlines(&s.phases, &mut out);
     }
+    if let Some(t) = f.tenants {
+        phase_headlines(&t.phases, &mut out);
+        if let Some(rate) = t.affine_hit_rate {
+            out.push(Headline {
+                metric: "affine hit rate".into(),
+                value: rate,
+                unit: Unit::Count,
+                better: Better::Higher,
+                within_rel: MIN_RELATIVE,
+                floor_abs: 0.0,
+                timing: false,
+                judged: false,
+            });
+        }
+        out.push(Headline {
+            metric: "peak Pss over load".into(),
+            value: t.peak_over_load_pss_bytes as f64,
+            unit: Unit::Bytes,
+            better: Better::Lower,
+            within_rel: MIN_RELATIVE,
+            floor_abs: MIN_PROCESS_BYTES,
+            timing: false,
+            judged: true,
+        });
+    }
     if let Some(k) = f.soak {
         out.push(Headline {
             metric: "Pss slope / 1000 cycles".into(),
@@ -292,6 +321,9 @@ pub fn primary(f: &Figures<'_>) -> Option<f64> {
     }
     if let Some(s) = f.session {
         return phase(&s.phases, "fresh-exec", false);
+    }
+    if let Some(t) = f.tenants {
+        return phase(&t.phases, "instantiate", true);
     }
     f.soak.map(|k| k.pss_slope_per_1000_bytes)
 }

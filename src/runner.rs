@@ -102,6 +102,9 @@ pub struct Measured {
     /// Serve figures.
     #[serde(default)]
     pub serve: Option<crate::scenario::serve::ServeResult>,
+    /// Tenants figures.
+    #[serde(default)]
+    pub tenants: Option<crate::scenario::tenants::TenantsResult>,
     /// Latency histograms, for the parent to save.
     pub histograms: Option<EncodedHistograms>,
 }
@@ -447,6 +450,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 session: None,
                 soak: None,
                 serve: None,
+                tenants: None,
             };
             let mut histograms = None;
             match outcome {
@@ -459,6 +463,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                         session,
                         soak,
                         serve,
+                        tenants,
                         histograms: h,
                     } = *m;
                     let window = h
@@ -472,6 +477,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                     record.session = session;
                     record.soak = soak;
                     record.serve = serve;
+                    record.tenants = tenants;
                     histograms = h;
                 }
                 Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => {
@@ -652,6 +658,8 @@ fn assemble(
             Some(&mut p.phases)
         } else if let Some(s) = &mut rec.session {
             Some(&mut s.phases)
+        } else if let Some(t) = &mut rec.tenants {
+            Some(&mut t.phases)
         } else {
             rec.serve.as_mut().map(|s| &mut s.phases)
         };
@@ -724,7 +732,14 @@ fn assemble(
         .as_ref()
         .and_then(soak_failure)
         .or_else(|| rec.serve.as_ref().and_then(serve_failure))
-        .or_else(|| scenario::all_calls_faulted(v, rec.churn.as_ref(), rec.soak.as_ref()));
+        .or_else(|| {
+            scenario::all_calls_faulted(
+                v,
+                rec.churn.as_ref(),
+                rec.soak.as_ref(),
+                rec.tenants.as_ref(),
+            )
+        });
     let status = match (&rec.status, failure) {
         (VariantStatus::Ok, Some(reason)) => {
             say(&format!("  variant failed: {reason}"));
@@ -757,6 +772,7 @@ fn assemble(
         session: rec.session,
         soak: rec.soak,
         serve: rec.serve,
+        tenants: rec.tenants,
         vs_baseline: None,
         warnings,
         preinit_snapshot: slot.preinit_snapshot.clone(),
@@ -1015,6 +1031,7 @@ fn measure(job: &Job) -> Result<Measured> {
         session: None,
         soak: None,
         serve: None,
+        tenants: None,
         histograms: None,
     };
     match v.scenario.kind {
@@ -1039,6 +1056,11 @@ fn measure(job: &Job) -> Result<Measured> {
             let (result, hists) = scenario::serve::run(v, artifact)?;
             m.histograms = Some(EncodedHistograms::new(&hists)?);
             m.serve = Some(result);
+        }
+        ScenarioKind::Tenants => {
+            let (result, hists) = scenario::tenants::run(v, artifact)?;
+            m.histograms = Some(EncodedHistograms::new(&hists)?);
+            m.tenants = Some(result);
         }
     }
     m.effective = crate::settings::effective_settings(&scenario::engine(v)?);

@@ -58,6 +58,8 @@ pub struct Candidate {
     pub last: Option<(f64, LatencySummary)>,
     /// Measured fixed Pss (engine + module) and Pss per sandbox, for finalists.
     pub memory: Option<(f64, f64)>,
+    /// Tenants objective: the highest Pss the last tenants run sampled.
+    pub peak_pss: Option<f64>,
     /// Why it was dropped, if it was.
     pub pruned: Option<String>,
     /// A reference (not a candidate).
@@ -74,6 +76,7 @@ impl Candidate {
             scores: Vec::new(),
             last: None,
             memory: None,
+            peak_pss: None,
             pruned: None,
             reference,
             disturbed: 0,
@@ -127,6 +130,20 @@ fn score(t: &TuneSettings, m: &Measured) -> Result<(f64, f64, LatencySummary), S
         }
         return Ok((s.requests_per_sec, s.requests_per_sec, req));
     }
+    if t.objective == Objective::TenantsP99Instantiate {
+        let r = m.tenants.as_ref().ok_or("no tenants figures")?;
+        let inst =
+            *crate::scenario::tenants::phase(r, "instantiate").ok_or("no instantiate latency")?;
+        let budget = t.memory_budget.0;
+        if budget > 0 && r.peak_pss_bytes > budget {
+            return Err(format!(
+                "peak Pss {} is over the memory budget {}",
+                mib(r.peak_pss_bytes as f64),
+                mib(budget as f64)
+            ));
+        }
+        return Ok((-(inst.p99_ns as f64), r.requests_per_sec, inst));
+    }
     score_churn(t.objective, m).ok_or_else(|| "no churn figures".to_string())
 }
 
@@ -136,7 +153,9 @@ fn score_churn(objective: Objective, m: &Measured) -> Option<(f64, f64, LatencyS
     let inst = c.phases.iter().find(|p| p.phase == "instantiate")?.summary;
     let s = match objective {
         Objective::SandboxesPerSecond => c.cycles_per_sec,
-        Objective::P99TimeToReady | Objective::RequestsPerSecond => -(inst.p99_ns as f64),
+        Objective::P99TimeToReady
+        | Objective::RequestsPerSecond
+        | Objective::TenantsP99Instantiate => -(inst.p99_ns as f64),
     };
     Some((s, c.cycles_per_sec, inst))
 }
@@ -165,6 +184,11 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         (
             ScenarioKind::Serve,
             "objective = \"requests-per-second\" measures candidates with the serve scenario: set [scenario] kind = \"serve\"",
+        )
+    } else if t.objective == Objective::TenantsP99Instantiate {
+        (
+            ScenarioKind::Tenants,
+            "objective = \"tenants-p99-instantiate\" measures candidates with the tenants scenario: set [scenario] kind = \"tenants\"",
         )
     } else {
         (
@@ -316,6 +340,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
                 Ok((s, cps, inst)) => {
                     c.scores.push(s);
                     c.last = Some((cps, inst));
+                    c.peak_pss = m.tenants.as_ref().map(|r| r.peak_pss_bytes as f64);
                 }
                 Err(why) => c.pruned = Some(why),
             },
@@ -353,6 +378,12 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
             break;
         }
         let c = &mut cands[i];
+        if t.objective == Objective::TenantsP99Instantiate {
+            // The tenants run measured its own memory (peak Pss, checked
+            // against the budget in `score`).
+            finalists.push(i);
+            continue;
+        }
         let mut probe = c.variant.clone();
         probe.scenario.kind = ScenarioKind::Scaling;
         probe.scenario.counts = vec![1, t.live_instances.clamp(2, 20)];
@@ -521,6 +552,11 @@ fn figure(c: &Candidate, objective: Objective) -> String {
         (Some(m), Objective::SandboxesPerSecond) => format!("{m:.0} sandboxes/s"),
         (Some(m), Objective::P99TimeToReady) => format!("p99 ready {}", duration(-m)),
         (Some(m), Objective::RequestsPerSecond) => format!("{m:.0} requests/s"),
+        (Some(m), Objective::TenantsP99Instantiate) => format!(
+            "p99 instantiate {}, peak Pss {}",
+            duration(-m),
+            c.peak_pss.map_or("-".into(), mib)
+        ),
         (None, _) => "-".into(),
     }
 }
@@ -582,7 +618,7 @@ fn summary(
             .and_then(|r| Some((w.median()?, r.median()?)))
             .map(|(a, b)| match t.objective {
                 Objective::SandboxesPerSecond | Objective::RequestsPerSecond => a / b,
-                Objective::P99TimeToReady => b / a,
+                Objective::P99TimeToReady | Objective::TenantsP99Instantiate => b / a,
             })
     };
     let disturbed: u32 = cands.iter().map(|c| c.disturbed).sum();

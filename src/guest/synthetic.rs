@@ -27,11 +27,40 @@ pub const ENTRY: &str = "run";
 
 /// The byte stored at `i` in the data image: never zero, not constant.
 pub fn image_byte(i: u64) -> u8 {
-    ((i.wrapping_mul(31).wrapping_add(7)) % 255) as u8 + 1
+    image_byte_seeded(i, 0)
+}
+
+/// The byte stored at `i` in the data image of the module generated with
+/// `seed`: never zero; seed 0 is [`image_byte`], every other seed a
+/// pseudo-random image of its own (no two seeds share a page).
+pub fn image_byte_seeded(i: u64, seed: u64) -> u8 {
+    if seed == 0 {
+        return ((i.wrapping_mul(31).wrapping_add(7)) % 255) as u8 + 1;
+    }
+    let word = splitmix64(seed.rotate_left(40) ^ (i / 8));
+    match (word >> ((i % 8) * 8)) as u8 {
+        0 => 1,
+        b => b,
+    }
+}
+
+/// SplitMix64: a fast, well-mixed 64-bit hash of `x`.
+pub fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Generates the module's bytes for `g`.
 pub fn module_bytes(g: &GuestSettings) -> Vec<u8> {
+    module_bytes_seeded(g, 0)
+}
+
+/// Generates the module's bytes for `g` with its data image made from
+/// `seed` ([`image_byte_seeded`]): modules of different seeds are distinct
+/// modules with distinct images (the tenants scenario's tenants).
+pub fn module_bytes_seeded(g: &GuestSettings, seed: u64) -> Vec<u8> {
     let min_bytes = crate::settings::synthetic_min_memory(g);
     let image_len = g.image_size.0.div_ceil(WASM_PAGE) * WASM_PAGE;
     let dirty_pages = g.dirty_per_call.0.div_ceil(HOST_PAGE);
@@ -170,7 +199,9 @@ pub fn module_bytes(g: &GuestSettings) -> Vec<u8> {
         data.active(
             0,
             &ConstExpr::i32_const(0),
-            (0..image_len).map(image_byte).collect::<Vec<u8>>(),
+            (0..image_len)
+                .map(|i| image_byte_seeded(i, seed))
+                .collect::<Vec<u8>>(),
         );
     }
 

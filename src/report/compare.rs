@@ -241,6 +241,7 @@ mod tests {
             session: None,
             soak: None,
             serve: None,
+            tenants: None,
             vs_baseline: None,
             warnings: Vec::new(),
             preinit_snapshot: None,
@@ -268,6 +269,7 @@ mod tests {
             session: None,
             soak: None,
             serve: None,
+            tenants: None,
         }
     }
 

@@ -416,9 +416,10 @@ pub fn histogram_files(r: &ResultFile) -> String {
 fn other_histogram_files(r: &ResultFile) -> String {
     let mut out = String::new();
     for v in &r.variants {
-        let phases = match (&v.pool, &v.session) {
-            (Some(p), _) => &p.phases,
-            (None, Some(s)) => &s.phases,
+        let phases = match (&v.pool, &v.session, &v.tenants) {
+            (Some(p), _, _) => &p.phases,
+            (None, Some(s), _) => &s.phases,
+            (None, None, Some(t)) => &t.phases,
             _ => continue,
         };
         if let Some(dir) = phases
@@ -428,6 +429,87 @@ fn other_histogram_files(r: &ResultFile) -> String {
         {
             let _ = writeln!(out, "- {}: `{}/`", v.name, dir.display());
         }
+    }
+    out
+}
+
+/// Tenants: affine hit rate and the instantiate latency split by affinity.
+pub fn tenants_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | tenants | live | mix | requests | affine hit rate | affine / non-affine / cold | instantiate p50 / p99 | affine p50 / p99 | non-affine p50 / p99 | faults / req: affine | faults / req: non-affine | distinct slots | requests/s |\n");
+    out.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for v in &r.variants {
+        let Some(t) = &v.tenants else { continue };
+        let mix = match t.mix {
+            crate::settings::TenantMix::Uniform => "uniform".to_string(),
+            crate::settings::TenantMix::Zipf => format!("zipf {}", t.zipf_exponent),
+            crate::settings::TenantMix::Trace => "trace".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} / {} / {} | {} | {} | {} | {:.1} | {:.1} | {} | {:.0} |",
+            label(v),
+            t.tenants,
+            t.live,
+            mix,
+            t.requests,
+            t.affine_hit_rate
+                .map_or("- (no pool)".into(), |x| format!("{:.1}%", x * 100.0)),
+            t.affine,
+            t.non_affine_warm,
+            t.cold,
+            p50_p99(phase(&t.phases, "instantiate")),
+            p50_p99(phase(&t.phases, "instantiate-affine").filter(|s| s.count > 0)),
+            p50_p99(phase(&t.phases, "instantiate-non-affine").filter(|s| s.count > 0)),
+            t.faults_per_affine_request,
+            t.faults_per_non_affine_request,
+            t.distinct_slots,
+            t.requests_per_sec,
+        );
+    }
+    out
+}
+
+/// Tenants: memory over the run against the bound the settings imply, and
+/// what dropping tenants returned.
+pub fn tenants_memory_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | Pss after load | peak Pss over load | implied bound (warm slots x kept + live x memory) | within bound | Pss slope / 1000 req (R²) | Private_Dirty slope / 1000 req | Rss slope / 1000 req | 2nd-half Private_Dirty growth | levels off | returned by replacements (Pss) | returned by dropping all tenants (Pss) | retained after all dropped (Pss) |\n");
+    out.push_str("|---|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|\n");
+    for v in &r.variants {
+        let Some(t) = &v.tenants else { continue };
+        let b = &t.bound;
+        let replaced: i64 = t
+            .replacements
+            .iter()
+            .map(|d| d.pss_before_bytes as i64 - d.pss_after_drop_bytes as i64)
+            .sum();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} ({} x {} + {} x {}) | {} | {} ({:.2}) | {} | {} | {} | {} | {} | {} | {} |",
+            label(v),
+            mib(t.drop_all.after_load.pss_bytes as f64),
+            mib(t.peak_over_load_pss_bytes as f64),
+            mib(b.bound_bytes as f64),
+            b.warm_slots,
+            mib(b.per_warm_slot_bytes as f64),
+            b.live,
+            mib(b.per_live_bytes as f64),
+            if t.within_bound { "yes" } else { "**no**" },
+            kib_signed(t.pss_slope_per_1000_bytes),
+            t.pss_fit_r2,
+            kib_signed(t.private_dirty_slope_per_1000_bytes),
+            kib_signed(t.rss_slope_per_1000_bytes),
+            mib(t.second_half_private_dirty_growth_bytes),
+            if t.levels_off { "yes" } else { "**no**" },
+            if t.replacements.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{} over {}", mib(replaced as f64), t.replacements.len())
+            },
+            mib(t.drop_all.returned_pss_bytes as f64),
+            mib(t.drop_all.retained_pss_bytes as f64),
+        );
     }
     out
 }
@@ -640,6 +722,14 @@ pub fn summary(r: &ResultFile) -> String {
         }
         out.push_str(&soak_table(r));
     }
+    if r.variants.iter().any(|v| v.tenants.is_some()) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&tenants_table(r));
+        out.push('\n');
+        out.push_str(&tenants_memory_table(r));
+    }
     let faults = faults_table(r);
     if !faults.is_empty() {
         out.push_str("\nGuest faults:\n");
@@ -829,6 +919,29 @@ pub fn render(r: &ResultFile) -> String {
                 out.push_str(&format!("\n`{}` load: `{c}`\n", v.name));
             }
         }
+    }
+    if r.variants.iter().any(|v| v.tenants.is_some()) {
+        out.push_str(
+            "\n## Tenants: many modules through one pool\n\n\
+             Each request drops the oldest live sandbox, instantiates one for its tenant and calls it. \
+             **Affine** = the instance's linear memory landed in a pool slot (named by its base address, \
+             `Memory::data_ptr`) whose previous user was the same module, so its image was still mapped; \
+             **non-affine** = the slot was last used by another module or by a dropped tenant (purged); \
+             **cold** = a slot never used before in the process (counted as non-affine). \
+             Faults are the measuring thread's minor faults over instantiate + call. \
+             On-demand has no slots, so every request counts as non-affine.\n\n",
+        );
+        out.push_str(&tenants_table(r));
+        out.push_str(
+            "\nMemory is sampled every `sample_every` requests (smaps_rollup). The bound is what the \
+             settings imply over the level right after every tenant was loaded: \
+             live sandboxes x the largest tenant memory + warm slots (min(max_unused_warm_slots, slots - live)) \
+             x what one keeps resident (min(linear_memory_keep_resident, largest tenant memory)); within bound \
+             allows 4 MiB for instance bookkeeping. Levels off = the fitted Private_Dirty growth over the second half of \
+             the samples (what slots keep resident and the heap, without the tenants' file-backed module pages, \
+             which move by steps at each replacement) is under 1 MiB or 5% of its level.\n\n",
+        );
+        out.push_str(&tenants_memory_table(r));
     }
     let files = if r.variants.iter().any(|v| v.churn.is_none()) {
         other_histogram_files(r)

@@ -6,6 +6,7 @@ pub mod scaling;
 pub mod serve;
 pub mod session;
 pub mod soak;
+pub mod tenants;
 
 pub use crate::guest::{Prepared, engine, needs_artifact, prepare};
 pub use crate::host::faults::{FaultKind, GuestFaults, classify};
@@ -24,6 +25,7 @@ pub fn all_calls_faulted(
     v: &crate::settings::Variant,
     churn: Option<&churn::ChurnResult>,
     soak: Option<&soak::SoakResult>,
+    tenants: Option<&tenants::TenantsResult>,
 ) -> Option<String> {
     use crate::settings::GuestFault;
     let told_to_fault = matches!(
@@ -36,7 +38,10 @@ pub fn all_calls_faulted(
     let (faults, calls) = match (churn, soak) {
         (Some(c), _) => (&c.faults, c.total_cycles),
         (_, Some(s)) => (&s.faults, s.cycles),
-        _ => return None,
+        _ => match tenants {
+            Some(t) => (&t.faults, t.requests),
+            None => return None,
+        },
     };
     (calls > 0 && faults.total() >= calls).then(|| {
         format!(

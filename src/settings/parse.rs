@@ -93,6 +93,10 @@ pub enum Objective {
     /// Most requests per second served (`[scenario] kind = "serve"`) with the
     /// request p99 at or under `[tune] p99_target_ms`.
     RequestsPerSecond,
+    /// Lowest instantiate p99 over the requests of a tenants run
+    /// (`[scenario] kind = "tenants"`), with the run's peak Pss within
+    /// `[tune] memory_budget`.
+    TenantsP99Instantiate,
 }
 
 /// `[tune]`: the target of `pooling-lab tune`. The search space is the
@@ -145,8 +149,8 @@ const TUNE_KEYS: &[KeyDoc] = &[
         key: "objective",
         ty: "Objective",
         default: "sandboxes-per-second",
-        unit: "enum: sandboxes-per-second | p99-time-to-ready | requests-per-second",
-        doc: "What `pooling-lab tune` optimises: fresh sandboxes per second (churn\nthroughput), the p99 of instantiation (time until a sandbox is ready), or\nrequests per second served (serve scenario) with the request p99 at or under\np99_target_ms.\n",
+        unit: "enum: sandboxes-per-second | p99-time-to-ready | requests-per-second | tenants-p99-instantiate",
+        doc: "What `pooling-lab tune` optimises: fresh sandboxes per second (churn\nthroughput), the p99 of instantiation (time until a sandbox is ready), or\nrequests per second served (serve scenario) with the request p99 at or under\np99_target_ms, or the instantiate p99 of a tenants run (many modules through\none pool) whose peak Pss stays within memory_budget.\n",
     },
     KeyDoc {
         section: "tune",
@@ -698,6 +702,7 @@ pub fn max_live(s: &ScenarioSettings) -> (u32, &'static str) {
         ScenarioKind::Pool if s.pool_capacity >= s.threads => (s.pool_capacity, "pool_capacity"),
         ScenarioKind::Session | ScenarioKind::Soak => (1, "kind"),
         ScenarioKind::Serve => (s.connections, "connections"),
+        ScenarioKind::Tenants => (s.live, "live"),
         _ => (s.threads, "threads"),
     }
 }
@@ -884,7 +889,8 @@ fn validate(v: &Variant) -> Result<(), Problem> {
         | ScenarioKind::Pool
         | ScenarioKind::Session
         | ScenarioKind::Soak
-        | ScenarioKind::Serve => {
+        | ScenarioKind::Serve
+        | ScenarioKind::Tenants => {
             if s.iterations == 0 {
                 return Err(Problem {
                     section: "scenario",
@@ -928,6 +934,10 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                 ScenarioKind::Serve => {
                     validate_serve(v)?;
                     (s.connections, "connections")
+                }
+                ScenarioKind::Tenants => {
+                    validate_tenants(v)?;
+                    (s.live, "live")
                 }
                 _ => (s.threads, "threads"),
             }
@@ -1141,6 +1151,113 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                 g.table_elements
             ),
         });
+    }
+    Ok(())
+}
+
+/// Most tenants a tenants variant may have (each is a compiled module).
+pub const MAX_TENANTS: u32 = 100_000;
+
+/// Checks a tenants variant: generated tenants, a live count, a mix it can
+/// draw from (a trace file that exists and names only known tenants), a
+/// churn schedule and a sampling interval within the run.
+fn validate_tenants(v: &Variant) -> Result<(), Problem> {
+    let s = &v.scenario;
+    let p = |key: &'static str, message: String, fix: String| {
+        Err(Problem {
+            section: "scenario",
+            key,
+            message,
+            fix,
+        })
+    };
+    if v.guest.kind != GuestKind::Synthetic {
+        return Err(Problem {
+            section: "guest",
+            key: "kind",
+            message: format!(
+                "the tenants scenario generates its tenants (distinct synthetic modules); kind = \"{}\" is not supported by it yet",
+                v.guest.kind.name()
+            ),
+            fix: "use [guest] kind = \"synthetic\" (image_size, dirty_per_call and [scenario] tenant_image_min shape the tenants)".into(),
+        });
+    }
+    if s.tenants == 0 || s.tenants > MAX_TENANTS {
+        return p(
+            "tenants",
+            format!("tenants = {} is outside 1..={MAX_TENANTS}", s.tenants),
+            "e.g. tenants = 100".into(),
+        );
+    }
+    if s.live == 0 || s.live > MAX_THREADS {
+        return p(
+            "live",
+            format!("live = {} is outside 1..={MAX_THREADS}", s.live),
+            "e.g. live = 4 (sandboxes alive at once)".into(),
+        );
+    }
+    if !s.zipf_exponent.is_finite() || s.zipf_exponent < 0.0 || s.zipf_exponent > 10.0 {
+        return p(
+            "zipf_exponent",
+            format!("zipf_exponent = {} is outside 0..=10", s.zipf_exponent),
+            "e.g. zipf_exponent = 1.0 (0 is uniform)".into(),
+        );
+    }
+    if s.tenant_image_min.0 > v.guest.image_size.0 {
+        return p(
+            "tenant_image_min",
+            format!(
+                "tenant_image_min = {} is above [guest] image_size = {}, the largest tenant image",
+                s.tenant_image_min, v.guest.image_size
+            ),
+            format!("lower tenant_image_min to at most {}", v.guest.image_size),
+        );
+    }
+    if s.mix == crate::settings::TenantMix::Trace {
+        if s.trace.is_empty() {
+            return p(
+                "trace",
+                "mix = \"trace\" needs a trace file".into(),
+                "set trace = \"configs/traces/tenants-zipf.txt\" (written by `pooling-lab trace`), or use mix = \"uniform\" | \"zipf\"".into(),
+            );
+        }
+        let text = match std::fs::read_to_string(&s.trace) {
+            Ok(t) => t,
+            Err(e) => {
+                return p(
+                    "trace",
+                    format!("cannot read the trace file `{}`: {e}", s.trace),
+                    "give a path relative to where pooling-lab runs; `pooling-lab trace OUT --tenants N --requests N` writes one".into(),
+                );
+            }
+        };
+        if let Err(e) = crate::scenario::tenants::parse_trace(&text, s.tenants) {
+            return p(
+                "trace",
+                format!("the trace file `{}`: {e}", s.trace),
+                "one tenant id per line, 0 up to tenants - 1; `#` starts a comment".into(),
+            );
+        }
+    }
+    if s.tenant_churn_every > 0 && (s.tenant_churn == 0 || s.tenant_churn > s.tenants) {
+        return p(
+            "tenant_churn",
+            format!(
+                "tenant_churn = {} is outside 1..=tenants ({})",
+                s.tenant_churn, s.tenants
+            ),
+            "replace at least one tenant per replacement, at most all of them".into(),
+        );
+    }
+    if s.sample_every == 0 || s.sample_every > s.iterations / 2 {
+        return p(
+            "sample_every",
+            format!(
+                "sample_every = {} gives fewer than 3 memory samples over {} requests",
+                s.sample_every, s.iterations
+            ),
+            "sample at least 3 times: sample_every <= iterations / 2 (10+ samples fit a slope well)".into(),
+        );
     }
     Ok(())
 }

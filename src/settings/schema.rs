@@ -854,6 +854,26 @@ pub enum ScenarioKind {
     /// or by `wasmtime serve`) under load: requests/s, latency from each
     /// request's scheduled time, errors by kind, the server's memory.
     Serve,
+    /// Many tenants (distinct generated modules) rotated through one engine
+    /// and pool with a fixed number of live sandboxes: instantiate latency
+    /// split by whether the slot was affine (last used by the same module),
+    /// the affine hit rate, memory over the run and what dropping tenants
+    /// returns.
+    Tenants,
+}
+
+/// Which tenant each request of the tenants scenario goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TenantMix {
+    /// Every tenant equally likely.
+    Uniform,
+    /// Tenant of popularity rank k (from 1) with probability proportional to
+    /// 1 / k^`zipf_exponent`.
+    Zipf,
+    /// The tenant ids listed in the file `trace`, in order (repeated if the
+    /// run has more requests).
+    Trace,
 }
 
 /// Which server a serve variant measures.
@@ -1038,13 +1058,16 @@ plain_section! {
         /// (instantiate -> call -> drop latency and throughput), `pool`
         /// (per-request instantiation vs a prewarmed sandbox pool), `session`
         /// (one sandbox for many executions vs a fresh sandbox each) or `soak`
-        /// (the Pss slope over a long run: the leak signal).
-        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak | serve";
+        /// (the Pss slope over a long run: the leak signal), `serve` or
+        /// `tenants` (many modules rotated through one pool).
+        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak | serve | tenants";
         /// Scaling: live-instance counts to measure at, ascending.
         counts: Vec<u32> = vec![1, 10, 100], unit "list of counts";
-        /// Churn, pool, session: timed cycles (requests, executions) per thread.
+        /// Churn, pool, session: timed cycles (requests, executions) per thread;
+        /// tenants: timed requests.
         iterations: u64 = 2000, unit "count";
-        /// Churn, pool: untimed cycles per thread before timing starts (warms slots and caches).
+        /// Churn, pool, tenants: untimed cycles (requests) per thread before
+        /// timing starts (warms slots and caches).
         warmup: u64 = 200, unit "count";
         /// Churn, pool: threads issuing requests concurrently.
         threads: u32 = 1, unit "count";
@@ -1131,6 +1154,47 @@ plain_section! {
         /// Soak: the most Pss growth per 1,000 cycles (fitted slope) before the
         /// variant fails as leaking. 0 = report the slope, never fail.
         soak_max_growth_per_1000: ByteSize = ByteSize(0), unit "bytes";
+        /// Tenants: distinct modules (tenants) served through one engine. Each
+        /// is a synthetic module generated with its own seed (its data image
+        /// differs from every other tenant's) and its own image size between
+        /// `tenant_image_min` and `[guest] image_size`. More tenants than
+        /// warm slots is what makes slots non-affine.
+        tenants: u32 = 10, unit "count";
+        /// Tenants: sandboxes alive at once. Each request tears down the oldest
+        /// live sandbox, instantiates one for its tenant and calls it; the
+        /// pool needs at least this many slots.
+        live: u32 = 1, unit "count";
+        /// Tenants: which tenant each request goes to: `uniform`, `zipf`
+        /// (popularity skewed by `zipf_exponent`) or `trace` (the ids in the
+        /// file `trace`).
+        mix: TenantMix = TenantMix::Uniform, unit "enum: uniform | zipf | trace";
+        /// Tenants with mix = "zipf": the exponent s (tenant of rank k has
+        /// weight 1 / k^s); 0 is uniform, ~1 is typical of FaaS popularity,
+        /// higher concentrates the requests on fewer tenants.
+        zipf_exponent: f64 = 1.0, unit "exponent";
+        /// Tenants with mix = "trace": file of tenant ids, one per line
+        /// (decimal, 0 up to tenants - 1), blank lines and `#` comments
+        /// ignored; replayed in order, from the start again if the run has
+        /// more requests (`pooling-lab trace` writes one).
+        trace: String = String::new(), unit "path";
+        /// Tenants: seed of the request mix and of which tenants are replaced
+        /// (the same seed gives the same requests in every variant).
+        seed: u64 = 1, unit "number";
+        /// Tenants: smallest tenant image; each tenant's image size is drawn
+        /// (by its seed) between this and `[guest] image_size`, in whole 64KiB
+        /// pages. 0 = every tenant's image is `[guest] image_size`.
+        tenant_image_min: ByteSize = ByteSize(0), unit "bytes";
+        /// Tenants: requests between two tenant replacements: each replaces
+        /// `tenant_churn` tenants (drawn by `seed`) with new ones (new modules,
+        /// new images); the old `Module`s are dropped, which purges their
+        /// affine slots. Memory is read right before and after each
+        /// replacement. 0 = the tenant set never changes.
+        tenant_churn_every: u64 = 0, unit "count";
+        /// Tenants: tenants replaced at each replacement.
+        tenant_churn: u32 = 1, unit "count";
+        /// Tenants: requests between two memory samples (Pss, Private_Dirty,
+        /// RSS); the fitted slope and the levelling-off judgement use them.
+        sample_every: u64 = 1000, unit "count";
     }
 }
 

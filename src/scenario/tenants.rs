@@ -1,0 +1,820 @@
+//! Scenario `tenants`: many distinct modules (tenants) rotated through one
+//! engine and one pool, as FaaS platforms, plugin hosts and multi-user
+//! sandboxes do.
+//!
+//! `tenants` synthetic modules are generated, each from its own seed (its
+//! data image differs from every other tenant's) with its own image size.
+//! `live` sandboxes are alive at once; each request tears the oldest one
+//! down, instantiates a sandbox of the request's tenant and calls it. Which
+//! tenant a request goes to follows `mix` (uniform, Zipf, or a trace file).
+//! Every `tenant_churn_every` requests, `tenant_churn` tenants are replaced
+//! by new ones: the old `Module`s are dropped (wasmtime then purges their
+//! affine slots) and new modules with new images are loaded.
+//!
+//! ## Affine or not: how it is observed from outside wasmtime
+//!
+//! wasmtime's pooling allocator gives each instance's linear memory a slot
+//! of the pool at a fixed address. A slot whose last user was the same
+//! module still has that module's image mapped, and instantiation skips the
+//! re-mapping (`MemoryImageSlot::instantiate` compares the images); a slot
+//! last used by another module (or purged when its module was dropped) is
+//! re-mapped. wasmtime 48 exposes no per-instantiation counter of this, so
+//! the scenario reads the slot from the instance itself: the base address of
+//! its linear memory (`Memory::data_ptr`, read after the instantiate clock
+//! stopped) names the slot, and a map slot -> the tenant generation that last
+//! used it classifies the request:
+//!
+//! - **affine**: the slot's previous user was this very module (same tenant,
+//!   not replaced since): its image is still mapped;
+//! - **non-affine**: the slot was last used by another module, or by a
+//!   tenant since dropped (its slot was purged);
+//! - **cold**: the slot had never been used in this process (counted among
+//!   the non-affine).
+//!
+//! This is exact for the pooling allocator (a replaced tenant is a new
+//! module with a new generation, so its predecessor's slots never count as
+//! affine). It is cross-checked by the split histograms themselves and by
+//! the page faults each class takes (instantiate + call, the measuring
+//! thread's own counter). On-demand allocation has no slots: every request
+//! is counted non-affine and no hit rate is given.
+//!
+//! ## Timed regions
+//!
+//! ```text
+//! t0  drop of the oldest live sandbox (when `live` are alive)
+//! t1                       [thread fault counter read]
+//! t2  Store::new + instantiate
+//! t3                       [memory base read]
+//! t4  call of the workload
+//! t5                       [thread fault counter read]
+//! ```
+//!
+//! `request` is `(t1 - t0) + (t3 - t2) + (t5 - t4)`: only the measured
+//! operations. Memory is sampled every `sample_every` requests, outside
+//! every timed region.
+
+use super::{GuestFaults, Histograms, PhaseLatency};
+use crate::guest::synthetic::{self, SyntheticGuest, splitmix64};
+use crate::guest::{Guest, Sandbox, artifact};
+use crate::host::ticker::EpochTicker;
+use crate::host::wasi::WasiSpec;
+use crate::host::{Host, StoreSpec, WasiLevel};
+use crate::measure::faults::ThreadUsage;
+use crate::measure::fit::linear_fit;
+use crate::measure::latency::{self, Hist, LatencySummary};
+use crate::measure::memory::{self, MemorySample};
+use crate::settings::{GuestSettings, Load, TenantMix, Variant};
+use anyhow::{Context, Result, anyhow};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+use wasmtime::{Engine, Store};
+
+/// The timed phases, in report order; also the histogram file names.
+pub const PHASES: [&str; 6] = [
+    "instantiate",
+    "instantiate-affine",
+    "instantiate-non-affine",
+    "call",
+    "drop",
+    "request",
+];
+
+/// Extra memory over the implied bound still judged within it: the
+/// instance and store bookkeeping (vmctx, tables, host state) of the live
+/// sandboxes and allocator noise, which the bound does not count.
+pub const BOUND_SLACK_BYTES: u64 = 4 << 20;
+
+/// Growth over the second half of the run (fitted) below which memory is
+/// judged to have levelled off: the larger of this and 5% of the level.
+pub const LEVEL_OFF_BYTES: u64 = 1 << 20;
+
+/// One memory sample of a tenants run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TenantsSample {
+    /// Timed requests completed when the sample was taken.
+    pub requests: u64,
+    /// `Pss` (smaps_rollup).
+    pub pss_bytes: u64,
+    /// `Private_Dirty` (smaps_rollup).
+    pub private_dirty_bytes: u64,
+    /// `Rss` (smaps_rollup).
+    pub rss_bytes: u64,
+}
+
+impl TenantsSample {
+    fn of(requests: u64, m: &MemorySample) -> TenantsSample {
+        TenantsSample {
+            requests,
+            pss_bytes: m.pss_bytes,
+            private_dirty_bytes: m.private_dirty_bytes,
+            rss_bytes: m.rss_bytes,
+        }
+    }
+}
+
+/// Memory around one replacement of tenants (their `Module`s dropped, new
+/// ones loaded).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TenantDrop {
+    /// Timed requests completed before it.
+    pub at_request: u64,
+    /// Tenants dropped.
+    pub dropped: u32,
+    /// Pss right before the modules were dropped.
+    pub pss_before_bytes: u64,
+    /// Pss right after they were dropped (before the new ones were loaded).
+    pub pss_after_drop_bytes: u64,
+    /// Rss right before.
+    pub rss_before_bytes: u64,
+    /// Rss right after the drop.
+    pub rss_after_drop_bytes: u64,
+    /// Pss after the new tenants were loaded.
+    #[serde(default)]
+    pub pss_after_load_bytes: u64,
+}
+
+/// The resident memory the settings imply for a tenants run, over the level
+/// right after every tenant was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MemoryBound {
+    /// Warm slots the pool keeps: `min(max_unused_warm_slots, total_memories
+    /// - live)` (0 on-demand).
+    pub warm_slots: u64,
+    /// What one unused warm slot keeps resident: `min(linear_memory_keep_resident,
+    /// largest tenant memory)` (decommitted beyond that).
+    pub per_warm_slot_bytes: u64,
+    /// Live sandboxes.
+    pub live: u64,
+    /// Most linear memory one live sandbox can have resident (the largest
+    /// tenant's memory).
+    pub per_live_bytes: u64,
+    /// `live x per_live + warm_slots x per_warm_slot`.
+    pub bound_bytes: u64,
+}
+
+/// Final teardown: every sandbox dropped, then every tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DropAll {
+    /// Memory with the engine built and no tenant loaded.
+    pub before_load: MemorySample,
+    /// Memory right after every tenant was loaded (before any request).
+    pub after_load: MemorySample,
+    /// Memory after the timed requests, every live sandbox dropped.
+    pub sandboxes_dropped: MemorySample,
+    /// Memory after every tenant's `Module` was dropped too.
+    pub tenants_dropped: MemorySample,
+    /// `sandboxes_dropped - tenants_dropped` Pss: what dropping the tenants returned.
+    pub returned_pss_bytes: i64,
+    /// `tenants_dropped - before_load` Pss: what the run left behind.
+    pub retained_pss_bytes: i64,
+}
+
+/// Result of the tenants scenario for one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TenantsResult {
+    /// Tenants (distinct modules) at any time.
+    pub tenants: u32,
+    /// Sandboxes alive at once.
+    pub live: u32,
+    /// The request mix.
+    pub mix: TenantMix,
+    /// Zipf exponent (mix = zipf).
+    pub zipf_exponent: f64,
+    /// Timed requests.
+    pub requests: u64,
+    /// Untimed requests before them.
+    pub warmup: u64,
+    /// Wall time of the timed requests (memory samples and replacements included).
+    pub wall_ns: u64,
+    /// Timed requests / wall time.
+    pub requests_per_sec: f64,
+    /// Time to load every initial tenant (generate + compile or deserialize).
+    pub tenants_load_ns: u64,
+    /// Smallest tenant image.
+    pub image_min_bytes: u64,
+    /// Largest tenant image.
+    pub image_max_bytes: u64,
+    /// Sum of the initial tenants' images.
+    pub image_total_bytes: u64,
+    /// Whether slots were tracked (pooling); on-demand has none.
+    pub slot_tracking: bool,
+    /// Timed requests whose slot was last used by the same module.
+    pub affine: u64,
+    /// Timed requests whose slot was last used by another module (or purged).
+    pub non_affine_warm: u64,
+    /// Timed requests that got a slot never used before in this process.
+    pub cold: u64,
+    /// `affine / requests` (absent on-demand).
+    pub affine_hit_rate: Option<f64>,
+    /// Distinct slots used over the whole run (warmup included).
+    pub distinct_slots: u64,
+    /// Per phase, in [`PHASES`] order.
+    pub phases: Vec<PhaseLatency>,
+    /// Minor page faults of instantiate + call per affine request (the
+    /// measuring thread's own).
+    pub faults_per_affine_request: f64,
+    /// Minor page faults of instantiate + call per non-affine request.
+    pub faults_per_non_affine_request: f64,
+    /// Tenant replacements made during the timed requests.
+    pub replacements: Vec<TenantDrop>,
+    /// Memory samples, the first at request 0 (after warmup).
+    pub samples: Vec<TenantsSample>,
+    /// Fitted Pss growth per 1,000 requests over the whole run.
+    pub pss_slope_per_1000_bytes: f64,
+    /// How well a line fits (R²).
+    pub pss_fit_r2: f64,
+    /// Fitted Private_Dirty growth per 1,000 requests.
+    pub private_dirty_slope_per_1000_bytes: f64,
+    /// Fitted Rss growth per 1,000 requests.
+    pub rss_slope_per_1000_bytes: f64,
+    /// Fitted Private_Dirty growth over the second half of the samples,
+    /// extrapolated to that half's length: what the run still grew once
+    /// warm. Private_Dirty holds what slots keep resident and the heap; it
+    /// leaves out the tenants' file-backed module pages, which change by
+    /// steps when tenants are replaced (Pss does, so Pss is not the judge).
+    pub second_half_private_dirty_growth_bytes: f64,
+    /// The second half grew by less than [`LEVEL_OFF_BYTES`] or 5% of the
+    /// Private_Dirty level.
+    pub levels_off: bool,
+    /// The implied bound.
+    pub bound: MemoryBound,
+    /// Highest Pss sampled minus Pss after the tenants were loaded.
+    pub peak_over_load_pss_bytes: i64,
+    /// Highest Pss sampled (whole process).
+    pub peak_pss_bytes: u64,
+    /// `peak_over_load_pss_bytes <= bound + BOUND_SLACK_BYTES`.
+    pub within_bound: bool,
+    /// Final teardown.
+    pub drop_all: DropAll,
+    /// Guest faults of the timed requests.
+    pub faults: GuestFaults,
+}
+
+/// Parses a trace file: one tenant id per line (decimal, below `tenants`);
+/// blank lines and everything after `#` are ignored.
+pub fn parse_trace(text: &str, tenants: u32) -> Result<Vec<u32>, String> {
+    let mut ids = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let id: u32 = line
+            .parse()
+            .map_err(|_| format!("line {}: `{line}` is not a tenant id", n + 1))?;
+        if id >= tenants {
+            return Err(format!(
+                "line {}: tenant id {id} is not below tenants = {tenants}",
+                n + 1
+            ));
+        }
+        ids.push(id);
+    }
+    if ids.is_empty() {
+        return Err("it lists no tenant id".into());
+    }
+    Ok(ids)
+}
+
+/// A small deterministic generator (SplitMix64 sequence).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        splitmix64(self.0)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        (self.unit() * n as f64) as u64 % n.max(1)
+    }
+}
+
+/// The tenant of each of `n` requests: `uniform`, `zipf` (tenant `k` has
+/// weight `1 / (k + 1)^exponent`: tenant 0 is the most popular) or the
+/// `trace` ids in order, repeated.
+pub fn request_mix(
+    mix: TenantMix,
+    tenants: u32,
+    n: u64,
+    exponent: f64,
+    seed: u64,
+    trace: &[u32],
+) -> Vec<u32> {
+    let mut rng = Rng(seed);
+    let tenants = tenants.max(1);
+    match mix {
+        TenantMix::Uniform => (0..n)
+            .map(|_| rng.below(u64::from(tenants)) as u32)
+            .collect(),
+        TenantMix::Zipf => {
+            let mut cdf = Vec::with_capacity(tenants as usize);
+            let mut sum = 0.0;
+            for k in 1..=tenants {
+                sum += 1.0 / f64::from(k).powf(exponent);
+                cdf.push(sum);
+            }
+            (0..n)
+                .map(|_| {
+                    let u = rng.unit() * sum;
+                    cdf.partition_point(|&c| c <= u).min(tenants as usize - 1) as u32
+                })
+                .collect()
+        }
+        TenantMix::Trace => {
+            if trace.is_empty() {
+                return vec![0; n as usize];
+            }
+            (0..n as usize).map(|i| trace[i % trace.len()]).collect()
+        }
+    }
+}
+
+/// The text of a trace file: a header saying what it is and how it was
+/// made, then one tenant id per line.
+pub fn trace_text(mix: TenantMix, tenants: u32, n: u64, exponent: f64, seed: u64) -> String {
+    let ids = request_mix(mix, tenants, n, exponent, seed, &[]);
+    let mut out = String::with_capacity(ids.len() * 4 + 512);
+    out.push_str("# pooling-lab tenants trace: one tenant id per line (0 up to tenants - 1),\n");
+    out.push_str("# replayed in order by [scenario] mix = \"trace\"; blank lines and # comments are ignored.\n");
+    let mix_name = match mix {
+        TenantMix::Uniform => "uniform".to_string(),
+        TenantMix::Zipf => format!("zipf --zipf-exponent {exponent}"),
+        TenantMix::Trace => "trace".to_string(),
+    };
+    out.push_str(&format!(
+        "# generated by: pooling-lab trace OUT --tenants {tenants} --requests {n} --mix {mix_name} --seed {seed}\n"
+    ));
+    for id in ids {
+        out.push_str(&id.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+const WASM_PAGE: u64 = 64 << 10;
+
+/// The image size of the tenant generated with `seed`: between `min` and
+/// `max`, in whole wasm pages (`max` when `min` is 0).
+pub fn tenant_image_size(seed: u64, min: u64, max: u64) -> u64 {
+    if min == 0 || min >= max {
+        return max;
+    }
+    let lo = min.div_ceil(WASM_PAGE);
+    let hi = max.div_ceil(WASM_PAGE);
+    (lo + splitmix64(seed ^ 0x7e6a_47d1) % (hi - lo + 1)) * WASM_PAGE
+}
+
+/// One loaded tenant.
+struct Tenant {
+    /// Unique over the run: a replaced tenant's successor has a new one.
+    generation: u64,
+    image_bytes: u64,
+    memory_bytes: u64,
+    guest: SyntheticGuest,
+}
+
+/// Generates and loads the tenant of `seed`.
+fn load_tenant(
+    engine: &Engine,
+    base: &GuestSettings,
+    how: Load,
+    cache_dir: Option<&Path>,
+    min_image: u64,
+    seed: u64,
+    generation: u64,
+) -> Result<Tenant> {
+    let mut g = base.clone();
+    g.image_size = crate::settings::ByteSize(tenant_image_size(seed, min_image, base.image_size.0));
+    let wasm = synthetic::module_bytes_seeded(&g, seed);
+    let artifact = match how {
+        Load::Compile => None,
+        Load::Bytes | Load::File => {
+            let dir = cache_dir.context("no artifact cache for the tenants' modules")?;
+            Some(artifact::ensure_artifact(dir, engine, &wasm)?.0)
+        }
+    };
+    let module = artifact::load_module(engine, how, &wasm, artifact.as_deref())
+        .with_context(|| format!("loading tenant (seed {seed})"))?;
+    Ok(Tenant {
+        generation,
+        image_bytes: g.image_size.0,
+        memory_bytes: crate::settings::synthetic_min_memory(&g),
+        guest: SyntheticGuest::new(module)?,
+    })
+}
+
+/// How a request's slot was classified.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Affine,
+    Warm,
+    Cold,
+}
+
+/// Slot -> generation of the tenant that last used it.
+#[derive(Default)]
+pub struct SlotMap {
+    last: HashMap<usize, u64>,
+}
+
+impl SlotMap {
+    /// Records that `generation` now uses the slot at `base`, and returns
+    /// whether that slot's previous user was the same generation (`Some(true)`),
+    /// another one (`Some(false)`) or nobody (`None`: a cold slot).
+    pub fn record(&mut self, base: usize, generation: u64) -> Option<bool> {
+        self.last.insert(base, generation).map(|g| g == generation)
+    }
+
+    /// Distinct slots seen.
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    /// Whether no slot was seen.
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+}
+
+/// The linear memory base of a sandbox: the pool slot it got.
+fn memory_base(store: &mut Store<Host>, sandbox: &Sandbox) -> Option<usize> {
+    let instance = sandbox.core().ok()?;
+    let mem = instance.get_memory(&mut *store, "memory")?;
+    Some(mem.data_ptr(&*store) as usize)
+}
+
+struct Hists {
+    phases: [Hist; 6],
+}
+
+/// Runs the tenants scenario in this process. `artifact` (the variant's own
+/// guest, prepared by the parent) names the artifact cache the tenants'
+/// modules go to with `load = "bytes" | "file"`.
+pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult, Histograms)> {
+    let s = &variant.scenario;
+    let g = &variant.guest;
+    let trace = if s.mix == TenantMix::Trace {
+        let text = std::fs::read_to_string(&s.trace)
+            .with_context(|| format!("reading the trace file {}", s.trace))?;
+        parse_trace(&text, s.tenants).map_err(|e| anyhow!("the trace file {}: {e}", s.trace))?
+    } else {
+        Vec::new()
+    };
+    let engine = super::engine(variant)?;
+    let ticker = if s.call_deadline_ms > 0 {
+        Some(EpochTicker::start(&engine)?)
+    } else {
+        None
+    };
+    let spec = StoreSpec {
+        memory_limit: (g.memory_limit.0 > 0)
+            .then(|| usize::try_from(g.memory_limit.0).unwrap_or(usize::MAX)),
+        deadlines: ticker.is_some(),
+        wasi_level: WasiLevel::None,
+        wasi: WasiSpec::default(),
+    };
+    let cache_dir = artifact.and_then(Path::parent);
+    memory::release_free_heap();
+    let before_load = memory::sample()?;
+
+    // Tenants: seeds 1..=M; replacements continue from M + 1.
+    let t = Instant::now();
+    let mut next_seed = 1u64;
+    let mut next_generation = 1u64;
+    let mut tenants: Vec<Option<Tenant>> = Vec::with_capacity(s.tenants as usize);
+    crate::progress::set_total(u64::from(s.tenants), "tenants loaded");
+    for _ in 0..s.tenants {
+        tenants.push(Some(load_tenant(
+            &engine,
+            g,
+            g.load,
+            cache_dir,
+            s.tenant_image_min.0,
+            next_seed,
+            next_generation,
+        )?));
+        next_seed += 1;
+        next_generation += 1;
+        crate::progress::tick(1);
+    }
+    let tenants_load_ns = t.elapsed().as_nanos() as u64;
+    let images: Vec<u64> = tenants.iter().flatten().map(|t| t.image_bytes).collect();
+    let max_memory = tenants
+        .iter()
+        .flatten()
+        .map(|t| t.memory_bytes)
+        .max()
+        .unwrap_or(0);
+    memory::release_free_heap();
+    let after_load = memory::sample()?;
+
+    let total = s.warmup + s.iterations;
+    let mix = request_mix(
+        s.mix,
+        s.tenants,
+        total,
+        s.zipf_exponent,
+        s.seed,
+        trace.as_slice(),
+    );
+    let mut churn_rng = Rng(s.seed ^ 0x5eed_c4a2);
+    let tracking = variant.is_pooling();
+    let mut slots = SlotMap::default();
+    let mut ring: VecDeque<(Store<Host>, Sandbox)> = VecDeque::with_capacity(s.live as usize);
+    let mut hists = Hists {
+        phases: std::array::from_fn(|_| latency::new_histogram()),
+    };
+    let (mut affine, mut warm, mut cold) = (0u64, 0u64, 0u64);
+    let (mut faults_affine, mut faults_other) = (0u64, 0u64);
+    let mut guest_faults = GuestFaults::default();
+    let mut replacements = Vec::new();
+    let mut samples = Vec::with_capacity((s.iterations / s.sample_every.max(1) + 2) as usize);
+    let mut started = SystemTime::now();
+    let mut t_start = Instant::now();
+    crate::progress::set_total(total, "requests (warmup included)");
+
+    for (i, &tenant_index) in mix.iter().enumerate() {
+        let i = i as u64;
+        let timed = i >= s.warmup;
+        let done = i.saturating_sub(s.warmup);
+        if i == s.warmup {
+            memory::release_free_heap();
+            samples.push(TenantsSample::of(0, &memory::sample()?));
+            started = SystemTime::now();
+            t_start = Instant::now();
+        }
+        if timed
+            && s.tenant_churn_every > 0
+            && done > 0
+            && done.is_multiple_of(s.tenant_churn_every)
+        {
+            let before = memory::sample()?;
+            let mut picked: Vec<usize> = Vec::new();
+            while picked.len() < s.tenant_churn.min(s.tenants) as usize {
+                let p = churn_rng.below(u64::from(s.tenants)) as usize;
+                if !picked.contains(&p) {
+                    picked.push(p);
+                }
+            }
+            for &p in &picked {
+                tenants[p] = None;
+            }
+            memory::release_free_heap();
+            let after = memory::sample()?;
+            let mut event = TenantDrop {
+                at_request: done,
+                dropped: picked.len() as u32,
+                pss_before_bytes: before.pss_bytes,
+                pss_after_drop_bytes: after.pss_bytes,
+                rss_before_bytes: before.rss_bytes,
+                rss_after_drop_bytes: after.rss_bytes,
+                pss_after_load_bytes: 0,
+            };
+            for &p in &picked {
+                tenants[p] = Some(load_tenant(
+                    &engine,
+                    g,
+                    g.load,
+                    cache_dir,
+                    s.tenant_image_min.0,
+                    next_seed,
+                    next_generation,
+                )?);
+                next_seed += 1;
+                next_generation += 1;
+            }
+            memory::release_free_heap();
+            event.pss_after_load_bytes = memory::sample()?.pss_bytes;
+            replacements.push(event);
+        }
+        let tenant = tenants[tenant_index as usize]
+            .as_ref()
+            .context("a tenant slot is empty")?;
+
+        let t0 = Instant::now();
+        if ring.len() >= s.live as usize
+            && let Some((store, sandbox)) = ring.pop_front()
+        {
+            tenant.guest.teardown(store, sandbox);
+        }
+        let t1 = Instant::now();
+        let usage_before = ThreadUsage::now();
+        let t2 = Instant::now();
+        let mut store = crate::host::new_store(&engine, &spec);
+        let mut sandbox = tenant
+            .guest
+            .instantiate(&mut store)
+            .map_err(|e| anyhow!("instantiating tenant {tenant_index}: {e:#}"))?;
+        let t3 = Instant::now();
+        let base = memory_base(&mut store, &sandbox);
+        if ticker.is_some() {
+            store.set_epoch_deadline(s.call_deadline_ms);
+        }
+        let t4 = Instant::now();
+        let outcome = tenant.guest.call(&mut store, &mut sandbox);
+        let t5 = Instant::now();
+        let request_faults = ThreadUsage::now().since(&usage_before).minor_faults;
+        ring.push_back((store, sandbox));
+
+        let class = match (tracking, base) {
+            (true, Some(b)) => match slots.record(b, tenant.generation) {
+                Some(true) => Class::Affine,
+                Some(false) => Class::Warm,
+                None => Class::Cold,
+            },
+            _ => Class::Warm,
+        };
+        if timed {
+            if let Err(e) = outcome {
+                guest_faults.record(&e);
+            }
+            let ns = |a: Instant, b: Instant| (b - a).as_nanos() as u64;
+            let (drop_ns, inst_ns, call_ns) = (ns(t0, t1), ns(t2, t3), ns(t4, t5));
+            let [inst, inst_affine, inst_other, call, drop, request] = &mut hists.phases;
+            inst.saturating_record(inst_ns);
+            call.saturating_record(call_ns);
+            drop.saturating_record(drop_ns);
+            request.saturating_record(drop_ns + inst_ns + call_ns);
+            match class {
+                Class::Affine => {
+                    affine += 1;
+                    faults_affine += request_faults;
+                    inst_affine.saturating_record(inst_ns);
+                }
+                Class::Warm | Class::Cold => {
+                    if class == Class::Cold {
+                        cold += 1;
+                    } else {
+                        warm += 1;
+                    }
+                    faults_other += request_faults;
+                    inst_other.saturating_record(inst_ns);
+                }
+            }
+            let done = done + 1;
+            if done.is_multiple_of(s.sample_every.max(1)) {
+                samples.push(TenantsSample::of(done, &memory::sample()?));
+            }
+        }
+        if i % 64 == 63 {
+            crate::progress::tick(64);
+        }
+    }
+    let wall = t_start.elapsed();
+
+    // Teardown: every sandbox, then every tenant.
+    while let Some((store, sandbox)) = ring.pop_front() {
+        drop(sandbox);
+        drop(store);
+    }
+    memory::release_free_heap();
+    let sandboxes_dropped = memory::sample()?;
+    drop(tenants);
+    memory::release_free_heap();
+    let tenants_dropped = memory::sample()?;
+    drop(ticker);
+
+    let fit = |f: &dyn Fn(&TenantsSample) -> u64, from: usize| {
+        let pts: Vec<(f64, f64)> = samples[from.min(samples.len())..]
+            .iter()
+            .map(|x| (x.requests as f64 / 1000.0, f(x) as f64))
+            .collect();
+        linear_fit(&pts)
+    };
+    let pss = fit(&|x| x.pss_bytes, 0).ok_or_else(|| anyhow!("too few memory samples to fit"))?;
+    let dirty = fit(&|x| x.private_dirty_bytes, 0).ok_or_else(|| anyhow!("too few samples"))?;
+    let rss = fit(&|x| x.rss_bytes, 0).ok_or_else(|| anyhow!("too few samples"))?;
+    let half = samples.len() / 2;
+    let second = fit(&|x| x.private_dirty_bytes, half);
+    let span_k = samples
+        .last()
+        .zip(samples.get(half))
+        .map_or(0.0, |(l, h)| (l.requests - h.requests) as f64 / 1000.0);
+    let second_half_private_dirty_growth_bytes = second.map_or(0.0, |f| f.slope * span_k);
+    let peak_pss_bytes = samples.iter().map(|x| x.pss_bytes).max().unwrap_or(0);
+    let peak_over_load = peak_pss_bytes as i64 - after_load.pss_bytes as i64;
+    let level = samples.last().map_or(0, |x| x.private_dirty_bytes) as i64
+        - after_load.private_dirty_bytes as i64;
+    let level_off_limit = (LEVEL_OFF_BYTES as f64).max(0.05 * level.max(0) as f64);
+
+    let bound = implied_bound(variant, max_memory);
+    let requests = s.iterations;
+    let non_affine = warm + cold;
+    let result = TenantsResult {
+        tenants: s.tenants,
+        live: s.live,
+        mix: s.mix,
+        zipf_exponent: s.zipf_exponent,
+        requests,
+        warmup: s.warmup,
+        wall_ns: wall.as_nanos() as u64,
+        requests_per_sec: requests as f64 / wall.as_secs_f64().max(1e-9),
+        tenants_load_ns,
+        image_min_bytes: images.iter().copied().min().unwrap_or(0),
+        image_max_bytes: images.iter().copied().max().unwrap_or(0),
+        image_total_bytes: images.iter().sum(),
+        slot_tracking: tracking,
+        affine,
+        non_affine_warm: warm,
+        cold,
+        affine_hit_rate: tracking.then(|| affine as f64 / requests.max(1) as f64),
+        distinct_slots: slots.len() as u64,
+        phases: PHASES
+            .iter()
+            .zip(&hists.phases)
+            .map(|(p, h)| PhaseLatency::of(p, h))
+            .collect(),
+        faults_per_affine_request: faults_affine as f64 / affine.max(1) as f64,
+        faults_per_non_affine_request: faults_other as f64 / non_affine.max(1) as f64,
+        replacements,
+        pss_slope_per_1000_bytes: pss.slope,
+        pss_fit_r2: pss.r2,
+        private_dirty_slope_per_1000_bytes: dirty.slope,
+        rss_slope_per_1000_bytes: rss.slope,
+        second_half_private_dirty_growth_bytes,
+        levels_off: second_half_private_dirty_growth_bytes < level_off_limit,
+        within_bound: peak_over_load <= (bound.bound_bytes + BOUND_SLACK_BYTES) as i64,
+        bound,
+        peak_over_load_pss_bytes: peak_over_load,
+        peak_pss_bytes,
+        drop_all: DropAll {
+            returned_pss_bytes: sandboxes_dropped.pss_bytes as i64
+                - tenants_dropped.pss_bytes as i64,
+            retained_pss_bytes: tenants_dropped.pss_bytes as i64 - before_load.pss_bytes as i64,
+            before_load,
+            after_load,
+            sandboxes_dropped,
+            tenants_dropped,
+        },
+        samples,
+        faults: guest_faults,
+    };
+    let named = PHASES
+        .iter()
+        .map(|p| (*p).to_string())
+        .zip(hists.phases)
+        .collect();
+    Ok((
+        result,
+        Histograms {
+            named,
+            started,
+            wall,
+        },
+    ))
+}
+
+/// The memory the settings imply ([`MemoryBound`]) with tenants whose
+/// largest linear memory is `max_memory` bytes.
+pub fn implied_bound(v: &Variant, max_memory: u64) -> MemoryBound {
+    let live = u64::from(v.scenario.live);
+    let (warm_slots, per_warm) = if v.is_pooling() {
+        let d = wasmtime::PoolingAllocationConfig::default();
+        let total = u64::from(
+            v.pooling
+                .total_memories
+                .unwrap_or(d.get_total_memories())
+                .min(
+                    v.pooling
+                        .total_core_instances
+                        .unwrap_or(d.get_total_core_instances()),
+                ),
+        );
+        let w = u64::from(
+            v.pooling
+                .max_unused_warm_slots
+                .unwrap_or(d.get_max_unused_warm_slots()),
+        );
+        let keep = v
+            .pooling
+            .linear_memory_keep_resident
+            .map_or(d.get_memory_keep_resident() as u64, |b| b.0);
+        (w.min(total.saturating_sub(live)), keep.min(max_memory))
+    } else {
+        (0, 0)
+    };
+    MemoryBound {
+        warm_slots,
+        per_warm_slot_bytes: per_warm,
+        live,
+        per_live_bytes: max_memory,
+        bound_bytes: live * max_memory + warm_slots * per_warm,
+    }
+}
+
+/// Summary of a phase by name.
+pub fn phase<'a>(r: &'a TenantsResult, name: &str) -> Option<&'a LatencySummary> {
+    r.phases
+        .iter()
+        .find(|p| p.phase == name)
+        .map(|p| &p.summary)
+}
