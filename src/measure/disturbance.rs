@@ -103,6 +103,19 @@ pub fn parse_pid_stat(text: &str) -> Option<(u64, u64)> {
     Some((n(11)? + n(12)?, n(9)?))
 }
 
+/// `cutime + cstime` (clock ticks) from `/proc/<pid>/stat` text: the CPU of
+/// the process's children that have exited and been waited for. A server or
+/// load generator the measuring process started and reaped moves its CPU
+/// there; without it, that CPU would vanish from the measuring process's
+/// count the moment the child is reaped and look like another process's.
+pub fn parse_pid_stat_reaped(text: &str) -> Option<u64> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // cutime is field 16, cstime 17.
+    let n = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok());
+    Some(n(13)? + n(14)?)
+}
+
 /// The `some ... total=` figure (microseconds) of a `/proc/pressure/*` file.
 pub fn parse_psi_some_total(text: &str) -> Option<u64> {
     text.lines()
@@ -134,8 +147,9 @@ pub struct Sample {
     pub psi_memory_us: Option<u64>,
 }
 
-/// CPU ticks (utime + stime) of the live descendants of `pid`, `depth`
-/// generations deep, from `/proc/<pid>/task/*/children`.
+/// CPU ticks (utime + stime, plus their reaped children's) of the live
+/// descendants of `pid`, `depth` generations deep, from
+/// `/proc/<pid>/task/*/children`.
 fn descendants_cpu(pid: u32, depth: u32) -> u64 {
     if depth == 0 {
         return 0;
@@ -152,10 +166,9 @@ fn descendants_cpu(pid: u32, depth: u32) -> u64 {
             .split_whitespace()
             .filter_map(|c| c.parse::<u32>().ok())
         {
-            total += std::fs::read_to_string(format!("/proc/{c}/stat"))
-                .ok()
-                .and_then(|t| parse_pid_stat(&t))
-                .map_or(0, |(cpu, _)| cpu);
+            let stat = std::fs::read_to_string(format!("/proc/{c}/stat")).unwrap_or_default();
+            total += parse_pid_stat(&stat).map_or(0, |(cpu, _)| cpu);
+            total += parse_pid_stat_reaped(&stat).unwrap_or(0);
             total += descendants_cpu(c, depth - 1);
         }
     }
@@ -167,13 +180,17 @@ fn descendants_cpu(pid: u32, depth: u32) -> u64 {
 pub fn sample(child_pid: u32, last: Option<&Sample>) -> Option<Sample> {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let (machine, procs_running) = parse_proc_stat(&read("/proc/stat")?)?;
+    // A server or load generator the measuring process started (`wasmtime
+    // serve`, wrk) is part of the measurement, not a disturbance: its CPU
+    // counts as the child's, live (descendants) or reaped (cutime + cstime).
     let (child_cpu, child_major_faults) = read(&format!("/proc/{child_pid}/stat"))
-        .and_then(|t| parse_pid_stat(&t))
+        .and_then(|t| {
+            let (cpu, majflt) = parse_pid_stat(&t)?;
+            let reaped = parse_pid_stat_reaped(&t)?;
+            Some((cpu + reaped + descendants_cpu(child_pid, 3), majflt))
+        })
         .or_else(|| last.map(|l| (l.child_cpu, l.child_major_faults)))
         .unwrap_or((0, 0));
-    // A server the measuring process started (`wasmtime serve`) is part of
-    // the measurement, not a disturbance: its CPU counts as the child's.
-    let child_cpu = child_cpu + descendants_cpu(child_pid, 3);
     let own_cpu = read("/proc/self/stat")
         .and_then(|t| parse_pid_stat(&t))
         .map_or(0, |(cpu, _)| cpu);
@@ -395,6 +412,8 @@ intr 1 2 3\nctxt 99\nprocs_running 3\nprocs_blocked 0\n";
         // Field k is the (k-2)th value after the name: majflt (12) = "9",
         // utime (14) = "11", stime (15) = "12".
         assert_eq!(parse_pid_stat(pid), Some((11 + 12, 9)));
+        // cutime (16) = "13", cstime (17) = "14".
+        assert_eq!(parse_pid_stat_reaped(pid), Some(13 + 14));
         let psi = "some avg10=46.92 avg60=52.14 avg300=24.21 total=119148858\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
         assert_eq!(parse_psi_some_total(psi), Some(119_148_858));
         assert_eq!(parse_psi_some_total("garbage"), None);
