@@ -5,8 +5,6 @@
 //! fails when the types and the committed schema disagree.
 
 use crate::measure::disturbance::Disturbance;
-use crate::report::compare::Comparison;
-use crate::rounds::RoundStat;
 use crate::scenario::churn::ChurnResult;
 use crate::scenario::pool::PoolResult;
 use crate::scenario::scaling::ScalingResult;
@@ -15,6 +13,7 @@ use crate::scenario::soak::SoakResult;
 use crate::settings::Variant;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Version of the result layout. Bump on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -291,4 +290,75 @@ impl HostInfo {
 /// The JSON Schema of [`ResultFile`].
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(ResultFile)).unwrap_or_default()
+}
+
+/// Which direction is an improvement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Better {
+    /// Less is better (latency, memory).
+    Lower,
+    /// More is better (throughput).
+    Higher,
+}
+
+/// How a metric's values are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unit {
+    /// Bytes (shown in MiB).
+    Bytes,
+    /// Nanoseconds.
+    Nanos,
+    /// Per second.
+    PerSec,
+    /// A count (faults per cycle).
+    Count,
+}
+
+/// One metric over a variant's rounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoundStat {
+    /// Metric name (as in [`headlines`]).
+    pub metric: String,
+    /// Unit of every value.
+    pub unit: Unit,
+    /// Direction of improvement.
+    pub better: Better,
+    /// One value per counted round, in round order.
+    pub values: Vec<f64>,
+    /// Median of `values`.
+    pub median: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Lower end of the median's confidence interval (an order statistic).
+    pub ci_low: f64,
+    /// Upper end.
+    pub ci_high: f64,
+    /// Confidence of `[ci_low, ci_high]` (0.75 for min-max of 3 rounds).
+    pub ci_level: f64,
+}
+
+/// A variant against the baseline. Every ratio is oriented so that above 1
+/// means "better than the baseline".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Comparison {
+    /// Name of the baseline variant.
+    pub baseline: String,
+    /// Churn, per phase: baseline p50 / this variant's p50 (2.0 = twice as fast).
+    pub p50_speedup: BTreeMap<String, f64>,
+    /// Churn: this variant's cycles per second / the baseline's.
+    pub throughput_ratio: Option<f64>,
+    /// Scaling: baseline Pss per instance / this variant's, at the largest
+    /// live-instance count both measured (2.0 = half the memory per instance).
+    pub pss_per_instance_ratio: Option<f64>,
+    /// Rounds the ratios rest on: with rounds, every ratio above is the
+    /// median over the rounds both measured of the ratio within each round.
+    #[serde(default = "one")]
+    pub rounds: u32,
+    /// With rounds: the smallest and largest per-round throughput ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_ratio_range: Option<(f64, f64)>,
 }

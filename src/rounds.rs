@@ -16,6 +16,7 @@
 //! rank test over their rounds ([`rank_test_p`]).
 
 use crate::measure::latency::LatencySummary;
+pub use crate::result::{Better, RoundStat, Unit};
 use crate::result::{RoundRecord, VariantResult, VariantStatus};
 use crate::scenario::PhaseLatency;
 use crate::scenario::churn::ChurnResult;
@@ -23,8 +24,6 @@ use crate::scenario::pool::PoolResult;
 use crate::scenario::scaling::ScalingResult;
 use crate::scenario::session::SessionResult;
 use crate::scenario::soak::SoakResult;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 /// Most rounds a run may ask for.
 pub const MAX_ROUNDS: u32 = 50;
@@ -41,30 +40,6 @@ pub const MIN_RELATIVE: f64 = 0.05;
 /// change: two processes of the same binary differ by tens of KiB (heap
 /// layout, lazily mapped library pages). Per-instance figures divide it by N.
 pub const MIN_PROCESS_BYTES: f64 = 256.0 * 1024.0;
-
-/// Which direction is an improvement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Better {
-    /// Less is better (latency, memory).
-    Lower,
-    /// More is better (throughput).
-    Higher,
-}
-
-/// How a metric's values are shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Unit {
-    /// Bytes (shown in MiB).
-    Bytes,
-    /// Nanoseconds.
-    Nanos,
-    /// Per second.
-    PerSec,
-    /// A count (faults per cycle).
-    Count,
-}
 
 /// One headline figure of one measurement.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +82,8 @@ pub struct Figures<'a> {
     pub soak: Option<&'a SoakResult>,
     /// Tenants.
     pub tenants: Option<&'a crate::scenario::tenants::TenantsResult>,
+    /// Serve.
+    pub serve: Option<&'a crate::scenario::serve::ServeResult>,
 }
 
 impl<'a> Figures<'a> {
@@ -119,6 +96,7 @@ impl<'a> Figures<'a> {
             session: v.session.as_ref(),
             soak: v.soak.as_ref(),
             tenants: v.tenants.as_ref(),
+            serve: v.serve.as_ref(),
         }
     }
 
@@ -131,6 +109,7 @@ impl<'a> Figures<'a> {
             session: r.session.as_ref(),
             soak: r.soak.as_ref(),
             tenants: r.tenants.as_ref(),
+            serve: r.serve.as_ref(),
         }
     }
 }
@@ -281,6 +260,29 @@ pub fn headlines(f: &Figures<'_>) -> Vec<Headline> {
             judged: true,
         });
     }
+    if let Some(s) = f.serve {
+        phase_headlines(&s.phases, &mut out);
+        let request = s
+            .phases
+            .iter()
+            .find(|p| p.phase == "request")
+            .map_or(MIN_RELATIVE, |p| p50_spread(&p.summary));
+        let mut r = rate("requests / s", s.requests_per_sec, request);
+        // In an open loop the rate is the schedule's, not a measurement.
+        r.judged = s.rate == 0.0;
+        out.push(r);
+        out.push(Headline {
+            metric: "server Pss".into(),
+            value: s.memory_after.pss_bytes as f64,
+            unit: Unit::Bytes,
+            better: Better::Lower,
+            within_rel: MIN_RELATIVE,
+            floor_abs: MIN_PROCESS_BYTES,
+            timing: false,
+            judged: true,
+        });
+        out.push(count("minor faults / request", s.minor_faults_per_request));
+    }
     if let Some(k) = f.soak {
         out.push(Headline {
             metric: "Pss slope / 1000 cycles".into(),
@@ -325,6 +327,15 @@ pub fn primary(f: &Figures<'_>) -> Option<f64> {
     if let Some(t) = f.tenants {
         return phase(&t.phases, "instantiate", true);
     }
+    if let Some(s) = f.serve {
+        // Closed loop: the throughput; open loop (the rate is the
+        // schedule's): the request p99.
+        return if s.rate > 0.0 {
+            phase(&s.phases, "request", true)
+        } else {
+            Some(s.requests_per_sec)
+        };
+    }
     f.soak.map(|k| k.pss_slope_per_1000_bytes)
 }
 
@@ -347,31 +358,6 @@ pub fn median_round(rounds: &[RoundRecord]) -> Option<usize> {
     }
     v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     Some(v[(v.len() - 1) / 2].1)
-}
-
-/// One metric over a variant's rounds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RoundStat {
-    /// Metric name (as in [`headlines`]).
-    pub metric: String,
-    /// Unit of every value.
-    pub unit: Unit,
-    /// Direction of improvement.
-    pub better: Better,
-    /// One value per counted round, in round order.
-    pub values: Vec<f64>,
-    /// Median of `values`.
-    pub median: f64,
-    /// Smallest value.
-    pub min: f64,
-    /// Largest value.
-    pub max: f64,
-    /// Lower end of the median's confidence interval (an order statistic).
-    pub ci_low: f64,
-    /// Upper end.
-    pub ci_high: f64,
-    /// Confidence of `[ci_low, ci_high]` (0.75 for min-max of 3 rounds).
-    pub ci_level: f64,
 }
 
 /// Median of a non-empty sorted slice (mean of the middle two for an even count).

@@ -3,37 +3,10 @@
 //! With rounds, each ratio is taken within a round (the two processes ran
 //! close in time) and the median over the rounds is reported, with the range.
 
+pub use crate::result::Comparison;
 use crate::result::{ResultFile, RoundRecord, VariantResult, VariantStatus};
 use crate::rounds::{self, Figures};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// A variant against the baseline. Every ratio is oriented so that above 1
-/// means "better than the baseline".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Comparison {
-    /// Name of the baseline variant.
-    pub baseline: String,
-    /// Churn, per phase: baseline p50 / this variant's p50 (2.0 = twice as fast).
-    pub p50_speedup: BTreeMap<String, f64>,
-    /// Churn: this variant's cycles per second / the baseline's.
-    pub throughput_ratio: Option<f64>,
-    /// Scaling: baseline Pss per instance / this variant's, at the largest
-    /// live-instance count both measured (2.0 = half the memory per instance).
-    pub pss_per_instance_ratio: Option<f64>,
-    /// Rounds the ratios rest on: with rounds, every ratio above is the
-    /// median over the rounds both measured of the ratio within each round.
-    #[serde(default = "one")]
-    pub rounds: u32,
-    /// With rounds: the smallest and largest per-round throughput ratio.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub throughput_ratio_range: Option<(f64, f64)>,
-}
-
-fn one() -> u32 {
-    1
-}
 
 /// `numerator / denominator`, or `None` when it is not a finite positive number
 /// (a zero reading has no meaningful ratio).
@@ -127,6 +100,21 @@ fn compare_figures(baseline: &str, b: &Figures<'_>, x: &Figures<'_>) -> Option<C
             }
         }
         c.throughput_ratio = ratio(x.cycles_per_sec, b.cycles_per_sec);
+    }
+    if let (Some(b), Some(x)) = (b.serve, x.serve) {
+        for bp in &b.phases {
+            let Some(xp) = x.phases.iter().find(|p| p.phase == bp.phase) else {
+                continue;
+            };
+            if let Some(r) = ratio(bp.summary.p50_ns as f64, xp.summary.p50_ns as f64) {
+                c.p50_speedup.insert(bp.phase.clone(), r);
+            }
+        }
+        // Requests/s compare only between two closed loops (an open loop's
+        // rate is its schedule).
+        if b.rate == 0.0 && x.rate == 0.0 {
+            c.throughput_ratio = ratio(x.requests_per_sec, b.requests_per_sec);
+        }
     }
     if let (Some(b), Some(x)) = (b.scaling, x.scaling) {
         let common = x.steps.iter().rev().find_map(|xs| {

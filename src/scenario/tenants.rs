@@ -63,6 +63,7 @@ use crate::measure::faults::ThreadUsage;
 use crate::measure::fit::linear_fit;
 use crate::measure::latency::{self, Hist, LatencySummary};
 use crate::measure::memory::{self, MemorySample};
+pub use crate::settings::trace::parse_trace;
 use crate::settings::{GuestSettings, Load, TenantMix, Variant};
 use anyhow::{Context, Result, anyhow};
 use schemars::JsonSchema;
@@ -251,32 +252,6 @@ pub struct TenantsResult {
     pub drop_all: DropAll,
     /// Guest faults of the timed requests.
     pub faults: GuestFaults,
-}
-
-/// Parses a trace file: one tenant id per line (decimal, below `tenants`);
-/// blank lines and everything after `#` are ignored.
-pub fn parse_trace(text: &str, tenants: u32) -> Result<Vec<u32>, String> {
-    let mut ids = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let id: u32 = line
-            .parse()
-            .map_err(|_| format!("line {}: `{line}` is not a tenant id", n + 1))?;
-        if id >= tenants {
-            return Err(format!(
-                "line {}: tenant id {id} is not below tenants = {tenants}",
-                n + 1
-            ));
-        }
-        ids.push(id);
-    }
-    if ids.is_empty() {
-        return Err("it lists no tenant id".into());
-    }
-    Ok(ids)
 }
 
 /// A small deterministic generator (SplitMix64 sequence).

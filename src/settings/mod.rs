@@ -8,6 +8,7 @@ mod error;
 mod parse;
 mod schema;
 mod size;
+pub mod trace;
 mod value;
 
 pub use error::ConfigError;

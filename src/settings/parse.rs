@@ -1231,7 +1231,7 @@ fn validate_tenants(v: &Variant) -> Result<(), Problem> {
                 );
             }
         };
-        if let Err(e) = crate::scenario::tenants::parse_trace(&text, s.tenants) {
+        if let Err(e) = super::trace::parse_trace(&text, s.tenants) {
             return p(
                 "trace",
                 format!("the trace file `{}`: {e}", s.trace),
