@@ -236,3 +236,59 @@ connections = 4
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("over the target"), "{err}");
 }
+
+#[test]
+fn a_tenants_tune_picks_by_instantiate_p99_within_the_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tenants-tune.toml");
+    std::fs::write(
+        &config,
+        r#"
+[tune]
+objective = "tenants-p99-instantiate"
+live_instances = 4
+memory_budget = "2GiB"
+finalists = 1
+rounds = 1
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 32
+total_memories = 32
+max_memory_size = "2MiB"
+max_unused_warm_slots = [0, 32]
+[guest]
+kind = "synthetic"
+image_size = "256KiB"
+dirty_per_call = "16KiB"
+[scenario]
+kind = "tenants"
+tenants = 8
+live = 4
+iterations = 2000
+warmup = 200
+sample_every = 500
+"#,
+    )
+    .unwrap();
+    common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
+    let out = std::fs::read_dir(dir.path().join("results/tenants-tune"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-tune"))
+        .expect("a <stamp>-tune folder");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("TenantsP99Instantiate"), "{summary}");
+    tune::load_tuned(&out.join("tuned.toml")).unwrap();
+
+    // A budget below what the engine and tenants take prunes every
+    // candidate, with the reason.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("memory_budget = \"2GiB\"", "memory_budget = \"1MiB\"");
+    std::fs::write(&config, text).unwrap();
+    let out = common::run_quiet("tune", &config, dir.path(), &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("over the memory budget"), "{err}");
+}
