@@ -90,10 +90,8 @@ fn wrong_answers_are_errors_by_kind_and_fail_the_variant() {
             .unwrap()
             .summary;
         assert_eq!(req.count, 0, "a failed request is never a fast one");
-        match &v.status {
-            VariantStatus::Failed { reason } => assert!(reason.contains(kind), "{reason}"),
-            other => panic!("{other:?}"),
-        }
+        let reason = failed_reason(v);
+        assert!(reason.contains(kind), "{reason}")
     }
 }
 
@@ -114,11 +112,15 @@ fn a_wasmtime_serve_that_cannot_start_is_named() {
     let out = common::run_quiet("run", &cfg, dir.path(), &[]);
     assert!(!out.status.success());
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "external")).unwrap();
-    match &r.variants[0].status {
-        VariantStatus::Failed { reason } => {
-            assert!(reason.contains("wasmtime serve exited"), "{reason}");
-            assert!(reason.contains("no such flag: -O"), "{reason}");
-        }
+    let reason = failed_reason(&r.variants[0]);
+    assert!(reason.contains("wasmtime serve exited"), "{reason}");
+    assert!(reason.contains("no such flag: -O"), "{reason}");
+}
+
+/// The reason a variant failed (panics when it did not fail).
+fn failed_reason(v: &pooling_lab::result::VariantResult) -> &str {
+    match &v.status {
+        VariantStatus::Failed { reason } => reason,
         other => panic!("{other:?}"),
     }
 }
@@ -157,15 +159,11 @@ fn a_trapping_handler_fails_the_variant_with_the_servers_reason() {
         0,
         "a failed request is never a fast one"
     );
-    match &v.status {
-        VariantStatus::Failed { reason } => {
-            assert!(
-                reason.contains("in the server: the handler failed"),
-                "{reason}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
+    let reason = failed_reason(v);
+    assert!(
+        reason.contains("in the server: the handler failed"),
+        "{reason}"
+    )
 }
 
 #[test]
@@ -262,15 +260,11 @@ http.server.ThreadingHTTPServer((addr[0], int(addr[1])), H).serve_forever()
     );
     let died = s.server_died.as_deref().unwrap_or_default();
     assert!(died.contains("dying after 100 requests"), "{died}");
-    match &v.status {
-        VariantStatus::Failed { reason } => {
-            assert!(
-                reason.contains(&format!("the server died mid-run ({} of 300", s.ok)),
-                "{reason}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
+    let reason = failed_reason(v);
+    assert!(
+        reason.contains(&format!("the server died mid-run ({} of 300", s.ok)),
+        "{reason}"
+    )
 }
 
 #[test]
@@ -284,15 +278,11 @@ fn wrk_that_is_not_installed_is_a_clear_error() {
     let out = common::run_quiet("run", &cfg, dir.path(), &[]);
     assert!(!out.status.success());
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "nowrk")).unwrap();
-    match &r.variants[0].status {
-        VariantStatus::Failed { reason } => {
-            assert!(
-                reason.contains("scripts/install-load-generator.sh"),
-                "{reason}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
+    let reason = failed_reason(&r.variants[0]);
+    assert!(
+        reason.contains("scripts/install-load-generator.sh"),
+        "{reason}"
+    )
 }
 
 /// Runs only where wrk is installed (`scripts/install-load-generator.sh`):

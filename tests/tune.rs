@@ -216,12 +216,7 @@ connections = 4
     )
     .unwrap();
     common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
-    let out = std::fs::read_dir(dir.path().join("results/serve-tune"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with("-tune"))
-        .expect("a <stamp>-tune folder");
-    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let (out, summary) = tune_output(dir.path(), "serve-tune");
     assert!(summary.contains("requests/s"), "{summary}");
     assert!(summary.contains("RequestsPerSecond"), "{summary}");
     tune::load_tuned(&out.join("tuned.toml")).unwrap();
@@ -230,10 +225,7 @@ connections = 4
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("p99_target_ms = 1000.0", "p99_target_ms = 0.000001");
-    std::fs::write(&config, text).unwrap();
-    let out = common::run_quiet("tune", &config, dir.path(), &[]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = tune_fails(&config, &text, dir.path());
     assert!(err.contains("over the target"), "{err}");
 }
 
@@ -272,12 +264,7 @@ sample_every = 500
     )
     .unwrap();
     common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
-    let out = std::fs::read_dir(dir.path().join("results/tenants-tune"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with("-tune"))
-        .expect("a <stamp>-tune folder");
-    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let (out, summary) = tune_output(dir.path(), "tenants-tune");
     assert!(summary.contains("TenantsP99Instantiate"), "{summary}");
     tune::load_tuned(&out.join("tuned.toml")).unwrap();
 
@@ -286,9 +273,27 @@ sample_every = 500
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("memory_budget = \"2GiB\"", "memory_budget = \"1MiB\"");
-    std::fs::write(&config, text).unwrap();
-    let out = common::run_quiet("tune", &config, dir.path(), &[]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = tune_fails(&config, &text, dir.path());
     assert!(err.contains("over the memory budget"), "{err}");
+}
+
+/// The `<stamp>-tune` folder a tune of experiment `name` wrote under `dir`,
+/// and its summary.
+fn tune_output(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
+    let out = std::fs::read_dir(dir.join("results").join(name))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-tune"))
+        .expect("a <stamp>-tune folder");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    (out, summary)
+}
+
+/// Writes `text` to `config`, tunes it, expects the tune to fail and
+/// returns its stderr.
+fn tune_fails(config: &std::path::Path, text: &str, dir: &std::path::Path) -> String {
+    std::fs::write(config, text).unwrap();
+    let out = common::run_quiet("tune", config, dir, &[]);
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

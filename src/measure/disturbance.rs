@@ -95,12 +95,17 @@ pub fn parse_proc_stat(text: &str) -> Option<(CpuTimes, u32)> {
 /// `(utime + stime in clock ticks, major faults)` from `/proc/<pid>/stat` text
 /// (all threads of the process).
 pub fn parse_pid_stat(text: &str) -> Option<(u64, u64)> {
-    // Fields after the command name, which is in parentheses and may contain spaces.
+    // majflt is field 12, utime 14, stime 15.
+    let n = |k| pid_stat_field(text, k);
+    Some((n(14)? + n(15)?, n(12)?))
+}
+
+/// Field `k` (1-based, as in proc(5)) of `/proc/<pid>/stat` text, from
+/// field 3 on: the fields after the command name, which is in parentheses
+/// and may contain spaces.
+fn pid_stat_field(text: &str, k: usize) -> Option<u64> {
     let rest = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // f[0] is field 3 (state): majflt is field 12, utime 14, stime 15.
-    let n = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok());
-    Some((n(11)? + n(12)?, n(9)?))
+    rest.split_whitespace().nth(k.checked_sub(3)?)?.parse().ok()
 }
 
 /// `cutime + cstime` (clock ticks) from `/proc/<pid>/stat` text: the CPU of
@@ -109,11 +114,8 @@ pub fn parse_pid_stat(text: &str) -> Option<(u64, u64)> {
 /// there; without it, that CPU would vanish from the measuring process's
 /// count the moment the child is reaped and look like another process's.
 pub fn parse_pid_stat_reaped(text: &str) -> Option<u64> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
     // cutime is field 16, cstime 17.
-    let n = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok());
-    Some(n(13)? + n(14)?)
+    Some(pid_stat_field(text, 16)? + pid_stat_field(text, 17)?)
 }
 
 /// The `some ... total=` figure (microseconds) of a `/proc/pressure/*` file.

@@ -91,25 +91,11 @@ fn compare_figures(baseline: &str, b: &Figures<'_>, x: &Figures<'_>) -> Option<C
         throughput_ratio_range: None,
     };
     if let (Some(b), Some(x)) = (b.churn, x.churn) {
-        for bp in &b.phases {
-            let Some(xp) = x.phases.iter().find(|p| p.phase == bp.phase) else {
-                continue;
-            };
-            if let Some(r) = ratio(bp.summary.p50_ns as f64, xp.summary.p50_ns as f64) {
-                c.p50_speedup.insert(bp.phase.clone(), r);
-            }
-        }
+        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
         c.throughput_ratio = ratio(x.cycles_per_sec, b.cycles_per_sec);
     }
     if let (Some(b), Some(x)) = (b.serve, x.serve) {
-        for bp in &b.phases {
-            let Some(xp) = x.phases.iter().find(|p| p.phase == bp.phase) else {
-                continue;
-            };
-            if let Some(r) = ratio(bp.summary.p50_ns as f64, xp.summary.p50_ns as f64) {
-                c.p50_speedup.insert(bp.phase.clone(), r);
-            }
-        }
+        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
         // Requests/s compare only between two closed loops (an open loop's
         // rate is its schedule).
         if b.rate == 0.0 && x.rate == 0.0 {
@@ -131,6 +117,23 @@ fn compare_figures(baseline: &str, b: &Figures<'_>, x: &Figures<'_>) -> Option<C
         && c.throughput_ratio.is_none()
         && c.pss_per_instance_ratio.is_none();
     (!empty).then_some(c)
+}
+
+/// Baseline p50 / variant p50 for every phase both measured (a zero p50 has
+/// no ratio).
+fn p50_speedups(
+    base: &[crate::scenario::PhaseLatency],
+    v: &[crate::scenario::PhaseLatency],
+    out: &mut BTreeMap<String, f64>,
+) {
+    for bp in base {
+        let Some(xp) = v.iter().find(|p| p.phase == bp.phase) else {
+            continue;
+        };
+        if let Some(r) = ratio(bp.summary.p50_ns as f64, xp.summary.p50_ns as f64) {
+            out.insert(bp.phase.clone(), r);
+        }
+    }
 }
 
 /// Sets `vs_baseline` on every variant but the baseline (cleared when the
