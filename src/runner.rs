@@ -328,6 +328,20 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 t.elapsed().as_secs_f64()
             ));
         }
+        if v.scenario.kind == crate::settings::ScenarioKind::Tenants {
+            let t = Instant::now();
+            let spinner = progress.spinner(&format!("precompiling the tenants of `{}`", v.name));
+            let compiled = scenario::tenants::precompile(v, &opts.cache_dir)
+                .with_context(|| format!("{}: variant `{}`", exp.path.display(), v.name))?;
+            spinner.finish_and_clear();
+            if compiled > 0 {
+                say(&format!(
+                    "precompiled {compiled} tenants of `{}` ({:.1}s)",
+                    v.name,
+                    t.elapsed().as_secs_f64()
+                ));
+            }
+        }
         artifacts.push(Some(path));
     }
     // Load and link every variant's guest once, as its child will: a

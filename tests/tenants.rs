@@ -8,6 +8,8 @@ use pooling_lab::settings::{Experiment, TenantMix};
 use std::path::Path;
 use std::sync::Mutex;
 
+mod common;
+
 /// One measurement at a time: memory figures are the whole process's.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -27,15 +29,7 @@ fn alternating_tenants_are_non_affine_and_a_repeated_tenant_is_affine() {
     let dir = tempfile::tempdir().unwrap();
     // One slot: A, B, A, B, ... must re-map the slot every time; then A, A,
     // A, ... finds its own image still mapped.
-    let mut trace = String::from("# 100 alternating, then 100 of tenant 0\n");
-    for i in 0..100 {
-        trace.push_str(if i % 2 == 0 { "0\n" } else { "1\n" });
-    }
-    for _ in 0..100 {
-        trace.push_str("0\n");
-    }
-    let trace_path = dir.path().join("ab.txt");
-    std::fs::write(&trace_path, trace).unwrap();
+    let trace_path = common::alternating_trace(dir.path(), 100, 0, 100);
     let r = run(&format!(
         r#"
 [engine]
@@ -79,6 +73,53 @@ sample_every = 50
         affine < other,
         "affine p50 {affine} ns is not below non-affine p50 {other} ns"
     );
+}
+
+/// The same alternation with generated *components* as tenants: the host
+/// cannot see a component's memories, so affinity is read from the image
+/// mappings (`/proc/self/maps`) around each instantiation; it must find the
+/// same split the memory base gives for core modules.
+#[test]
+fn component_tenants_are_classified_from_their_image_mappings() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace_path = common::alternating_trace(dir.path(), 60, 1, 60);
+    for kind in ["synthetic-component", "synthetic-http"] {
+        let r = run(&format!(
+            r#"
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 8
+total_memories = 1
+total_component_instances = 1
+max_memory_size = "2MiB"
+[guest]
+kind = "{kind}"
+load = "compile"
+image_size = "256KiB"
+dirty_per_call = "16KiB"
+[scenario]
+kind = "tenants"
+tenants = 2
+live = 1
+mix = "trace"
+trace = "{}"
+iterations = 120
+warmup = 0
+sample_every = 40
+"#,
+            trace_path.display()
+        ));
+        assert_eq!(r.guest_kind, kind);
+        assert_eq!(r.affinity_from, tenants::AffinityFrom::ImageMappings);
+        assert_eq!(r.faults.first, None, "{kind}: {r:#?}");
+        // Request 1 maps an image into the never-used slot; 2..=60 alternate;
+        // 61 (tenant 1 after tenant 1) is affine, as are the 59 after it.
+        assert_eq!(r.cold, 1, "{kind}: {r:#?}");
+        assert_eq!(r.non_affine_warm, 59, "{kind}: {r:#?}");
+        assert_eq!(r.affine, 60, "{kind}: {r:#?}");
+        assert_eq!(r.distinct_slots, 1, "{kind}: {r:#?}");
+    }
 }
 
 #[test]
@@ -249,6 +290,14 @@ fn tenants_keys_are_checked_with_file_line_key_and_fix() {
         assert!(text.contains(message), "{line}: {text}");
         assert!(err.fix.is_some(), "{line}: {text}");
     }
+    // Tenants that are copies of a guest file have that file's image size.
+    let src = "[guest]\nkind = \"wasi-reactor\"\nwasm = \"guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm\"\n[scenario]\nkind = \"tenants\"\niterations = 600\ntenant_image_min = \"64KiB\"\n";
+    let err = Experiment::parse(Path::new("t.toml"), src).err().unwrap();
+    let text = err.to_string();
+    assert!(text.contains("t.toml:7"), "{text}");
+    assert!(text.contains("scenario.tenant_image_min"), "{text}");
+    assert!(text.contains("copies of the guest's file"), "{text}");
+    assert!(err.fix.is_some(), "{text}");
     // The pool must hold the live sandboxes.
     let src = "[engine]\nallocator = \"pooling\"\n[pooling]\ntotal_memories = 2\ntotal_core_instances = 8\n[guest]\nimage_size = \"1MiB\"\n[scenario]\nkind = \"tenants\"\nlive = 4\n";
     let text = Experiment::parse(Path::new("t.toml"), src)

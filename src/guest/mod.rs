@@ -185,19 +185,7 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
     let loaded = artifact::load(&engine, g.load, &wasm, artifact)?;
     let load_ns = t.elapsed().as_nanos() as u64;
     drop(wasm);
-    let guest: Box<dyn Guest> = match g.kind {
-        GuestKind::Synthetic => Box::new(synthetic::SyntheticGuest::new(loaded.module()?)?),
-        GuestKind::WasiReactor => Box::new(reactor::Reactor::new(loaded.module()?, g)?),
-        GuestKind::Python => Box::new(python::Python::new(loaded.module()?, g)?),
-        GuestKind::WasiCommand => Box::new(command::Command::new(loaded.module()?, g)?),
-        GuestKind::Core => Box::new(plan::PlanGuest::new(loaded.module()?, g)?),
-        GuestKind::SyntheticComponent | GuestKind::CliComponent => {
-            Box::new(component::ComponentGuest::new(loaded.component()?, g)?)
-        }
-        GuestKind::SyntheticHttp | GuestKind::HttpComponent => {
-            Box::new(http::HttpGuest::new(loaded.component()?, g)?)
-        }
-    };
+    let guest = guest_for(g, loaded)?;
     let deadline_ticks =
         (variant.scenario.call_deadline_ms > 0).then_some(variant.scenario.call_deadline_ms);
     let ticker = match deadline_ticks {
@@ -218,6 +206,25 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
         load_ns,
         deadline_ticks,
         _ticker: ticker,
+    })
+}
+
+/// The guest of kind `[guest] kind` over a loaded module or component:
+/// links it (every export the kind or its plan names is looked up and
+/// type-checked here) and pre-instantiates it.
+pub fn guest_for(g: &GuestSettings, loaded: artifact::Loaded) -> Result<Box<dyn Guest>> {
+    Ok(match g.kind {
+        GuestKind::Synthetic => Box::new(synthetic::SyntheticGuest::new(loaded.module()?)?),
+        GuestKind::WasiReactor => Box::new(reactor::Reactor::new(loaded.module()?, g)?),
+        GuestKind::Python => Box::new(python::Python::new(loaded.module()?, g)?),
+        GuestKind::WasiCommand => Box::new(command::Command::new(loaded.module()?, g)?),
+        GuestKind::Core => Box::new(plan::PlanGuest::new(loaded.module()?, g)?),
+        GuestKind::SyntheticComponent | GuestKind::CliComponent => {
+            Box::new(component::ComponentGuest::new(loaded.component()?, g)?)
+        }
+        GuestKind::SyntheticHttp | GuestKind::HttpComponent => {
+            Box::new(http::HttpGuest::new(loaded.component()?, g)?)
+        }
     })
 }
 

@@ -2,9 +2,13 @@
 //! engine and one pool, as FaaS platforms, plugin hosts and multi-user
 //! sandboxes do.
 //!
-//! `tenants` synthetic modules are generated, each from its own seed (its
-//! data image differs from every other tenant's) with its own image size.
-//! `live` sandboxes are alive at once; each request tears the oldest one
+//! `tenants` distinct modules (or components) are loaded into one engine
+//! ([`TenantSource::wasm`]): synthetic modules generated each from its own
+//! seed with its own image size, generated components of drawn image sizes,
+//! or copies of a real guest's file (QuickJS, Python, a wasi:http
+//! component, a core module with its own ABI), each made a module of its
+//! own by a custom section and precompiled as its own artifact
+//! ([`precompile`], in the parent). `live` sandboxes are alive at once; each request tears the oldest one
 //! down, instantiates a sandbox of the request's tenant and calls it. Which
 //! tenant a request goes to follows `mix` (uniform, Zipf, or a trace file).
 //! Every `tenant_churn_every` requests, `tenant_churn` tenants are replaced
@@ -33,7 +37,9 @@
 //!
 //! This is exact for the pooling allocator (a replaced tenant is a new
 //! module with a new generation, so its predecessor's slots never count as
-//! affine). It is cross-checked by the split histograms themselves and by
+//! affine). A component's memories are not visible to the host, so
+//! component tenants are classified from the image mappings instead
+//! ([`AffinityFrom::ImageMappings`], [`crate::measure::mappings`]). It is cross-checked by the split histograms themselves and by
 //! the page faults each class takes (instantiate + call, the measuring
 //! thread's own counter). On-demand allocation has no slots: every request
 //! is counted non-affine and no hit rate is given.
@@ -54,7 +60,7 @@
 //! every timed region.
 
 use super::{GuestFaults, Histograms, PhaseLatency};
-use crate::guest::synthetic::{self, SyntheticGuest, splitmix64};
+use crate::guest::synthetic::{self, splitmix64};
 use crate::guest::{Guest, Sandbox, artifact};
 use crate::host::ticker::EpochTicker;
 use crate::host::wasi::WasiSpec;
@@ -62,13 +68,14 @@ use crate::host::{Host, StoreSpec, WasiLevel};
 use crate::measure::faults::ThreadUsage;
 use crate::measure::fit::linear_fit;
 use crate::measure::latency::{self, Hist, LatencySummary};
+use crate::measure::mappings;
 use crate::measure::memory::{self, MemorySample};
 pub use crate::settings::trace::parse_trace;
-use crate::settings::{GuestSettings, Load, TenantMix, Variant};
+use crate::settings::{ByteSize, GuestKind, GuestSettings, Load, TenantMix, Variant};
 use anyhow::{Context, Result, anyhow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 use wasmtime::{Engine, Store};
@@ -103,15 +110,29 @@ pub struct TenantsSample {
     pub private_dirty_bytes: u64,
     /// `Rss` (smaps_rollup).
     pub rss_bytes: u64,
+    /// wasmtime's own count of unused warm memory slots
+    /// (`PoolingAllocatorMetrics::unused_warm_memories`; absent on-demand).
+    #[serde(default)]
+    pub pool_unused_warm_memories: Option<u32>,
+    /// wasmtime's own count of bytes unused slots keep resident
+    /// (`PoolingAllocatorMetrics::unused_memory_bytes_resident`).
+    #[serde(default)]
+    pub pool_unused_resident_bytes: Option<u64>,
 }
 
 impl TenantsSample {
-    fn of(requests: u64, m: &MemorySample) -> TenantsSample {
+    fn of(
+        requests: u64,
+        m: &MemorySample,
+        pool: Option<&wasmtime::PoolingAllocatorMetrics>,
+    ) -> TenantsSample {
         TenantsSample {
             requests,
             pss_bytes: m.pss_bytes,
             private_dirty_bytes: m.private_dirty_bytes,
             rss_bytes: m.rss_bytes,
+            pool_unused_warm_memories: pool.map(|p| p.unused_warm_memories()),
+            pool_unused_resident_bytes: pool.map(|p| p.unused_memory_bytes_resident() as u64),
         }
     }
 }
@@ -149,11 +170,28 @@ pub struct MemoryBound {
     pub per_warm_slot_bytes: u64,
     /// Live sandboxes.
     pub live: u64,
-    /// Most linear memory one live sandbox can have resident (the largest
-    /// tenant's memory).
+    /// Most linear memory one live sandbox can have resident: the largest
+    /// tenant memory (core modules: the largest seen after a call; components:
+    /// the memories' declared initial sizes, see `per_live_observed`).
     pub per_live_bytes: u64,
-    /// `live x per_live + warm_slots x per_warm_slot`.
+    /// Whether `per_live_bytes` was read from the sandboxes (core modules)
+    /// or is the declared initial size (components, whose memories the host
+    /// cannot see: growth past it is not counted, so the bound is low).
+    #[serde(default = "yes")]
+    pub per_live_observed: bool,
+    /// Compiled code the tenants' modules may fault in from their artifact
+    /// files as they run (`load = "file"`: the sum of the loaded tenants'
+    /// code sizes; 0 with `compile` and `bytes`, whose code is resident
+    /// right after loading). Small for synthetic tenants, megabytes for
+    /// real runtimes.
+    #[serde(default)]
+    pub code_bytes: u64,
+    /// `live x per_live + warm_slots x per_warm_slot + code`.
     pub bound_bytes: u64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Final teardown: every sandbox dropped, then every tenant.
@@ -176,6 +214,12 @@ pub struct DropAll {
 /// Result of the tenants scenario for one variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TenantsResult {
+    /// The tenants' guest kind (`[guest] kind`).
+    #[serde(default = "synthetic_kind")]
+    pub guest_kind: String,
+    /// How each request's slot affinity was read.
+    #[serde(default)]
+    pub affinity_from: AffinityFrom,
     /// Tenants (distinct modules) at any time.
     pub tenants: u32,
     /// Sandboxes alive at once.
@@ -210,7 +254,9 @@ pub struct TenantsResult {
     pub cold: u64,
     /// `affine / requests` (absent on-demand).
     pub affine_hit_rate: Option<f64>,
-    /// Distinct slots used over the whole run (warmup included).
+    /// Distinct slots used over the whole run (warmup included); with
+    /// [`AffinityFrom::ImageMappings`], the distinct addresses an image was
+    /// mapped at.
     pub distinct_slots: u64,
     /// Per phase, in [`PHASES`] order.
     pub phases: Vec<PhaseLatency>,
@@ -252,6 +298,10 @@ pub struct TenantsResult {
     pub drop_all: DropAll,
     /// Guest faults of the timed requests.
     pub faults: GuestFaults,
+}
+
+fn synthetic_kind() -> String {
+    "synthetic".into()
 }
 
 /// A small deterministic generator (SplitMix64 sequence).
@@ -353,23 +403,180 @@ struct Tenant {
     /// Unique over the run: a replaced tenant's successor has a new one.
     generation: u64,
     image_bytes: u64,
+    /// Size of its compiled code.
+    code_bytes: u64,
+    /// Linear memory the tenant declares (its memories' initial sizes).
     memory_bytes: u64,
-    guest: SyntheticGuest,
+    guest: Box<dyn Guest>,
 }
 
-/// Generates and loads the tenant of `seed`.
+/// Name of the custom section that makes each tenant of a file guest (or a
+/// generated component) a module of its own: its value is the tenant's seed.
+pub const TENANT_SECTION: &str = "pooling-lab-tenant";
+
+/// How tenants are made from `[guest]`.
+pub struct TenantSource {
+    guest: GuestSettings,
+    /// The guest's own wasm, read once (file kinds).
+    file_wasm: Option<Vec<u8>>,
+    /// Bytes of the file guest's data image (its active data segments).
+    file_image_bytes: u64,
+    min_image: u64,
+}
+
+impl TenantSource {
+    /// The tenants `[guest]` describes: generated per seed for the synthetic
+    /// kinds, copies of the guest's file otherwise.
+    pub fn new(g: &GuestSettings, min_image: u64) -> Result<TenantSource> {
+        let file_wasm = match g.kind {
+            GuestKind::Synthetic | GuestKind::SyntheticComponent | GuestKind::SyntheticHttp => None,
+            _ => Some(crate::guest::guest_wasm(g)?),
+        };
+        let file_image_bytes = match &file_wasm {
+            Some(w) => wasm_facts(w)?.0,
+            None => 0,
+        };
+        Ok(TenantSource {
+            guest: g.clone(),
+            file_wasm,
+            file_image_bytes,
+            min_image,
+        })
+    }
+
+    /// The wasm of the tenant made from `seed`, with its image size:
+    ///
+    /// - `synthetic`: a module generated from the seed (its own image bytes)
+    ///   with an image size drawn between `tenant_image_min` and `image_size`;
+    /// - `synthetic-component`, `synthetic-http`: a component generated with
+    ///   the drawn image size, plus a [`TENANT_SECTION`] custom section;
+    /// - every other kind: the guest's file plus a [`TENANT_SECTION`]
+    ///   custom section. The code and image are the guest's, but every
+    ///   tenant is a module (component) of its own, compiled and cached as
+    ///   its own artifact, as a host serving many tenants that uploaded
+    ///   builds of one runtime sees them.
+    pub fn wasm(&self, seed: u64) -> Result<(Vec<u8>, u64)> {
+        let g = &self.guest;
+        let sized = |g: &GuestSettings| {
+            let mut t = g.clone();
+            t.image_size = ByteSize(tenant_image_size(seed, self.min_image, g.image_size.0));
+            t
+        };
+        match (&self.file_wasm, g.kind) {
+            (None, GuestKind::Synthetic) => {
+                let t = sized(g);
+                Ok((synthetic::module_bytes_seeded(&t, seed), t.image_size.0))
+            }
+            (None, _) => {
+                let t = sized(g);
+                let mut wasm = crate::guest::guest_wasm(&t)?;
+                append_tenant_section(&mut wasm, seed);
+                Ok((wasm, t.image_size.0))
+            }
+            (Some(file), _) => {
+                let mut wasm = file.clone();
+                append_tenant_section(&mut wasm, seed);
+                Ok((wasm, self.file_image_bytes))
+            }
+        }
+    }
+}
+
+/// Appends the [`TENANT_SECTION`] custom section holding `seed` (valid at
+/// the end of a core module and of a component alike; it changes neither
+/// code nor data).
+pub fn append_tenant_section(wasm: &mut Vec<u8>, seed: u64) {
+    use wasm_encoder::Section;
+    let data = seed.to_le_bytes();
+    wasm_encoder::CustomSection {
+        name: TENANT_SECTION.into(),
+        data: std::borrow::Cow::Borrowed(&data),
+    }
+    .append_to(wasm);
+}
+
+/// The bytes of a module's or component's active data segments (its
+/// images) and the initial sizes of the linear memories it defines, summed
+/// over every core module in it.
+pub fn wasm_facts(wasm: &[u8]) -> Result<(u64, u64)> {
+    use wasmparser::{DataKind, Parser, Payload};
+    let (mut image, mut memory) = (0u64, 0u64);
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.context("reading the guest's data and memories")? {
+            Payload::DataSection(r) => {
+                for d in r {
+                    let d = d.context("reading a data segment")?;
+                    if matches!(d.kind, DataKind::Active { .. }) {
+                        image += d.data.len() as u64;
+                    }
+                }
+            }
+            Payload::MemorySection(r) => {
+                for m in r {
+                    let m = m.context("reading a memory")?;
+                    let page = m.page_size_log2.map_or(WASM_PAGE, |l| 1u64 << l);
+                    memory += m.initial.saturating_mul(page);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((image, memory))
+}
+
+/// The seeds of every tenant a run of `v` loads: `1..=tenants`, then one
+/// per tenant replaced at each replacement.
+pub fn tenant_seeds(v: &Variant) -> std::ops::RangeInclusive<u64> {
+    let s = &v.scenario;
+    let replacements = match s.tenant_churn_every {
+        0 => 0,
+        every => s.iterations.saturating_sub(1) / every,
+    };
+    1..=u64::from(s.tenants) + replacements * u64::from(s.tenant_churn.min(s.tenants))
+}
+
+/// Precompiles every tenant a run of `v` will load into the artifact cache
+/// `cache_dir` (with `load = "bytes" | "file"`), so that the measuring
+/// child only deserializes: compiling there would leave the compiler's
+/// freed memory in the process whose memory is measured. Returns how many
+/// were compiled now (0: all cached).
+pub fn precompile(v: &Variant, cache_dir: &Path) -> Result<usize> {
+    if v.guest.load == Load::Compile {
+        return Ok(0);
+    }
+    let engine = super::engine(v)?;
+    let source = TenantSource::new(&v.guest, v.scenario.tenant_image_min.0)?;
+    let mut compiled = 0;
+    for seed in tenant_seeds(v) {
+        let (wasm, _) = source.wasm(seed)?;
+        if artifact::ensure_artifact(cache_dir, &engine, &wasm)
+            .with_context(|| format!("precompiling tenant (seed {seed})"))?
+            .1
+        {
+            compiled += 1;
+        }
+    }
+    Ok(compiled)
+}
+
+/// Makes and loads the tenant of `seed`.
 fn load_tenant(
     engine: &Engine,
-    base: &GuestSettings,
+    source: &TenantSource,
     how: Load,
     cache_dir: Option<&Path>,
-    min_image: u64,
     seed: u64,
     generation: u64,
 ) -> Result<Tenant> {
-    let mut g = base.clone();
-    g.image_size = crate::settings::ByteSize(tenant_image_size(seed, min_image, base.image_size.0));
-    let wasm = synthetic::module_bytes_seeded(&g, seed);
+    let (wasm, image_bytes) = source.wasm(seed)?;
+    let memory_bytes = match source.guest.kind {
+        GuestKind::Synthetic => {
+            let mut t = source.guest.clone();
+            t.image_size = ByteSize(image_bytes);
+            crate::settings::synthetic_min_memory(&t)
+        }
+        _ => wasm_facts(&wasm)?.1,
+    };
     let artifact = match how {
         Load::Compile => None,
         Load::Bytes | Load::File => {
@@ -377,13 +584,19 @@ fn load_tenant(
             Some(artifact::ensure_artifact(dir, engine, &wasm)?.0)
         }
     };
-    let module = artifact::load_module(engine, how, &wasm, artifact.as_deref())
+    let loaded = artifact::load(engine, how, &wasm, artifact.as_deref())
         .with_context(|| format!("loading tenant (seed {seed})"))?;
+    let code_bytes = match &loaded {
+        artifact::Loaded::Module(m) => m.text().len(),
+        artifact::Loaded::Component(c) => c.text().len(),
+    } as u64;
     Ok(Tenant {
         generation,
-        image_bytes: g.image_size.0,
-        memory_bytes: crate::settings::synthetic_min_memory(&g),
-        guest: SyntheticGuest::new(module)?,
+        image_bytes,
+        code_bytes,
+        memory_bytes,
+        guest: crate::guest::guest_for(&source.guest, loaded)
+            .with_context(|| format!("linking tenant (seed {seed})"))?,
     })
 }
 
@@ -420,11 +633,47 @@ impl SlotMap {
     }
 }
 
-/// The linear memory base of a sandbox: the pool slot it got.
-fn memory_base(store: &mut Store<Host>, sandbox: &Sandbox) -> Option<usize> {
+/// The linear memory of a core sandbox: its export `memory`, else the first
+/// memory it exports.
+fn core_memory(store: &mut Store<Host>, sandbox: &Sandbox) -> Option<wasmtime::Memory> {
     let instance = sandbox.core().ok()?;
-    let mem = instance.get_memory(&mut *store, "memory")?;
+    if let Some(m) = instance.get_memory(&mut *store, "memory") {
+        return Some(m);
+    }
+    let exports: Vec<wasmtime::Extern> = instance
+        .exports(&mut *store)
+        .map(|e| e.into_extern())
+        .collect();
+    exports.into_iter().find_map(wasmtime::Extern::into_memory)
+}
+
+/// The linear memory base of a core sandbox: the pool slot it got.
+fn memory_base(store: &mut Store<Host>, sandbox: &Sandbox) -> Option<usize> {
+    let mem = core_memory(store, sandbox)?;
     Some(mem.data_ptr(&*store) as usize)
+}
+
+/// How a request's slot affinity was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AffinityFrom {
+    /// Core modules: the base address of the instance's exported linear
+    /// memory names its slot; a slot whose previous user was the same
+    /// module (generation) is affine. Exact.
+    #[default]
+    MemoryBase,
+    /// Components (their memories are not visible to the host): the
+    /// process's file-backed mappings (`/proc/self/maps`) read right before
+    /// and right after the instantiation, outside the timed region. No
+    /// change: no image was re-mapped, the slot kept this module's image
+    /// (affine). A mapping added where no image was mapped before in this
+    /// process, none removed: a cold slot. Anything else: a slot re-mapped
+    /// from another module's image (non-affine). Exact as long as tenants'
+    /// images come from distinct files or memfds, which distinct tenant
+    /// modules do.
+    ImageMappings,
+    /// On-demand allocation: no slots.
+    NotTracked,
 }
 
 struct Hists {
@@ -450,14 +699,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     } else {
         None
     };
-    let spec = StoreSpec {
-        memory_limit: (g.memory_limit.0 > 0)
-            .then(|| usize::try_from(g.memory_limit.0).unwrap_or(usize::MAX)),
-        deadlines: ticker.is_some(),
-        wasi_level: WasiLevel::None,
-        wasi: WasiSpec::default(),
-    };
     let cache_dir = artifact.and_then(Path::parent);
+    let source = TenantSource::new(g, s.tenant_image_min.0)?;
     memory::release_free_heap();
     let before_load = memory::sample()?;
 
@@ -470,10 +713,9 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     for _ in 0..s.tenants {
         tenants.push(Some(load_tenant(
             &engine,
-            g,
+            &source,
             g.load,
             cache_dir,
-            s.tenant_image_min.0,
             next_seed,
             next_generation,
         )?));
@@ -483,12 +725,25 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     }
     let tenants_load_ns = t.elapsed().as_nanos() as u64;
     let images: Vec<u64> = tenants.iter().flatten().map(|t| t.image_bytes).collect();
-    let max_memory = tenants
+    let mut max_memory = tenants
         .iter()
         .flatten()
         .map(|t| t.memory_bytes)
         .max()
         .unwrap_or(0);
+    // Every tenant is of one kind: the first one's WASI needs are everyone's.
+    let (wasi_level, wasi) = tenants
+        .iter()
+        .flatten()
+        .next()
+        .map_or((WasiLevel::None, WasiSpec::default()), |t| t.guest.wasi());
+    let spec = StoreSpec {
+        memory_limit: (g.memory_limit.0 > 0)
+            .then(|| usize::try_from(g.memory_limit.0).unwrap_or(usize::MAX)),
+        deadlines: ticker.is_some(),
+        wasi_level,
+        wasi,
+    };
     memory::release_free_heap();
     let after_load = memory::sample()?;
 
@@ -503,7 +758,16 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     );
     let mut churn_rng = Rng(s.seed ^ 0x5eed_c4a2);
     let tracking = variant.is_pooling();
+    let affinity_from = if !tracking {
+        AffinityFrom::NotTracked
+    } else if g.kind.is_component() {
+        AffinityFrom::ImageMappings
+    } else {
+        AffinityFrom::MemoryBase
+    };
     let mut slots = SlotMap::default();
+    let mut image_addresses: HashSet<u64> = HashSet::new();
+    let pool_metrics = engine.pooling_allocator_metrics();
     let mut ring: VecDeque<(Store<Host>, Sandbox)> = VecDeque::with_capacity(s.live as usize);
     let mut hists = Hists {
         phases: std::array::from_fn(|_| latency::new_histogram()),
@@ -523,7 +787,11 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         let done = i.saturating_sub(s.warmup);
         if i == s.warmup {
             memory::release_free_heap();
-            samples.push(TenantsSample::of(0, &memory::sample()?));
+            samples.push(TenantsSample::of(
+                0,
+                &memory::sample()?,
+                pool_metrics.as_ref(),
+            ));
             started = SystemTime::now();
             t_start = Instant::now();
         }
@@ -557,10 +825,9 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
             for &p in &picked {
                 tenants[p] = Some(load_tenant(
                     &engine,
-                    g,
+                    &source,
                     g.load,
                     cache_dir,
-                    s.tenant_image_min.0,
                     next_seed,
                     next_generation,
                 )?);
@@ -579,9 +846,16 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         if ring.len() >= s.live as usize
             && let Some((store, sandbox)) = ring.pop_front()
         {
-            tenant.guest.teardown(store, sandbox);
+            // No kind has host resources to release first: dropping the
+            // store frees the instance and returns its slots.
+            drop(sandbox);
+            drop(store);
         }
         let t1 = Instant::now();
+        let maps_before = match affinity_from {
+            AffinityFrom::ImageMappings => mappings::file_mappings()?,
+            _ => Vec::new(),
+        };
         let usage_before = ThreadUsage::now();
         let t2 = Instant::now();
         let mut store = crate::host::new_store(&engine, &spec);
@@ -590,7 +864,21 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
             .instantiate(&mut store)
             .map_err(|e| anyhow!("instantiating tenant {tenant_index}: {e:#}"))?;
         let t3 = Instant::now();
-        let base = memory_base(&mut store, &sandbox);
+        let base = match affinity_from {
+            AffinityFrom::MemoryBase => memory_base(&mut store, &sandbox),
+            _ => None,
+        };
+        let remapped = match affinity_from {
+            AffinityFrom::ImageMappings => {
+                let (new, gone) = mappings::added(&maps_before, &mappings::file_mappings()?);
+                let cold = gone == 0
+                    && !new.is_empty()
+                    && new.iter().all(|m| !image_addresses.contains(&m.start));
+                image_addresses.extend(new.iter().map(|m| m.start));
+                Some((new.is_empty() && gone == 0, cold))
+            }
+            _ => None,
+        };
         if ticker.is_some() {
             store.set_epoch_deadline(s.call_deadline_ms);
         }
@@ -598,14 +886,21 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         let outcome = tenant.guest.call(&mut store, &mut sandbox);
         let t5 = Instant::now();
         let request_faults = ThreadUsage::now().since(&usage_before).minor_faults;
+        if affinity_from == AffinityFrom::MemoryBase
+            && let Some(m) = core_memory(&mut store, &sandbox)
+        {
+            max_memory = max_memory.max(m.data_size(&store) as u64);
+        }
         ring.push_back((store, sandbox));
 
-        let class = match (tracking, base) {
-            (true, Some(b)) => match slots.record(b, tenant.generation) {
+        let class = match (base, remapped) {
+            (Some(b), _) => match slots.record(b, tenant.generation) {
                 Some(true) => Class::Affine,
                 Some(false) => Class::Warm,
                 None => Class::Cold,
             },
+            (None, Some((true, _))) => Class::Affine,
+            (None, Some((false, true))) => Class::Cold,
             _ => Class::Warm,
         };
         if timed {
@@ -637,7 +932,11 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
             }
             let done = done + 1;
             if done.is_multiple_of(s.sample_every.max(1)) {
-                samples.push(TenantsSample::of(done, &memory::sample()?));
+                samples.push(TenantsSample::of(
+                    done,
+                    &memory::sample()?,
+                    pool_metrics.as_ref(),
+                ));
             }
         }
         if i % 64 == 63 {
@@ -645,6 +944,11 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         }
     }
     let wall = t_start.elapsed();
+
+    let code_bytes: u64 = match g.load {
+        Load::File => tenants.iter().flatten().map(|t| t.code_bytes).sum(),
+        Load::Compile | Load::Bytes => 0,
+    };
 
     // Teardown: every sandbox, then every tenant.
     while let Some((store, sandbox)) = ring.pop_front() {
@@ -681,10 +985,15 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         - after_load.private_dirty_bytes as i64;
     let level_off_limit = (LEVEL_OFF_BYTES as f64).max(0.05 * level.max(0) as f64);
 
-    let bound = implied_bound(variant, max_memory);
+    let mut bound = implied_bound(variant, max_memory);
+    bound.per_live_observed = !g.kind.is_component();
+    bound.code_bytes = code_bytes;
+    bound.bound_bytes += code_bytes;
     let requests = s.iterations;
     let non_affine = warm + cold;
     let result = TenantsResult {
+        guest_kind: g.kind.name().to_string(),
+        affinity_from,
         tenants: s.tenants,
         live: s.live,
         mix: s.mix,
@@ -702,7 +1011,10 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         non_affine_warm: warm,
         cold,
         affine_hit_rate: tracking.then(|| affine as f64 / requests.max(1) as f64),
-        distinct_slots: slots.len() as u64,
+        distinct_slots: match affinity_from {
+            AffinityFrom::ImageMappings => image_addresses.len() as u64,
+            _ => slots.len() as u64,
+        },
         phases: PHASES
             .iter()
             .zip(&hists.phases)
@@ -782,6 +1094,8 @@ pub fn implied_bound(v: &Variant, max_memory: u64) -> MemoryBound {
         per_warm_slot_bytes: per_warm,
         live,
         per_live_bytes: max_memory,
+        per_live_observed: true,
+        code_bytes: 0,
         bound_bytes: live * max_memory + warm_slots * per_warm,
     }
 }

@@ -1158,7 +1158,7 @@ fn validate(v: &Variant) -> Result<(), Problem> {
 /// Most tenants a tenants variant may have (each is a compiled module).
 pub const MAX_TENANTS: u32 = 100_000;
 
-/// Checks a tenants variant: generated tenants, a live count, a mix it can
+/// Checks a tenants variant: image sizes only for generated tenants, a live count, a mix it can
 /// draw from (a trace file that exists and names only known tenants), a
 /// churn schedule and a sampling interval within the run.
 fn validate_tenants(v: &Variant) -> Result<(), Problem> {
@@ -1171,17 +1171,6 @@ fn validate_tenants(v: &Variant) -> Result<(), Problem> {
             fix,
         })
     };
-    if v.guest.kind != GuestKind::Synthetic {
-        return Err(Problem {
-            section: "guest",
-            key: "kind",
-            message: format!(
-                "the tenants scenario generates its tenants (distinct synthetic modules); kind = \"{}\" is not supported by it yet",
-                v.guest.kind.name()
-            ),
-            fix: "use [guest] kind = \"synthetic\" (image_size, dirty_per_call and [scenario] tenant_image_min shape the tenants)".into(),
-        });
-    }
     if s.tenants == 0 || s.tenants > MAX_TENANTS {
         return p(
             "tenants",
@@ -1203,7 +1192,22 @@ fn validate_tenants(v: &Variant) -> Result<(), Problem> {
             "e.g. zipf_exponent = 1.0 (0 is uniform)".into(),
         );
     }
-    if s.tenant_image_min.0 > v.guest.image_size.0 {
+    let generated = matches!(
+        v.guest.kind,
+        GuestKind::Synthetic | GuestKind::SyntheticComponent | GuestKind::SyntheticHttp
+    );
+    if !generated && s.tenant_image_min.0 > 0 {
+        return p(
+            "tenant_image_min",
+            format!(
+                "tenant_image_min = {} sizes generated tenants, but kind = \"{}\" tenants are copies of the guest's file (its image, its size)",
+                s.tenant_image_min,
+                v.guest.kind.name()
+            ),
+            "remove tenant_image_min, or use a synthetic kind to vary image sizes".into(),
+        );
+    }
+    if generated && s.tenant_image_min.0 > v.guest.image_size.0 {
         return p(
             "tenant_image_min",
             format!(

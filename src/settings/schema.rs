@@ -854,7 +854,7 @@ pub enum ScenarioKind {
     /// or by `wasmtime serve`) under load: requests/s, latency from each
     /// request's scheduled time, errors by kind, the server's memory.
     Serve,
-    /// Many tenants (distinct generated modules) rotated through one engine
+    /// Many tenants (distinct modules or components) rotated through one engine
     /// and pool with a fixed number of live sandboxes: instantiate latency
     /// split by whether the slot was affine (last used by the same module),
     /// the affine hit rate, memory over the run and what dropping tenants
@@ -1154,11 +1154,15 @@ plain_section! {
         /// Soak: the most Pss growth per 1,000 cycles (fitted slope) before the
         /// variant fails as leaking. 0 = report the slope, never fail.
         soak_max_growth_per_1000: ByteSize = ByteSize(0), unit "bytes";
-        /// Tenants: distinct modules (tenants) served through one engine. Each
-        /// is a synthetic module generated with its own seed (its data image
-        /// differs from every other tenant's) and its own image size between
-        /// `tenant_image_min` and `[guest] image_size`. More tenants than
-        /// warm slots is what makes slots non-affine.
+        /// Tenants: distinct modules (tenants) served through one engine. With
+        /// kind = "synthetic" each is a module generated with its own seed (its
+        /// data image differs from every other tenant's) and its own image size
+        /// between `tenant_image_min` and `[guest] image_size`; with
+        /// "synthetic-component" / "synthetic-http" a generated component of
+        /// such a size; with any other kind a copy of the guest's file made a
+        /// module of its own by a custom section (each compiled and cached as
+        /// its own artifact: the first run compiles every tenant). More
+        /// tenants than warm slots is what makes slots non-affine.
         tenants: u32 = 10, unit "count";
         /// Tenants: sandboxes alive at once. Each request tears down the oldest
         /// live sandbox, instantiates one for its tenant and calls it; the
@@ -1180,9 +1184,10 @@ plain_section! {
         /// Tenants: seed of the request mix and of which tenants are replaced
         /// (the same seed gives the same requests in every variant).
         seed: u64 = 1, unit "number";
-        /// Tenants: smallest tenant image; each tenant's image size is drawn
-        /// (by its seed) between this and `[guest] image_size`, in whole 64KiB
-        /// pages. 0 = every tenant's image is `[guest] image_size`.
+        /// Tenants of the synthetic kinds: smallest tenant image; each tenant's
+        /// image size is drawn (by its seed) between this and `[guest]
+        /// image_size`, in whole 64KiB pages. 0 = every tenant's image is
+        /// `[guest] image_size`.
         tenant_image_min: ByteSize = ByteSize(0), unit "bytes";
         /// Tenants: requests between two tenant replacements: each replaces
         /// `tenant_churn` tenants (drawn by `seed`) with new ones (new modules,

@@ -89,3 +89,26 @@ pub fn require_guest(which: &str, files: &[&str]) {
         );
     }
 }
+
+/// Writes `<dir>/ab.txt`, a tenants trace: `alternating` requests for
+/// tenants 0, 1, 0, 1, ... then `repeats` for tenant `repeated`. Returns its
+/// path.
+pub fn alternating_trace(
+    dir: &std::path::Path,
+    alternating: usize,
+    repeated: u32,
+    repeats: usize,
+) -> std::path::PathBuf {
+    let mut trace = format!(
+        "# {alternating} alternating between tenants 0 and 1, then {repeats} of tenant {repeated}\n"
+    );
+    for i in 0..alternating {
+        trace.push_str(if i % 2 == 0 { "0\n" } else { "1\n" });
+    }
+    for _ in 0..repeats {
+        trace.push_str(&format!("{repeated}\n"));
+    }
+    let path = dir.join("ab.txt");
+    std::fs::write(&path, trace).unwrap();
+    path
+}
