@@ -404,7 +404,8 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             saved: None,
         })
         .collect();
-    let variants_bar = progress.bar((total as u64) * u64::from(rounds), "variants");
+    let measurements = (total as u64) * u64::from(rounds);
+    let variants_bar = progress.bar(measurements, "variants");
     let mut done = 0usize;
     'rounds: for round in 1..=rounds {
         // Round r measures the variants in an order rotated by r - 1.
@@ -433,10 +434,8 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 v.name.clone()
             };
             if !progress.drawing() {
-                say(&format!(
-                    "[{done}/{}] {label}",
-                    variants_bar.length().unwrap_or(0)
-                ));
+                // (A hidden bar has no length to read: count here.)
+                say(&format!("[{done}/{measurements}] {label}"));
             }
             variants_bar.set_message(label);
             let inner = progress.bar(0, "measuring");

@@ -938,6 +938,7 @@ pub fn render(r: &ResultFile) -> String {
              mappings read before and after each instantiation: unchanged = affine (no image re-mapped), \
              an image mapped at a new address = cold, otherwise non-affine. \
              Faults are the measuring thread's minor faults over instantiate + call. \
+             Requests/s leaves out the scenario's own readings (memory samples, replacements, image mappings). \
              On-demand has no slots, so every request counts as non-affine.\n\n",
         );
         out.push_str(&tenants_table(r));
