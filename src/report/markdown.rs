@@ -474,8 +474,8 @@ pub fn tenants_table(r: &ResultFile) -> String {
 /// what dropping tenants returned.
 pub fn tenants_memory_table(r: &ResultFile) -> String {
     let mut out = String::new();
-    out.push_str("| variant | Pss after load | peak Pss over load | implied bound (warm slots x kept + live x memory + code) | within bound | Pss slope / 1000 req (R²) | Private_Dirty slope / 1000 req | Rss slope / 1000 req | 2nd-half Private_Dirty growth | levels off | returned by replacements (Pss) | returned by dropping all tenants (Pss) | retained after all dropped (Pss) |\n");
-    out.push_str("|---|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|\n");
+    out.push_str("| variant | Pss after load | peak Pss over load | implied bound (warm slots x kept + live x memory + code) | within bound | unused warm slots / bytes they keep (wasmtime, last sample) | Pss slope / 1000 req (R²) | Private_Dirty slope / 1000 req | Rss slope / 1000 req | 2nd-half Private_Dirty growth | levels off | returned by replacements (Pss) | returned by dropping all tenants (Pss) | retained after all dropped (Pss) |\n");
+    out.push_str("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|\n");
     for v in &r.variants {
         let Some(t) = &v.tenants else { continue };
         let b = &t.bound;
@@ -486,7 +486,7 @@ pub fn tenants_memory_table(r: &ResultFile) -> String {
             .sum();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} ({} x {} + {} x {}{} + {}) | {} | {} ({:.2}) | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} ({} x {} + {} x {}{} + {}) | {} | {} | {} ({:.2}) | {} | {} | {} | {} | {} | {} | {} |",
             label(v),
             mib(t.drop_all.after_load.pss_bytes as f64),
             mib(t.peak_over_load_pss_bytes as f64),
@@ -502,6 +502,12 @@ pub fn tenants_memory_table(r: &ResultFile) -> String {
                 (false, true) => "**no**",
                 (false, false) => "no (component memory growth unseen)",
             },
+            t.samples
+                .last()
+                .and_then(|x| x
+                    .pool_unused_warm_memories
+                    .zip(x.pool_unused_resident_bytes))
+                .map_or("-".to_string(), |(n, b)| format!("{n} / {}", mib(b as f64))),
             kib_signed(t.pss_slope_per_1000_bytes),
             t.pss_fit_r2,
             kib_signed(t.private_dirty_slope_per_1000_bytes),
@@ -936,7 +942,8 @@ pub fn render(r: &ResultFile) -> String {
              **cold** = a slot never used before in the process (counted as non-affine). \
              Component tenants (memories invisible to the host) are classified from the process's file-backed \
              mappings read before and after each instantiation: unchanged = affine (no image re-mapped), \
-             an image mapped at a new address = cold, otherwise non-affine. \
+             an image mapped at a new address = cold, otherwise non-affine (on-demand component variants read the \
+             mappings too, unused, so that pooled and on-demand pay for the reading alike). \
              Faults are the measuring thread's minor faults over instantiate + call. \
              Requests/s leaves out the scenario's own readings (memory samples, replacements, image mappings). \
              On-demand has no slots, so every request counts as non-affine.\n\n",

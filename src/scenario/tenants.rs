@@ -773,6 +773,10 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     } else {
         AffinityFrom::MemoryBase
     };
+    // Component kinds read the mappings on-demand too, where nothing is
+    // classified: the reading (outside the clock) may cool caches, and
+    // pooled and on-demand variants should pay for it alike.
+    let read_maps = g.kind.is_component();
     let mut slots = SlotMap::default();
     let mut image_addresses: HashSet<u64> = HashSet::new();
     let pool_metrics = engine.pooling_allocator_metrics();
@@ -865,9 +869,10 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         }
         let t1 = Instant::now();
         let aside = Instant::now();
-        let maps_before = match affinity_from {
-            AffinityFrom::ImageMappings => mappings::file_mappings()?,
-            _ => Vec::new(),
+        let maps_before = if read_maps {
+            mappings::file_mappings()?
+        } else {
+            Vec::new()
         };
         bookkeeping += aside.elapsed();
         let usage_before = ThreadUsage::now();
@@ -883,9 +888,14 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
             _ => None,
         };
         let aside = Instant::now();
+        let maps_after = if read_maps {
+            mappings::file_mappings()?
+        } else {
+            Vec::new()
+        };
         let remapped = match affinity_from {
             AffinityFrom::ImageMappings => {
-                let (new, gone) = mappings::added(&maps_before, &mappings::file_mappings()?);
+                let (new, gone) = mappings::added(&maps_before, &maps_after);
                 let cold = gone == 0
                     && !new.is_empty()
                     && new.iter().all(|m| !image_addresses.contains(&m.start));
