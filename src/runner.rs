@@ -311,38 +311,30 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     }
     let mut artifacts: Vec<Option<PathBuf>> = Vec::with_capacity(exp.variants.len());
     for (v, _) in &measured {
-        if !scenario::needs_artifact(v) {
-            artifacts.push(None);
-            continue;
-        }
-        let engine = scenario::engine(v)?;
-        let wasm = guest::guest_wasm(&v.guest)?;
         let t = Instant::now();
         let spinner = progress.spinner(&format!("precompiling the guest for `{}`", v.name));
-        let (path, fresh) = guest::ensure_artifact(&opts.cache_dir, &engine, &wasm)?;
+        let made = scenario::ensure_artifacts(v, &opts.cache_dir)
+            .with_context(|| format!("{}: variant `{}`", exp.path.display(), v.name))?;
         spinner.finish_and_clear();
-        if fresh {
-            say(&format!(
-                "precompiled {} ({:.1}s)",
-                path.display(),
-                t.elapsed().as_secs_f64()
-            ));
-        }
-        if v.scenario.kind == crate::settings::ScenarioKind::Tenants {
-            let t = Instant::now();
-            let spinner = progress.spinner(&format!("precompiling the tenants of `{}`", v.name));
-            let compiled = scenario::tenants::precompile(v, &opts.cache_dir)
-                .with_context(|| format!("{}: variant `{}`", exp.path.display(), v.name))?;
-            spinner.finish_and_clear();
-            if compiled > 0 {
+        if let Some(a) = &made {
+            let what = match (a.fresh, a.tenants_compiled) {
+                (false, 0) => None,
+                (true, 0) => Some(a.path.display().to_string()),
+                (false, n) => Some(format!("{n} tenants of `{}`", v.name)),
+                (true, n) => Some(format!(
+                    "{} and {n} tenants of `{}`",
+                    a.path.display(),
+                    v.name
+                )),
+            };
+            if let Some(what) = what {
                 say(&format!(
-                    "precompiled {compiled} tenants of `{}` ({:.1}s)",
-                    v.name,
+                    "precompiled {what} ({:.1}s)",
                     t.elapsed().as_secs_f64()
                 ));
             }
         }
-        artifacts.push(Some(path));
+        artifacts.push(made.map(|a| a.path));
     }
     // Load and link every variant's guest once, as its child will: a
     // missing or mistyped export, a file that is not WebAssembly or a pool

@@ -305,16 +305,8 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
             Some((resolved, _)) => resolved,
             None => v.clone(),
         };
-        if !scenario::needs_artifact(&v) {
-            return Ok((v, None));
-        }
-        let engine = scenario::engine(&v)?;
-        let wasm = guest::guest_wasm(&v.guest)?;
-        let path = guest::ensure_artifact(&opts.cache_dir, &engine, &wasm)?.0;
-        if v.scenario.kind == crate::settings::ScenarioKind::Tenants {
-            scenario::tenants::precompile(&v, &opts.cache_dir)?;
-        }
-        Ok((v, Some(path)))
+        let path = scenario::ensure_artifacts(&v, &opts.cache_dir)?.map(|a| a.path);
+        Ok((v, path))
     };
     let measure = |c: &mut Candidate| -> Result<()> {
         if runner::interrupted() {

@@ -16,6 +16,40 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 
+/// What the parent precompiled for a variant's child ([`ensure_artifacts`]).
+pub struct Artifacts {
+    /// The variant's own guest artifact.
+    pub path: std::path::PathBuf,
+    /// Whether it was compiled now (not found in the cache).
+    pub fresh: bool,
+    /// Tenants compiled now (tenants scenario; 0 when all were cached).
+    pub tenants_compiled: usize,
+}
+
+/// Precompiles into `cache_dir` everything the child of `v` will only
+/// deserialize: the variant's guest and, for the tenants scenario, every
+/// tenant the run loads. `None` when the child compiles (`load = "compile"`).
+pub fn ensure_artifacts(
+    v: &crate::settings::Variant,
+    cache_dir: &std::path::Path,
+) -> anyhow::Result<Option<Artifacts>> {
+    if !needs_artifact(v) {
+        return Ok(None);
+    }
+    let engine = engine(v)?;
+    let wasm = crate::guest::guest_wasm(&v.guest)?;
+    let (path, fresh) = crate::guest::ensure_artifact(cache_dir, &engine, &wasm)?;
+    let tenants_compiled = match v.scenario.kind {
+        crate::settings::ScenarioKind::Tenants => tenants::precompile(v, cache_dir)?,
+        _ => 0,
+    };
+    Ok(Some(Artifacts {
+        path,
+        fresh,
+        tenants_compiled,
+    }))
+}
+
 /// Why a variant fails when every one of its timed calls faulted: a
 /// configuration mistake (a wrong export, argument or expected output)
 /// looks exactly like that, and must not be reported as a measurement.

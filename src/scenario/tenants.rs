@@ -48,9 +48,9 @@
 //!
 //! ```text
 //! t0  drop of the oldest live sandbox (when `live` are alive)
-//! t1                       [thread fault counter read]
+//! t1                       [image mappings read (components); thread fault counter read]
 //! t2  Store::new + instantiate
-//! t3                       [memory base read]
+//! t3                       [fault counter; memory base or image mappings read; fault counter]
 //! t4  call of the workload
 //! t5                       [thread fault counter read]
 //! ```
@@ -61,6 +61,7 @@
 
 use super::{GuestFaults, Histograms, PhaseLatency};
 use crate::guest::synthetic::{self, splitmix64};
+use crate::guest::synthetic_component::WASM_PAGE;
 use crate::guest::{Guest, Sandbox, artifact};
 use crate::host::ticker::EpochTicker;
 use crate::host::wasi::WasiSpec;
@@ -393,8 +394,6 @@ pub fn trace_text(mix: TenantMix, tenants: u32, n: u64, exponent: f64, seed: u64
     out
 }
 
-const WASM_PAGE: u64 = 64 << 10;
-
 /// The image size of the tenant generated with `seed`: between `min` and
 /// `max`, in whole wasm pages (`max` when `min` is 0).
 pub fn tenant_image_size(seed: u64, min: u64, max: u64) -> u64 {
@@ -427,8 +426,8 @@ pub struct TenantSource {
     guest: GuestSettings,
     /// The guest's own wasm, read once (file kinds).
     file_wasm: Option<Vec<u8>>,
-    /// Bytes of the file guest's data image (its active data segments).
-    file_image_bytes: u64,
+    /// The file guest's [`wasm_facts`]: image bytes and declared memory.
+    file_facts: (u64, u64),
     min_image: u64,
 }
 
@@ -440,19 +439,20 @@ impl TenantSource {
             GuestKind::Synthetic | GuestKind::SyntheticComponent | GuestKind::SyntheticHttp => None,
             _ => Some(crate::guest::guest_wasm(g)?),
         };
-        let file_image_bytes = match &file_wasm {
-            Some(w) => wasm_facts(w)?.0,
-            None => 0,
+        let file_facts = match &file_wasm {
+            Some(w) => wasm_facts(w)?,
+            None => (0, 0),
         };
         Ok(TenantSource {
             guest: g.clone(),
             file_wasm,
-            file_image_bytes,
+            file_facts,
             min_image,
         })
     }
 
-    /// The wasm of the tenant made from `seed`, with its image size:
+    /// The wasm of the tenant made from `seed`, with its image size and the
+    /// linear memory it declares:
     ///
     /// - `synthetic`: a module generated from the seed (its own image bytes)
     ///   with an image size drawn between `tenant_image_min` and `image_size`;
@@ -463,7 +463,7 @@ impl TenantSource {
     ///   tenant is a module (component) of its own, compiled and cached as
     ///   its own artifact, as a host serving many tenants that uploaded
     ///   builds of one runtime sees them.
-    pub fn wasm(&self, seed: u64) -> Result<(Vec<u8>, u64)> {
+    pub fn wasm(&self, seed: u64) -> Result<(Vec<u8>, u64, u64)> {
         let g = &self.guest;
         let sized = |g: &GuestSettings| {
             let mut t = g.clone();
@@ -473,18 +473,24 @@ impl TenantSource {
         match (&self.file_wasm, g.kind) {
             (None, GuestKind::Synthetic) => {
                 let t = sized(g);
-                Ok((synthetic::module_bytes_seeded(&t, seed), t.image_size.0))
+                let memory = crate::settings::synthetic_min_memory(&t);
+                Ok((
+                    synthetic::module_bytes_seeded(&t, seed),
+                    t.image_size.0,
+                    memory,
+                ))
             }
             (None, _) => {
                 let t = sized(g);
                 let mut wasm = crate::guest::guest_wasm(&t)?;
+                let memory = wasm_facts(&wasm)?.1;
                 append_tenant_section(&mut wasm, seed);
-                Ok((wasm, t.image_size.0))
+                Ok((wasm, t.image_size.0, memory))
             }
             (Some(file), _) => {
                 let mut wasm = file.clone();
                 append_tenant_section(&mut wasm, seed);
-                Ok((wasm, self.file_image_bytes))
+                Ok((wasm, self.file_facts.0, self.file_facts.1))
             }
         }
     }
@@ -556,7 +562,7 @@ pub fn precompile(v: &Variant, cache_dir: &Path) -> Result<usize> {
     let source = TenantSource::new(&v.guest, v.scenario.tenant_image_min.0)?;
     let mut compiled = 0;
     for seed in tenant_seeds(v) {
-        let (wasm, _) = source.wasm(seed)?;
+        let (wasm, _, _) = source.wasm(seed)?;
         if artifact::ensure_artifact(cache_dir, &engine, &wasm)
             .with_context(|| format!("precompiling tenant (seed {seed})"))?
             .1
@@ -576,15 +582,7 @@ fn load_tenant(
     seed: u64,
     generation: u64,
 ) -> Result<Tenant> {
-    let (wasm, image_bytes) = source.wasm(seed)?;
-    let memory_bytes = match source.guest.kind {
-        GuestKind::Synthetic => {
-            let mut t = source.guest.clone();
-            t.image_size = ByteSize(image_bytes);
-            crate::settings::synthetic_min_memory(&t)
-        }
-        _ => wasm_facts(&wasm)?.1,
-    };
+    let (wasm, image_bytes, memory_bytes) = source.wasm(seed)?;
     let artifact = match how {
         Load::Compile => None,
         Load::Bytes | Load::File => {
@@ -648,17 +646,9 @@ fn core_memory(store: &mut Store<Host>, sandbox: &Sandbox) -> Option<wasmtime::M
     if let Some(m) = instance.get_memory(&mut *store, "memory") {
         return Some(m);
     }
-    let exports: Vec<wasmtime::Extern> = instance
+    instance
         .exports(&mut *store)
-        .map(|e| e.into_extern())
-        .collect();
-    exports.into_iter().find_map(wasmtime::Extern::into_memory)
-}
-
-/// The linear memory base of a core sandbox: the pool slot it got.
-fn memory_base(store: &mut Store<Host>, sandbox: &Sandbox) -> Option<usize> {
-    let mem = core_memory(store, sandbox)?;
-    Some(mem.data_ptr(&*store) as usize)
+        .find_map(|e| e.into_extern().into_memory())
 }
 
 /// How a request's slot affinity was read.
@@ -883,8 +873,12 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
             .instantiate(&mut store)
             .map_err(|e| anyhow!("instantiating tenant {tenant_index}: {e:#}"))?;
         let t3 = Instant::now();
+        let usage_paused = ThreadUsage::now();
+        // Core kinds: the memory's base names the pool slot, its size after
+        // the call is the live sandbox's memory.
+        let memory = core_memory(&mut store, &sandbox);
         let base = match affinity_from {
-            AffinityFrom::MemoryBase => memory_base(&mut store, &sandbox),
+            AffinityFrom::MemoryBase => memory.map(|m| m.data_ptr(&store) as usize),
             _ => None,
         };
         let aside = Instant::now();
@@ -908,13 +902,15 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         if ticker.is_some() {
             store.set_epoch_deadline(s.call_deadline_ms);
         }
+        let usage_resumed = ThreadUsage::now();
         let t4 = Instant::now();
         let outcome = tenant.guest.call(&mut store, &mut sandbox);
         let t5 = Instant::now();
-        let request_faults = ThreadUsage::now().since(&usage_before).minor_faults;
-        if affinity_from == AffinityFrom::MemoryBase
-            && let Some(m) = core_memory(&mut store, &sandbox)
-        {
+        // Faults of instantiate + call only: the readings between them
+        // (memory lookup, image mappings) are left out.
+        let request_faults = usage_paused.since(&usage_before).minor_faults
+            + ThreadUsage::now().since(&usage_resumed).minor_faults;
+        if let Some(m) = memory {
             max_memory = max_memory.max(m.data_size(&store) as u64);
         }
         ring.push_back((store, sandbox));
