@@ -31,7 +31,7 @@ pub mod serve;
 pub mod settings;
 pub mod tune;
 
-/// `anyhow` context for `wasmtime::Result` (wasmtime 48 has its own error type).
+/// `anyhow` context for `wasmtime::Result` (wasmtime has its own error type since 48).
 pub(crate) trait WasmtimeContext<T> {
     /// Converts to `anyhow` and adds `context`.
     fn wt_context<C: std::fmt::Display + Send + Sync + 'static>(

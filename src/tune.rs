@@ -689,7 +689,7 @@ fn summary(
                 .pooling
                 .total_memories
                 .unwrap_or(cfg.get_total_memories());
-            // wasmtime 48's defaults on 64-bit hosts: 4 GiB reservation, 32 MiB guard.
+            // wasmtime's defaults on 64-bit hosts (48 to 50): 4 GiB reservation, 32 MiB guard.
             let per_slot = w.variant.engine.memory_reservation.map_or(4 << 30, |b| b.0)
                 + w.variant.engine.memory_guard_size.map_or(32 << 20, |b| b.0);
             let total = u64::from(slots) as f64 * per_slot as f64;

@@ -25,7 +25,7 @@ fn explain_lists_every_accepted_key_and_nothing_else() {
         .map(|k| format!("{}.{}", k.section, k.key))
         .collect();
     assert_eq!(listed, schema);
-    // Every pooling knob of wasmtime 48 is among them (spot check of the list's reach).
+    // Every pooling knob of the linked wasmtime is among them (spot check of the list's reach).
     for k in [
         "pooling.total_memories",
         "pooling.pagemap_scan",

@@ -70,6 +70,20 @@ impl Sandbox {
             )),
         }
     }
+
+    /// The linear memory of a core sandbox: its export `memory`, else the
+    /// first memory it exports (`None` for components, whose memories the
+    /// host cannot see). Looks exports up by name: call it outside timed
+    /// regions.
+    pub fn core_memory(&self, store: &mut Store<Host>) -> Option<wasmtime::Memory> {
+        let instance = self.core().ok()?;
+        if let Some(m) = instance.get_memory(&mut *store, "memory") {
+            return Some(m);
+        }
+        instance
+            .exports(&mut *store)
+            .find_map(|e| e.into_extern().into_memory())
+    }
 }
 
 /// What every guest kind implements: load and link happen when it is made

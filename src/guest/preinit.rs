@@ -50,7 +50,10 @@ pub const INIT_EXPORT: &str = "wizer.initialize";
 const FREEZE: &str = "\nimport gc as __pl_gc\n__pl_gc.collect()\n__pl_gc.freeze()\ndel __pl_gc\n";
 
 /// Bumped when the way snapshots are made changes (part of the cache key).
-const RECIPE: &str = "pooling-lab preinit v2; wasmtime-wizer 48.0.8";
+const RECIPE: &str = concat!(
+    "pooling-lab preinit v2; wasmtime-wizer ",
+    env!("POOLING_LAB_WASMTIME_VERSION")
+);
 
 /// Where the snapshot of `wasm` pre-initialised with `code` is cached.
 ///

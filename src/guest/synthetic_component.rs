@@ -82,6 +82,8 @@ pub struct ComponentSpec {
     pub dirty_per_call: u64,
     /// Address of the first byte dirtied per call.
     pub dirty_offset: u64,
+    /// Bytes between the starts of two dirtied pages (4096 = contiguous).
+    pub dirty_stride: u64,
     /// Number of core module instances in [`run_component`] (must be >= 1).
     /// Instance `core_instances - 1` (the last one instantiated) is the main
     /// one whose memory `run` dirties; every other one is a worker with its
@@ -105,6 +107,7 @@ impl Default for ComponentSpec {
             image_size: 0,
             dirty_per_call: 0,
             dirty_offset: 0,
+            dirty_stride: HOST_PAGE,
             core_instances: 1,
             body: String::new(),
             fault: crate::settings::GuestFault::None,
@@ -132,9 +135,9 @@ impl Layout {
             .checked_next_multiple_of(WASM_PAGE)
             .context("image_size too large")?;
         let dirty_pages = spec.dirty_per_call.div_ceil(HOST_PAGE);
-        let dirty_end = dirty_pages
-            .max(1)
-            .checked_mul(HOST_PAGE)
+        let dirty_end = (dirty_pages.max(1) - 1)
+            .checked_mul(spec.dirty_stride.max(HOST_PAGE))
+            .and_then(|n| n.checked_add(HOST_PAGE))
             .and_then(|n| n.checked_add(spec.dirty_offset))
             .context("dirty_offset + dirty_per_call overflows")?;
         let end = image_len.max(dirty_end);
@@ -174,7 +177,7 @@ fn emit_dirty_loop(f: &mut Function, spec: &ComponentSpec, layout: &Layout) {
         .i32_ge_u()
         .br_if(1)
         .local_get(0)
-        .i32_const(HOST_PAGE as i32)
+        .i32_const(spec.dirty_stride.max(HOST_PAGE) as u32 as i32)
         .i32_mul()
         .i32_const(spec.dirty_offset as u32 as i32)
         .i32_add()
@@ -625,6 +628,9 @@ pub fn http_component(spec: &ComponentSpec) -> Result<Vec<u8>> {
         &resolve,
         world,
         wit_component::StringEncoding::UTF8,
+        // The names WASI 0.2's WIT declares, as wasmtime-wasi-http links them
+        // (not the canonical-ABI names of the component-model proposal).
+        false,
     )
     .context("embedding component metadata")?;
     wit_component::ComponentEncoder::default()
@@ -639,6 +645,7 @@ pub fn spec(g: &crate::settings::GuestSettings) -> ComponentSpec {
     ComponentSpec {
         image_size: g.image_size.0,
         dirty_per_call: g.dirty_per_call.0,
+        dirty_stride: g.dirty_stride.0,
         dirty_offset: g.dirty_offset.0,
         core_instances: g.core_instances,
         body: g.response_body.clone(),

@@ -72,10 +72,7 @@ pub fn all_calls_faulted(
     let (faults, calls) = match (churn, soak) {
         (Some(c), _) => (&c.faults, c.total_cycles),
         (_, Some(s)) => (&s.faults, s.cycles),
-        _ => match tenants {
-            Some(t) => (&t.faults, t.requests),
-            None => return None,
-        },
+        _ => tenants.map(|t| (&t.faults, t.requests))?,
     };
     (calls > 0 && faults.total() >= calls).then(|| {
         format!(

@@ -22,7 +22,7 @@
 //! module still has that module's image mapped, and instantiation skips the
 //! re-mapping (`MemoryImageSlot::instantiate` compares the images); a slot
 //! last used by another module (or purged when its module was dropped) is
-//! re-mapped. wasmtime 48 exposes no per-instantiation counter of this, so
+//! re-mapped. wasmtime (48 to 50) exposes no per-instantiation counter of this, so
 //! the scenario reads the slot from the instance itself: the base address of
 //! its linear memory (`Memory::data_ptr`, read after the instantiate clock
 //! stopped) names the slot, and a map slot -> the tenant generation that last
@@ -639,18 +639,6 @@ impl SlotMap {
     }
 }
 
-/// The linear memory of a core sandbox: its export `memory`, else the first
-/// memory it exports.
-fn core_memory(store: &mut Store<Host>, sandbox: &Sandbox) -> Option<wasmtime::Memory> {
-    let instance = sandbox.core().ok()?;
-    if let Some(m) = instance.get_memory(&mut *store, "memory") {
-        return Some(m);
-    }
-    instance
-        .exports(&mut *store)
-        .find_map(|e| e.into_extern().into_memory())
-}
-
 /// How a request's slot affinity was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -876,7 +864,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         let usage_paused = ThreadUsage::now();
         // Core kinds: the memory's base names the pool slot, its size after
         // the call is the live sandbox's memory.
-        let memory = core_memory(&mut store, &sandbox);
+        let memory = sandbox.core_memory(&mut store);
         let base = match affinity_from {
             AffinityFrom::MemoryBase => memory.map(|m| m.data_ptr(&store) as usize),
             _ => None,
