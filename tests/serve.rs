@@ -117,6 +117,62 @@ fn a_wasmtime_serve_that_cannot_start_is_named() {
     assert!(reason.contains("no such flag: -O"), "{reason}");
 }
 
+/// A CLI of another release than the wasmtime-cli-flags pooling-lab links
+/// gets the variant's flags checked by its own parser (`compile`) before it
+/// is started; its refusal fails the variant with that release named, and
+/// no server is started. The same CLI with its defaults (no flags) starts.
+#[test]
+fn flags_for_another_release_are_checked_by_that_release_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("wasmtime");
+    let log = dir.path().join("calls.log");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh
+echo \"$1\" >> {log}
+case \"$1\" in
+  --version) echo 'wasmtime 47.0.0 (fake)'; exit 0 ;;
+  compile) echo 'error: unknown optimize option: pooling-pagemap-scan' >&2; exit 1 ;;
+  *) echo 'serve not expected' >&2; exit 3 ;;
+esac
+",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = config(
+        dir.path(),
+        "other-release",
+        &format!(
+            "server = \"wasmtime-serve\"\nwasmtime_cli = \"{}\"\nwasmtime_flags = \"variant\"\n",
+            fake.display()
+        ),
+    );
+    // pagemap_scan in [pooling] becomes -O pooling-pagemap-scan.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[pooling]\n", "[pooling]\npagemap_scan = \"yes\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let out = common::run_quiet("run", &cfg, dir.path(), &[]);
+    assert!(!out.status.success());
+    let r =
+        pooling_lab::report::json::read(&common::result_json(dir.path(), "other-release")).unwrap();
+    let reason = failed_reason(&r.variants[0]);
+    assert!(
+        reason.contains("wasmtime 47.0.0 (fake) rejects"),
+        "{reason}"
+    );
+    assert!(reason.contains("unknown optimize option"), "{reason}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(calls.lines().any(|l| l == "compile"), "{calls}");
+    assert!(
+        !calls.lines().any(|l| l == "serve"),
+        "started anyway: {calls}"
+    );
+}
+
 /// The reason a variant failed (panics when it did not fail).
 fn failed_reason(v: &pooling_lab::result::VariantResult) -> &str {
     match &v.status {

@@ -125,7 +125,7 @@ pub fn module_bytes_seeded(g: &GuestSettings, seed: u64) -> Vec<u8> {
         .i32_ge_u()
         .br_if(1)
         .local_get(0)
-        .i32_const(HOST_PAGE as i32)
+        .i32_const(g.dirty_stride.0.max(HOST_PAGE) as u32 as i32)
         .i32_mul()
         .i32_const(g.dirty_offset.0 as u32 as i32)
         .i32_add()

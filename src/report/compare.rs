@@ -210,6 +210,7 @@ mod tests {
             background_load: 0,
             contention: None,
             major_fault_sites: None,
+            dirty_regions: None,
         }
     }
 

@@ -238,6 +238,55 @@ pub fn churn_contention_table(r: &ResultFile) -> String {
     out
 }
 
+/// Churn: the dirty page regions a request leaves for the slot's reset, and
+/// what the variant's wasmtime does with them.
+pub fn churn_dirty_table(r: &ResultFile) -> String {
+    let mut out = String::new();
+    out.push_str("| variant | samples | regions a request wrote (median / max) | pages a request wrote (median / max) | dirty after the call: regions / pages (median) | pages a wasmtime 50 scan calls dirty (median / max) | reset by PAGEMAP_SCAN | keep_resident | what the reset does |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---|---:|---|\n");
+    let mut rows = 0;
+    for v in &r.variants {
+        let Some(d) = v.churn.as_ref().and_then(|c| c.dirty_regions.as_ref()) else {
+            continue;
+        };
+        rows += 1;
+        if let Some(why) = &d.unavailable {
+            let _ = writeln!(
+                out,
+                "| {} | - | - | - | - | - | - | - | not scanned: {why} |",
+                label(v)
+            );
+            continue;
+        }
+        let warnings = d.warnings();
+        let verdict = if !d.reset_by_scan {
+            "no scan: the reset does not look at dirty pages".to_string()
+        } else if warnings.is_empty() {
+            "resets every dirty page in place".to_string()
+        } else {
+            warnings.join("; ")
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} | {} |",
+            label(v),
+            d.samples,
+            d.written_regions_median,
+            d.written_regions_max,
+            d.written_pages_median,
+            d.written_pages_max,
+            d.regions_median,
+            d.pages_median,
+            d.reset_pages_median,
+            d.reset_pages_max,
+            if d.reset_by_scan { "yes" } else { "no" },
+            mib(d.keep_resident_bytes as f64),
+            verdict,
+        );
+    }
+    if rows == 0 { String::new() } else { out }
+}
+
 /// Churn latency percentiles, one row per variant and phase.
 pub fn churn_latency_table(r: &ResultFile) -> String {
     let mut out = String::new();
@@ -873,6 +922,22 @@ pub fn render(r: &ResultFile) -> String {
              workload call; drop = dropping the store (teardown, slot reset); cycle = all three.\n\n",
         );
         out.push_str(&churn_latency_table(r));
+        let dirty = churn_dirty_table(r);
+        if !dirty.is_empty() {
+            out.push_str(
+                "\n## Churn: what a request leaves for the slot's reset\n\n\
+                 Dirty page regions (disjoint runs of written, private pages) in the sandbox's \
+                 linear memory right after its call, read with PAGEMAP_SCAN the way wasmtime's \
+                 reset reads them, in untimed cycles after the timed ones. With keep-resident \
+                 memory they include the pages kept from earlier sandboxes in the slot: what the \
+                 next reset scans. Up to wasmtime 49 one reset handles 32 regions and decommits \
+                 the rest; wasmtime 50 resumes the scan until `linear_memory_keep_resident` is \
+                 spent, and asks for written pages whether present or not, which the kernel also \
+                 reports for never-touched pages in a page table the guest touched (the column \
+                 \"pages a wasmtime 50 scan calls dirty\").\n\n",
+            );
+            out.push_str(&dirty);
+        }
         let contention = churn_contention_table(r);
         if contention.lines().count() > 2 {
             out.push_str(

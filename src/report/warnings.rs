@@ -33,6 +33,9 @@ pub fn churn(c: &ChurnResult) -> Vec<String> {
             f.first.as_deref().unwrap_or("-")
         ));
     }
+    if let Some(d) = &c.dirty_regions {
+        out.extend(d.warnings());
+    }
     let Some(cycle) = c.phases.iter().find(|p| p.phase == "cycle") else {
         return out;
     };
@@ -155,6 +158,7 @@ mod tests {
             background_load: 0,
             contention: None,
             major_fault_sites: None,
+            dirty_regions: None,
         }
     }
 

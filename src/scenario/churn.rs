@@ -19,10 +19,11 @@
 pub use super::PhaseLatency;
 use super::{GuestFaults, Histograms, Prepared};
 use crate::background::BackgroundLoad;
+use crate::measure::dirty::{self, DirtyRegions};
 use crate::measure::faults::{self, Contention, FaultSample, FaultSites, ThreadUsage};
 use crate::measure::latency::{self, Hist, LatencySummary, TimerFloor};
 use crate::measure::memory::{self, MemorySample};
-use crate::settings::Variant;
+use crate::settings::{Toggle, Variant};
 use anyhow::{Context, Result, anyhow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -89,7 +90,17 @@ pub struct ChurnResult {
     /// faults landed and which code took them.
     #[serde(default)]
     pub major_fault_sites: Option<FaultSites>,
+    /// The dirty page regions a request leaves in the sandbox's linear
+    /// memory for the allocator's reset, from [`DIRTY_SAMPLES`] cycles run
+    /// after the timed ones (core-module guests; see [`crate::measure::dirty`]).
+    #[serde(default)]
+    pub dirty_regions: Option<DirtyRegions>,
 }
+
+/// Cycles run after the timed ones (and after the memory is read) whose
+/// sandbox's linear memory is scanned for dirty regions between its call and
+/// its drop. Untimed: the scan walks page tables.
+pub const DIRTY_SAMPLES: u32 = 16;
 
 struct ThreadHists {
     phases: [Hist; 4],
@@ -181,6 +192,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
     }
     let memory_before = memory_before?;
     let memory_after = memory_after?;
+    let dirty_regions = Some(dirty_regions(&prepared, variant));
 
     let merged: Vec<Hist> = (0..PHASES.len())
         .map(|i| latency::merge(per_thread.iter().map(|h| &h.phases[i])))
@@ -264,6 +276,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
         background_load: s.background_load,
         contention: Some(Contention::new(&usage, total_cycles, io_read)),
         major_fault_sites,
+        dirty_regions,
     };
     Ok((
         result,
@@ -348,6 +361,55 @@ fn thread_body(
         Err(e) => Err(format!("perf_event_open refused: {e}")),
     });
     Ok(hists)
+}
+
+/// Runs [`DIRTY_SAMPLES`] untimed cycles and scans each sandbox's linear
+/// memory between its call and its drop: what the next reset of the slot
+/// will find.
+fn dirty_regions(p: &Prepared, variant: &Variant) -> DirtyRegions {
+    let version = env!("POOLING_LAB_WASMTIME_VERSION");
+    let mut scans = Vec::with_capacity(DIRTY_SAMPLES as usize);
+    for _ in 0..DIRTY_SAMPLES {
+        let mut store = p.new_store();
+        let mut sandbox = match p.instantiate(&mut store) {
+            Ok(s) => s,
+            Err(e) => return DirtyRegions::unavailable(format!("instantiating: {e:#}"), version),
+        };
+        // Read before the call: the pages kept resident from earlier
+        // sandboxes in the slot, to tell them from what this call writes.
+        let memory = sandbox.core_memory(&mut store);
+        let before = memory.map(|m| {
+            // SAFETY: the sandbox's linear memory is live until teardown.
+            unsafe { dirty::Before::read(m.data_ptr(&store) as usize, m.data_size(&store)) }
+        });
+        // A faulting call still leaves its writes: they are what is scanned.
+        let _ = p.call(&mut store, &mut sandbox);
+        let scanned = match (memory, before) {
+            // SAFETY: as above; the memory may have grown (same base: it is
+            // read again after the call).
+            (Some(m), Some(Ok(b))) => unsafe { b.after_call(m.data_size(&store)) }
+                .map_err(|e| format!("PAGEMAP_SCAN failed: {e}")),
+            (_, Some(Err(e))) => Err(format!("PAGEMAP_SCAN unavailable on this kernel: {e}")),
+            _ => Err("a component's linear memories are not visible to the host".into()),
+        };
+        p.guest.teardown(store, sandbox);
+        match scanned {
+            Ok(s) => scans.push(s),
+            Err(reason) => return DirtyRegions::unavailable(reason, version),
+        }
+    }
+    let pooled = variant.is_pooling();
+    // `auto` means "if the kernel has it": the scans above just used it.
+    let reset_by_scan = pooled
+        && matches!(
+            variant.pooling.pagemap_scan,
+            Some(Toggle::Yes | Toggle::Auto)
+        );
+    let keep = match variant.pooling.linear_memory_keep_resident {
+        Some(b) if pooled => b.0,
+        _ => 0,
+    };
+    DirtyRegions::of(&scans, version, reset_by_scan, keep)
 }
 
 /// One instantiate -> call -> drop cycle; returns the four clock reads and

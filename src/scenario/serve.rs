@@ -38,6 +38,9 @@ pub struct ServeResult {
     pub load_command: Option<String>,
     /// The `wasmtime serve` command line, when it was the server.
     pub command: Option<String>,
+    /// What that CLI's `--version` printed (which release served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
     /// Keep-alive connections of the load.
     pub connections: u32,
     /// Requests per second sent (0 = closed loop).
@@ -220,6 +223,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
             Measured::Ours(_) => None,
         },
         command: theirs.as_ref().map(|e| e.command.join(" ")),
+        server_version: theirs.as_ref().map(|e| e.version.clone()),
         connections: s.connections,
         rate: s.rate,
         requests,

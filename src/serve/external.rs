@@ -26,6 +26,8 @@ pub struct External {
     pub addr: SocketAddr,
     /// The command line it was started with (for the result).
     pub command: Vec<String>,
+    /// What `wasmtime --version` printed (`wasmtime 50.0.1 (...)`).
+    pub version: String,
     /// Its stderr, in a file (a pipe nobody reads would block it).
     pub stderr: tempfile::NamedTempFile,
 }
@@ -63,6 +65,16 @@ pub fn start(cli: &str, flags: &[String], component: &Path) -> Result<External> 
             "the wasmtime CLI is not at `{cli}` ([scenario] wasmtime_cli): run `scripts/install-wasmtime-cli.sh` (cargo install --locked, ~20 min once)"
         );
     }
+    // A CLI that cannot say its version is still started (its own failure
+    // to serve is the better message); its flags are checked only when its
+    // release is known and differs from the parser that wrote them.
+    let version = version(cli).unwrap_or_else(|e| format!("unknown ({e:#})"));
+    if let Some(r) = release(&version)
+        && !flags.is_empty()
+        && r != env!("POOLING_LAB_CLI_FLAGS_VERSION")
+    {
+        check_flags(cli, &version, flags, component)?;
+    }
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
         l.local_addr()?.port()
@@ -94,6 +106,7 @@ pub fn start(cli: &str, flags: &[String], component: &Path) -> Result<External> 
         child,
         addr,
         command,
+        version,
         stderr,
     };
     let t = Instant::now();
@@ -117,4 +130,58 @@ pub fn start(cli: &str, flags: &[String], component: &Path) -> Result<External> 
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// What `cli --version` prints, e.g. `wasmtime 48.0.8 (5ab2f5ba3 2026-...)`.
+pub fn version(cli: &str) -> Result<String> {
+    let out = Command::new(cli)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running `{cli} --version`"))?;
+    if !out.status.success() {
+        bail!(
+            "`{cli} --version` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The release number in a `wasmtime --version` line (`48.0.8`).
+pub fn release(version_line: &str) -> Option<&str> {
+    let mut words = version_line.split_whitespace();
+    (words.next() == Some("wasmtime")).then_some(())?;
+    words
+        .next()
+        .filter(|v| v.split('.').all(|p| p.parse::<u32>().is_ok()))
+}
+
+/// Checks `flags` with the CLI's own flag parser, for a CLI of another
+/// release than the wasmtime-cli-flags pooling-lab links (whose parser
+/// checked them when they were written): `cli compile` parses and applies
+/// the same `-O`/`-W`/`-C` options to an engine as `serve` does, so a flag
+/// that release does not know, or a value it rejects, fails here, before
+/// anything is measured, with that release's own message.
+pub fn check_flags(cli: &str, version: &str, flags: &[String], component: &Path) -> Result<()> {
+    let out_file = tempfile::NamedTempFile::new().context("a file for `wasmtime compile`")?;
+    let out = Command::new(cli)
+        .arg("compile")
+        .args(flags)
+        .arg("-o")
+        .arg(out_file.path())
+        .arg(component)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running `{cli} compile` to check the flags"))?;
+    if !out.status.success() {
+        bail!(
+            "{version} rejects the variant's flags ({}): {}\n  fix: remove or change the [pooling]/[engine] keys \
+             this release does not know, or give this variant another [scenario] wasmtime_cli",
+            flags.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }

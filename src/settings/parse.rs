@@ -686,11 +686,23 @@ struct Problem {
 
 const WASM_PAGE: u64 = 64 << 10;
 
+/// Bytes from a generated guest's first dirtied page to the end of its last:
+/// `dirty_per_call / 4KiB` pages, `dirty_stride` apart.
+pub fn dirty_span(g: &GuestSettings) -> u64 {
+    let pages = g.dirty_per_call.0.div_ceil(4096);
+    match pages {
+        0 => 0,
+        n => (n - 1)
+            .saturating_mul(g.dirty_stride.0.max(4096))
+            .saturating_add(4096),
+    }
+}
+
 /// The linear memory (in bytes, whole wasm pages) a synthetic guest needs:
 /// its image and dirtied pages, at least one page, at least `memory_min`.
 pub fn synthetic_min_memory(g: &GuestSettings) -> u64 {
     let image = g.image_size.0.div_ceil(WASM_PAGE) * WASM_PAGE;
-    let dirty_end = (g.dirty_offset.0 + g.dirty_per_call.0).div_ceil(WASM_PAGE) * WASM_PAGE;
+    let dirty_end = (g.dirty_offset.0 + dirty_span(g)).div_ceil(WASM_PAGE) * WASM_PAGE;
     let needed = image.max(dirty_end).max(WASM_PAGE);
     needed.max(g.memory_min.0.div_ceil(WASM_PAGE) * WASM_PAGE)
 }
@@ -978,6 +990,17 @@ fn validate(v: &Variant) -> Result<(), Problem> {
     } else {
         WASM_PAGE
     };
+    if g.dirty_stride.0 < 4096 || !g.dirty_stride.0.is_multiple_of(4096) {
+        return Err(Problem {
+            section: "guest",
+            key: "dirty_stride",
+            message: format!(
+                "dirty_stride = {} is not a whole number of 4KiB pages",
+                g.dirty_stride
+            ),
+            fix: "use 4KiB (contiguous) or a multiple of it, e.g. 8KiB for one clean page between dirty ones".into(),
+        });
+    }
     if min_mem > 4 << 30 {
         return Err(Problem {
             section: "guest",
@@ -986,7 +1009,7 @@ fn validate(v: &Variant) -> Result<(), Problem> {
                 "the guest needs {} of linear memory, more than a 32-bit memory's 4GiB",
                 ByteSize(min_mem)
             ),
-            fix: "lower image_size, dirty_offset or dirty_per_call".into(),
+            fix: "lower image_size, dirty_offset, dirty_per_call or dirty_stride".into(),
         });
     }
     if g.memory_max.0 != 0 && g.memory_max.0 < min_mem {
