@@ -124,7 +124,7 @@ fn run(variant: &Variant, rounds: u32, sabotage: bool) -> Seen {
         dirty.call(&mut store, ()).unwrap();
         if let Ok(b) = before {
             // SAFETY: as above.
-            let scan = unsafe { b.after_call(memory.data_size(&store)) }.unwrap();
+            let scan = unsafe { b.after_call(base as usize, memory.data_size(&store)) }.unwrap();
             seen.regions = seen.regions.max(scan.written_regions);
         }
         drop(store);

@@ -80,13 +80,19 @@ impl Before {
         })
     }
 
-    /// What the call since [`Before::read`] left, in the same memory (whose
-    /// size may have grown: pass its current length).
+    /// What the call since [`Before::read`] left, in the same memory, given
+    /// its base and length now (it may have grown). A memory the call moved
+    /// (on-demand growth with `memory_may_move`) is an error: its old pages
+    /// are gone, so nothing can be compared.
     ///
     /// # Safety
     /// As for [`Before::read`], for `[start, start + len)`.
-    pub unsafe fn after_call(&self, len: usize) -> std::io::Result<DirtyScan> {
-        let start = self.start as usize;
+    pub unsafe fn after_call(&self, start: usize, len: usize) -> std::io::Result<DirtyScan> {
+        if start as u64 != self.start {
+            return Err(std::io::Error::other(
+                "the call moved the linear memory (grown with memory_may_move)",
+            ));
+        }
         let len = len.max(self.len as usize);
         let now = regions(start, len, true)?;
         let reset = regions(start, len, false)?;
@@ -481,7 +487,7 @@ mod tests {
             write(5 + 2 * i, 1);
         }
         // SAFETY: as above.
-        let got = unsafe { before.after_call(pages * page) }.unwrap();
+        let got = unsafe { before.after_call(base as usize, pages * page) }.unwrap();
         // SAFETY: the mapping made above.
         unsafe { libc::munmap(base.cast(), pages * page) };
         assert_eq!(got.written_regions, runs as u64 + 1, "{got:?}");

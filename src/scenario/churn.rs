@@ -385,10 +385,11 @@ fn dirty_regions(p: &Prepared, variant: &Variant) -> DirtyRegions {
         // A faulting call still leaves its writes: they are what is scanned.
         let _ = p.call(&mut store, &mut sandbox);
         let scanned = match (memory, before) {
-            // SAFETY: as above; the memory may have grown (same base: it is
-            // read again after the call).
-            (Some(m), Some(Ok(b))) => unsafe { b.after_call(m.data_size(&store)) }
-                .map_err(|e| format!("PAGEMAP_SCAN failed: {e}")),
+            // SAFETY: as above; `after_call` refuses a memory that moved.
+            (Some(m), Some(Ok(b))) => {
+                unsafe { b.after_call(m.data_ptr(&store) as usize, m.data_size(&store)) }
+                    .map_err(|e| format!("PAGEMAP_SCAN failed: {e}"))
+            }
             (_, Some(Err(e))) => Err(format!("PAGEMAP_SCAN unavailable on this kernel: {e}")),
             _ => Err("a component's linear memories are not visible to the host".into()),
         };
