@@ -337,3 +337,55 @@ fn committed_tuned_files_export_cleanly() {
         }
     }
 }
+
+const PREFAULT_FIXTURE: &str = "tests/fixtures/tuned-prefault.toml";
+const PREFAULT_BUILDER_FIXTURE: &str = "tests/fixtures/builder-prefault.rs";
+
+#[allow(dead_code)] // the exported code has both modes; this test runs one
+mod prefault_fixture {
+    include!("fixtures/builder-prefault.rs");
+}
+
+#[test]
+fn the_hosts_prefault_is_exported_as_code_that_runs_and_named_inexpressible_for_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _, _) = export::export_file(Path::new(PREFAULT_FIXTURE), dir.path()).unwrap();
+    let generated = std::fs::read_to_string(dir.path().join(export::BUILDER_FILE)).unwrap();
+    if std::env::var_os("POOLING_LAB_BLESS").is_some() {
+        std::fs::write(PREFAULT_BUILDER_FIXTURE, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(PREFAULT_BUILDER_FIXTURE).unwrap();
+    assert_eq!(
+        committed, generated,
+        "{PREFAULT_BUILDER_FIXTURE} is not what `pooling-lab export {PREFAULT_FIXTURE}` writes; \
+         regenerate it with `POOLING_LAB_BLESS=1 cargo test --release --test export`"
+    );
+    // The CLI forms say the prefault is not theirs to express.
+    let serve = std::fs::read_to_string(dir.path().join(export::SERVE_FILE)).unwrap();
+    assert!(
+        serve.contains("[guest] prefault: NOT EXPRESSIBLE"),
+        "{serve}"
+    );
+    // The exported code, compiled into this test, populates the untouched
+    // pages of the page tables a sandbox wrote into, under the tuned engine.
+    let engine = wasmtime::Engine::new(&prefault_fixture::tuned_config()).unwrap();
+    let g = &v.guest;
+    let module =
+        wasmtime::Module::new(&engine, pooling_lab::guest::synthetic::module_bytes(g)).unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    instance
+        .get_typed_func::<(), ()>(&mut store, pooling_lab::guest::synthetic::ENTRY)
+        .unwrap()
+        .call(&mut store, ())
+        .unwrap();
+    let p = prefault_fixture::prefault::Prefaulter::new();
+    let first = p
+        .untouched(memory.data_ptr(&store), memory.data_size(&store))
+        .unwrap();
+    assert!(
+        matches!(first, prefault_fixture::prefault::Populated::Now(n) if n > 0),
+        "{first:?}"
+    );
+}

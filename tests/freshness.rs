@@ -15,7 +15,7 @@
 //! slot after its reset, through a pointer kept from the previous instance
 //! (`Memory::data_ptr`), must be seen by the next sandbox.
 
-use pooling_lab::settings::{Experiment, Variant};
+use pooling_lab::settings::{Experiment, Prefault, Variant};
 use std::path::Path;
 use wasmtime::{Engine, Instance, Module, Store, TypedFunc};
 
@@ -95,12 +95,17 @@ fn run(variant: &Variant, rounds: u32, sabotage: bool) -> Seen {
     let module = Module::new(&engine, wat()).unwrap();
     let mut seen = Seen::default();
     let mut previous: Option<*mut u8> = None;
+    // `[guest] prefault`, done by the host as pooling-lab's churn does it.
+    let prefaulter = pooling_lab::host::prefault::Prefaulter::new();
     for round in 0..rounds {
         let mut store = Store::new(&engine, ());
         let instance = Instance::new(&mut store, &module, &[])
             .unwrap_or_else(|e| panic!("{}: instantiate: {e:#}", variant.name));
         let memory = instance.get_memory(&mut store, "memory").unwrap();
         let base = memory.data_ptr(&store);
+        if variant.guest.prefault == Prefault::All {
+            prefaulter.all(base, memory.data_size(&store)).unwrap();
+        }
         let stale: TypedFunc<(), i32> = instance.get_typed_func(&mut store, "stale").unwrap();
         let dirty: TypedFunc<(), ()> = instance.get_typed_func(&mut store, "dirty").unwrap();
         let bad = stale.call(&mut store, ()).unwrap();
@@ -126,6 +131,11 @@ fn run(variant: &Variant, rounds: u32, sabotage: bool) -> Seen {
             // SAFETY: as above.
             let scan = unsafe { b.after_call(base as usize, memory.data_size(&store)) }.unwrap();
             seen.regions = seen.regions.max(scan.written_regions);
+        }
+        if variant.guest.prefault == Prefault::Untouched {
+            prefaulter
+                .untouched(base, memory.data_size(&store))
+                .unwrap();
         }
         drop(store);
         if sabotage && variant.is_pooling() {
@@ -167,6 +177,14 @@ fn grid() -> Vec<Variant> {
         eprintln!("PAGEMAP_SCAN unavailable on this kernel: the grid runs without it");
         r#"["no"]"#
     };
+    let mut out = grid_with(scan, r#""none""#);
+    // The host's prefault before the resets that keep pages resident.
+    out.extend(grid_with(scan, r#"["all", "untouched"]"#));
+    out
+}
+
+/// The grid with `[guest] prefault = prefault` (a TOML value or list).
+fn grid_with(scan: &str, prefault: &str) -> Vec<Variant> {
     let src = format!(
         r#"
 [engine]
@@ -179,6 +197,7 @@ decommit_batch_size = [1, 4]
 max_unused_warm_slots = [0, 10]
 [guest]
 image_size = "64KiB"
+prefault = {prefault}
 [scenario]
 counts = [1]
 "#

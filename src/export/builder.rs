@@ -6,7 +6,7 @@
 //! checks the engine it builds.
 
 use super::{full_key, set_keys};
-use crate::settings::{ByteSize, KeyDoc, Variant};
+use crate::settings::{ByteSize, KeyDoc, Prefault, Variant};
 use anyhow::{Result, bail};
 use std::fmt::Write as _;
 
@@ -104,5 +104,48 @@ pub fn code(v: &Variant) -> Result<String> {
         );
     }
     s.push_str("    config\n}\n");
+    if v.guest.prefault != Prefault::None {
+        s.push_str(&prefault_code(v.guest.prefault));
+    }
     Ok(s)
+}
+
+/// The host side of `[guest] prefault`, for embedders: pooling-lab's own
+/// `host::pagemap` and `host::prefault` modules (they need only `std` and
+/// `libc`), without their tests, and which method to call when.
+fn prefault_code(mode: Prefault) -> String {
+    let (name, when) = match mode {
+        Prefault::All => (
+            "all",
+            "right after instantiating each core sandbox:\n\
+             //     prefaulter.all(memory.data_ptr(&store), memory.data_size(&store))?;",
+        ),
+        _ => (
+            "untouched",
+            "right before dropping each core sandbox's store:\n\
+             //     prefaulter.untouched(memory.data_ptr(&store), memory.data_size(&store))?;",
+        ),
+    };
+    let strip = |src: &str| -> String {
+        let body = src.split("#[cfg(test)]").next().unwrap_or(src);
+        body.lines()
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("    {l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        "\n// [guest] prefault = \"{name}\": not a `Config` setting; the embedder does it (needs\n\
+         // the `libc` crate). One `prefault::Prefaulter::new()` per engine, shared by its\n\
+         // sandboxes; call it {when}\n\
+         pub mod pagemap {{\n{}\n}}\n\n\
+         pub mod prefault {{\n{}\n}}\n",
+        strip(include_str!("../host/pagemap.rs")).trim_end(),
+        strip(include_str!("../host/prefault.rs")).trim_end(),
+    )
 }

@@ -62,6 +62,14 @@ pub fn notes(v: &Variant, cli: &CliExport) -> String {
         };
         let _ = writeln!(s, "# {}={}: {why}.", o.name, plain(&o.value));
     }
+    if v.guest.prefault != crate::settings::Prefault::None {
+        s.push_str(
+            "# [guest] prefault: NOT EXPRESSIBLE with wasmtime's CLI (the host read-populates\n\
+             #   untouched pages of each slot's memory; wasmtime serve has no such hook).\n\
+             #   Embedders: prefault::Prefaulter in builder.rs. Without it wasmtime 50's\n\
+             #   pagemap_scan reset also copies the image into never-touched pages.\n",
+        );
+    }
     if v.engine.epoch_interruption == Some(true) {
         s.push_str(
             "# -W epoch-interruption=y: wasmtime serve sets a request deadline only with\n\

@@ -44,7 +44,7 @@ use crate::WasmtimeContext;
 use crate::host::ticker::EpochTicker;
 use crate::host::wasi::WasiSpec;
 use crate::host::{Host, StoreSpec, WasiLevel};
-use crate::settings::{GuestKind, GuestSettings, Load, Variant};
+use crate::settings::{GuestKind, GuestSettings, Load, Prefault, Variant};
 use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
@@ -150,6 +150,8 @@ pub struct Prepared {
     pub load_ns: u64,
     /// `[scenario] call_deadline_ms` in epoch ticks (1 ms), if set.
     pub deadline_ticks: Option<u64>,
+    /// `[guest] prefault`, when not `none`, with the slots it has populated.
+    pub prefault: Option<(Prefault, crate::host::prefault::Prefaulter)>,
     _ticker: Option<EpochTicker>,
 }
 
@@ -161,7 +163,26 @@ impl Prepared {
 
     /// Instantiates a sandbox into `store`.
     pub fn instantiate(&self, store: &mut Store<Host>) -> Result<Sandbox> {
-        self.guest.instantiate(store)
+        let sandbox = self.guest.instantiate(store)?;
+        if let Some((Prefault::All, p)) = &self.prefault
+            && let Some(m) = sandbox.core_memory(store)
+        {
+            p.all(m.data_ptr(&*store), m.data_size(&*store))
+                .map_err(|e| anyhow::anyhow!("prefaulting the sandbox's memory: {e}"))?;
+        }
+        Ok(sandbox)
+    }
+
+    /// Tears a sandbox down (its slot returns to the pool), after
+    /// `[guest] prefault = "untouched"` has populated what is due. A failure
+    /// to populate changes nothing the next sandbox sees: it is ignored.
+    pub fn teardown(&self, mut store: Store<Host>, sandbox: Sandbox) {
+        if let Some((Prefault::Untouched, p)) = &self.prefault
+            && let Some(m) = sandbox.core_memory(&mut store)
+        {
+            let _ = p.untouched(m.data_ptr(&store), m.data_size(&store));
+        }
+        self.guest.teardown(store, sandbox);
     }
 
     /// One call of the guest's workload (arms the deadline first).
@@ -219,6 +240,8 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
         guest,
         load_ns,
         deadline_ticks,
+        prefault: (g.prefault != Prefault::None)
+            .then(|| (g.prefault, crate::host::prefault::Prefaulter::new())),
         _ticker: ticker,
     })
 }

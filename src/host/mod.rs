@@ -8,6 +8,8 @@
 //! module and scenarios above both; this module imports neither.
 
 pub mod faults;
+pub mod pagemap;
+pub mod prefault;
 pub mod ticker;
 pub mod wasi;
 

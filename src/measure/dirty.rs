@@ -19,6 +19,7 @@
 //! the sandbox's drop does not change what wasmtime's reset then sees. It
 //! belongs outside every timed region (it walks the page tables).
 
+use crate::host::pagemap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -107,7 +108,7 @@ impl Before {
                 p += page;
             }
         }
-        let written = merge(written);
+        let written = pagemap::merge(written);
         let count = |rs: &[(u64, u64)]| {
             (
                 rs.len() as u64,
@@ -144,54 +145,6 @@ impl Before {
     }
 }
 
-/// Joins adjacent `(start, end)` ranges (sorted by start).
-fn merge(ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
-    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-    for (a, b) in ranges {
-        match out.last_mut() {
-            Some(last) if last.1 == a => last.1 = b,
-            _ => out.push((a, b)),
-        }
-    }
-    out
-}
-
-/// `struct pm_scan_arg` of `<linux/fs.h>`.
-#[repr(C)]
-struct PmScanArg {
-    size: u64,
-    flags: u64,
-    start: u64,
-    end: u64,
-    walk_end: u64,
-    vec: u64,
-    vec_len: u64,
-    max_pages: u64,
-    category_inverted: u64,
-    category_mask: u64,
-    category_anyof_mask: u64,
-    return_mask: u64,
-}
-
-/// `struct page_region` of `<linux/fs.h>`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct PageRegion {
-    start: u64,
-    end: u64,
-    categories: u64,
-}
-
-const PAGE_IS_WRITTEN: u64 = 1 << 1;
-const PAGE_IS_FILE: u64 = 1 << 2;
-const PAGE_IS_PRESENT: u64 = 1 << 3;
-const PAGE_IS_PFNZERO: u64 = 1 << 5;
-/// `_IOWR('f', 16, struct pm_scan_arg)`.
-const PAGEMAP_SCAN: u64 = (3 << 30) | ((size_of::<PmScanArg>() as u64) << 16) | (0x66 << 8) | 16;
-/// Regions asked for per ioctl; the scan resumes from `walk_end` until the
-/// range is covered, so this bounds only the stack buffer.
-const BATCH: usize = 256;
-
 /// Whether this kernel has `PAGEMAP_SCAN` (Linux 6.7+); the error says why not.
 pub fn available() -> std::io::Result<()> {
     regions(0, 0, true).map(|_| ())
@@ -203,45 +156,14 @@ pub fn available() -> std::io::Result<()> {
 /// it, what wasmtime 50 asks for). Adjacent pages form one region. The ioctl
 /// only reads page tables; unmapped pages are not reported.
 fn regions(start: usize, len: usize, present: bool) -> std::io::Result<Vec<(u64, u64)>> {
-    use std::os::fd::AsRawFd;
-    let pagemap = std::fs::File::open("/proc/self/pagemap")?;
-    let end = (start as u64).saturating_add(len as u64);
-    let mut cursor = start as u64;
-    let mut out = Vec::new();
-    let mut buf = [PageRegion::default(); BATCH];
-    loop {
-        let mut arg = PmScanArg {
-            size: size_of::<PmScanArg>() as u64,
-            flags: 0,
-            start: cursor,
-            end,
-            walk_end: 0,
-            vec: buf.as_mut_ptr() as u64,
-            vec_len: BATCH as u64,
-            max_pages: 0,
-            category_inverted: PAGE_IS_PFNZERO | PAGE_IS_FILE,
-            category_mask: PAGE_IS_WRITTEN
-                | PAGE_IS_PFNZERO
-                | PAGE_IS_FILE
-                | if present { PAGE_IS_PRESENT } else { 0 },
-            category_anyof_mask: 0,
-            return_mask: 0,
-        };
-        // SAFETY: `arg` and `buf` live across the call and `vec_len` is the
-        // buffer's length; the ioctl writes at most that many regions and
-        // reads only page-table state.
-        let n = unsafe { libc::ioctl(pagemap.as_raw_fd(), PAGEMAP_SCAN as _, &mut arg) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        out.extend(buf[..n as usize].iter().map(|r| (r.start, r.end)));
-        if arg.walk_end <= cursor || arg.walk_end >= end {
-            break;
-        }
-        cursor = arg.walk_end;
-    }
-    // A region cut by a batch boundary continues in the next batch.
-    Ok(merge(out))
+    use pagemap::{FILE, PFNZERO, PRESENT, WRITTEN};
+    let present = if present { PRESENT } else { 0 };
+    pagemap::scan(
+        start,
+        len,
+        PFNZERO | FILE,
+        WRITTEN | PFNZERO | FILE | present,
+    )
 }
 
 /// The host page size.
@@ -412,9 +334,12 @@ pub fn reset_scans_untouched_pages(wasmtime_version: &str) -> bool {
 }
 
 /// The warning for a reset that writes pages no guest wrote: wasmtime 50's
-/// scan finds `reset_pages` where only `dirty_pages` hold data; the pages
-/// between (up to the keep-resident budget) are written back every reset
-/// and stay resident in the slot.
+/// scan finds `reset_pages` where the request changed only `dirty_pages`;
+/// the pages between (up to the keep-resident budget) are written back every
+/// reset and stay resident in the slot. A request may also rewrite pages
+/// with the bytes they held (counted as unchanged), so the warning needs the
+/// scan to find more than twice the changed pages: what a page table full
+/// of never-touched pages gives (`[guest] prefault` is the remedy).
 pub fn untouched_warning(
     wasmtime_version: &str,
     dirty_pages: u64,
@@ -425,11 +350,12 @@ pub fn untouched_warning(
         return None;
     }
     let written = reset_pages.min(budget_pages);
-    (written > dirty_pages).then(|| {
+    (written > 2 * dirty_pages).then(|| {
         format!(
-            "wasmtime {wasmtime_version}'s reset scans {reset_pages} pages as dirty where {dirty_pages} hold data \
+            "wasmtime {wasmtime_version}'s reset scans {reset_pages} pages as dirty where a request changes {dirty_pages} \
              (never-touched pages in a page table the guest touched count as written to the kernel): \
-             it writes back up to {} pages no guest wrote at every reset, and they stay resident in the slot",
+             it writes back up to {} pages no request changed at every reset, and they stay resident in the slot; \
+             [guest] prefault = \"untouched\" or \"all\" leaves the reset only the written pages",
             written - dirty_pages
         )
     })
@@ -438,6 +364,7 @@ pub fn untouched_warning(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::pagemap::BATCH;
 
     /// Maps `pages` fresh anonymous pages, dirties some before the "call"
     /// and some during it (disjoint runs, more than one batch holds), and
@@ -512,6 +439,10 @@ mod tests {
         assert!(budget_warning(3 << 20, 0).is_none());
         assert!(untouched_warning("50.0.1", 10, 512, 4096).is_some());
         assert!(untouched_warning("50.0.1", 10, 512, 10).is_none());
+        // Pages rewritten with the same bytes are not "changed": up to twice
+        // the changed pages is no warning.
+        assert!(untouched_warning("50.0.1", 186, 259, 10240).is_none());
+        assert!(untouched_warning("50.0.1", 186, 373, 10240).is_some());
         assert!(untouched_warning("48.0.8", 10, 512, 4096).is_none());
     }
 }

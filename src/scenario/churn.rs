@@ -393,7 +393,7 @@ fn dirty_regions(p: &Prepared, variant: &Variant) -> DirtyRegions {
             (_, Some(Err(e))) => Err(format!("PAGEMAP_SCAN unavailable on this kernel: {e}")),
             _ => Err("a component's linear memories are not visible to the host".into()),
         };
-        p.guest.teardown(store, sandbox);
+        p.teardown(store, sandbox);
         match scanned {
             Ok(s) => scans.push(s),
             Err(reason) => return DirtyRegions::unavailable(reason, version),
@@ -426,7 +426,7 @@ fn cycle(p: &Prepared) -> Result<([Instant; 4], Option<wasmtime::Error>)> {
     let t1 = Instant::now();
     let fault = p.call(&mut store, &mut sandbox).err();
     let t2 = Instant::now();
-    p.guest.teardown(store, sandbox);
+    p.teardown(store, sandbox);
     let t3 = Instant::now();
     Ok(([t0, t1, t2, t3], fault))
 }

@@ -145,7 +145,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
         let (mut store, mut sandbox) = fresh(&prepared)?;
         let ready = t.elapsed();
         let served = serve(&mut store, &mut sandbox, &prepared);
-        prepared.guest.teardown(store, sandbox);
+        prepared.teardown(store, sandbox);
         served?;
         Ok(ready)
     })?;

@@ -85,7 +85,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
         crate::progress::tick(1);
     }
     let session_memory_after = memory::sample()?;
-    p.guest.teardown(store, sandbox);
+    p.teardown(store, sandbox);
 
     // Fresh: K sandboxes, one execution each.
     crate::progress::set_total(k, "fresh executions");
@@ -99,7 +99,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
             .map_err(|e| anyhow!("fresh execution {i}: instantiating: {e:#}"))?;
         p.call(&mut store, &mut sandbox)
             .map_err(|e| anyhow!("fresh execution {i}: {e:#}"))?;
-        p.guest.teardown(store, sandbox);
+        p.teardown(store, sandbox);
         fresh_h.saturating_record(t.elapsed().as_nanos().max(1) as u64);
         crate::progress::tick(1);
     }

@@ -77,7 +77,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<SoakResult> {
                     .instantiate(&mut store)
                     .map_err(|e| anyhow!("instantiating: {e:#}"))?;
                 let r = p.call(&mut store, &mut sandbox);
-                p.guest.teardown(store, sandbox);
+                p.teardown(store, sandbox);
                 r
             }
         };

@@ -18,7 +18,7 @@ pub use parse::{
 };
 pub use schema::{
     Allocator, EngineSettings, GuestFault, GuestKind, GuestSettings, KeyDoc, KindKeys, Load,
-    LoadGenerator, OptLevel, PlanArg, PlanCall, PlanResult, PoolRecycle, PoolingSettings,
+    LoadGenerator, OptLevel, PlanArg, PlanCall, PlanResult, PoolRecycle, PoolingSettings, Prefault,
     ScenarioKind, ScenarioSettings, ServeServer, Sharing, SoakMode, TenantMix, Toggle,
     WasmtimeFlags,
 };

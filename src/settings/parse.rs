@@ -6,7 +6,7 @@ use super::schema::{
     Allocator, Axis, EngineFile, EngineSettings, GuestFile, GuestSettings, KeyDoc, PoolingFile,
     PoolingSettings, ScenarioFile, ScenarioKind, ScenarioSettings, Sharing,
 };
-use super::{ByteSize, GuestFault, GuestKind, Variant};
+use super::{ByteSize, GuestFault, GuestKind, Prefault, Variant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -990,6 +990,22 @@ fn validate(v: &Variant) -> Result<(), Problem> {
     } else {
         WASM_PAGE
     };
+    if g.prefault != Prefault::None && g.kind.is_component() {
+        return Err(Problem {
+            section: "guest",
+            key: "prefault",
+            message: format!(
+                "prefault = \"{}\" populates a sandbox's linear memory from the host, and a {} guest's memories are not the host's to see",
+                if g.prefault == Prefault::All {
+                    "all"
+                } else {
+                    "untouched"
+                },
+                g.kind.name()
+            ),
+            fix: "use prefault = \"none\" for component guests".into(),
+        });
+    }
     if g.dirty_stride.0 < 4096 || !g.dirty_stride.0.is_multiple_of(4096) {
         return Err(Problem {
             section: "guest",

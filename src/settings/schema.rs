@@ -816,6 +816,20 @@ pub enum Sharing {
     EnginePerSandbox,
 }
 
+/// What the host does to a core sandbox's linear memory after instantiating
+/// it (`[guest] prefault`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Prefault {
+    /// Nothing.
+    None,
+    /// The whole accessible memory after instantiation, once per slot.
+    All,
+    /// Before the drop, the pages a wasmtime 50 reset would take for
+    /// written without cause, when due for the slot.
+    Untouched,
+}
+
 /// How the compiled module reaches the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -1055,6 +1069,28 @@ plain_section! {
         /// Most linear memory one store may grow to (wasmtime `StoreLimits`; a
         /// grow beyond it traps). 0 = no store limit.
         memory_limit: ByteSize = ByteSize(0), unit "bytes";
+        /// Core-module guests: what the host does to a sandbox's linear memory
+        /// so that wasmtime 50's `pagemap_scan` reset visits only pages a guest
+        /// wrote. That reset counts never-touched pages in a page table the
+        /// guest touched as written (it dropped 48's "present" condition) and
+        /// copies the image into each of them, up to
+        /// `linear_memory_keep_resident`, at every drop; a read-populated page
+        /// (`MADV_POPULATE_READ`: the image's file page or the zero page, no
+        /// byte changed) is skipped. It buys nothing without `pagemap_scan`
+        /// and a keep-resident budget.
+        /// `none`: nothing.
+        /// `all`: right after instantiation (timed in instantiate), the whole
+        /// accessible memory, once per pooling slot (the host remembers each
+        /// memory base). Costs one page-table walk per slot, but every reset
+        /// then walks a fully populated memory (~20 ns per 4 KiB page).
+        /// `untouched`: right before the drop (timed in drop), only the pages
+        /// the reset would take for written (not present, in an existing page
+        /// table), looked for on a slot's 1st, 2nd, 4th, ... drop (every drop
+        /// again after one that found some; at least every 256). Costs a scan
+        /// when due; a guest that reaches a new 2 MiB between checks leaves its
+        /// untouched pages to be copied by resets (bounded by keep-resident).
+        /// Not for components (the host cannot see their memories).
+        prefault: Prefault = Prefault::None, unit "enum: none | all | untouched";
     }
 }
 
@@ -1232,6 +1268,9 @@ impl GuestSettings {
         ];
         if matches!(key, "kind" | "load" | "sharing" | "memory_limit") {
             return true;
+        }
+        if key == "prefault" {
+            return !kind.is_component();
         }
         let own: &[&[&str]] = match kind {
             GuestKind::Synthetic => &[
