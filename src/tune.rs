@@ -525,8 +525,39 @@ pub fn tuned_toml_text(exp: &Experiment, w: &Variant, t: &TuneSettings) -> Resul
     ))
 }
 
+/// The key in which candidate knobs `other` differ from the winner's `winner`
+/// when it is the only one: its name, the winner's value and the other's
+/// (`None`: unset there). Two candidates that differ in two keys, even with
+/// one of them unset on each side, are not one knob apart.
+fn one_knob_apart<'a>(
+    winner: &'a [(String, serde_json::Value)],
+    other: &'a [(String, serde_json::Value)],
+) -> Option<(
+    &'a str,
+    &'a serde_json::Value,
+    Option<&'a serde_json::Value>,
+)> {
+    let only_winner: Vec<_> = winner.iter().filter(|k| !other.contains(k)).collect();
+    let only_other: Vec<_> = other.iter().filter(|k| !winner.contains(k)).collect();
+    match (only_winner.as_slice(), only_other.as_slice()) {
+        ([w], []) => Some((w.0.as_str(), &w.1, None)),
+        ([w], [o]) if w.0 == o.0 => Some((w.0.as_str(), &w.1, Some(&o.1))),
+        _ => None,
+    }
+}
+
+/// Every key `v` sets, as `section.key` with its value: `[engine]`,
+/// `[pooling]` (when pooled) and the `[guest]` keys of its kind (a host
+/// setting such as `prefault` is a knob too).
 fn set_knobs(v: &Variant) -> Vec<(String, serde_json::Value)> {
     let mut out = Vec::new();
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&v.guest) {
+        for (k, val) in map {
+            if crate::settings::GuestSettings::applies(&k, v.guest.kind) {
+                out.push((format!("guest.{k}"), val));
+            }
+        }
+    }
     for (section, value) in [
         ("engine", serde_json::to_value(&v.engine)),
         ("pooling", serde_json::to_value(&v.pooling)),
@@ -648,19 +679,11 @@ fn summary(
         .filter(|c| !c.reference && c.median().is_some())
     {
         let ck = set_knobs(&c.variant);
-        let diff: Vec<&(String, serde_json::Value)> =
-            wk.iter().filter(|k| !ck.contains(k)).collect();
-        let other: Vec<&(String, serde_json::Value)> =
-            ck.iter().filter(|k| !wk.contains(k)).collect();
-        if diff.len() == 1 && other.len() <= 1 {
+        if let Some((key, winner, other)) = one_knob_apart(&wk, &ck) {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} |",
-                diff[0].0,
-                diff[0].1,
-                other
-                    .first()
-                    .map_or("(unset)".to_string(), |o| o.1.to_string()),
+                "| {key} | {winner} | {} | {} |",
+                other.map_or("(unset)".to_string(), |o| o.to_string()),
                 figure(c, t.objective)
             );
         }
@@ -726,4 +749,43 @@ pub fn load_tuned(path: &Path) -> Result<(wasmtime::Config, Variant)> {
         .next()
         .context("the file expands to no variant")?;
     Ok((v.wasmtime_config(), v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn knobs(kv: &[(&str, serde_json::Value)]) -> Vec<(String, serde_json::Value)> {
+        kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn candidates_are_one_knob_apart_only_in_the_same_key() {
+        let w = knobs(&[
+            ("guest.prefault", json!("untouched")),
+            ("engine.a", json!(1)),
+        ]);
+        // The winner's knob unset in the other.
+        let unset = knobs(&[("guest.prefault", json!("untouched"))]);
+        assert_eq!(
+            one_knob_apart(&w, &unset),
+            Some(("engine.a", &json!(1), None))
+        );
+        // The same key with another value.
+        let other = knobs(&[("guest.prefault", json!("all")), ("engine.a", json!(1))]);
+        assert_eq!(
+            one_knob_apart(&w, &other),
+            Some(("guest.prefault", &json!("untouched"), Some(&json!("all"))))
+        );
+        // One key unset here and another set there: two knobs apart.
+        let swapped = knobs(&[
+            ("guest.prefault", json!("untouched")),
+            ("engine.b", json!(8)),
+        ]);
+        assert_eq!(one_knob_apart(&w, &swapped), None);
+        // A guest key and an engine key both differ: two knobs apart.
+        let two = knobs(&[("guest.prefault", json!("none"))]);
+        assert_eq!(one_knob_apart(&w, &two), None);
+    }
 }
