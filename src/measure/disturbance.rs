@@ -3,9 +3,10 @@
 //! information and the measuring process's major faults.
 //!
 //! A variant measured while other processes used more than a stated share of
-//! the machine's CPU (`[experiment] disturbed_cpu_share`) is marked
-//! *disturbed*: its figures describe a busy machine, and `compare` gives it no
-//! verdict.
+//! the machine's CPU (`[experiment] disturbed_cpu_share`), or while it read
+//! pages from disk (more than [`MAJOR_FAULTS_DISTURBED`] major faults), is
+//! marked *disturbed*: its figures describe a disturbed machine, and
+//! `compare` gives it no verdict.
 //!
 //! # Where the sampling happens, and why
 //!
@@ -300,14 +301,23 @@ pub struct Disturbance {
     /// The share of all CPUs other processes may use (`[experiment]
     /// disturbed_cpu_share`).
     pub threshold: f64,
-    /// `other_cpu_share + steal_share` above `threshold`.
+    /// `other_cpu_share + steal_share` above `threshold`, or more than
+    /// [`MAJOR_FAULTS_DISTURBED`] major faults in the window.
     pub disturbed: bool,
 }
+
+/// Major faults the measuring process may take in its window before the
+/// variant is disturbed: each read a page from disk because the page cache
+/// no longer held a page it maps (its artifact, its image). After the
+/// warm-up nothing should be read, so more than a stray few mean the
+/// machine took the cache away (seen here: 32,420 in one `serve` round,
+/// which halved its requests/s), and the figures measure the disk.
+pub const MAJOR_FAULTS_DISTURBED: u64 = 64;
 
 impl Disturbance {
     /// "others used 48% of the CPU (steal 0%, threshold 10%)".
     pub fn describe(&self) -> String {
-        format!(
+        let mut s = format!(
             "other processes used {:.0}% of the CPU{} while it measured (threshold {:.0}%; run queue mean {:.1}, max {})",
             self.other_cpu_share * 100.0,
             if self.steal_share >= 0.005 {
@@ -318,7 +328,14 @@ impl Disturbance {
             self.threshold * 100.0,
             self.procs_running_mean,
             self.procs_running_max
-        )
+        );
+        if self.major_faults > MAJOR_FAULTS_DISTURBED {
+            s.push_str(&format!(
+                ", and it took {} major faults (pages read from disk: the page cache lost what it maps; more than {MAJOR_FAULTS_DISTURBED} is disturbed)",
+                self.major_faults
+            ));
+        }
+        s
     }
 }
 
@@ -374,6 +391,7 @@ pub fn assess(
     let inside = &samples[a..=b];
     let other_cpu_share = ((busy - own) / total).clamp(0.0, 1.0);
     let steal_share = (steal / total).clamp(0.0, 1.0);
+    let major_faults = sb.child_major_faults.saturating_sub(sa.child_major_faults);
     Some(Disturbance {
         window: kind.to_string(),
         window_s: dt,
@@ -389,9 +407,10 @@ pub fn assess(
         procs_running_max: inside.iter().map(|s| s.procs_running).max().unwrap_or(0),
         cpu_pressure: psi(|s| s.psi_cpu_us),
         memory_pressure: psi(|s| s.psi_memory_us),
-        major_faults: sb.child_major_faults.saturating_sub(sa.child_major_faults),
+        major_faults,
         threshold,
-        disturbed: other_cpu_share + steal_share > threshold,
+        disturbed: other_cpu_share + steal_share > threshold
+            || major_faults > MAJOR_FAULTS_DISTURBED,
     })
 }
 
@@ -456,6 +475,14 @@ intr 1 2 3\nctxt 99\nprocs_running 3\nprocs_blocked 0\n";
         let d = assess(&quiet, None, 0.10).unwrap();
         assert!(!d.disturbed, "{d:?}");
         assert!(d.other_cpu_share < 0.01);
+        // The same quiet CPU, but the child read pages from disk.
+        let mut reading = quiet;
+        reading[1].child_major_faults = MAJOR_FAULTS_DISTURBED + 1;
+        let d = assess(&reading, None, 0.10).unwrap();
+        assert!(d.disturbed, "{d:?}");
+        assert!(d.describe().contains("major faults"), "{}", d.describe());
+        reading[1].child_major_faults = MAJOR_FAULTS_DISTURBED;
+        assert!(!assess(&reading, None, 0.10).unwrap().disturbed);
     }
 
     #[test]

@@ -1052,11 +1052,12 @@ pub fn render(r: &ResultFile) -> String {
     if r.variants.iter().any(|v| v.disturbance.is_some()) {
         let _ = writeln!(
             out,
-            "\n## Measurement conditions\n\nSampled by the runner every 100 ms while each variant's process ran, over its timed part (widened to at least 1 s) or its whole life: CPU time of other processes (machine busy time from /proc/stat minus the measuring process's and the runner's own), time stolen by the hypervisor, the run queue (procs_running, the measuring threads included), pressure stall information and the measuring process's major faults. Shares are of all {} CPUs. A variant is disturbed when others and steal used more than {:.0}% (`[experiment] disturbed_cpu_share`); with rounds, the worst counted round is shown.\n",
+            "\n## Measurement conditions\n\nSampled by the runner every 100 ms while each variant's process ran, over its timed part (widened to at least 1 s) or its whole life: CPU time of other processes (machine busy time from /proc/stat minus the measuring process's and the runner's own), time stolen by the hypervisor, the run queue (procs_running, the measuring threads included), pressure stall information and the measuring process's major faults. Shares are of all {} CPUs. A variant is disturbed when others and steal used more than {:.0}% (`[experiment] disturbed_cpu_share`) or the measuring process took more than {} major faults; with rounds, the worst counted round is shown.\n",
             r.host.cpus,
             r.disturbed_cpu_share
                 .unwrap_or(crate::measure::disturbance::DEFAULT_THRESHOLD)
-                * 100.0
+                * 100.0,
+            crate::measure::disturbance::MAJOR_FAULTS_DISTURBED
         );
         out.push_str(&conditions_table(r));
     }

@@ -93,7 +93,7 @@ pub fn churn(c: &ChurnResult) -> Vec<String> {
 /// round's figures, and in how many of the counted rounds it happened.
 pub fn disturbed(d: &Disturbance, disturbed_rounds: usize, rounds: usize) -> String {
     format!(
-        "disturbed{}: {}; its figures describe a busy machine, and `compare` gives it no verdict. \
+        "disturbed{}: {}; its figures describe a disturbed machine, and `compare` gives it no verdict. \
          Rerun on a quiet machine.",
         if rounds > 1 {
             format!(" in {disturbed_rounds} of {rounds} rounds")
