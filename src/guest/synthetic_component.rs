@@ -19,7 +19,7 @@
 //! Memory layout of every core memory: bytes `[0, image_len)` are an active
 //! data segment of non-zero bytes ([`image_byte`]), `image_len` being
 //! `image_size` rounded up to whole 64 KiB wasm pages; a call writes byte
-//! `k + 1` (wrapping) at `dirty_offset + k * 4096` for
+//! `k + 1` (wrapping) at `dirty_offset + k * dirty_stride` for
 //! `k in 0..ceil(dirty_per_call / 4096)`. The memory's minimum size covers
 //! both the image and the dirtied range (and, in the HTTP module, a small
 //! scratch area, the body bytes and a bump heap placed after them).
@@ -367,6 +367,7 @@ struct HttpLayout {
 fn http_wat(spec: &ComponentSpec, layout: &Layout, h: &HttpLayout, body_len: u64) -> String {
     let dirty_pages = layout.dirty_pages as u32 as i32;
     let dirty_offset = spec.dirty_offset as u32 as i32;
+    let dirty_stride = spec.dirty_stride.max(HOST_PAGE) as u32 as i32;
     let scratch = h.scratch as u32 as i32;
     let body = h.body as u32 as i32;
     let body_len = body_len as u32 as i32;
@@ -404,7 +405,7 @@ fn http_wat(spec: &ComponentSpec, layout: &Layout, h: &HttpLayout, body_len: u64
 
   (func $handle (export "wasi:http/incoming-handler@0.2.12#handle") (param $request i32) (param $out i32)
     (local $i i32) (local $response i32) (local $body i32) (local $stream i32) (local $off i32) (local $n i32)
-{fault}    ;; 1. dirty one byte per host page: byte i+1 at dirty_offset + i*4096
+{fault}    ;; 1. dirty one byte per host page: byte i+1 at dirty_offset + i*dirty_stride
     block $dirty_done
       loop $dirty
         local.get $i
@@ -412,7 +413,7 @@ fn http_wat(spec: &ComponentSpec, layout: &Layout, h: &HttpLayout, body_len: u64
         i32.ge_u
         br_if $dirty_done
         local.get $i
-        i32.const 4096
+        i32.const {dirty_stride}
         i32.mul
         i32.const {dirty_offset}
         i32.add
@@ -650,5 +651,39 @@ pub fn spec(g: &crate::settings::GuestSettings) -> ComponentSpec {
         core_instances: g.core_instances,
         body: g.response_body.clone(),
         fault: g.fault,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The HTTP handler's dirty loop steps by `dirty_stride`, as the core
+    /// generator's does: 8 KiB leaves a clean page between dirty ones.
+    #[test]
+    fn the_http_handler_writes_one_page_per_stride() {
+        for stride in [HOST_PAGE, 2 * HOST_PAGE, 16 * HOST_PAGE] {
+            let spec = ComponentSpec {
+                image_size: 1 << 20,
+                dirty_per_call: 64 << 10,
+                dirty_stride: stride,
+                ..ComponentSpec::default()
+            };
+            let layout = Layout::new(&spec).unwrap();
+            let h = HttpLayout {
+                scratch: layout.end,
+                body: layout.end + 256,
+                heap: layout.end + 512,
+                min_pages: (layout.end + 512 + WASM_PAGE).div_ceil(WASM_PAGE),
+            };
+            let wat = http_wat(&spec, &layout, &h, 0);
+            let step = format!("local.get $i\n        i32.const {stride}\n        i32.mul");
+            assert!(
+                wat.contains(&step),
+                "stride {stride}: no `{step}` in\n{wat}"
+            );
+            // The layout leaves room for the strided range.
+            assert!(layout.end >= 15 * stride + HOST_PAGE);
+        }
     }
 }
