@@ -388,4 +388,10 @@ fn the_hosts_prefault_is_exported_as_code_that_runs_and_named_inexpressible_for_
         matches!(first, prefault_fixture::prefault::Populated::Now(n) if n > 0),
         "{first:?}"
     );
+    // The check that found pages is due again at the next drop, and finds
+    // none left: they were populated, not only counted.
+    let second = p
+        .untouched(memory.data_ptr(&store), memory.data_size(&store))
+        .unwrap();
+    assert_eq!(second, prefault_fixture::prefault::Populated::Now(0));
 }

@@ -76,13 +76,20 @@ impl Sandbox {
     /// host cannot see). Looks exports up by name: call it outside timed
     /// regions.
     pub fn core_memory(&self, store: &mut Store<Host>) -> Option<wasmtime::Memory> {
+        let name = self.core_memory_name(store)?;
+        self.core().ok()?.get_memory(&mut *store, &name)
+    }
+
+    /// The name of the export [`Sandbox::core_memory`] picks.
+    pub fn core_memory_name(&self, store: &mut Store<Host>) -> Option<String> {
         let instance = self.core().ok()?;
-        if let Some(m) = instance.get_memory(&mut *store, "memory") {
-            return Some(m);
+        if instance.get_memory(&mut *store, "memory").is_some() {
+            return Some("memory".to_string());
         }
         instance
             .exports(&mut *store)
-            .find_map(|e| e.into_extern().into_memory())
+            .find(|e| e.clone().into_extern().into_memory().is_some())
+            .map(|e| e.name().to_string())
     }
 }
 
@@ -152,6 +159,9 @@ pub struct Prepared {
     pub deadline_ticks: Option<u64>,
     /// `[guest] prefault`, when not `none`, with the slots it has populated.
     pub prefault: Option<(Prefault, crate::host::prefault::Prefaulter)>,
+    /// The memory export [`Sandbox::core_memory`] picks, resolved to an index
+    /// on the first sandbox so that the timed phases look nothing up by name.
+    memory_export: std::sync::OnceLock<Option<wasmtime::ModuleExport>>,
     _ticker: Option<EpochTicker>,
 }
 
@@ -165,7 +175,7 @@ impl Prepared {
     pub fn instantiate(&self, store: &mut Store<Host>) -> Result<Sandbox> {
         let sandbox = self.guest.instantiate(store)?;
         if let Some((Prefault::All, p)) = &self.prefault
-            && let Some(m) = sandbox.core_memory(store)
+            && let Some(m) = self.memory_of(store, &sandbox)
         {
             p.all(m.data_ptr(&*store), m.data_size(&*store))
                 .map_err(|e| anyhow::anyhow!("prefaulting the sandbox's memory: {e}"))?;
@@ -178,11 +188,27 @@ impl Prepared {
     /// to populate changes nothing the next sandbox sees: it is ignored.
     pub fn teardown(&self, mut store: Store<Host>, sandbox: Sandbox) {
         if let Some((Prefault::Untouched, p)) = &self.prefault
-            && let Some(m) = sandbox.core_memory(&mut store)
+            && let Some(m) = self.memory_of(&mut store, &sandbox)
         {
             let _ = p.untouched(m.data_ptr(&store), m.data_size(&store));
         }
         self.guest.teardown(store, sandbox);
+    }
+
+    /// The sandbox's linear memory as [`Sandbox::core_memory`] picks it,
+    /// through an export index resolved once (a sandbox of another module,
+    /// `sharing = "module-per-sandbox"`, falls back to the name lookup).
+    fn memory_of(&self, store: &mut Store<Host>, sandbox: &Sandbox) -> Option<wasmtime::Memory> {
+        let instance = sandbox.core().ok()?;
+        let export = self.memory_export.get_or_init(|| {
+            let name = sandbox.core_memory_name(store)?;
+            instance.module(&*store).get_export_index(&name)
+        });
+        export
+            .as_ref()
+            .and_then(|e| instance.get_module_export(&mut *store, e))
+            .and_then(wasmtime::Extern::into_memory)
+            .or_else(|| sandbox.core_memory(store))
     }
 
     /// One call of the guest's workload (arms the deadline first).
@@ -242,6 +268,7 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
         deadline_ticks,
         prefault: (g.prefault != Prefault::None)
             .then(|| (g.prefault, crate::host::prefault::Prefaulter::new())),
+        memory_export: std::sync::OnceLock::new(),
         _ticker: ticker,
     })
 }
