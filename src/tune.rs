@@ -302,7 +302,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     // and its artifact, each built once and cached.
     let artifact = |v: &Variant| -> Result<(Variant, Option<PathBuf>)> {
         let v = match guest::resolve_preinit(v, &opts.cache_dir)? {
-            Some((resolved, _)) => resolved,
+            Some((resolved, _, _)) => resolved,
             None => v.clone(),
         };
         let path = scenario::ensure_artifacts(&v, &opts.cache_dir)?.map(|a| a.path);

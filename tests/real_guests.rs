@@ -349,11 +349,11 @@ expect_stdout = "ok 45"
             bytes.len() as u64
         );
         assert!(
-            !pooling_lab::guest::preinit::exports_func(&bytes, "wizer.initialize").unwrap(),
+            !pooling_lab::guest::snapshot::exports_func(&bytes, "wizer.initialize").unwrap(),
             "{snapshot} still exports wizer.initialize"
         );
-        assert!(!pooling_lab::guest::preinit::exports_func(&bytes, "_initialize").unwrap());
-        assert!(pooling_lab::guest::preinit::exports_func(&bytes, "turn").unwrap());
+        assert!(!pooling_lab::guest::snapshot::exports_func(&bytes, "_initialize").unwrap());
+        assert!(pooling_lab::guest::snapshot::exports_func(&bytes, "turn").unwrap());
     }
     // The grant changes the descriptors the snapshot pins, so it has its own.
     assert_eq!(

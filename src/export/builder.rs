@@ -107,6 +107,12 @@ pub fn code(v: &Variant) -> Result<String> {
     if v.guest.prefault != Prefault::None {
         s.push_str(&prefault_code(v.guest.prefault));
     }
+    if let Some(lines) = super::snapshot_note(v) {
+        s.push('\n');
+        for l in lines {
+            s.push_str(&format!("// {l}\n"));
+        }
+    }
     Ok(s)
 }
 

@@ -57,6 +57,48 @@ pub fn set_keys(v: &Variant) -> Vec<(&'static KeyDoc, serde_json::Value)> {
     out
 }
 
+/// How production reproduces the tuned variant's snapshot (`[guest]
+/// snapshot`, python `preinit`), as comment lines without their comment
+/// marker; `None` when it has none.
+///
+/// `wasmtime wizer` cannot express these snapshots: it runs a reactor's
+/// `_initialize` and then its `--init-func`, a nullary export (so
+/// `--init-func _initialize` initialises twice, which a Go runtime or
+/// wasi-libc reactor refuses: "randinit twice"), and it can neither pass the
+/// plan's `init` arguments, nor run `preinit` code or a warm-up workload.
+/// `pooling-lab snapshot` builds the snapshot the lab measured and checks it
+/// against the un-snapshotted guest before writing it.
+pub fn snapshot_note(v: &Variant) -> Option<Vec<String>> {
+    let point = v.guest.snapshot_point();
+    if point == crate::settings::SnapshotPoint::None {
+        return None;
+    }
+    if v.guest.kind.is_component() {
+        return Some(vec![
+            "[guest] snapshot: the component is measured as its toolchain pre-initialised it"
+                .into(),
+            "  (componentize-py / ComponentizeJS): ship it as built.".into(),
+        ]);
+    }
+    Some(vec![
+        format!(
+            "[guest] snapshot = \"{}\": every sandbox starts from a wasmtime-wizer snapshot.",
+            point.name()
+        ),
+        "  Reproduce it (built as measured, checked against the un-snapshotted guest):".into(),
+        "    pooling-lab snapshot tuned.toml --out guest.snapshot.wasm".into(),
+        "  and load guest.snapshot.wasm instead of the guest. `wasmtime wizer` cannot express"
+            .into(),
+        "  it: it runs `_initialize` before its nullary --init-func (a Go or wasi-libc reactor"
+            .into(),
+        "  refuses a second `_initialize`), and cannot pass init arguments, run preinit code"
+            .into(),
+        "  or a warm-up. Whatever init read from random_get and the clocks is the same in every"
+            .into(),
+        "  sandbox: the snapshot command lists it.".into(),
+    ])
+}
+
 /// `section.key`, the name a key goes by in messages and in [`cli::cli_names`].
 pub fn full_key(doc: &KeyDoc) -> String {
     format!("{}.{}", doc.section, doc.key)

@@ -70,6 +70,11 @@ pub fn notes(v: &Variant, cli: &CliExport) -> String {
              #   pagemap_scan reset also copies the image into never-touched pages.\n",
         );
     }
+    if let Some(lines) = super::snapshot_note(v) {
+        for l in lines {
+            let _ = writeln!(s, "# {l}");
+        }
+    }
     if v.engine.epoch_interruption == Some(true) {
         s.push_str(
             "# -W epoch-interruption=y: wasmtime serve sets a request deadline only with\n\

@@ -32,16 +32,29 @@ pub fn output(
             String::from_utf8_lossy(&new_err).trim()
         )));
     }
-    if !expect.is_empty() {
+    let recording = store.data().transcript.is_some();
+    if !expect.is_empty() || recording {
+        let Some(out) = store.data_mut().output.as_mut() else {
+            return Ok(());
+        };
         let new_out = out.new_stdout();
-        if !String::from_utf8_lossy(&new_out).contains(expect) {
+        if !expect.is_empty() && !String::from_utf8_lossy(&new_out).contains(expect) {
             return Err(check_failed(format!(
                 "stdout lacks the expected `{expect}`: {}",
                 String::from_utf8_lossy(&new_out).trim()
             )));
         }
+        record(store, || format!("the stdout of `{what}`"), &new_out);
     }
     Ok(())
+}
+
+/// Appends a call's output to the store's transcript, when it keeps one
+/// ([`Host::transcript`]); the label is built only then.
+pub fn record(store: &mut Store<Host>, label: impl FnOnce() -> String, output: &[u8]) {
+    if let Some(t) = store.data_mut().transcript.as_mut() {
+        t.push((label(), output.to_vec()));
+    }
 }
 
 /// Checks returned bytes: they must contain `contains` (when not empty) and

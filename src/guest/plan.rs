@@ -295,6 +295,11 @@ impl PlanGuest {
                     Some(Val::I64(v)) => *v,
                     _ => 0,
                 };
+                check::record(
+                    store,
+                    || format!("the result of `{}`", c.export),
+                    v.to_string().as_bytes(),
+                );
                 if !c.expect.is_empty() && c.expect != v.to_string() {
                     Err(check_failed(format!(
                         "{what} is {v}, expected {}",
@@ -338,6 +343,7 @@ impl PlanGuest {
                 }
                 let mut got = vec![0u8; len as usize];
                 mem.read(&*store, ptr as usize, &mut got)?;
+                check::record(store, || what.clone(), &got);
                 let checked = check::bytes(&what, &got, &c.expect, c.equals.as_deref());
                 if c.free_result && ptr != 0 {
                     let len = if c.result == PlanResult::Cstring {
@@ -426,7 +432,9 @@ impl PlanGuest {
             instance: *instance,
         }));
         for (c, types) in &self.init {
-            self.run_call(store, instance, c, types)?;
+            use wasmtime::error::Context as _;
+            self.run_call(store, instance, c, types)
+                .with_context(|| format!("the init call `{}`", c.export))?;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! module and scenarios above both; this module imports neither.
 
 pub mod faults;
+pub mod nondeterminism;
 pub mod pagemap;
 pub mod prefault;
 pub mod ticker;
@@ -98,6 +99,11 @@ pub struct Host {
     /// Per-store state of the guest kind (an initialised flag, exports
     /// looked up once, ...), which this layer does not interpret.
     pub guest: Option<Box<dyn Any + Send>>,
+    /// When set, each call's outputs (a label naming the call, and the bytes
+    /// it returned or wrote to stdout) are appended here, to compare one
+    /// guest's outputs with another's (a snapshot's with the original's).
+    /// `None` in measured stores: nothing is copied.
+    pub transcript: Option<Vec<(String, Vec<u8>)>>,
 }
 
 impl Host {
@@ -195,6 +201,7 @@ pub fn new_store(engine: &Engine, spec: &StoreSpec) -> Store<Host> {
         wasi,
         output,
         guest: None,
+        transcript: None,
     };
     let mut store = Store::new(engine, host);
     // Only a configured limit installs the limiter: it is a boxed callback

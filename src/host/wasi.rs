@@ -18,6 +18,9 @@ pub struct WasiSpec {
     pub private_tmp: bool,
     /// Bytes the guest reads on stdin (empty = an empty stdin).
     pub stdin: Vec<u8>,
+    /// Counts the guest's random and clock reads (the snapshot builder's
+    /// store); `None` = the WASI defaults, uncounted.
+    pub record: Option<super::nondeterminism::Recorder>,
 }
 
 impl WasiSpec {
@@ -26,6 +29,9 @@ impl WasiSpec {
     pub fn apply(&self, b: &mut wasmtime_wasi::WasiCtxBuilder) -> anyhow::Result<()> {
         if !self.args.is_empty() {
             b.args(&self.args);
+        }
+        if let Some(r) = &self.record {
+            r.install(b);
         }
         for name in &self.grant_env {
             if let Ok(value) = std::env::var(name) {

@@ -815,20 +815,58 @@ pub fn failures(r: &ResultFile) -> String {
     out
 }
 
-/// One line per variant whose guest was pre-initialised (`[guest] preinit`).
+/// The snapshot table (one row per variant that starts from a snapshot, or
+/// whose component its toolchain pre-initialised), then what each froze.
 pub fn preinit_lines(r: &ResultFile) -> String {
     let mut out = String::new();
-    for v in &r.variants {
-        if let Some(p) = &v.preinit_snapshot {
-            let _ = writeln!(
-                out,
-                "- `{}`: `{}` snapshotted by wasmtime-wizer after running `{}` ({:.1} MiB module: `{}`)",
-                v.name,
-                v.settings.guest.python_wasm,
-                v.settings.guest.preinit.replace('`', "'"),
-                p.wasm_bytes as f64 / (1u64 << 20) as f64,
-                p.path
-            );
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let rows: Vec<_> = r
+        .variants
+        .iter()
+        .filter_map(|v| v.preinit_snapshot.as_ref().map(|p| (v, p)))
+        .collect();
+    if rows.is_empty() {
+        return out;
+    }
+    out.push_str("| variant | snapshot point | made by | build (s) | module MiB (before -> after) | data image MiB (before -> after) | frozen reads |\n|---|---|---|---:|---|---|---|\n");
+    for (v, p) in &rows {
+        let point = p.point.as_deref().unwrap_or("after-init");
+        let made_by = match (&p.toolchain, v.settings.guest.preinit.is_empty()) {
+            (Some(t), _) => format!("its toolchain ({t})"),
+            (None, false) => format!(
+                "wasmtime-wizer, preinit `{}`",
+                v.settings
+                    .guest
+                    .preinit
+                    .replace('`', "'")
+                    .replace('|', "\\|")
+            ),
+            (None, true) => "wasmtime-wizer".to_string(),
+        };
+        let frozen = if p.frozen.is_empty() {
+            "none".to_string()
+        } else {
+            p.frozen.describe().join("; ")
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {point} | {made_by} | {} | {:.2} -> {:.2} | {:.2} -> {:.2} | {frozen} |",
+            v.name,
+            if p.build_ms > 0.0 {
+                format!("{:.1}", p.build_ms / 1e3)
+            } else {
+                "-".into()
+            },
+            mib(p.original_bytes),
+            mib(p.wasm_bytes),
+            mib(p.original_data_image_bytes),
+            mib(p.data_image_bytes),
+        );
+    }
+    out.push('\n');
+    for (v, p) in &rows {
+        if let Some(w) = crate::report::warnings::snapshot_frozen(p) {
+            let _ = writeln!(out, "- **{}**: {w}", v.name);
         }
     }
     out
@@ -892,7 +930,7 @@ pub fn render(r: &ResultFile) -> String {
     }
     let pre = preinit_lines(r);
     if !pre.is_empty() {
-        out.push_str("## Pre-initialised guests\n\n");
+        out.push_str("## Snapshots\n\n");
         out.push_str(&pre);
         out.push('\n');
     }
@@ -918,8 +956,10 @@ pub fn render(r: &ResultFile) -> String {
         out.push_str(&churn_throughput_table(r));
         out.push_str("\n## Churn: latency per phase\n\n");
         out.push_str(
-            "instantiate = `Store::new` + `InstancePre::instantiate`; call = export lookup + \
-             workload call; drop = dropping the store (teardown, slot reset); cycle = all three.\n\n",
+            "instantiate = `Store::new` + `InstancePre::instantiate`; call = the fresh \
+             sandbox's first workload call, which includes the guest's own start-up (a reactor's \
+             `_initialize`, a plan's `init` calls) unless it starts from a snapshot; drop = \
+             dropping the store (teardown, slot reset); cycle = all three.\n\n",
         );
         out.push_str(&churn_latency_table(r));
         let dirty = churn_dirty_table(r);

@@ -104,6 +104,23 @@ pub fn disturbed(d: &Disturbance, disturbed_rounds: usize, rounds: usize) -> Str
     )
 }
 
+/// The warning for a snapshot whose initialisation read entropy or clocks:
+/// every sandbox made from it starts with those same values. `None` when it
+/// read neither.
+pub fn snapshot_frozen(s: &crate::result::PreinitSnapshot) -> Option<String> {
+    if s.frozen.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the snapshot froze nondeterministic values: its initialisation read {}. Every sandbox \
+         started from it begins with the same values: hash seeds (hash-flooding protection), map \
+         and PRNG seeds, start times. Before shipping this snapshot, check what the guest derived \
+         from them, and re-seed after restore where it matters (e.g. Python: PYTHONHASHSEED is \
+         fixed at init; Go: the runtime's hash seed).",
+        s.frozen.describe().join("; ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

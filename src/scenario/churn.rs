@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! t0  Store::new + instantiate              (linking was done once, before)
-//! t1  export lookup + call of the workload
+//! t1  the first call of the workload (with the guest's start-up:
+//!     `_initialize`, a plan's `init`, unless it starts from a snapshot)
 //! t2  teardown: drop(store)                   (instance teardown, slot reset)
 //! t3
 //! ```

@@ -74,7 +74,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> 
                 }
             };
             let (store, instance, i, c) =
-                instantiate_and_call(own.as_ref().unwrap_or(&prepared))
+                instantiate_and_call(own.as_ref().unwrap_or(&prepared), !variant.scenario.idle)
                     .with_context(|| format!("creating instance #{}", live.len() + 1))?;
             inst_ns += i;
             call_ns += c;
@@ -101,11 +101,16 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> 
     })
 }
 
-fn instantiate_and_call(p: &Prepared) -> Result<(Store<Host>, Sandbox, u128, u128)> {
+/// One sandbox: instantiated, then (when `call`) called once. Returns the
+/// time of each (the call's 0 when not called).
+fn instantiate_and_call(p: &Prepared, call: bool) -> Result<(Store<Host>, Sandbox, u128, u128)> {
     let mut store = p.new_store();
     let t = Instant::now();
     let mut sandbox = p.instantiate(&mut store)?;
     let inst_ns = t.elapsed().as_nanos();
+    if !call {
+        return Ok((store, sandbox, inst_ns, 0));
+    }
     let t = Instant::now();
     p.call(&mut store, &mut sandbox)
         .map_err(|e| anyhow::anyhow!("calling the guest: {e:#}"))?;

@@ -19,7 +19,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+    /// An error about `file` as a whole (no line or key).
+    pub fn new(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         ConfigError {
             file: file.into(),
             location: None,

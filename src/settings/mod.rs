@@ -19,8 +19,8 @@ pub use parse::{
 pub use schema::{
     Allocator, EngineSettings, GuestFault, GuestKind, GuestSettings, KeyDoc, KindKeys, Load,
     LoadGenerator, OptLevel, PlanArg, PlanCall, PlanResult, PoolRecycle, PoolingSettings, Prefault,
-    ScenarioKind, ScenarioSettings, ServeServer, Sharing, SoakMode, TenantMix, Toggle,
-    WasmtimeFlags,
+    ScenarioKind, ScenarioSettings, ServeServer, Sharing, SnapshotPoint, SoakMode, TenantMix,
+    Toggle, WasmtimeFlags,
 };
 pub use size::ByteSize;
 pub use value::OneOrMany;

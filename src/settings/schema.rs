@@ -830,6 +830,32 @@ pub enum Prefault {
     Untouched,
 }
 
+/// Where a guest is snapshotted with wasmtime-wizer before any sandbox
+/// exists (`[guest] snapshot`): every sandbox then starts from that state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotPoint {
+    /// No snapshot: each fresh sandbox runs its own initialisation.
+    None,
+    /// After the guest's initialisation: `_initialize`, then the kind's own
+    /// (Python: `wizer.initialize` and `preinit`; core: the plan's `init`).
+    AfterInit,
+    /// After-init, then `snapshot_warmup_calls` calls of the warm-up
+    /// workload (never the measured one).
+    AfterWarmup,
+}
+
+impl SnapshotPoint {
+    /// The key's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            SnapshotPoint::None => "none",
+            SnapshotPoint::AfterInit => "after-init",
+            SnapshotPoint::AfterWarmup => "after-warmup",
+        }
+    }
+}
+
 /// How the compiled module reaches the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -967,6 +993,43 @@ plain_section! {
         /// shares its pages copy-on-write instead of writing its own.
         /// Empty = no pre-initialisation.
         preinit: String = String::new(), unit "Python source";
+        /// python, wasi-reactor, core (components: see below): snapshot the
+        /// guest with wasmtime-wizer before any sandbox exists, and start every
+        /// sandbox from the snapshot. `none`: each fresh sandbox runs its own
+        /// start-up. `after-init`: after `_initialize` and the kind's own
+        /// initialisation (python: `wizer.initialize` when the interpreter
+        /// exports it, then `preinit`; core: the plan's `init` calls, their
+        /// arguments written through the guest's allocator). `after-warmup`:
+        /// after-init, then `snapshot_warmup_calls` calls of the warm-up
+        /// workload (`snapshot_warmup_code` / `_argv` / `_plan`), which must
+        /// differ from the measured one. A python `preinit` implies at least
+        /// `after-init`. Every snapshot is checked before measuring: the
+        /// measured call's outputs must equal the un-snapshotted guest's.
+        /// Trade-off: a fresh sandbox skips the start-up (often most of its
+        /// first call) and shares the initialised heap copy-on-write, but the
+        /// image grows by the pages init wrote (keep_resident and CoW matter
+        /// more), building costs a compile (cached), and whatever init read
+        /// from WASI is frozen into every sandbox: random bytes (hash seeds,
+        /// PRNG state) and clock readings are then the same in all of them;
+        /// the result lists those calls. Components: a component its
+        /// toolchain already pre-initialised (componentize-py, ComponentizeJS)
+        /// is reported as such and measured as it is.
+        snapshot: SnapshotPoint = SnapshotPoint::None, unit "enum: none | after-init | after-warmup";
+        /// `snapshot = "after-warmup"`: how many warm-up workload calls run
+        /// before the snapshot (more calls settle more lazy state, e.g.
+        /// caches and allocator arenas, and freeze more of it).
+        snapshot_warmup_calls: u32 = 1, unit "count";
+        /// python, `snapshot = "after-warmup"`: the warm-up program (one
+        /// `turn` per warm-up call). It must differ from `code`: no measured
+        /// request may be one the snapshot has already seen.
+        snapshot_warmup_code: String = String::new(), unit "Python source";
+        /// wasi-reactor, `snapshot = "after-warmup"`: the warm-up argument
+        /// vector for `argv_export` (must differ from `argv`).
+        snapshot_warmup_argv: Vec<String> = Vec::new(), unit "list of strings";
+        /// core, `snapshot = "after-warmup"`: the warm-up calls, same form
+        /// as `calls` (the plan's own exports with other arguments; must
+        /// differ from `calls`).
+        snapshot_warmup_plan: Vec<PlanCall> = Vec::new(), unit "list of calls";
         /// WASI guests: names of host environment variables passed to the guest
         /// (nothing else of the host environment is visible).
         grant_env: Vec<String> = Vec::new(), unit "list of variable names";
@@ -1107,6 +1170,12 @@ plain_section! {
         kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak | serve | tenants";
         /// Scaling: live-instance counts to measure at, ascending.
         counts: Vec<u32> = vec![1, 10, 100], unit "list of counts";
+        /// Scaling: sample idle sandboxes (instantiated, never called: what a
+        /// sandbox costs before its first request, e.g. a pre-warmed pool)
+        /// instead of sandboxes after one workload call each (the default:
+        /// what a sandbox costs once it has served). With a snapshot, idle
+        /// shows the image a sandbox maps; after a call, what it then wrote.
+        idle: bool = false, unit "bool";
         /// Churn, pool, session: timed cycles (requests, executions) per thread;
         /// tenants: timed requests.
         iterations: u64 = 2000, unit "count";
@@ -1248,6 +1317,19 @@ plain_section! {
 }
 
 impl GuestSettings {
+    /// The snapshot point a sandbox of this guest starts from: `snapshot`,
+    /// or `after-init` when a python `preinit` is set without it.
+    pub fn snapshot_point(&self) -> SnapshotPoint {
+        if self.snapshot == SnapshotPoint::None
+            && self.kind == GuestKind::Python
+            && !self.preinit.is_empty()
+        {
+            SnapshotPoint::AfterInit
+        } else {
+            self.snapshot
+        }
+    }
+
     /// Whether `[guest] key` means anything for `kind`: results and tuned
     /// files list only those keys (a synthetic guest's result does not carry
     /// `python_wasm` or `argv`).
@@ -1273,6 +1355,22 @@ impl GuestSettings {
         if key == "prefault" {
             return !kind.is_component();
         }
+        if key == "snapshot" {
+            return matches!(
+                kind,
+                GuestKind::Python
+                    | GuestKind::WasiReactor
+                    | GuestKind::Core
+                    | GuestKind::CliComponent
+                    | GuestKind::HttpComponent
+            );
+        }
+        if key == "snapshot_warmup_calls" {
+            return matches!(
+                kind,
+                GuestKind::Python | GuestKind::WasiReactor | GuestKind::Core
+            );
+        }
         let own: &[&[&str]] = match kind {
             GuestKind::Synthetic => &[
                 GENERATED,
@@ -1293,6 +1391,7 @@ impl GuestSettings {
                     "argv_export",
                     "argv",
                     "teardown_export",
+                    "snapshot_warmup_argv",
                     "expect_stdout",
                 ],
             ],
@@ -1303,6 +1402,7 @@ impl GuestSettings {
                     "python_lib",
                     "code",
                     "preinit",
+                    "snapshot_warmup_code",
                     "expect_stdout",
                 ],
             ],
@@ -1311,7 +1411,14 @@ impl GuestSettings {
             }
             GuestKind::Core => &[
                 WASI,
-                &["wasm", "alloc_export", "free_export", "init", "calls"],
+                &[
+                    "wasm",
+                    "alloc_export",
+                    "free_export",
+                    "init",
+                    "calls",
+                    "snapshot_warmup_plan",
+                ],
             ],
             GuestKind::HttpComponent => &[WASI, HTTP, &["wasm"]],
         };

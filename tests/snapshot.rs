@@ -1,0 +1,337 @@
+//! `[guest] snapshot`: a core guest snapshotted after its initialisation (or
+//! after a warm-up) starts every sandbox initialised, answers as the
+//! un-snapshotted guest does, and every way it can go wrong is a config
+//! error naming the key: a trap in init (with its step), a warm-up that
+//! changes the measured output (with the call). What init read from WASI's
+//! random source is listed and warned about; a component its toolchain
+//! pre-initialised is reported as such, not snapshotted again.
+//!
+//! The guest is a small WAT reactor whose `answer()` encodes what it has
+//! seen: `inits * 1000 + config byte + 100000 * earlier bumps`, so a second
+//! `_initialize`, a lost `configure` or a warm-up's state all change it.
+
+use pooling_lab::guest::snapshot;
+use pooling_lab::report;
+use pooling_lab::runner;
+use pooling_lab::settings::Experiment;
+use std::path::Path;
+
+mod common;
+
+const GUEST: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 8192))
+  (global $inits (mut i32) (i32.const 0))
+  (global $bumps (mut i32) (i32.const 0))
+  (func (export "_initialize")
+    (global.set $inits (i32.add (global.get $inits) (i32.const 1)))
+    ;; ENTROPY
+    (call $boot))
+  (func $boot
+    ;; BOOT
+  )
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap
+      (i32.add (global.get $heap) (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8))))
+    (local.get $p))
+  (func (export "free") (param i32))
+  ;; configure(ptr, len): keeps the first byte in memory (init writes the image)
+  (func (export "configure") (param $p i32) (param $n i32)
+    (i32.store8 (i32.const 2048) (i32.load8_u (local.get $p))))
+  (func (export "answer") (result i32)
+    (i32.add
+      (i32.add (i32.mul (global.get $inits) (i32.const 1000)) (i32.load8_u (i32.const 2048)))
+      (i32.mul (global.get $bumps) (i32.const 100000))))
+  ;; a warm-up that leaves state the measured call reads
+  (func (export "bump") (param $by i32)
+    (global.set $bumps (i32.add (global.get $bumps) (local.get $by))))
+  ;; a warm-up that leaves nothing the measured call reads
+  (func (export "warm") (param $p i32) (param $n i32) (result i32)
+    (i32.load8_u (local.get $p)))
+  (func (export "boom") (unreachable))
+)
+"#;
+
+/// An experiment over the guest (with `edits` applied to its source) and
+/// the `[guest]` lines given, its single variant snapshotting as `guest`
+/// says; written under `dir`.
+fn experiment(dir: &Path, edits: &[(&str, &str)], guest: &str) -> Experiment {
+    let mut wat = GUEST.to_string();
+    for (from, to) in edits {
+        assert!(wat.contains(from), "{from}");
+        wat = wat.replace(from, to);
+    }
+    let wasm = dir.join("guest.wat");
+    std::fs::write(&wasm, wat).unwrap();
+    let src = format!(
+        r#"
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 4
+total_memories = 4
+total_tables = 4
+max_memory_size = "1MiB"
+[guest]
+kind = "core"
+wasm = "{}"
+load = "compile"
+{init}
+{calls}
+{guest}
+[scenario]
+kind = "churn"
+iterations = 40
+warmup = 5
+"#,
+        wasm.display(),
+        init = if guest.lines().any(|l| l.starts_with("init =")) {
+            ""
+        } else {
+            "init = [{ export = \"configure\", args = [{ bytes = \"A\" }] }]"
+        },
+        calls = if guest.lines().any(|l| l.starts_with("calls =")) {
+            ""
+        } else {
+            "calls = [{ export = \"answer\", result = \"i32\", expect = \"1065\" }]"
+        },
+    );
+    let path = dir.join("snapshot.toml");
+    std::fs::write(&path, &src).unwrap();
+    Experiment::parse(&path, &src).unwrap()
+}
+
+fn snapshot_error(dir: &Path, edits: &[(&str, &str)], guest: &str) -> String {
+    let exp = experiment(dir, edits, guest);
+    match runner::snapshot_variant(&exp, 0, &dir.join("cache")) {
+        Ok(_) => panic!("the snapshot was accepted"),
+        Err(e) => {
+            let ce = e
+                .downcast_ref::<pooling_lab::settings::ConfigError>()
+                .unwrap_or_else(|| panic!("not a config error: {e:#}"));
+            assert!(ce.fix.is_some(), "no fix: {ce}");
+            ce.to_string()
+        }
+    }
+}
+
+#[test]
+fn after_init_snapshot_runs_init_once_and_answers_as_the_guest_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(dir.path(), &[], "snapshot = \"after-init\"");
+    let cache = dir.path().join("cache");
+    let (measured, report, fresh) = runner::snapshot_variant(&exp, 0, &cache)
+        .unwrap()
+        .expect("a snapshot point");
+    assert!(fresh);
+    assert_eq!(report.point.as_deref(), Some("after-init"));
+    // The snapshot ran `_initialize` and `init`: a sandbox runs neither.
+    assert!(measured.guest.init.is_empty());
+    let bytes = std::fs::read(&report.path).unwrap();
+    assert!(!snapshot::exports_func(&bytes, "_initialize").unwrap());
+    assert!(snapshot::exports_func(&bytes, "answer").unwrap());
+    // configure's byte is in the image now (the original has no data).
+    assert_eq!(report.original_data_image_bytes, 0);
+    assert!(report.data_image_bytes > 0, "{report:?}");
+    // This guest reads no entropy during init: nothing frozen, no warning.
+    assert!(report.frozen.is_empty(), "{:?}", report.frozen);
+    assert!(report::warnings::snapshot_frozen(&report).is_none());
+    // Built once, then cached.
+    let again = runner::snapshot_variant(&exp, 0, &cache).unwrap().unwrap();
+    assert!(!again.2);
+    assert_eq!(again.1.path, report.path);
+}
+
+#[test]
+fn sandboxes_from_a_snapshot_measure_with_the_guests_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        dir.path(),
+        &[],
+        "snapshot = [\"none\", \"after-init\", \"after-warmup\"]\nsnapshot_warmup_plan = [{ export = \"warm\", args = [{ bytes = \"zz\" }], result = \"i32\" }]\nsnapshot_warmup_calls = 2",
+    );
+    let config = exp.path.clone();
+    common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
+    let r = report::json::read(&common::result_json(dir.path(), "snapshot")).unwrap();
+    assert_eq!(r.variants.len(), 3);
+    for v in &r.variants {
+        let churn = v.churn.as_ref().expect("churn result");
+        // Every call was checked against "1065" (one init, config byte 'A').
+        assert_eq!(churn.faults.total(), 0, "{}: {:?}", v.name, churn.faults);
+        let point = v.preinit_snapshot.as_ref().and_then(|p| p.point.clone());
+        let want = match v.settings.guest.snapshot {
+            pooling_lab::settings::SnapshotPoint::None => None,
+            p => Some(p.name().to_string()),
+        };
+        assert_eq!(point, want, "{}", v.name);
+    }
+    let md =
+        std::fs::read_to_string(common::result_json(dir.path(), "snapshot").with_extension("md"))
+            .unwrap();
+    assert!(md.contains("## Snapshots"), "{md}");
+}
+
+#[test]
+fn a_trap_in_the_snapshots_init_names_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = snapshot_error(
+        dir.path(),
+        &[],
+        "snapshot = \"after-init\"\ninit = [{ export = \"configure\", args = [{ bytes = \"A\" }] }, { export = \"boom\" }]",
+    );
+    assert!(text.contains("`guest.init`"), "{text}");
+    assert!(text.contains("the plan's `init` calls failed"), "{text}");
+    assert!(text.contains("the init call `boom`"), "{text}");
+    assert!(text.contains("unreachable"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = snapshot_error(
+        dir.path(),
+        &[(";; BOOT", "unreachable")],
+        "snapshot = \"after-init\"",
+    );
+    assert!(
+        text.contains("the guest's `_initialize` trapped while the snapshot was being initialised"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_warmup_that_changes_the_measured_output_is_a_config_error_naming_the_call() {
+    // The measured call's own check catches it first...
+    let dir = tempfile::tempdir().unwrap();
+    let text = snapshot_error(
+        dir.path(),
+        &[],
+        "snapshot = \"after-warmup\"\nsnapshot_warmup_plan = [{ export = \"bump\", args = [1] }]",
+    );
+    assert!(
+        text.contains("fails the measured call that the un-snapshotted guest passes: the result of `answer` is 101065, expected 1065"),
+        "{text}"
+    );
+    // ...and without a check, the comparison with the un-snapshotted guest.
+    let dir = tempfile::tempdir().unwrap();
+    let text = snapshot_error(
+        dir.path(),
+        &[],
+        "calls = [{ export = \"answer\", result = \"i32\" }]\nsnapshot = \"after-warmup\"\nsnapshot_warmup_plan = [{ export = \"bump\", args = [1] }]",
+    );
+    assert!(text.contains("`guest.snapshot`"), "{text}");
+    assert!(
+        text.contains("the result of `answer` differs: the un-snapshotted guest's is \"1065\", the after-warmup snapshot's is \"101065\""),
+        "{text}"
+    );
+    // The same warm-up through a call that leaves no state is accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        dir.path(),
+        &[],
+        "snapshot = \"after-warmup\"\nsnapshot_warmup_plan = [{ export = \"warm\", args = [{ bytes = \"q\" }], result = \"i32\" }]",
+    );
+    runner::snapshot_variant(&exp, 0, &dir.path().join("cache")).unwrap();
+}
+
+#[test]
+fn the_snapshot_lists_the_entropy_its_init_read_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        dir.path(),
+        &[(
+            ";; ENTROPY",
+            "(drop (call $random_get (i32.const 4096) (i32.const 16)))\n    (drop (call $random_get (i32.const 4112) (i32.const 8)))",
+        )],
+        "snapshot = \"after-init\"",
+    );
+    let (_, report, _) = runner::snapshot_variant(&exp, 0, &dir.path().join("cache"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.frozen.random_calls, 2, "{:?}", report.frozen);
+    let warning = report::warnings::snapshot_frozen(&report).expect("a warning");
+    assert!(warning.contains("random_get: 2 call(s)"), "{warning}");
+    assert!(warning.contains("Every sandbox"), "{warning}");
+}
+
+/// A custom `producers` section with one `processed-by` tool.
+fn producers(tool: &str, version: &str) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.push(s.len() as u8);
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut body = Vec::new();
+    string(&mut body, "producers");
+    body.push(1);
+    string(&mut body, "processed-by");
+    body.push(1);
+    string(&mut body, tool);
+    string(&mut body, version);
+    let mut section = vec![0u8, body.len() as u8];
+    section.extend(body);
+    section
+}
+
+#[test]
+fn a_component_its_toolchain_preinitialised_is_reported_not_snapshotted() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = pooling_lab::settings::GuestSettings {
+        kind: pooling_lab::settings::GuestKind::SyntheticComponent,
+        image_size: pooling_lab::settings::ByteSize::mib(1),
+        ..Default::default()
+    };
+    let plain = pooling_lab::guest::synthetic_component::run_component(
+        &pooling_lab::guest::synthetic_component::spec(&g),
+    )
+    .unwrap();
+    assert_eq!(snapshot::toolchain_preinit(&plain), None);
+    let mut wizened = plain.clone();
+    wizened.extend(producers("wizer", "10.0.0"));
+    assert_eq!(
+        snapshot::toolchain_preinit(&wizened).as_deref(),
+        Some("wizer 10.0.0")
+    );
+    let config = |file: &str| {
+        let path = dir.path().join(file);
+        let src = format!(
+            "[guest]\nkind = \"cli-component\"\nwasm = \"{}\"\nsnapshot = \"after-init\"\n",
+            path.display()
+        );
+        let cfg = dir.path().join(format!("{file}.toml"));
+        std::fs::write(&cfg, &src).unwrap();
+        Experiment::parse(&cfg, &src).unwrap()
+    };
+    std::fs::write(dir.path().join("wizened.wasm"), &wizened).unwrap();
+    std::fs::write(dir.path().join("plain.wasm"), &plain).unwrap();
+    let exp = config("wizened.wasm");
+    let (measured, report, _) = runner::snapshot_variant(&exp, 0, &dir.path().join("cache"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.point.as_deref(), Some("toolchain"));
+    assert_eq!(report.toolchain.as_deref(), Some("wizer 10.0.0"));
+    // Measured as it is: the same file, no second snapshot.
+    assert_eq!(measured.guest.wasm, exp.variants[0].guest.wasm);
+    assert_eq!(report.wasm_bytes, wizened.len() as u64);
+
+    let exp = config("plain.wasm");
+    let err = runner::snapshot_variant(&exp, 0, &dir.path().join("cache")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("was not pre-initialised by its toolchain"),
+        "{text}"
+    );
+
+    // The real componentize-py component, when it has been built.
+    let real = "guests/components/python-http.wasm";
+    match std::fs::read(real) {
+        Ok(bytes) => {
+            let tools =
+                snapshot::toolchain_preinit(&bytes).expect("componentize-py pre-initialises");
+            assert!(tools.contains("component-init"), "{tools}");
+        }
+        Err(_) => eprintln!(
+            "NOT CHECKED: {real} is not built (scripts/fetch-guests.sh --only python-http); the synthetic component above was"
+        ),
+    }
+}
