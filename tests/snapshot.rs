@@ -22,6 +22,7 @@ const GUEST: &str = r#"
 (module
   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (memory (export "memory") 2)
+  (data (i32.const 3000) "seed")
   (global $heap (mut i32) (i32.const 8192))
   (global $inits (mut i32) (i32.const 0))
   (global $bumps (mut i32) (i32.const 0))
@@ -134,9 +135,17 @@ fn after_init_snapshot_runs_init_once_and_answers_as_the_guest_does() {
     let bytes = std::fs::read(&report.path).unwrap();
     assert!(!snapshot::exports_func(&bytes, "_initialize").unwrap());
     assert!(snapshot::exports_func(&bytes, "answer").unwrap());
-    // configure's byte is in the image now (the original has no data).
-    assert_eq!(report.original_data_image_bytes, 0);
-    assert!(report.data_image_bytes > 0, "{report:?}");
+    // configure's byte is in the image now (beside the original's seed), and
+    // the original's applied segment left no empty passive segment behind.
+    assert_eq!(report.original_data_image_bytes, 4);
+    assert!(report.data_image_bytes > 4, "{report:?}");
+    assert!(
+        data_segments(&bytes)
+            .iter()
+            .all(|&(passive, len)| !passive && len > 0),
+        "{:?}",
+        data_segments(&bytes)
+    );
     // This guest reads no entropy during init: nothing frozen, no warning.
     assert!(report.frozen.is_empty(), "{:?}", report.frozen);
     assert!(report::warnings::snapshot_frozen(&report).is_none());
@@ -334,4 +343,49 @@ fn a_component_its_toolchain_preinitialised_is_reported_not_snapshotted() {
             "NOT CHECKED: {real} is not built (scripts/fetch-guests.sh --only python-http); the synthetic component above was"
         ),
     }
+}
+
+/// Data segments of `wasm` as (passive?, length).
+fn data_segments(wasm: &[u8]) -> Vec<(bool, usize)> {
+    let mut out = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::DataSection(data) = payload.unwrap() {
+            for d in data {
+                let d = d.unwrap();
+                out.push((
+                    matches!(d.kind, wasmparser::DataKind::Passive),
+                    d.data.len(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_empty_passive_segments_wizer_leaves_are_dropped_unless_code_names_segments() {
+    // wizer turns applied active segments into empty passive ones; each
+    // costs 12 bytes of every instance's VMContext.
+    let plain = wat::parse_str(
+        r#"(module (memory 1) (data (i32.const 16) "a") (data "") (data "kept") (data (i32.const 32) "b")
+             (func (export "f") (result i32) (i32.load8_u (i32.const 16))))"#,
+    )
+    .unwrap();
+    let out = snapshot::drop_empty_passive_segments(&plain).unwrap();
+    assert_eq!(
+        data_segments(&out),
+        [(false, 1), (true, 4), (false, 1)],
+        "only the empty passive segment goes"
+    );
+    wasmparser::Validator::new().validate_all(&out).unwrap();
+    // memory.init names segments by index: nothing may be renumbered.
+    let named = wat::parse_str(
+        r#"(module (memory 1) (data "") (data "kept")
+             (func (export "f") (memory.init 1 (i32.const 0) (i32.const 0) (i32.const 4))))"#,
+    )
+    .unwrap();
+    assert_eq!(
+        snapshot::drop_empty_passive_segments(&named).unwrap(),
+        named
+    );
 }
