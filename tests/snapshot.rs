@@ -331,17 +331,20 @@ fn a_component_its_toolchain_preinitialised_is_reported_not_snapshotted() {
         "{text}"
     );
 
-    // The real componentize-py component, when it has been built.
-    let real = "guests/components/python-http.wasm";
-    match std::fs::read(real) {
-        Ok(bytes) => {
-            let tools =
-                snapshot::toolchain_preinit(&bytes).expect("componentize-py pre-initialises");
-            assert!(tools.contains("component-init"), "{tools}");
+    // The real componentize-py and ComponentizeJS components, when built.
+    for (real, tool) in [
+        ("guests/components/python-http.wasm", "component-init"),
+        ("guests/components/js-http.wasm", "ComponentizeJS"),
+    ] {
+        match std::fs::read(real) {
+            Ok(bytes) => {
+                let tools = snapshot::toolchain_preinit(&bytes).expect("pre-initialised");
+                assert!(tools.contains(tool), "{real}: {tools}");
+            }
+            Err(_) => eprintln!(
+                "NOT CHECKED: {real} is not built (scripts/fetch-guests.sh --only components); the synthetic component above was"
+            ),
         }
-        Err(_) => eprintln!(
-            "NOT CHECKED: {real} is not built (scripts/fetch-guests.sh --only python-http); the synthetic component above was"
-        ),
     }
 }
 
@@ -388,4 +391,75 @@ fn the_empty_passive_segments_wizer_leaves_are_dropped_unless_code_names_segment
         snapshot::drop_empty_passive_segments(&named).unwrap(),
         named
     );
+}
+
+#[test]
+fn the_snapshot_command_writes_the_checked_snapshot_production_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(dir.path(), &[], "snapshot = \"after-init\"");
+    let out = dir.path().join("guest.snapshot.wasm");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .arg("snapshot")
+        .arg(&exp.path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let stdout = common::expect_success(&run);
+    assert!(stdout.contains("after-init snapshot, checked"), "{stdout}");
+    // Production loads the file with plain wasmtime: initialised once (by
+    // the snapshot), configured with 'A', and nothing runs at start.
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::from_file(&engine, &out).unwrap();
+    assert!(module.get_export("_initialize").is_none());
+    let mut linker = wasmtime::Linker::new(&engine);
+    linker
+        .func_wrap(
+            "wasi_snapshot_preview1",
+            "random_get",
+            |_: i32, _: i32| -> i32 { 0 },
+        )
+        .unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let answer = instance
+        .get_typed_func::<(), i32>(&mut store, "answer")
+        .unwrap();
+    assert_eq!(answer.call(&mut store, ()).unwrap(), 1065);
+
+    // A variant without a snapshot point is refused with the fix.
+    let plain = experiment(dir.path(), &[], "");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .arg("snapshot")
+        .arg(&plain.path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("has no snapshot point"), "{stderr}");
+}
+
+#[test]
+fn export_tells_production_how_to_reproduce_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        dir.path(),
+        &[],
+        "snapshot = \"after-warmup\"\nsnapshot_warmup_plan = [{ export = \"warm\", args = [{ bytes = \"q\" }] }]",
+    );
+    let note = pooling_lab::export::snapshot_note(&exp.variants[0])
+        .expect("a note")
+        .join("\n");
+    assert!(note.contains("snapshot = \"after-warmup\""), "{note}");
+    assert!(
+        note.contains("pooling-lab snapshot tuned.toml --out"),
+        "{note}"
+    );
+    assert!(note.contains("`wasmtime wizer` cannot express"), "{note}");
+    let none = experiment(dir.path(), &[], "");
+    assert!(pooling_lab::export::snapshot_note(&none.variants[0]).is_none());
 }

@@ -627,10 +627,19 @@ pub fn data_image_bytes(wasm: &[u8]) -> u64 {
 
 /// The tools that pre-initialised a component, from the `processed-by`
 /// fields of its modules' `producers` sections (componentize-py's
-/// `component-init-transform`, ComponentizeJS's `wizer`); `None` when no
+/// `component-init-transform`, `ComponentizeJS`, `wizer`); `None` when no
 /// pre-initialiser processed it.
 pub fn toolchain_preinit(wasm: &[u8]) -> Option<String> {
-    const PREINITIALISERS: &[&str] = &["wizer", "component-init", "weval"];
+    // The pre-initialisers themselves, and the toolchains that always run
+    // one (ComponentizeJS evaluates the JS source in StarlingMonkey under
+    // wizer at build time and records only its own name).
+    const PREINITIALISERS: &[&str] = &[
+        "wizer",
+        "component-init",
+        "weval",
+        "ComponentizeJS",
+        "componentize-py",
+    ];
     let mut found: Vec<String> = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         let Ok(wasmparser::Payload::CustomSection(c)) = payload else {
