@@ -463,3 +463,33 @@ fn export_tells_production_how_to_reproduce_the_snapshot() {
     let none = experiment(dir.path(), &[], "");
     assert!(pooling_lab::export::snapshot_note(&none.variants[0]).is_none());
 }
+
+#[test]
+fn what_wizer_cannot_snapshot_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("imports-memory.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (import "env" "memory" (memory 1))
+             (func (export "answer") (result i32) (i32.const 7)))"#,
+    )
+    .unwrap();
+    let src = format!(
+        "[guest]\nkind = \"core\"\nwasm = \"{}\"\ncalls = [{{ export = \"answer\", result = \"i32\" }}]\nsnapshot = \"after-init\"\n",
+        wat.display()
+    );
+    let cfg = dir.path().join("imports.toml");
+    std::fs::write(&cfg, &src).unwrap();
+    let exp = Experiment::parse(&cfg, &src).unwrap();
+    let err = runner::snapshot_variant(&exp, 0, &dir.path().join("cache")).unwrap_err();
+    let ce = err
+        .downcast_ref::<pooling_lab::settings::ConfigError>()
+        .expect("a config error");
+    let text = ce.to_string();
+    assert!(text.contains("`guest.snapshot`"), "{text}");
+    assert!(
+        text.contains("imported memories are not supported"),
+        "{text}"
+    );
+    assert!(text.contains("--import-memory"), "{text}");
+}
