@@ -44,16 +44,21 @@ pub fn output(
                 String::from_utf8_lossy(&new_out).trim()
             )));
         }
-        record(store, || format!("the stdout of `{what}`"), &new_out);
+        record(store, || format!("the stdout of `{what}`"), || new_out);
     }
     Ok(())
 }
 
 /// Appends a call's output to the store's transcript, when it keeps one
-/// ([`Host::transcript`]); the label is built only then.
-pub fn record(store: &mut Store<Host>, label: impl FnOnce() -> String, output: &[u8]) {
+/// ([`Host::transcript`]); label and output are made only then, so a
+/// measured call (no transcript) pays one check and no allocation.
+pub fn record(
+    store: &mut Store<Host>,
+    label: impl FnOnce() -> String,
+    output: impl FnOnce() -> Vec<u8>,
+) {
     if let Some(t) = store.data_mut().transcript.as_mut() {
-        t.push((label(), output.to_vec()));
+        t.push((label(), output()));
     }
 }
 
@@ -78,7 +83,8 @@ pub fn bytes(what: &str, got: &[u8], contains: &str, equals: Option<&str>) -> wa
     Ok(())
 }
 
-fn shorten(s: &str) -> String {
+/// `s`, cut to 200 bytes (at a character boundary) with `...` when longer.
+pub(crate) fn shorten(s: &str) -> String {
     if s.len() <= 200 {
         s.to_string()
     } else {

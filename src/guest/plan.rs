@@ -298,7 +298,7 @@ impl PlanGuest {
                 check::record(
                     store,
                     || format!("the result of `{}`", c.export),
-                    v.to_string().as_bytes(),
+                    || v.to_string().into_bytes(),
                 );
                 if !c.expect.is_empty() && c.expect != v.to_string() {
                     Err(check_failed(format!(
@@ -343,7 +343,7 @@ impl PlanGuest {
                 }
                 let mut got = vec![0u8; len as usize];
                 mem.read(&*store, ptr as usize, &mut got)?;
-                check::record(store, || what.clone(), &got);
+                check::record(store, || what.clone(), || got.clone());
                 let checked = check::bytes(&what, &got, &c.expect, c.equals.as_deref());
                 if c.free_result && ptr != 0 {
                     let len = if c.result == PlanResult::Cstring {

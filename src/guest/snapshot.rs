@@ -397,12 +397,7 @@ pub fn verify(
 }
 
 fn shorten(b: &[u8]) -> String {
-    let s = String::from_utf8_lossy(b);
-    if s.len() <= 120 {
-        s.into_owned()
-    } else {
-        format!("{}...", &s[..s.floor_char_boundary(120)])
-    }
+    super::check::shorten(&String::from_utf8_lossy(b))
 }
 
 /// The warm-up workload's key for `kind`.
