@@ -518,3 +518,165 @@ soak_mode = "reuse"
         assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
     }
 }
+
+/// A library guest as C libraries ship them: a version string in static
+/// data, results released by the library's own `lib_free` (which counts
+/// its calls), and a `free` that, like a checking allocator, traps on a
+/// pointer it never handed out.
+const LIB_WAT: &str = r#"(module
+  (memory (export "memory") 2)
+  (data (i32.const 16) "1.2.3\00")
+  (global $next (mut i32) (i32.const 1024))
+  (global $frees (mut i32) (i32.const 0))
+  (global $lib_frees (mut i32) (i32.const 0))
+  (func $malloc (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8))))
+    (local.get $p))
+  (func (export "free") (param $p i32)
+    (if (i32.lt_u (local.get $p) (i32.const 1024)) (then unreachable))
+    (global.set $frees (i32.add (global.get $frees) (i32.const 1))))
+  (func (export "lib_free") (param $p i32)
+    (if (i32.lt_u (local.get $p) (i32.const 1024)) (then unreachable))
+    (global.set $lib_frees (i32.add (global.get $lib_frees) (i32.const 1))))
+  (func (export "frees") (result i32) (global.get $frees))
+  (func (export "lib_frees") (result i32) (global.get $lib_frees))
+  (func (export "version") (result i32) (i32.const 16))
+  (func (export "echo") (param $p i32) (param $len i32) (result i64)
+    (local $dst i32)
+    (local.set $dst (call $malloc (local.get $len)))
+    (memory.copy (local.get $dst) (local.get $p) (local.get $len))
+    (i64.or
+      (i64.shl (i64.extend_i32_u (local.get $dst)) (i64.const 32))
+      (i64.extend_i32_u (local.get $len)))))"#;
+
+#[test]
+fn results_are_freed_by_the_calls_own_free_and_static_results_are_a_named_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = write(dir.path(), "lib.wat", LIB_WAT);
+    let cfg = config(
+        dir.path(),
+        "lib",
+        &format!(
+            r#"[guest]
+kind = "core"
+wasm = "{wasm}"
+[[variant]]
+name = "static-freed"
+[variant.guest]
+calls = [{{ export = "version", result = "cstring", expect = "1.2.3" }}]
+[variant.scenario]
+expect_faults = true
+[[variant]]
+name = "static-kept"
+[variant.guest]
+calls = [{{ export = "version", result = "cstring", expect = "1.2.3", free_result = false }}]
+[[variant]]
+name = "own-free"
+[variant.guest]
+calls = [
+  {{ export = "echo", args = [{{ bytes = "hi" }}], result = "packed", equals = "hi", free_export = "lib_free" }},
+  {{ export = "lib_frees", result = "i32", expect = "1" }},
+  {{ export = "frees", result = "i32", expect = "1" }},
+]
+[[variant]]
+name = "guest-free"
+[variant.guest]
+calls = [
+  {{ export = "echo", args = [{{ bytes = "hi" }}], result = "packed", equals = "hi" }},
+  {{ export = "lib_frees", result = "i32", expect = "0" }},
+  {{ export = "frees", result = "i32", expect = "2" }},
+]
+"#
+        ),
+    );
+    let r = run_ok(dir.path(), "lib", &cfg);
+    let churn = |name: &str| {
+        r.variants
+            .iter()
+            .find(|v| v.name == name)
+            .and_then(|v| v.churn.as_ref())
+            .unwrap_or_else(|| panic!("no churn result for {name}"))
+    };
+    let freed = churn("static-freed");
+    let cycles = freed.faults.total();
+    assert!(
+        cycles > 0,
+        "every call frees static data: {:?}",
+        freed.faults
+    );
+    let first = freed.faults.first.as_deref().unwrap();
+    assert!(first.contains("the result of `version`"), "{first}");
+    assert!(first.contains("`free`"), "{first}");
+    assert!(first.contains("free_result = false"), "{first}");
+    for ok in ["static-kept", "own-free", "guest-free"] {
+        assert_eq!(churn(ok).faults.total(), 0, "{ok}: {:?}", churn(ok).faults);
+    }
+}
+
+#[test]
+fn not_expect_fails_a_call_whose_result_holds_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = write(dir.path(), "shout.wat", PLAN_WAT);
+    let cfg = config(
+        dir.path(),
+        "absent",
+        &format!(
+            r#"[guest]
+kind = "core"
+wasm = "{wasm}"
+[[variant]]
+name = "gone"
+[variant.guest]
+calls = [
+  {{ export = "shout", args = [{{ bytes = "card 4111-x" }}], result = "packed", not_expect = "card" }},
+  {{ export = "add", args = [2, 2], result = "i32", not_expect = "5" }},
+]
+[[variant]]
+name = "still-there"
+[variant.guest]
+calls = [{{ export = "shout", args = [{{ bytes = "card 4111-x" }}], result = "packed", not_expect = "4111" }}]
+[variant.scenario]
+expect_faults = true
+[[variant]]
+name = "integer-ruled-out"
+[variant.guest]
+calls = [{{ export = "add", args = [2, 2], result = "i32", not_expect = "4" }}]
+[variant.scenario]
+expect_faults = true
+"#
+        ),
+    );
+    let r = run_ok(dir.path(), "absent", &cfg);
+    let churn = |i: usize| r.variants[i].churn.as_ref().unwrap();
+    assert_eq!(churn(0).faults.total(), 0, "{:?}", churn(0).faults);
+    for i in [1, 2] {
+        let f = &churn(i).faults;
+        assert!(f.checks > 0 && f.checks == f.total(), "{f:?}");
+    }
+    let first = |i: usize| churn(i).faults.first.clone().unwrap();
+    assert!(first(1).contains("contains `4111`"), "{}", first(1));
+    assert!(
+        first(2).contains("is 4, which not_expect rules out"),
+        "{}",
+        first(2)
+    );
+}
+
+#[test]
+fn a_calls_own_free_export_is_type_checked_before_measuring() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = write(dir.path(), "lib.wat", LIB_WAT);
+    let cfg = config(
+        dir.path(),
+        "badfree",
+        &format!(
+            "[guest]\nkind = \"core\"\nwasm = \"{wasm}\"\ncalls = [{{ export = \"echo\", args = [{{ bytes = \"x\" }}], result = \"packed\", free_export = \"frees\" }}]\n"
+        ),
+    );
+    let err = run_config_error(dir.path(), &cfg);
+    assert!(err.contains("`guest.calls`"), "{err}");
+    assert!(err.contains("`frees`"), "{err}");
+    assert!(err.contains("the free_export of the call `echo`"), "{err}");
+}

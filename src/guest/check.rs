@@ -62,21 +62,40 @@ pub fn record(
     }
 }
 
-/// Checks returned bytes: they must contain `contains` (when not empty) and
-/// equal `equals` (when set).
-pub fn bytes(what: &str, got: &[u8], contains: &str, equals: Option<&str>) -> wasmtime::Result<()> {
+/// Checks returned bytes: they must contain `contains` and lack `lacks`
+/// (each when not empty) and equal `equals` (when set). `what` names them,
+/// and is made only when a check fails.
+pub fn bytes(
+    what: impl FnOnce() -> String,
+    got: &[u8],
+    contains: &str,
+    lacks: &str,
+    equals: Option<&str>,
+) -> wasmtime::Result<()> {
+    if contains.is_empty() && lacks.is_empty() && equals.is_none() {
+        return Ok(());
+    }
     let text = String::from_utf8_lossy(got);
     if let Some(want) = equals
         && text != want
     {
         return Err(check_failed(format!(
-            "{what} is {:?}, expected exactly {want:?}",
+            "{} is {:?}, expected exactly {want:?}",
+            what(),
             shorten(&text)
         )));
     }
     if !contains.is_empty() && !text.contains(contains) {
         return Err(check_failed(format!(
-            "{what} lacks the expected `{contains}`: {:?}",
+            "{} lacks the expected `{contains}`: {:?}",
+            what(),
+            shorten(&text)
+        )));
+    }
+    if !lacks.is_empty() && text.contains(lacks) {
+        return Err(check_failed(format!(
+            "{} contains `{lacks}`, which not_expect rules out: {:?}",
+            what(),
             shorten(&text)
         )));
     }

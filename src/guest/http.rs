@@ -30,6 +30,8 @@ pub struct RequestSpec {
     pub method: http::Method,
     /// Path and query (`/` by default).
     pub path: String,
+    /// `http://localhost` + path, parsed once (a request copies it).
+    pub uri: http::Uri,
     /// Headers.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Request body.
@@ -66,8 +68,15 @@ impl RequestSpec {
                 message: format!("`{}` must start with `/`", g.http_path),
             });
         }
+        let uri = format!("http://localhost{}", g.http_path)
+            .parse()
+            .map_err(|e| super::plan::ExportMismatch {
+                key: "http_path".into(),
+                message: format!("`{}` is not a path and query: {e}", g.http_path),
+            })?;
         Ok(RequestSpec {
             method,
+            uri,
             path: g.http_path.clone(),
             headers,
             body: Bytes::from(g.http_body.clone().into_bytes()),
@@ -76,16 +85,18 @@ impl RequestSpec {
         })
     }
 
-    /// The request as hyper builds it.
+    /// The request as hyper builds it: copies of what [`RequestSpec::from_settings`]
+    /// parsed (nothing is formatted or parsed per request).
     pub fn build(&self) -> wasmtime::Result<hyper::Request<Full<Bytes>>> {
-        let mut b = hyper::Request::builder()
-            .method(self.method.clone())
-            .uri(format!("http://localhost{}", self.path));
+        let mut request = hyper::Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        headers.reserve(self.headers.len());
         for (k, v) in &self.headers {
-            b = b.header(k, v);
+            headers.append(k.clone(), v.clone());
         }
-        b.body(Full::new(self.body.clone()))
-            .map_err(|e| wasmtime::format_err!("building the request: {e}"))
+        Ok(request)
     }
 }
 
@@ -214,7 +225,13 @@ impl Guest for HttpGuest {
                 String::from_utf8_lossy(&body[..body.len().min(200)])
             )));
         }
-        super::check::bytes("the response body", &body, &self.request.expect_body, None)?;
+        super::check::bytes(
+            || "the response body".into(),
+            &body,
+            &self.request.expect_body,
+            "",
+            None,
+        )?;
         // Whatever the handler wrote to stderr fails the request too.
         super::check::output(store, 0, "handle", "")
     }

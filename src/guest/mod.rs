@@ -80,6 +80,20 @@ impl Sandbox {
         self.core().ok()?.get_memory(&mut *store, &name)
     }
 
+    /// The linear memory `export` (from [`memory_export`]) resolves to in
+    /// this sandbox: no name lookup, for timed regions. `None` for
+    /// components.
+    pub fn core_memory_at(
+        &self,
+        store: &mut Store<Host>,
+        export: &wasmtime::ModuleExport,
+    ) -> Option<wasmtime::Memory> {
+        self.core()
+            .ok()?
+            .get_module_export(&mut *store, export)
+            .and_then(wasmtime::Extern::into_memory)
+    }
+
     /// The name of the export [`Sandbox::core_memory`] picks.
     pub fn core_memory_name(&self, store: &mut Store<Host>) -> Option<String> {
         let instance = self.core().ok()?;
@@ -91,6 +105,21 @@ impl Sandbox {
             .find(|e| e.clone().into_extern().into_memory().is_some())
             .map(|e| e.name().to_string())
     }
+}
+
+/// The memory export [`Sandbox::core_memory`] picks in instances of
+/// `module` (`memory`, else the first exported memory), resolved to an
+/// index once so that a timed region looks nothing up by name.
+pub fn memory_export(module: &wasmtime::Module) -> Option<wasmtime::ModuleExport> {
+    let name = match module.get_export("memory") {
+        Some(wasmtime::ExternType::Memory(_)) => "memory".to_string(),
+        _ => module
+            .exports()
+            .find(|e| e.ty().memory().is_some())?
+            .name()
+            .to_string(),
+    };
+    module.get_export_index(&name)
 }
 
 /// What every guest kind implements: load and link happen when it is made

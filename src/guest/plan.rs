@@ -10,7 +10,7 @@
 //! stdout. Every export the plan names is looked up and type-checked when
 //! the guest is prepared, so a mismatch is an error before any sandbox runs.
 
-use super::reactor::{guest_memory, initialize_once};
+use super::reactor::initialize_once;
 use super::{Guest, Sandbox, check, grants};
 use crate::WasmtimeContext;
 use crate::host::faults::check_failed;
@@ -18,7 +18,10 @@ use crate::host::wasi::WasiSpec;
 use crate::host::{Host, WasiLevel};
 use crate::settings::{GuestSettings, PlanArg, PlanCall, PlanResult};
 use anyhow::{Result, bail};
-use wasmtime::{Instance, InstancePre, Linker, Memory, Module, Store, Val, ValType, format_err};
+use wasmtime::{
+    Extern, Func, Instance, InstancePre, Linker, Memory, Module, ModuleExport, Store, TypedFunc,
+    Val, ValType, format_err,
+};
 
 /// `i32`, for signature checks.
 pub const I32: ValType = ValType::I32;
@@ -120,36 +123,158 @@ pub fn imports_wasi_p1(module: &Module) -> bool {
         .any(|i| i.module() == "wasi_snapshot_preview1" || i.module() == "wasi_unstable")
 }
 
-/// How the guest allocates and frees.
-#[derive(Debug, Clone)]
-enum Alloc {
+/// The guest's allocator export, resolved once per module.
+#[derive(Clone)]
+enum AllocExport {
+    /// The plan writes nothing into guest memory.
+    None,
     /// `malloc(size) -> ptr`-shaped.
-    Malloc(String),
+    Malloc(ModuleExport),
     /// `cabi_realloc(old, old_size, align, new_size) -> ptr`.
-    Realloc(String),
+    Realloc(ModuleExport),
 }
 
-#[derive(Debug, Clone)]
-enum Free {
+/// A free export, resolved once per module.
+#[derive(Clone)]
+enum FreeExport {
+    /// Nothing is freed.
     None,
-    /// `free(ptr)`.
-    Ptr(String),
-    /// `dealloc(ptr, len)`.
-    PtrLen(String),
+    /// `free(ptr)`, with its name for messages.
+    Ptr(ModuleExport, String),
+    /// `dealloc(ptr, len)`, with its name for messages.
+    PtrLen(ModuleExport, String),
+}
+
+impl FreeExport {
+    /// Checks `name` in `module` as a free export of either shape.
+    fn check(module: &Module, key: &str, name: &str) -> Result<FreeExport> {
+        let f = func_type(module, key, name)?;
+        let export = || {
+            module
+                .get_export_index(name)
+                .ok_or_else(|| anyhow::anyhow!("the export `{name}` vanished"))
+        };
+        let shape = (f.params().collect::<Vec<_>>(), f.results().len());
+        match shape {
+            (p, 0) if p.len() == 1 && p[0].is_i32() => {
+                Ok(FreeExport::Ptr(export()?, name.to_string()))
+            }
+            (p, 0) if p.len() == 2 && p.iter().all(ValType::is_i32) => {
+                Ok(FreeExport::PtrLen(export()?, name.to_string()))
+            }
+            (p, _) => Err(ExportMismatch {
+                key: key.to_string(),
+                message: format!(
+                    "the export `{name}` has the signature {}, but a free export is (i32) -> () or (i32, i32) -> ()",
+                    sig(&p, &f.results().collect::<Vec<_>>())
+                ),
+            }
+            .into()),
+        }
+    }
+
+    /// The export's name ("" for none).
+    fn name(&self) -> &str {
+        match self {
+            FreeExport::None => "",
+            FreeExport::Ptr(_, n) | FreeExport::PtrLen(_, n) => n,
+        }
+    }
+
+    /// The typed function in `instance`.
+    fn resolve(&self, store: &mut Store<Host>, instance: &Instance) -> wasmtime::Result<FreeFn> {
+        Ok(match self {
+            FreeExport::None => FreeFn::None,
+            FreeExport::Ptr(e, _) => FreeFn::Ptr(resolve_func(store, instance, e)?.typed(&*store)?),
+            FreeExport::PtrLen(e, _) => {
+                FreeFn::PtrLen(resolve_func(store, instance, e)?.typed(&*store)?)
+            }
+        })
+    }
+}
+
+/// A free function of one store.
+#[derive(Clone)]
+enum FreeFn {
+    None,
+    Ptr(TypedFunc<i32, ()>),
+    PtrLen(TypedFunc<(i32, i32), ()>),
+}
+
+impl FreeFn {
+    fn call(&self, store: &mut Store<Host>, ptr: i32, len: i32) -> wasmtime::Result<()> {
+        match self {
+            FreeFn::None => Ok(()),
+            FreeFn::Ptr(f) => f.call(&mut *store, ptr),
+            FreeFn::PtrLen(f) => f.call(&mut *store, (ptr, len)),
+        }
+    }
+}
+
+/// The allocator of one store.
+#[derive(Clone)]
+enum AllocFn {
+    None,
+    Malloc(TypedFunc<i32, i32>),
+    Realloc(TypedFunc<(i32, i32, i32, i32), i32>),
+}
+
+/// The function `export` names in `instance` (resolved by index: no name lookup).
+fn resolve_func(
+    store: &mut Store<Host>,
+    instance: &Instance,
+    export: &ModuleExport,
+) -> wasmtime::Result<Func> {
+    instance
+        .get_module_export(&mut *store, export)
+        .and_then(Extern::into_func)
+        .ok_or_else(|| format_err!("an export resolved when the guest was prepared is missing"))
+}
+
+/// One argument, made once when the guest is prepared.
+#[derive(Debug, Clone)]
+enum Arg {
+    /// An integer, already in the parameter's type.
+    Int(Val),
+    /// Bytes passed as (ptr, len).
+    Bytes(Vec<u8>),
+    /// A NUL-terminated string passed as one pointer (the NUL included here).
+    CString(Vec<u8>),
+    /// 8 zeroed bytes passed as one pointer.
+    Out,
+}
+
+/// One planned call, prepared: its export resolved to an index, its
+/// arguments made, its expected integers parsed.
+#[derive(Clone)]
+struct Step {
+    call: PlanCall,
+    export: ModuleExport,
+    args: Vec<Arg>,
+    results: usize,
+    /// What releases the call's result: the call's own `free_export`, else
+    /// the guest's.
+    result_free: FreeExport,
+    expect_int: Option<i64>,
+    not_expect_int: Option<i64>,
 }
 
 /// The core-module guest with its plan.
 pub struct PlanGuest {
     pre: InstancePre<Host>,
     wasi: Option<WasiSpec>,
-    alloc: Alloc,
-    free: Free,
-    init: Vec<(PlanCall, Vec<ValType>)>,
-    calls: Vec<(PlanCall, Vec<ValType>)>,
+    alloc: AllocExport,
+    free: FreeExport,
+    memory: Option<ModuleExport>,
+    /// The `init` steps, then the `calls` steps.
+    steps: Vec<Step>,
+    init_len: usize,
 }
 
 impl PlanGuest {
-    /// Links the module (WASI preview1 if it imports it) and type-checks the plan.
+    /// Links the module (WASI preview1 if it imports it), type-checks the
+    /// plan and resolves every export it names to an index, so that a
+    /// measured call looks nothing up by name.
     pub fn new(module: Module, g: &GuestSettings) -> Result<PlanGuest> {
         if g.calls.is_empty() {
             bail!(ExportMismatch {
@@ -160,8 +285,18 @@ impl PlanGuest {
         let needs_memory = g.init.iter().chain(&g.calls).any(|c| {
             c.args.iter().any(|a| !matches!(a, PlanArg::Int(_))) || c.result.reads_memory()
         });
-        let alloc = if !needs_memory || g.alloc_export.is_empty() {
-            None
+        let index = |name: &str| {
+            module
+                .get_export_index(name)
+                .ok_or_else(|| anyhow::anyhow!("the export `{name}` vanished"))
+        };
+        let alloc = if !needs_memory {
+            AllocExport::None
+        } else if g.alloc_export.is_empty() {
+            bail!(ExportMismatch {
+                key: "alloc_export".into(),
+                message: "the plan passes bytes or reads results from memory, so it needs the guest's allocator export (e.g. alloc_export = \"malloc\")".into(),
+            })
         } else if g.alloc_export == "cabi_realloc" {
             expect_func(
                 &module,
@@ -170,53 +305,31 @@ impl PlanGuest {
                 &[I32, I32, I32, I32],
                 &[I32],
             )?;
-            Some(Alloc::Realloc(g.alloc_export.clone()))
+            AllocExport::Realloc(index(&g.alloc_export)?)
         } else {
             expect_func(&module, "alloc_export", &g.alloc_export, &[I32], &[I32])?;
-            Some(Alloc::Malloc(g.alloc_export.clone()))
-        };
-        let alloc = match alloc {
-            Some(a) => a,
-            None if needs_memory => bail!(ExportMismatch {
-                key: "alloc_export".into(),
-                message: "the plan passes bytes or reads results from memory, so it needs the guest's allocator export (e.g. alloc_export = \"malloc\")".into(),
-            }),
-            None => Alloc::Malloc(String::new()),
+            AllocExport::Malloc(index(&g.alloc_export)?)
         };
         let free = if g.free_export.is_empty() || !needs_memory {
-            Free::None
+            FreeExport::None
         } else {
-            let f = func_type(&module, "free_export", &g.free_export)?;
-            match (f.params().len(), f.results().len()) {
-                (1, 0) => {
-                    expect_func(&module, "free_export", &g.free_export, &[I32], &[])?;
-                    Free::Ptr(g.free_export.clone())
-                }
-                _ => {
-                    expect_func(&module, "free_export", &g.free_export, &[I32, I32], &[])?;
-                    Free::PtrLen(g.free_export.clone())
-                }
-            }
+            FreeExport::check(&module, "free_export", &g.free_export)?
         };
-        if needs_memory
-            && !matches!(
-                module.get_export("memory"),
-                Some(wasmtime::ExternType::Memory(_))
-            )
-        {
-            bail!(ExportMismatch {
+        let memory = match module.get_export("memory") {
+            Some(wasmtime::ExternType::Memory(_)) => Some(index("memory")?),
+            _ if needs_memory => bail!(ExportMismatch {
                 key: "kind".into(),
                 message: "the plan writes or reads guest memory, but the guest exports no `memory`"
                     .into(),
-            });
-        }
-        let check_all = |key: &str, list: &[PlanCall]| -> Result<Vec<(PlanCall, Vec<ValType>)>> {
-            list.iter()
-                .map(|c| Ok((c.clone(), check_call(&module, key, c)?)))
-                .collect()
+            }),
+            _ => None,
         };
-        let init = check_all("init", &g.init)?;
-        let calls = check_all("calls", &g.calls)?;
+        let mut steps = Vec::with_capacity(g.init.len() + g.calls.len());
+        for (key, list) in [("init", &g.init), ("calls", &g.calls)] {
+            for c in list {
+                steps.push(prepare_step(&module, key, c, &free)?);
+            }
+        }
         let wasi = imports_wasi_p1(&module).then(|| grants(g));
         let mut linker = Linker::new(module.engine());
         if wasi.is_some() {
@@ -230,194 +343,203 @@ impl PlanGuest {
             wasi,
             alloc,
             free,
-            init,
-            calls,
+            memory,
+            steps,
+            init_len: g.init.len(),
         })
     }
 
-    fn run_call(
+    /// The exports of `instance`, typed, for its store's [`PlanState`].
+    fn resolve(&self, store: &mut Store<Host>, instance: &Instance) -> wasmtime::Result<PlanState> {
+        let memory = match &self.memory {
+            Some(e) => Some(
+                instance
+                    .get_module_export(&mut *store, e)
+                    .and_then(Extern::into_memory)
+                    .ok_or_else(|| format_err!("the guest's `memory` is missing"))?,
+            ),
+            None => None,
+        };
+        let alloc = match &self.alloc {
+            AllocExport::None => AllocFn::None,
+            AllocExport::Malloc(e) => {
+                AllocFn::Malloc(resolve_func(store, instance, e)?.typed(&*store)?)
+            }
+            AllocExport::Realloc(e) => {
+                AllocFn::Realloc(resolve_func(store, instance, e)?.typed(&*store)?)
+            }
+        };
+        let free = self.free.resolve(store, instance)?;
+        let mut funcs = Vec::with_capacity(self.steps.len());
+        let mut result_frees = Vec::with_capacity(self.steps.len());
+        for s in &self.steps {
+            funcs.push(resolve_func(store, instance, &s.export)?);
+            result_frees.push(s.result_free.resolve(store, instance)?);
+        }
+        let most_params = self.steps.iter().map(|s| s.args.len() * 2).max();
+        let most_results = self.steps.iter().map(|s| s.results).max();
+        Ok(PlanState {
+            memory,
+            alloc,
+            free,
+            funcs,
+            result_frees,
+            params: Vec::with_capacity(most_params.unwrap_or(0)),
+            results: Vec::with_capacity(most_results.unwrap_or(0)),
+            owned: Vec::with_capacity(most_params.unwrap_or(0)),
+        })
+    }
+
+    /// Runs step `i` on the store whose state is `st` (taken out of the
+    /// store for the call).
+    fn run_step(
         &self,
         store: &mut Store<Host>,
-        instance: &Instance,
-        c: &PlanCall,
-        param_types: &[ValType],
+        st: &mut PlanState,
+        i: usize,
     ) -> wasmtime::Result<()> {
-        let func = instance
-            .get_func(&mut *store, &c.export)
-            .ok_or_else(|| format_err!("no export `{}`", c.export))?;
-        let memory = if param_types.is_empty() && !c.result.reads_memory() {
-            None
-        } else {
-            guest_memory(store, instance).ok()
-        };
-        let mut params = Vec::with_capacity(param_types.len());
-        let mut owned: Vec<(i32, i32)> = Vec::new();
+        let step = &self.steps[i];
+        let c = &step.call;
+        st.params.clear();
+        st.owned.clear();
         let mut out_slot = None;
-        let mut types = param_types.iter();
-        for a in &c.args {
+        for a in &step.args {
             match a {
-                PlanArg::Int(v) => match types.next() {
-                    Some(ValType::I64) => params.push(Val::I64(*v)),
-                    _ => params.push(Val::I32(*v as i32)),
-                },
-                PlanArg::Bytes { bytes } => {
-                    let p = self.write(store, memory, bytes.as_bytes())?;
-                    owned.push((p, bytes.len() as i32));
-                    params.push(Val::I32(p));
-                    params.push(Val::I32(bytes.len() as i32));
-                    types.next();
-                    types.next();
+                Arg::Int(v) => st.params.push(*v),
+                Arg::Bytes(b) => {
+                    let p = st.write(store, b)?;
+                    st.owned.push((p, b.len() as i32));
+                    st.params.push(Val::I32(p));
+                    st.params.push(Val::I32(b.len() as i32));
                 }
-                PlanArg::CString { cstring } => {
-                    let b = [cstring.as_bytes(), &[0]].concat();
-                    let p = self.write(store, memory, &b)?;
-                    owned.push((p, b.len() as i32));
-                    params.push(Val::I32(p));
-                    types.next();
+                Arg::CString(b) => {
+                    let p = st.write(store, b)?;
+                    st.owned.push((p, b.len() as i32));
+                    st.params.push(Val::I32(p));
                 }
-                PlanArg::Out { .. } => {
-                    let p = self.write(store, memory, &[0u8; 8])?;
-                    owned.push((p, 8));
+                Arg::Out => {
+                    let p = st.write(store, &[0u8; 8])?;
+                    st.owned.push((p, 8));
                     out_slot.get_or_insert(p);
-                    params.push(Val::I32(p));
-                    types.next();
+                    st.params.push(Val::I32(p));
                 }
             }
         }
-        let mut results = vec![Val::I32(0); func.ty(&*store).results().len()];
-        func.call(&mut *store, &params, &mut results)?;
-        let what = format!("the result of `{}`", c.export);
+        st.results.clear();
+        st.results.resize(step.results, Val::I32(0));
+        st.funcs[i].call(&mut *store, &st.params, &mut st.results)?;
+        let what = || format!("the result of `{}`", c.export);
         let outcome = match c.result {
             PlanResult::None => Ok(()),
             PlanResult::I32 | PlanResult::I64 => {
-                let v = match results.first() {
+                let v = match st.results.first() {
                     Some(Val::I32(v)) => i64::from(*v),
                     Some(Val::I64(v)) => *v,
                     _ => 0,
                 };
-                check::record(
-                    store,
-                    || format!("the result of `{}`", c.export),
-                    || v.to_string().into_bytes(),
-                );
-                if !c.expect.is_empty() && c.expect != v.to_string() {
+                check::record(store, what, || v.to_string().into_bytes());
+                if step.expect_int.is_some_and(|want| want != v) {
                     Err(check_failed(format!(
-                        "{what} is {v}, expected {}",
+                        "{} is {v}, expected {}",
+                        what(),
                         c.expect
+                    )))
+                } else if step.not_expect_int == Some(v) {
+                    Err(check_failed(format!(
+                        "{} is {v}, which not_expect rules out",
+                        what()
                     )))
                 } else {
                     Ok(())
                 }
             }
             PlanResult::Packed | PlanResult::PtrOutLen | PlanResult::Cstring => {
-                let mem = memory.ok_or_else(|| format_err!("the guest exports no `memory`"))?;
-                let (ptr, len) = match (c.result, results.first()) {
-                    (PlanResult::Packed, Some(Val::I64(v))) => {
-                        ((*v as u64 >> 32) as u32, (*v as u64 & 0xffff_ffff) as u32)
-                    }
-                    (PlanResult::PtrOutLen, Some(Val::I32(p))) => {
-                        let slot = out_slot.ok_or_else(|| {
-                            format_err!(
-                                "result = \"ptr-out-len\" needs an `{{ out = \"len\" }}` argument"
-                            )
-                        })?;
-                        let mut b = [0u8; 4];
-                        mem.read(&*store, slot as u32 as usize, &mut b)?;
-                        (*p as u32, u32::from_le_bytes(b))
-                    }
-                    (PlanResult::Cstring, Some(Val::I32(p))) => {
-                        let data = mem.data(&*store);
-                        let start = *p as u32 as usize;
-                        let len = data
-                            .get(start..)
-                            .and_then(|d| d.iter().position(|&b| b == 0))
-                            .ok_or_else(|| {
-                                format_err!("{what}: no NUL-terminated string at {start:#x}")
-                            })?;
-                        (*p as u32, len as u32)
-                    }
-                    _ => return Err(format_err!("{what} has an unexpected type")),
-                };
-                if ptr == 0 && len != 0 {
-                    return Err(check_failed(format!("{what} is a NULL pointer")));
-                }
-                let mut got = vec![0u8; len as usize];
-                mem.read(&*store, ptr as usize, &mut got)?;
-                check::record(store, || what.clone(), || got.clone());
-                let checked = check::bytes(&what, &got, &c.expect, c.equals.as_deref());
-                if c.free_result && ptr != 0 {
-                    let len = if c.result == PlanResult::Cstring {
-                        len + 1
-                    } else {
-                        len
-                    };
-                    self.release(store, ptr as i32, len as i32)?;
-                }
-                checked
+                self.read_result(store, st, i, out_slot)
             }
         };
-        for (p, len) in owned {
-            self.release(store, p, len)?;
+        for k in 0..st.owned.len() {
+            let (p, len) = st.owned[k];
+            st.free.call(store, p, len)?;
         }
         outcome?;
         // A WASI guest's stderr output fails the call too.
         check::output(store, 0, &c.export, "")
     }
 
-    fn write(
+    /// Reads, checks and (with `free_result`) releases step `i`'s result in
+    /// guest memory.
+    fn read_result(
         &self,
         store: &mut Store<Host>,
-        memory: Option<Memory>,
-        bytes: &[u8],
-    ) -> wasmtime::Result<i32> {
-        let memory = memory.ok_or_else(|| format_err!("the guest exports no `memory`"))?;
-        let instance_alloc = |store: &mut Store<Host>| -> wasmtime::Result<i32> {
-            let data = store
-                .data_mut()
-                .guest
-                .as_ref()
-                .and_then(|g| g.downcast_ref::<PlanState>())
-                .map(|s| s.instance);
-            let instance = data.ok_or_else(|| format_err!("plan state missing"))?;
-            let len = bytes.len().max(1) as i32;
-            match &self.alloc {
-                Alloc::Malloc(name) => instance
-                    .get_typed_func::<i32, i32>(&mut *store, name)?
-                    .call(&mut *store, len),
-                Alloc::Realloc(name) => instance
-                    .get_typed_func::<(i32, i32, i32, i32), i32>(&mut *store, name)?
-                    .call(&mut *store, (0, 0, 8, len)),
+        st: &PlanState,
+        i: usize,
+        out_slot: Option<i32>,
+    ) -> wasmtime::Result<()> {
+        let step = &self.steps[i];
+        let c = &step.call;
+        let what = || format!("the result of `{}`", c.export);
+        let mem = st
+            .memory
+            .ok_or_else(|| format_err!("the guest exports no `memory`"))?;
+        let (ptr, len) = match (c.result, st.results.first()) {
+            (PlanResult::Packed, Some(Val::I64(v))) => (
+                (*v as u64 >> 32) as usize,
+                (*v as u64 & 0xffff_ffff) as usize,
+            ),
+            (PlanResult::PtrOutLen, Some(Val::I32(p))) => {
+                let slot = out_slot.ok_or_else(|| {
+                    format_err!("result = \"ptr-out-len\" needs an `{{ out = \"len\" }}` argument")
+                })?;
+                let mut b = [0u8; 4];
+                mem.read(&*store, slot as u32 as usize, &mut b)?;
+                (*p as u32 as usize, u32::from_le_bytes(b) as usize)
             }
+            (PlanResult::Cstring, Some(Val::I32(p))) => {
+                let start = *p as u32 as usize;
+                let len = mem
+                    .data(&*store)
+                    .get(start..)
+                    .and_then(|d| d.iter().position(|&b| b == 0))
+                    .ok_or_else(|| {
+                        format_err!("{}: no NUL-terminated string at {start:#x}", what())
+                    })?;
+                (start, len)
+            }
+            _ => return Err(format_err!("{} has an unexpected type", what())),
         };
-        let p = instance_alloc(store)?;
-        if p == 0 {
-            return Err(format_err!("the guest's allocator returned NULL"));
+        if ptr == 0 && len != 0 {
+            return Err(check_failed(format!("{} is a NULL pointer", what())));
         }
-        memory.write(&mut *store, p as u32 as usize, bytes)?;
-        Ok(p)
+        let checked = match mem.data(&*store).get(ptr..ptr.saturating_add(len)) {
+            Some(got) => check::bytes(what, got, &c.expect, &c.not_expect, c.equals.as_deref()),
+            None => Err(format_err!(
+                "{} ({len} bytes at {ptr:#x}) lies outside the guest's memory",
+                what()
+            )),
+        };
+        if store.data().transcript.is_some() {
+            let got = mem
+                .data(&*store)
+                .get(ptr..ptr.saturating_add(len))
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            check::record(store, what, || got);
+        }
+        if c.free_result && ptr != 0 {
+            let len = if c.result == PlanResult::Cstring {
+                len + 1
+            } else {
+                len
+            };
+            st.result_frees[i]
+                .call(store, ptr as i32, len as i32)
+                .map_err(|e| free_failed(e, c, &step.result_free))?;
+        }
+        checked
     }
 
-    fn release(&self, store: &mut Store<Host>, ptr: i32, len: i32) -> wasmtime::Result<()> {
-        let Some(instance) = store
-            .data()
-            .guest
-            .as_ref()
-            .and_then(|g| g.downcast_ref::<PlanState>())
-            .map(|s| s.instance)
-        else {
-            return Ok(());
-        };
-        match &self.free {
-            Free::None => Ok(()),
-            Free::Ptr(name) => instance
-                .get_typed_func::<i32, ()>(&mut *store, name)?
-                .call(&mut *store, ptr),
-            Free::PtrLen(name) => instance
-                .get_typed_func::<(i32, i32), ()>(&mut *store, name)?
-                .call(&mut *store, (ptr, len)),
-        }
-    }
-
+    /// Runs `_initialize` and the plan's `init` once per store, leaving the
+    /// store's [`PlanState`] in place.
     fn init_once(&self, store: &mut Store<Host>, instance: &Instance) -> wasmtime::Result<()> {
         let done = store
             .data()
@@ -428,21 +550,174 @@ impl PlanGuest {
             return Ok(());
         }
         initialize_once(store, instance)?;
-        store.data_mut().guest = Some(Box::new(PlanState {
-            instance: *instance,
-        }));
-        for (c, types) in &self.init {
+        let state = self.resolve(store, instance)?;
+        store.data_mut().guest = Some(Box::new(state));
+        for i in 0..self.init_len {
             use wasmtime::error::Context as _;
-            self.run_call(store, instance, c, types)
-                .with_context(|| format!("the init call `{}`", c.export))?;
+            self.with_state(store, |st, store| self.run_step(store, st, i))
+                .with_context(|| format!("the init call `{}`", self.steps[i].call.export))?;
         }
         Ok(())
     }
+
+    /// Runs `f` with the store's [`PlanState`] taken out of the store (so
+    /// both can be borrowed), and puts it back whatever `f` returns.
+    fn with_state(
+        &self,
+        store: &mut Store<Host>,
+        f: impl FnOnce(&mut PlanState, &mut Store<Host>) -> wasmtime::Result<()>,
+    ) -> wasmtime::Result<()> {
+        let taken = store.data_mut().guest.take();
+        let mut state = match taken.map(|g| g.downcast::<PlanState>()) {
+            Some(Ok(state)) => state,
+            Some(Err(other)) => {
+                store.data_mut().guest = Some(other);
+                return Err(format_err!("the store holds another guest's state"));
+            }
+            None => return Err(format_err!("the plan's state is missing")),
+        };
+        let out = f(&mut state, store);
+        store.data_mut().guest = Some(state);
+        out
+    }
 }
 
-/// Per-store state: the plan's `init` has run on this instance.
+/// The error of a result's free that trapped: names the call, the free and
+/// the fixes (built only on that error).
+fn free_failed(e: wasmtime::Error, c: &PlanCall, free: &FreeExport) -> wasmtime::Error {
+    let own = if c.free_export.is_empty() {
+        "the guest's free_export"
+    } else {
+        "this call's free_export"
+    };
+    format_err!(
+        "freeing the result of `{}` with `{}` ({own}; free_result = true is the default) failed: {e:#}. \
+         If `{}` returns memory the caller must not free (static data such as a `*_version()` string), \
+         set free_result = false on this call; if the library frees its results with its own function, \
+         name it on the call: free_export = \"<lib>_free\"",
+        c.export,
+        free.name(),
+        c.export
+    )
+}
+
+/// Per-store state: the plan's `init` has run on this instance, and its
+/// exports are resolved and typed.
 struct PlanState {
-    instance: Instance,
+    memory: Option<Memory>,
+    alloc: AllocFn,
+    free: FreeFn,
+    /// One per step, in [`PlanGuest::steps`] order.
+    funcs: Vec<Func>,
+    /// One per step: what releases its result.
+    result_frees: Vec<FreeFn>,
+    /// Reused buffers: a call allocates nothing of its own.
+    params: Vec<Val>,
+    results: Vec<Val>,
+    owned: Vec<(i32, i32)>,
+}
+
+impl PlanState {
+    /// Writes `bytes` into guest memory through the guest's allocator.
+    fn write(&self, store: &mut Store<Host>, bytes: &[u8]) -> wasmtime::Result<i32> {
+        let memory = self
+            .memory
+            .ok_or_else(|| format_err!("the guest exports no `memory`"))?;
+        let len = bytes.len().max(1) as i32;
+        let p = match &self.alloc {
+            AllocFn::None => return Err(format_err!("the plan has no allocator")),
+            AllocFn::Malloc(f) => f.call(&mut *store, len)?,
+            AllocFn::Realloc(f) => f.call(&mut *store, (0, 0, 8, len))?,
+        };
+        if p == 0 {
+            return Err(format_err!("the guest's allocator returned NULL"));
+        }
+        memory.write(&mut *store, p as u32 as usize, bytes)?;
+        Ok(p)
+    }
+}
+
+/// Type-checks one planned call and prepares it.
+fn prepare_step(module: &Module, key: &str, c: &PlanCall, free: &FreeExport) -> Result<Step> {
+    let params = check_call(module, key, c)?;
+    let results = func_type(module, key, &c.export)?.results().len();
+    let mut types = params.iter();
+    let mut args = Vec::with_capacity(c.args.len());
+    for a in &c.args {
+        args.push(match a {
+            PlanArg::Int(v) => match types.next() {
+                Some(ValType::I64) => Arg::Int(Val::I64(*v)),
+                _ => Arg::Int(Val::I32(*v as i32)),
+            },
+            PlanArg::Bytes { bytes } => {
+                types.next();
+                types.next();
+                Arg::Bytes(bytes.as_bytes().to_vec())
+            }
+            PlanArg::CString { cstring } => {
+                types.next();
+                Arg::CString([cstring.as_bytes(), &[0]].concat())
+            }
+            PlanArg::Out { .. } => {
+                types.next();
+                Arg::Out
+            }
+        });
+    }
+    let result_free = if !c.free_export.is_empty() {
+        if !c.result.reads_memory() {
+            bail!(ExportMismatch {
+                key: key.into(),
+                message: format!(
+                    "`{}`: free_export = \"{}\" releases a result in guest memory, but result = \"{}\" returns none: remove free_export or read the result",
+                    c.export,
+                    c.free_export,
+                    serde_json::to_value(c.result)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        FreeExport::check(module, key, &c.free_export).map_err(|e| {
+            match e.downcast::<ExportMismatch>() {
+                Ok(mut m) => {
+                    m.message =
+                        format!("{} (the free_export of the call `{}`)", m.message, c.export);
+                    anyhow::Error::from(m)
+                }
+                Err(e) => e,
+            }
+        })?
+    } else {
+        free.clone()
+    };
+    let int = |what: &str, text: &str| -> Result<Option<i64>> {
+        if text.is_empty() || !matches!(c.result, PlanResult::I32 | PlanResult::I64) {
+            return Ok(None);
+        }
+        text.trim().parse().map(Some).map_err(|_| {
+            ExportMismatch {
+                key: key.into(),
+                message: format!(
+                    "`{}`: {what} = \"{text}\" is not an integer, but the call's result is one: write the decimal value",
+                    c.export
+                ),
+            }
+            .into()
+        })
+    };
+    Ok(Step {
+        call: c.clone(),
+        export: module
+            .get_export_index(&c.export)
+            .ok_or_else(|| anyhow::anyhow!("the export `{}` vanished", c.export))?,
+        args,
+        results,
+        result_free,
+        expect_int: int("expect", &c.expect)?,
+        not_expect_int: int("not_expect", &c.not_expect)?,
+    })
 }
 
 /// Checks one planned call against the export's type; returns its params.
@@ -518,9 +793,11 @@ impl Guest for PlanGuest {
     fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
         let instance = *sandbox.core()?;
         self.init_once(store, &instance)?;
-        for (c, types) in &self.calls {
-            self.run_call(store, &instance, c, types)?;
-        }
-        Ok(())
+        self.with_state(store, |st, store| {
+            for i in self.init_len..self.steps.len() {
+                self.run_step(store, st, i)?;
+            }
+            Ok(())
+        })
     }
 }

@@ -141,8 +141,41 @@ impl Guest for Python {
     }
 
     fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
-        let instance = *sandbox.core()?;
-        initialize_once(store, &instance)?;
+        let cached = store
+            .data()
+            .guest
+            .as_ref()
+            .and_then(|g| g.downcast_ref::<PythonState>())
+            .map(|s| (s.memory, s.alloc.clone(), s.turn.clone()));
+        let (memory, alloc, turn) = match cached {
+            Some(exports) => exports,
+            None => {
+                let instance = *sandbox.core()?;
+                initialize_once(store, &instance)?;
+                let state = self.resolve(store, &instance)?;
+                let exports = (state.memory, state.alloc.clone(), state.turn.clone());
+                store.data_mut().guest = Some(Box::new(state));
+                exports
+            }
+        };
+        run_turn(store, memory, alloc, turn, &self.code, &self.expect_stdout)
+    }
+}
+
+/// Per-store state: `_initialize` has run and the session exports are typed.
+struct PythonState {
+    memory: wasmtime::Memory,
+    alloc: wasmtime::TypedFunc<i32, i32>,
+    turn: wasmtime::TypedFunc<(i32, i32), i32>,
+}
+
+impl Python {
+    /// The store's session exports, through the indexes resolved at link time.
+    fn resolve(
+        &self,
+        store: &mut Store<Host>,
+        instance: &wasmtime::Instance,
+    ) -> wasmtime::Result<PythonState> {
         let [m, a, t] = &self.exports;
         let missing = || format_err!("an export resolved at link time is missing");
         let memory = instance
@@ -159,6 +192,10 @@ impl Guest for Python {
             .and_then(|e| e.into_func())
             .ok_or_else(missing)?
             .typed::<(i32, i32), i32>(&*store)?;
-        run_turn(store, memory, alloc, turn, &self.code, &self.expect_stdout)
+        Ok(PythonState {
+            memory,
+            alloc,
+            turn,
+        })
     }
 }

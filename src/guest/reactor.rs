@@ -11,14 +11,19 @@ use crate::host::wasi::WasiSpec;
 use crate::host::{Host, WasiLevel};
 use crate::settings::GuestSettings;
 use anyhow::Result;
-use wasmtime::{Instance, InstancePre, Linker, Module, Store, format_err};
+use wasmtime::{
+    Extern, Instance, InstancePre, Linker, Module, ModuleExport, Store, TypedFunc, format_err,
+};
 
 /// The reactor guest.
 pub struct Reactor {
     pre: InstancePre<Host>,
+    /// `memory`, `malloc`, `free`, the argv export, the teardown export
+    /// (when set), resolved once so that a call looks nothing up by name.
+    exports: [Option<ModuleExport>; 5],
     argv_export: String,
-    argv: Vec<String>,
-    teardown_export: String,
+    /// The argument strings, NUL-terminated.
+    argv: Vec<Vec<u8>>,
     expect_stdout: String,
     wasi: WasiSpec,
 }
@@ -33,6 +38,18 @@ impl Reactor {
         if !g.teardown_export.is_empty() {
             expect_func(&module, "teardown_export", &g.teardown_export, &[], &[])?;
         }
+        let exports = [
+            "memory",
+            "malloc",
+            "free",
+            g.argv_export.as_str(),
+            g.teardown_export.as_str(),
+        ]
+        .map(|n| {
+            (!n.is_empty())
+                .then(|| module.get_export_index(n))
+                .flatten()
+        });
         let mut linker = Linker::new(module.engine());
         crate::host::add_wasi_p1(&mut linker).wt_context(|| "adding WASI to the linker")?;
         let pre = linker
@@ -40,13 +57,95 @@ impl Reactor {
             .wt_context(|| "linking the guest")?;
         Ok(Reactor {
             pre,
+            exports,
             argv_export: g.argv_export.clone(),
-            argv: g.argv.clone(),
-            teardown_export: g.teardown_export.clone(),
+            argv: g
+                .argv
+                .iter()
+                .map(|a| [a.as_bytes(), &[0]].concat())
+                .collect(),
             expect_stdout: g.expect_stdout.clone(),
             wasi: grants(g),
         })
     }
+
+    /// The store's exports, typed, resolved through the indexes found at
+    /// link time (once per store: [`ReactorState`]).
+    fn resolve(
+        &self,
+        store: &mut Store<Host>,
+        instance: &Instance,
+    ) -> wasmtime::Result<ReactorState> {
+        let mut get = |i: usize| -> wasmtime::Result<Option<Extern>> {
+            match &self.exports[i] {
+                Some(e) => Ok(Some(
+                    instance.get_module_export(&mut *store, e).ok_or_else(|| {
+                        format_err!("an export resolved when the guest was prepared is missing")
+                    })?,
+                )),
+                None => Ok(None),
+            }
+        };
+        let memory = get(0)?.and_then(Extern::into_memory);
+        let [malloc, free, run, teardown] =
+            [1, 2, 3, 4].map(|i| get(i).map(|e| e.and_then(Extern::into_func)));
+        let (malloc, free, run, teardown) = (malloc?, free?, run?, teardown?);
+        let missing = |what: &str| format_err!("the guest exports no `{what}`");
+        Ok(ReactorState {
+            memory: memory.ok_or_else(|| missing("memory"))?,
+            malloc: malloc.ok_or_else(|| missing("malloc"))?.typed(&*store)?,
+            free: free.ok_or_else(|| missing("free"))?.typed(&*store)?,
+            run: run
+                .ok_or_else(|| missing(&self.argv_export))?
+                .typed(&*store)?,
+            teardown: teardown.map(|f| f.typed(&*store)).transpose()?,
+            ptrs: Vec::with_capacity(self.argv.len() + 1),
+            table: Vec::with_capacity(self.argv.len() * 4),
+        })
+    }
+
+    /// One evaluation with the store's resolved exports.
+    fn run(&self, store: &mut Store<Host>, st: &mut ReactorState) -> wasmtime::Result<()> {
+        // The strings (NUL-terminated), then the pointer array.
+        st.ptrs.clear();
+        st.table.clear();
+        for bytes in &self.argv {
+            let p = st.malloc.call(&mut *store, bytes.len() as i32)?;
+            if p == 0 {
+                return Err(format_err!("guest malloc returned NULL"));
+            }
+            st.memory.write(&mut *store, p as u32 as usize, bytes)?;
+            st.ptrs.push(p);
+            st.table.extend_from_slice(&p.to_le_bytes());
+        }
+        let argv = st.malloc.call(&mut *store, st.table.len().max(4) as i32)?;
+        if argv == 0 {
+            return Err(format_err!("guest malloc returned NULL"));
+        }
+        st.memory
+            .write(&mut *store, argv as u32 as usize, &st.table)?;
+        let rc = st.run.call(&mut *store, (st.ptrs.len() as i32, argv))?;
+        st.ptrs.push(argv);
+        for &p in &st.ptrs {
+            st.free.call(&mut *store, p)?;
+        }
+        if let Some(teardown) = &st.teardown {
+            teardown.call(&mut *store, ())?;
+        }
+        check::output(store, rc, &self.argv_export, &self.expect_stdout)
+    }
+}
+
+/// Per-store state of a reactor: `_initialize` has run, the exports are
+/// typed, and the buffers a call fills are kept.
+struct ReactorState {
+    memory: wasmtime::Memory,
+    malloc: TypedFunc<i32, i32>,
+    free: TypedFunc<i32, ()>,
+    run: TypedFunc<(i32, i32), i32>,
+    teardown: Option<TypedFunc<(), ()>>,
+    ptrs: Vec<i32>,
+    table: Vec<u8>,
 }
 
 /// Per-store marker: the instance's `_initialize` has run.
@@ -100,35 +199,19 @@ impl Guest for Reactor {
 
     fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
         let instance = *sandbox.core()?;
-        initialize_once(store, &instance)?;
-        let memory = guest_memory(store, &instance)?;
-        let malloc = instance.get_typed_func::<i32, i32>(&mut *store, "malloc")?;
-        let free = instance.get_typed_func::<i32, ()>(&mut *store, "free")?;
-        // The strings (NUL-terminated), then the pointer array.
-        let mut ptrs = Vec::with_capacity(self.argv.len());
-        for a in &self.argv {
-            let bytes = [a.as_bytes(), &[0]].concat();
-            let p = malloc.call(&mut *store, bytes.len() as i32)?;
-            if p == 0 {
-                return Err(format_err!("guest malloc returned NULL"));
+        let taken = store.data_mut().guest.take();
+        let mut state = match taken.map(|g| g.downcast::<ReactorState>()) {
+            Some(Ok(state)) => state,
+            other => {
+                // A fresh store (or one `initialise` marked): `_initialize`
+                // once, then the exports resolved for this store.
+                store.data_mut().guest = other.and_then(Result::err);
+                initialize_once(store, &instance)?;
+                Box::new(self.resolve(store, &instance)?)
             }
-            memory.write(&mut *store, p as u32 as usize, &bytes)?;
-            ptrs.push(p);
-        }
-        let table: Vec<u8> = ptrs.iter().flat_map(|p| p.to_le_bytes()).collect();
-        let argv = malloc.call(&mut *store, table.len().max(4) as i32)?;
-        memory.write(&mut *store, argv as u32 as usize, &table)?;
-        let run =
-            instance.get_typed_func::<(i32, i32), i32>(&mut *store, self.argv_export.as_str())?;
-        let rc = run.call(&mut *store, (ptrs.len() as i32, argv))?;
-        for p in ptrs.into_iter().chain([argv]) {
-            free.call(&mut *store, p)?;
-        }
-        if !self.teardown_export.is_empty() {
-            instance
-                .get_typed_func::<(), ()>(&mut *store, self.teardown_export.as_str())?
-                .call(&mut *store, ())?;
-        }
-        check::output(store, rc, &self.argv_export, &self.expect_stdout)
+        };
+        let out = self.run(store, &mut state);
+        store.data_mut().guest = Some(state);
+        out
     }
 }

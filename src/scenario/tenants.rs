@@ -414,6 +414,8 @@ struct Tenant {
     code_bytes: u64,
     /// Linear memory the tenant declares (its memories' initial sizes).
     memory_bytes: u64,
+    /// Its core module's memory export, resolved once (`None`: a component).
+    memory_export: Option<wasmtime::ModuleExport>,
     guest: Box<dyn Guest>,
 }
 
@@ -596,11 +598,16 @@ fn load_tenant(
         artifact::Loaded::Module(m) => m.text().len(),
         artifact::Loaded::Component(c) => c.text().len(),
     } as u64;
+    let memory_export = match &loaded {
+        artifact::Loaded::Module(m) => crate::guest::memory_export(m),
+        artifact::Loaded::Component(_) => None,
+    };
     Ok(Tenant {
         generation,
         image_bytes,
         code_bytes,
         memory_bytes,
+        memory_export,
         guest: crate::guest::guest_for(&source.guest, loaded)
             .with_context(|| format!("linking tenant (seed {seed})"))?,
     })
@@ -863,8 +870,12 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         let t3 = Instant::now();
         let usage_paused = ThreadUsage::now();
         // Core kinds: the memory's base names the pool slot, its size after
-        // the call is the live sandbox's memory.
-        let memory = sandbox.core_memory(&mut store);
+        // the call is the live sandbox's memory (resolved by index: the
+        // request's time holds no name lookup).
+        let memory = tenant
+            .memory_export
+            .as_ref()
+            .and_then(|e| sandbox.core_memory_at(&mut store, e));
         let base = match affinity_from {
             AffinityFrom::MemoryBase => memory.map(|m| m.data_ptr(&store) as usize),
             _ => None,

@@ -775,12 +775,29 @@ pub struct PlanCall {
     /// Text the returned bytes must contain, or the integer result's value ("" = not checked).
     #[serde(default)]
     pub expect: String,
+    /// Text the returned bytes must NOT contain, or a value the integer
+    /// result must not have ("" = not checked): "the card number is gone
+    /// after redaction".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub not_expect: String,
     /// Text the returned bytes must equal exactly (unset = not checked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub equals: Option<String>,
-    /// Release returned bytes with the free export (default true).
+    /// Release the returned bytes after the checks: **true by default**,
+    /// through this call's `free_export` if it names one, else the guest's
+    /// `free_export`. Set it to false when the result is memory the caller
+    /// must not free (a `*_version()` string in static data): freeing it
+    /// corrupts the guest's heap or traps, and the fault names the call and
+    /// the free with this fix.
     #[serde(default = "yes")]
     pub free_result: bool,
+    /// The export that releases this call's result, `(ptr)` or `(ptr, len)`,
+    /// when the library has its own (`cmark_node_free`, `lib_string_free`);
+    /// "" (the default) = the guest's `free_export`. Arguments are always
+    /// released with the guest's `free_export`, as they were allocated
+    /// with its `alloc_export`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub free_export: String,
 }
 
 /// What the synthetic workload does after its normal work (to test that
@@ -1065,8 +1082,11 @@ plain_section! {
         /// core: the calls one workload call makes, in order. Each is
         /// `{ export = "name", args = [1, { bytes = "text" }, { cstring = "text" }, { out = "len" }],
         /// result = "none" | "i32" | "i64" | "packed" | "ptr-out-len" | "cstring",
-        /// expect = "contained text or integer value", equals = "exact text",
-        /// free_result = true }`. Every export is type-checked before measuring.
+        /// expect = "contained text or integer value", not_expect = "text that must be absent",
+        /// equals = "exact text", free_result = true, free_export = "" }`. A result in guest
+        /// memory is freed after the checks (free_result = true, the default) with the
+        /// call's own free_export, else the guest's; set free_result = false for static
+        /// data. Every export is type-checked before measuring.
         calls: Vec<PlanCall> = Vec::new(), unit "list of calls";
         /// http-component, synthetic-http: request method.
         http_method: String = "GET".to_string(), unit "HTTP method";
