@@ -269,7 +269,13 @@ pub struct PlanGuest {
     /// The `init` steps, then the `calls` steps.
     steps: Vec<Step>,
     init_len: usize,
+    /// Tells this plan's [`PlanState`] from another plan's on the same
+    /// store (a snapshot's warm-up plan runs on the instance it measures).
+    id: u64,
 }
+
+/// The next [`PlanGuest::id`].
+static NEXT_PLAN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl PlanGuest {
     /// Links the module (WASI preview1 if it imports it), type-checks the
@@ -346,6 +352,7 @@ impl PlanGuest {
             memory,
             steps,
             init_len: g.init.len(),
+            id: NEXT_PLAN.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -379,6 +386,7 @@ impl PlanGuest {
         let most_params = self.steps.iter().map(|s| s.args.len() * 2).max();
         let most_results = self.steps.iter().map(|s| s.results).max();
         Ok(PlanState {
+            owner: self.id,
             memory,
             alloc,
             free,
@@ -541,13 +549,22 @@ impl PlanGuest {
     /// Runs `_initialize` and the plan's `init` once per store, leaving the
     /// store's [`PlanState`] in place.
     fn init_once(&self, store: &mut Store<Host>, instance: &Instance) -> wasmtime::Result<()> {
-        let done = store
+        let owner = store
             .data()
             .guest
             .as_ref()
-            .is_some_and(|g| g.is::<PlanState>());
-        if done {
-            return Ok(());
+            .and_then(|g| g.downcast_ref::<PlanState>())
+            .map(|s| s.owner);
+        match owner {
+            Some(id) if id == self.id => return Ok(()),
+            Some(_) => {
+                // Another plan initialised this instance (a snapshot's
+                // warm-up): only the exports are this plan's to resolve.
+                let state = self.resolve(store, instance)?;
+                store.data_mut().guest = Some(Box::new(state));
+                return Ok(());
+            }
+            None => {}
         }
         initialize_once(store, instance)?;
         let state = self.resolve(store, instance)?;
@@ -604,6 +621,8 @@ fn free_failed(e: wasmtime::Error, c: &PlanCall, free: &FreeExport) -> wasmtime:
 /// Per-store state: the plan's `init` has run on this instance, and its
 /// exports are resolved and typed.
 struct PlanState {
+    /// The [`PlanGuest::id`] these exports were resolved for.
+    owner: u64,
     memory: Option<Memory>,
     alloc: AllocFn,
     free: FreeFn,

@@ -201,6 +201,8 @@ impl Guest for Reactor {
         let instance = *sandbox.core()?;
         let taken = store.data_mut().guest.take();
         let mut state = match taken.map(|g| g.downcast::<ReactorState>()) {
+            // (Another reactor of the same module, a snapshot's warm-up,
+            // resolves the same exports: only argv, kept here, differs.)
             Some(Ok(state)) => state,
             other => {
                 // A fresh store (or one `initialise` marked): `_initialize`
