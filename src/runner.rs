@@ -876,6 +876,8 @@ fn run_child(
     bar: &indicatif::ProgressBar,
     samples: &mut Vec<Sample>,
 ) -> Result<ChildOutput, ChildFailure> {
+    // `[experiment] builds`: another build's child measures this variant.
+    let exe = variant.lab_build.as_ref().map_or(exe, |b| b.exe.as_path());
     let job = serde_json::to_vec(&Job {
         variant: variant.clone(),
         artifact,

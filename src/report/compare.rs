@@ -223,6 +223,7 @@ mod tests {
                 pooling: Default::default(),
                 guest: Default::default(),
                 scenario: Default::default(),
+                lab_build: None,
             },
             effective: serde_json::Value::Null,
             status,

@@ -27,6 +27,7 @@ pub use value::OneOrMany;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// One fully resolved variant of an experiment: a single value for every key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -42,6 +43,22 @@ pub struct Variant {
     pub guest: GuestSettings,
     /// `[scenario]` keys.
     pub scenario: ScenarioSettings,
+    /// The other build of pooling-lab that measures this variant
+    /// (`[experiment] builds`); `None` = the running build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lab_build: Option<LabBuild>,
+}
+
+/// The label of the running build in variant names (`build=this`).
+pub const LAB_BUILD_THIS: &str = "this";
+
+/// Another build of pooling-lab whose child measures a variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LabBuild {
+    /// Its label in `[experiment] builds` (variant names say `build=<label>`).
+    pub label: String,
+    /// Path of its `pooling-lab` binary.
+    pub exe: PathBuf,
 }
 
 impl Variant {

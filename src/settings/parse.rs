@@ -37,6 +37,12 @@ pub struct ExperimentMeta {
     /// before it is marked disturbed; default 0.10.
     #[serde(default)]
     pub disturbed_cpu_share: Option<f64>,
+    /// Other builds of pooling-lab (label = path of its binary) whose
+    /// children measure every variant beside this build's, interleaved in
+    /// the same run: what a change to the lab, or to the wasmtime it links,
+    /// does to the same figures.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub builds: std::collections::BTreeMap<String, String>,
 }
 
 const EXPERIMENT_KEYS: &[KeyDoc] = &[
@@ -79,6 +85,14 @@ const EXPERIMENT_KEYS: &[KeyDoc] = &[
         default: "0.10",
         unit: "share of all CPUs (0 < x <= 1)",
         doc: "While each variant measures, the runner samples what else the machine does\n(CPU time of other processes from /proc/stat minus the measuring process's own,\nsteal time, run queue, /proc/pressure, major faults). A variant measured while\nothers (and the hypervisor's steal) used more than this share of all CPUs is\nmarked disturbed in the JSON and Markdown, with the figure, and `compare` gives\nit no verdict. Lower catches smaller disturbances but flags more runs on a\nshared machine; 1.0 never marks anything.\n",
+    },
+    KeyDoc {
+        section: "experiment",
+        key: "builds",
+        ty: "table of label = path",
+        default: "none",
+        unit: "label = path of a pooling-lab binary",
+        doc: "Other builds of pooling-lab, e.g. { before = \"/tmp/pooling-lab-444f9bd\" }: every\nvariant is measured by this build (`build=this`) and by each of these\n(`build=<label>`), interleaved in one run, so a change to the lab's own code (or\nto the wasmtime it links) is judged as a ratio measured in the same run, with\nrounds. A build's child reads this build's job: build both from nearby commits.\nGuests are precompiled by this build: another build must link the same wasmtime\n(a child that cannot load the artifact fails with wasmtime's error).\n",
     },
 ];
 
@@ -501,6 +515,7 @@ impl Experiment {
                     pooling: sec.pooling.resolve(&pick),
                     guest: sec.guest.resolve(&pick),
                     scenario: sec.scenario.resolve(&pick),
+                    lab_build: None,
                 };
                 v.scenario.counts.sort_unstable();
                 v.scenario.counts.dedup();
@@ -528,6 +543,15 @@ impl Experiment {
                 }
             }
         }
+
+        let (variants, spans) = with_builds(
+            path,
+            source,
+            doc.get_ref(),
+            &form.experiment,
+            variants,
+            spans,
+        )?;
 
         let baseline = match &form.experiment.baseline {
             None => variants.first().map(|v| v.name.clone()).unwrap_or_default(),
@@ -644,6 +668,79 @@ fn engine_error_fix(msg: &str) -> Option<String> {
 }
 
 /// `[experiment] rounds` and `disturbed_cpu_share` within their ranges.
+/// Each variant once per build of `[experiment] builds` (this build first,
+/// then each other build in label order), named `<variant>/build=<label>`.
+fn with_builds(
+    path: &Path,
+    source: &str,
+    doc: &DeTable<'_>,
+    meta: &ExperimentMeta,
+    variants: Vec<Variant>,
+    spans: Vec<Sections>,
+) -> Result<(Vec<Variant>, Vec<Sections>), ConfigError> {
+    if meta.builds.is_empty() {
+        return Ok((variants, spans));
+    }
+    let err = |message: String, fix: &str| {
+        ConfigError::new(path, message)
+            .at(source, value_offset(doc, "experiment", "builds"))
+            .key("experiment.builds")
+            .fix(fix)
+    };
+    let mut builds = vec![(super::LAB_BUILD_THIS.to_string(), None)];
+    for (label, exe) in &meta.builds {
+        if label.is_empty() || label == super::LAB_BUILD_THIS || label.contains(['/', ',', '=']) {
+            return Err(err(
+                format!("build label `{label}` is empty, `this` or holds '/', ',' or '='"),
+                "name each build with letters, digits, '-' and '_' (`this` is the running build)",
+            ));
+        }
+        let p = PathBuf::from(exe);
+        let runnable = std::fs::metadata(&p)
+            .map(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+            .unwrap_or(false);
+        if !runnable {
+            return Err(err(
+                format!("build `{label}`: {exe} is not an executable file"),
+                "build that commit (`git worktree add /tmp/b <rev> && cargo build --release` there) and give the path of its target/release/pooling-lab",
+            ));
+        }
+        builds.push((label.clone(), Some(p)));
+    }
+    if variants.len() * builds.len() > MAX_VARIANTS {
+        return Err(err(
+            format!(
+                "{} variants x {} builds is more than {MAX_VARIANTS} variants",
+                variants.len(),
+                builds.len()
+            ),
+            "measure fewer variants against the other builds",
+        ));
+    }
+    let mut out = Vec::with_capacity(variants.len() * builds.len());
+    let mut out_spans = Vec::with_capacity(out.capacity());
+    for (v, span) in variants.into_iter().zip(spans) {
+        for (label, exe) in &builds {
+            let mut b = v.clone();
+            b.name = if v.name == "default" {
+                format!("build={label}")
+            } else {
+                format!("{}/build={label}", v.name)
+            };
+            b.lab_build = exe.as_ref().map(|exe| super::LabBuild {
+                label: label.clone(),
+                exe: exe.clone(),
+            });
+            out.push(b);
+            out_spans.push(span.clone());
+        }
+    }
+    Ok((out, out_spans))
+}
+
 fn check_experiment(
     path: &Path,
     source: &str,

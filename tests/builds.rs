@@ -1,0 +1,104 @@
+//! `[experiment] builds`: another build of pooling-lab measures every
+//! variant beside this one, in the same run.
+
+mod common;
+
+use pooling_lab::report;
+use std::os::unix::fs::PermissionsExt;
+
+const BODY: &str = r#"[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 8
+total_memories = 8
+total_tables = 8
+total_stacks = 8
+max_memory_size = "4MiB"
+[guest]
+image_size = "64KiB"
+[scenario]
+kind = "churn"
+iterations = 20
+warmup = 2
+"#;
+
+/// A "build" that is this build behind a wrapper which leaves a mark for
+/// each child it starts: proof that the other build's child measured.
+fn wrapper(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mark = dir.join("marks");
+    let exe = dir.join("other-build");
+    std::fs::write(
+        &exe,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\nexec '{}' \"$@\"\n",
+            mark.display(),
+            env!("CARGO_BIN_EXE_pooling-lab")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (exe, mark)
+}
+
+#[test]
+fn every_variant_is_measured_by_each_build_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exe, mark) = wrapper(dir.path());
+    let cfg = dir.path().join("builds.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[experiment]\nbuilds = {{ other = \"{}\" }}\n{}",
+            exe.display(),
+            BODY.replace(
+                "allocator = \"pooling\"",
+                "allocator = \"pooling\"\nmemory_init_cow = [true, false]"
+            )
+        ),
+    )
+    .unwrap();
+    let out = common::run_quiet("run", &cfg, dir.path(), &[]);
+    common::expect_success(&out);
+    let r = report::json::read(&common::result_json(dir.path(), "builds")).unwrap();
+    let names: Vec<&str> = r.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "memory_init_cow=true/build=this",
+            "memory_init_cow=true/build=other",
+            "memory_init_cow=false/build=this",
+            "memory_init_cow=false/build=other",
+        ]
+    );
+    for v in &r.variants {
+        let churn = v.churn.as_ref().expect("measured");
+        assert!(churn.total_cycles > 0, "{}", v.name);
+        let other = v.name.ends_with("build=other");
+        assert_eq!(v.settings.lab_build.is_some(), other, "{}", v.name);
+    }
+    // The other build started exactly one child per variant of its own.
+    let marks = std::fs::read_to_string(&mark).unwrap_or_default();
+    assert_eq!(
+        marks.lines().filter(|l| !l.is_empty()).count(),
+        2,
+        "{marks}"
+    );
+}
+
+#[test]
+fn a_build_that_is_not_an_executable_is_a_config_error_before_measuring() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nobuild.toml");
+    std::fs::write(
+        &cfg,
+        format!("[experiment]\nbuilds = {{ old = \"/nonexistent/pooling-lab\" }}\n{BODY}"),
+    )
+    .unwrap();
+    let out = common::run_quiet("run", &cfg, dir.path(), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("nobuild.toml:2:"), "{err}");
+    assert!(err.contains("`experiment.builds`"), "{err}");
+    assert!(err.contains("not an executable file"), "{err}");
+    assert!(!dir.path().join("results").exists(), "nothing measured");
+}
