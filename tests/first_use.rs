@@ -56,3 +56,18 @@ fn the_scaling_report_shows_the_call_latency() {
     assert!(row.ends_with(&format!("| {call} |")), "{row} (call {call})");
     assert!(markdown::summary(&r).contains("first call (mean)"));
 }
+
+#[allow(dead_code)] // its `main` is the example's, not this test's
+#[path = "../examples/production.rs"]
+mod production;
+
+#[test]
+fn the_production_example_honours_fuel_and_epochs() {
+    let (_, v) = pooling_lab::tune::load_tuned(Path::new("tests/fixtures/tuned.toml")).unwrap();
+    assert_eq!(v.engine.consume_fuel, Some(true));
+    assert_eq!(v.engine.epoch_interruption, Some(true));
+    let served = production::serve(Path::new("tests/fixtures/tuned.toml"), 20)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(served.requests, 20);
+    assert!(served.metrics.hits + served.metrics.misses >= 20);
+}
