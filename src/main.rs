@@ -84,6 +84,9 @@ enum Cmd {
     Check {
         /// Experiment file.
         config: PathBuf,
+        /// Cache of precompiled guest artifacts (shared with `run`).
+        #[arg(long, env = "POOLING_LAB_CACHE", default_value = ".cache/pooling-lab")]
+        cache_dir: PathBuf,
     },
     /// List every config key with its unit, default and trade-off.
     Explain {
@@ -303,16 +306,11 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             println!("wrote {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Check { config } => {
+        Cmd::Check { config, cache_dir } => {
             let exp = Experiment::load(&config)?;
-            exp.check_engines()?;
-            // Each guest file exists and is the kind of file its kind needs
-            // (exports and pool fit are checked when `run` has compiled it).
-            for (i, v) in exp.variants.iter().enumerate() {
-                if let Err(p) = pooling_lab::guest::preflight::check_file(v) {
-                    return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
-                }
-            }
+            // The checks `run` makes before measuring: engines, guest files,
+            // exports and signatures, pool fit.
+            runner::preflight(&exp, &cache_dir)?;
             println!("{}: {} variant(s)", config.display(), exp.variants.len());
             for v in &exp.variants {
                 println!("  {}", v.name);

@@ -277,6 +277,60 @@ pub fn snapshot_variant(
     })
 }
 
+/// Reads every guest file of `variants` (variant `i` of `exp` each, see
+/// [`guest::preflight::check_file`]): the first problem is a
+/// [`crate::settings::ConfigError`] naming the file's key and line.
+fn check_files<'a>(exp: &Experiment, variants: impl Iterator<Item = &'a Variant>) -> Result<()> {
+    for (i, v) in variants.enumerate() {
+        if let Err(p) = guest::preflight::check_file(v) {
+            return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
+        }
+    }
+    Ok(())
+}
+
+/// Loads and links variant `i` of `exp` as `v` (with its precompiled
+/// `artifact`) as its measuring child will (see
+/// [`guest::preflight::check`]): a configuration mistake is a
+/// [`crate::settings::ConfigError`] naming the key and line.
+fn link_check(exp: &Experiment, i: usize, v: &Variant, artifact: Option<&Path>) -> Result<()> {
+    match guest::preflight::check(v, artifact)
+        .with_context(|| format!("preparing the guest of variant `{}`", v.name))?
+    {
+        Ok(_) => Ok(()),
+        Err(p) => Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into()),
+    }
+}
+
+/// `pooling-lab check`: every check [`run`] makes before it measures,
+/// measuring nothing: the engines, each guest file, then each guest loaded
+/// and linked as its measuring child would (every export the kind or its
+/// plan names, with its signature; a component's fit in the pool). A
+/// variant that starts from a snapshot is checked on its un-snapshotted
+/// guest (`run` builds the snapshot from it, then checks the snapshot too).
+/// Artifacts are precompiled into `cache_dir`, where `run` finds them.
+pub fn preflight(exp: &Experiment, cache_dir: &Path) -> Result<()> {
+    exp.check_engines()?;
+    check_files(exp, exp.variants.iter())?;
+    for (i, v) in exp.variants.iter().enumerate() {
+        let artifact = precompiled(v, cache_dir)
+            .with_context(|| format!("{}: variant `{}`", exp.path.display(), v.name))?;
+        link_check(exp, i, v, artifact.as_deref())?;
+    }
+    Ok(())
+}
+
+/// The cached artifact of `v`'s own guest (precompiled now if needed), or
+/// `None` when it is compiled on load.
+fn precompiled(v: &Variant, cache_dir: &Path) -> Result<Option<PathBuf>> {
+    if !guest::needs_artifact(v) {
+        return Ok(None);
+    }
+    let engine = guest::engine(v)?;
+    let wasm = guest::guest_wasm(&v.guest)?;
+    Ok(Some(guest::ensure_artifact(cache_dir, &engine, &wasm)?.0))
+}
+
 /// Runs every variant of `exp` and writes the result files.
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     // Whatever private /tmp a child could not remove goes when this returns.
@@ -296,6 +350,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     // replaced by the snapshot); the result records `exp.variants[i]`.
     let mut measured: Vec<(Variant, Option<crate::result::PreinitSnapshot>)> =
         Vec::with_capacity(exp.variants.len());
+    // The user's own files first: a file that is missing or cut short is
+    // named before anything is snapshotted or compiled from it.
+    check_files(exp, exp.variants.iter())?;
     for (i, v) in exp.variants.iter().enumerate() {
         if v.guest.snapshot_point() == crate::settings::SnapshotPoint::None {
             measured.push((v.clone(), None));
@@ -324,11 +381,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             None => (v.clone(), None),
         });
     }
-    for (i, (v, _)) in measured.iter().enumerate() {
-        if let Err(p) = guest::preflight::check_file(v) {
-            return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
-        }
-    }
+    check_files(exp, measured.iter().map(|(v, _)| v))?;
     let mut artifacts: Vec<Option<PathBuf>> = Vec::with_capacity(exp.variants.len());
     for (v, _) in &measured {
         let t = Instant::now();
@@ -360,11 +413,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     // missing or mistyped export, a file that is not WebAssembly or a pool
     // too small for a component stops the run here, with the key and line.
     for (i, ((run_as, _), artifact)) in measured.iter().zip(&artifacts).enumerate() {
-        if let Err(p) = guest::preflight::check(run_as, artifact.as_deref())
-            .with_context(|| format!("preparing the guest of variant `{}`", run_as.name))?
-        {
-            return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
-        }
+        link_check(exp, i, run_as, artifact.as_deref())?;
     }
 
     let mut result = ResultFile {

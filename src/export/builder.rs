@@ -104,6 +104,12 @@ pub fn code(v: &Variant) -> Result<String> {
         );
     }
     s.push_str("    config\n}\n");
+    if let Some(lines) = super::fuel_epoch_note(v) {
+        s.push('\n');
+        for l in lines {
+            s.push_str(&format!("// {l}\n"));
+        }
+    }
     if v.guest.prefault != Prefault::None {
         s.push_str(&prefault_code(v.guest.prefault));
     }

@@ -99,6 +99,44 @@ pub fn snapshot_note(v: &Variant) -> Option<Vec<String>> {
     ])
 }
 
+/// What production must do when the tuned engine meters fuel or checks
+/// epochs, as comment lines without their comment marker; `None` when it
+/// does neither. A store of such an engine starts with no fuel and an
+/// epoch deadline already reached, so its first instruction traps.
+pub fn fuel_epoch_note(v: &Variant) -> Option<Vec<String>> {
+    let mut lines = Vec::new();
+    if v.engine.consume_fuel == Some(true) {
+        lines.extend([
+            "consume_fuel: every store starts with 0 fuel and traps (\"all fuel consumed\") at"
+                .into(),
+            "  its first instruction: give each store a budget when it is made (instantiation"
+                .into(),
+            "  runs start functions) and again before each request: store.set_fuel(N)?.".into(),
+        ]);
+    }
+    if v.engine.epoch_interruption == Some(true) {
+        lines.extend([
+            "epoch_interruption: a store's deadline starts already reached: run a thread that"
+                .into(),
+            "  calls engine.increment_epoch() every tick (pooling-lab: 1 ms, host::ticker) and,"
+                .into(),
+            "  before each request, store.epoch_deadline_trap(); store.set_epoch_deadline(ticks);"
+                .into(),
+        ]);
+        if v.scenario.call_deadline_ms > 0 {
+            lines.push(format!(
+                "  (measured with a {} ms deadline: {} ticks of 1 ms).",
+                v.scenario.call_deadline_ms, v.scenario.call_deadline_ms
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    lines.push("examples/production.rs does both.".into());
+    Some(lines)
+}
+
 /// `section.key`, the name a key goes by in messages and in [`cli::cli_names`].
 pub fn full_key(doc: &KeyDoc) -> String {
     format!("{}.{}", doc.section, doc.key)

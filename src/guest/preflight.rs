@@ -34,9 +34,11 @@ impl Problem {
     }
 }
 
-/// Reads `v`'s guest: a file that cannot be read or is not WebAssembly, or a
-/// component given to a core-module kind (or the reverse), is a
-/// [`Problem`]. Run before anything is compiled.
+/// Reads `v`'s guest: a file that is missing, cannot be read, is not
+/// WebAssembly or does not decode and validate as WebAssembly (a file cut
+/// short), or a component given to a core-module kind (or the reverse), is
+/// a [`Problem`] naming the key that names the file. Run before anything is
+/// compiled or snapshotted.
 pub fn check_file(v: &Variant) -> Result<Vec<u8>, Problem> {
     let g = &v.guest;
     let file_key = if g.kind == GuestKind::Python {
@@ -44,22 +46,57 @@ pub fn check_file(v: &Variant) -> Result<Vec<u8>, Problem> {
     } else {
         "wasm"
     };
-    let wasm = match super::guest_wasm(g) {
-        Ok(w) => w,
-        Err(e) => {
-            let msg = format!("{e:#}");
-            let fix = if msg.contains("neither WebAssembly") || msg.contains("not valid WAT") {
-                format!("point [guest] {file_key} at a .wasm or .wat file")
-            } else {
-                format!(
-                    "check the path, or run `{}` (see its --help) to fetch or build the guest",
-                    super::FETCH_COMMAND
-                )
-            };
-            return Err(Problem::new("guest", file_key, msg, fix));
-        }
+    let path = if g.kind == GuestKind::Python {
+        &g.python_wasm
+    } else {
+        &g.wasm
     };
-    let is_component = wasmparser::Parser::is_component(&wasm);
+    let reads_file = !matches!(
+        g.kind,
+        GuestKind::Synthetic | GuestKind::SyntheticComponent | GuestKind::SyntheticHttp
+    );
+    if reads_file && !Path::new(path).is_file() {
+        let (message, fix) = super::wasm_file::unreadable(path, file_key);
+        return Err(Problem::new("guest", file_key, message, fix));
+    }
+    let wasm = super::guest_wasm(g).map_err(|e| {
+        let msg = format!("{e:#}");
+        let fix = if msg.contains("neither WebAssembly") || msg.contains("not valid WAT") {
+            format!("point [guest] {file_key} at a .wasm or .wat file")
+        } else {
+            super::wasm_file::unreadable(path, file_key).1
+        };
+        Problem::new("guest", file_key, msg, fix)
+    })?;
+    if reads_file && let Err(e) = super::wasm_file::validate(&wasm, path, file_key) {
+        return Err(Problem::new(
+            "guest",
+            file_key,
+            format!("{e:#}"),
+            damaged_fix(path, file_key),
+        ));
+    }
+    kind_matches(v, &wasm)?;
+    Ok(wasm)
+}
+
+/// The fix for a guest file that is not valid WebAssembly, by its origin.
+fn damaged_fix(path: &str, file_key: &str) -> String {
+    match super::artifact::fetched_by(path) {
+        Some(name) => format!(
+            "fetch it again: delete {path} and run `{} --only {name}`",
+            super::FETCH_COMMAND
+        ),
+        None => format!(
+            "rebuild or copy {path} again (a complete .wasm file), or point [guest] {file_key} at one"
+        ),
+    }
+}
+
+/// A component given to a core-module kind (or the reverse) is a [`Problem`].
+fn kind_matches(v: &Variant, wasm: &[u8]) -> Result<(), Problem> {
+    let g = &v.guest;
+    let is_component = wasmparser::Parser::is_component(wasm);
     if is_component != g.kind.is_component() {
         let (what, kinds) = if is_component {
             ("a component", "\"cli-component\" or \"http-component\"")
@@ -76,7 +113,7 @@ pub fn check_file(v: &Variant) -> Result<Vec<u8>, Problem> {
             format!("use kind = {kinds}"),
         ));
     }
-    Ok(wasm)
+    Ok(())
 }
 
 /// Checks `v` (with its precompiled `artifact`, if any): reads the guest,
@@ -118,6 +155,9 @@ pub fn check(
                 )));
             }
             let msg = format!("{e:#}");
+            if let Some(p) = not_parsed(v, &msg) {
+                return Ok(Err(p));
+            }
             if let Some(needed) = number_after(&msg, "requires ")
                 && msg.contains("VMComponentContext")
             {
@@ -136,6 +176,32 @@ pub fn check(
             Err(e)
         }
     }
+}
+
+/// wasmtime's own "failed to parse WebAssembly module" (or a translation
+/// error) as a [`Problem`] of the key that names the file: what
+/// [`check_file`]'s validation lets through (a proposal the engine does not
+/// enable) still names the file and its key.
+fn not_parsed(v: &Variant, msg: &str) -> Option<Problem> {
+    if !msg.contains("failed to parse WebAssembly")
+        && !msg.contains("WebAssembly translation error")
+    {
+        return None;
+    }
+    let (key, path) = if v.guest.kind == GuestKind::Python {
+        ("python_wasm", &v.guest.python_wasm)
+    } else {
+        ("wasm", &v.guest.wasm)
+    };
+    Some(Problem::new(
+        "guest",
+        key,
+        format!("wasmtime cannot load `{path}`: {msg}"),
+        format!(
+            "{}; if it uses a proposal, enable it in [engine]",
+            damaged_fix(path, key)
+        ),
+    ))
 }
 
 /// The first number after `marker` in `msg`.

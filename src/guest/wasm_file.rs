@@ -6,12 +6,68 @@ use anyhow::{Context, Result};
 /// binary; a file that is neither says so, with its first bytes.
 pub fn read(path: &str, key: &str) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| {
-        format!(
-            "reading the guest `{path}` ([guest] {key}); downloaded guests are not committed: run `{}` first (see its --help)",
-            super::FETCH_COMMAND
-        )
+        let (message, fix) = unreadable(path, key);
+        format!("{message}; {fix}")
     })?;
     from_bytes(bytes, path, key)
+}
+
+/// What to say when the guest at `path` (`[guest] <key>`) cannot be read,
+/// and the fix, fitting where the file comes from: a guest the project's
+/// fetch script provides is fetched (or built) with it; any other path is
+/// the user's own, so the fix is the path.
+pub fn unreadable(path: &str, key: &str) -> (String, String) {
+    let message = match std::fs::metadata(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            format!("cannot read {path}: {e}")
+        }
+        _ => format!("no such file: {path}"),
+    };
+    match super::artifact::fetched_by(path) {
+        Some(name) => (
+            format!(
+                "{message} (a guest the project's fetch script provides; guests/ is not committed)"
+            ),
+            format!(
+                "run `{} --only {name}` (see its --help)",
+                super::FETCH_COMMAND
+            ),
+        ),
+        None => (
+            message,
+            format!(
+                "fix the path in [guest] {key} (a relative path is read from the folder pooling-lab runs in{})",
+                std::env::current_dir()
+                    .map(|d| format!(", {}", d.display()))
+                    .unwrap_or_default()
+            ),
+        ),
+    }
+}
+
+/// Checks that `wasm` (the file at `path`, `[guest] <key>`) decodes and
+/// validates as WebAssembly (every proposal allowed: what the engine does
+/// not enable is its own, later error). The error is wasmparser's, with the
+/// byte offset, and says so when the file ends early.
+pub fn validate(wasm: &[u8], path: &str, key: &str) -> Result<()> {
+    let mut v = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    if let Err(e) = v.validate_all(wasm) {
+        let what = if wasmparser::Parser::is_component(wasm) {
+            "component"
+        } else {
+            "module"
+        };
+        let cut = if e.message().contains("unexpected end") {
+            format!(
+                ": the file ends early ({} bytes), as a file cut short by an interrupted download, copy or build does",
+                wasm.len()
+            )
+        } else {
+            String::new()
+        };
+        anyhow::bail!("`{path}` ([guest] {key}) is not a valid WebAssembly {what}: {e}{cut}");
+    }
+    Ok(())
 }
 
 /// Checks that `bytes` (read from `path`) are WebAssembly, or converts WAT text.

@@ -15,6 +15,14 @@ instance overstates what an extra sandbox costs. Pss divides shared pages among 
 their sharers; Private_Dirty is what each instance wrote. Per-instance = \
 (reading after N live instances - reading after the module was loaded) / N.";
 
+/// What the scaling table's two latency columns time; printed under it.
+pub const SCALING_LATENCY: &str = "\
+Latency, mean over the instances added in that step: instantiate = \
+`InstancePre::instantiate` of a new sandbox; first call = its first workload \
+call, which includes the guest's own start-up (a reactor's `_initialize`, a \
+plan's `init` calls) unless it starts from a snapshot. For percentiles, run \
+the churn scenario.";
+
 /// A variant's name in a table, marked when it was measured on a disturbed machine.
 pub fn label(v: &VariantResult) -> String {
     if v.disturbed {
@@ -48,8 +56,8 @@ pub fn scaling_table(r: &ResultFile) -> String {
     counts.sort_unstable();
     counts.dedup();
     let mut out = String::new();
-    out.push_str("| N | variant | Pss / inst | Private_Dirty / inst | VmRSS / inst | minor faults / inst | total Pss | VmSize | instantiate (mean) |\n");
-    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| N | variant | Pss / inst | Private_Dirty / inst | VmRSS / inst | minor faults / inst | total Pss | VmSize | instantiate (mean) | first call (mean) |\n");
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for n in counts {
         for v in &r.variants {
             let Some(step) = v
@@ -62,7 +70,7 @@ pub fn scaling_table(r: &ResultFile) -> String {
             let p = &step.per_instance;
             let _ = writeln!(
                 out,
-                "| {n} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
+                "| {n} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} |",
                 label(v),
                 mib(p.pss_bytes),
                 mib(p.private_dirty_bytes),
@@ -71,10 +79,21 @@ pub fn scaling_table(r: &ResultFile) -> String {
                 mib(step.memory.pss_bytes as f64),
                 gib(step.memory.vm_size_bytes as f64),
                 duration(step.instantiate_mean_ns),
+                first_call(v, step.call_mean_ns),
             );
         }
     }
     out
+}
+
+/// A scaling step's mean first-call time, or "not called" when the
+/// scenario holds its instances idle (`[scenario] idle`).
+fn first_call(v: &VariantResult, call_mean_ns: f64) -> String {
+    if v.settings.scenario.idle {
+        "not called".into()
+    } else {
+        duration(call_mean_ns)
+    }
 }
 
 /// Least-squares fit of total Pss against live instances, per variant.
@@ -603,27 +622,51 @@ pub fn soak_table(r: &ResultFile) -> String {
     out
 }
 
-/// Guest faults per churn variant that had any, named by kind.
-pub fn faults_table(r: &ResultFile) -> String {
-    let mut out = String::new();
+/// The guest faults each variant counted (churn, soak and tenants count
+/// them; other scenarios stop at a failed call): the variant, its timed
+/// calls and the counts.
+fn counted_faults(r: &ResultFile) -> Vec<(&str, u64, &crate::scenario::GuestFaults)> {
+    let mut rows = Vec::new();
     for v in &r.variants {
-        let Some(c) = &v.churn else { continue };
-        let f = &c.faults;
-        if f.total() == 0 {
-            continue;
+        if let Some(c) = &v.churn {
+            rows.push((v.name.as_str(), c.total_cycles, &c.faults));
         }
-        if out.is_empty() {
-            out.push_str("| variant | timed cycles | traps | deadline exceeded | memory limit | other | first fault |\n");
-            out.push_str("|---|---:|---:|---:|---:|---:|---|\n");
+        if let Some(s) = &v.soak {
+            rows.push((v.name.as_str(), s.cycles, &s.faults));
         }
+        if let Some(t) = &v.tenants {
+            rows.push((v.name.as_str(), t.requests, &t.faults));
+        }
+    }
+    rows
+}
+
+/// Guest faults per variant that had any, by every kind the JSON counts;
+/// "0 faults" in words when the result counts faults and there were none;
+/// empty when no variant counts faults.
+pub fn faults_table(r: &ResultFile) -> String {
+    let rows = counted_faults(r);
+    let faulted: Vec<_> = rows.iter().filter(|(_, _, f)| f.total() > 0).collect();
+    if faulted.is_empty() {
+        return if rows.is_empty() {
+            String::new()
+        } else {
+            "0 faults: no timed call trapped, hit its deadline or memory limit, returned a wrong result or failed otherwise.\n".into()
+        };
+    }
+    let mut out = String::from(
+        "| variant | timed calls | faults | traps | deadline exceeded | memory limit | checks (wrong result) | other | first fault |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for (name, calls, f) in faulted {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            v.name,
-            c.total_cycles,
+            "| {name} | {calls} | {} | {} | {} | {} | {} | {} | {} |",
+            f.total(),
             f.traps,
             f.deadlines,
             f.memory_limits,
+            f.checks,
             f.other,
             f.first
                 .as_deref()
@@ -792,8 +835,11 @@ pub fn summary(r: &ResultFile) -> String {
         out.push_str(&tenants_memory_table(r));
     }
     let faults = faults_table(r);
-    if !faults.is_empty() {
+    if faults.starts_with('|') {
         out.push_str("\nGuest faults:\n");
+        out.push_str(&faults);
+    } else if !faults.is_empty() {
+        out.push_str("\nGuest faults: ");
         out.push_str(&faults);
     }
     let w = warnings(r);
@@ -937,7 +983,7 @@ pub fn render(r: &ResultFile) -> String {
     if r.variants.iter().any(|v| v.scaling.is_some()) {
         out.push_str("## Per-instance memory\n\n");
         out.push_str(&scaling_table(r));
-        let _ = writeln!(out, "\n{READING_GUIDE}\n");
+        let _ = writeln!(out, "\n{READING_GUIDE}\n\n{SCALING_LATENCY}\n");
         out.push_str("## Fixed cost (before any instance)\n\n");
         out.push_str(&fixed_cost_table(r));
         out.push_str(
@@ -957,8 +1003,11 @@ pub fn render(r: &ResultFile) -> String {
         out.push_str("\n## Churn: latency per phase\n\n");
         out.push_str(
             "instantiate = `Store::new` + `InstancePre::instantiate`; call = the fresh \
-             sandbox's first workload call, which includes the guest's own start-up (a reactor's \
-             `_initialize`, a plan's `init` calls) unless it starts from a snapshot; drop = \
+             sandbox's only call, its start-up included: `_initialize` when the module exports \
+             it (reactor, python, core) and, for a `core` plan, its `init` calls before its \
+             `calls` (a command's start-up is inside `_start`; the host calls no initialiser \
+             of a component); from a snapshot neither runs (wizer dropped `_initialize`, \
+             `init` ran before the snapshot), so call is the workload alone; drop = \
              dropping the store (teardown, slot reset); cycle = all three.\n\n",
         );
         out.push_str(&churn_latency_table(r));
@@ -1082,7 +1131,7 @@ pub fn render(r: &ResultFile) -> String {
     }
     let faults = faults_table(r);
     if !faults.is_empty() {
-        out.push_str("\n## Guest faults\n\nCounted, not fatal: each faulting cycle completed (the store was dropped and the slot reset) and is timed with the others.\n\n");
+        out.push_str("\n## Guest faults\n\nCounted, not fatal: each faulting cycle completed (the store was dropped and the slot reset) and is timed with the others. A check is a call that returned a wrong result (status, return value, output, body).\n\n");
         out.push_str(&faults);
     }
     if r.variants.iter().any(|v| !v.between_rounds.is_empty()) {

@@ -7,11 +7,33 @@
 //!
 //! ```text
 //! t0  Store::new + instantiate              (linking was done once, before)
-//! t1  the first call of the workload (with the guest's start-up:
-//!     `_initialize`, a plan's `init`, unless it starts from a snapshot)
+//! t1  the first call of the workload, start-up included (see below)
 //! t2  teardown: drop(store)                   (instance teardown, slot reset)
 //! t3
 //! ```
+//!
+//! What `call` (t1..t2) contains, exactly: the per-call deadline armed
+//! (`[scenario] call_deadline_ms`), then the sandbox's one and only call,
+//! by kind:
+//!
+//! * `core`: `_initialize` (when the module exports it), then every call of
+//!   the plan's `init`, then every call of its `calls` (arguments copied in
+//!   through its allocator, results read and checked);
+//! * `wasi-reactor`: `_initialize` (when exported), then `argv` copied in
+//!   through `malloc`, `argv_export(argc, argv)`, `free`, output checked;
+//! * `python`: `_initialize` (when exported), then one `turn` of `code`
+//!   (`wizer.initialize` and `preinit` never run here: only in a snapshot);
+//! * `wasi-command`: `_start`, the program's whole start-up and work;
+//! * `synthetic`: `run()`;
+//! * components: the export's call (`run`, or one wasi:http request: the
+//!   request built, handled, the response body read and checked); the host
+//!   calls no initialiser (whatever a component runs at start runs inside
+//!   instantiate).
+//!
+//! A variant that starts from a snapshot (`[guest] snapshot`, python
+//! `preinit`) has neither: wizer drops `_initialize` from the snapshot's
+//! exports and the plan's `init` ran before the snapshot was taken, so its
+//! `call` is the workload alone.
 //!
 //! Recording into the histograms happens after `t3`, outside every phase.
 //! Warmup cycles run first and are not timed; memory is read after warmup
@@ -52,7 +74,12 @@ pub struct ChurnResult {
     pub cycles_per_sec: f64,
     /// Time to load the module (compile, deserialize or deserialize_file).
     pub module_load_ns: u64,
-    /// Per phase, in [`PHASES`] order.
+    /// Per phase, in [`PHASES`] order: `instantiate` (`Store::new` +
+    /// instantiate), `call` (the fresh sandbox's only call, its start-up
+    /// included: `_initialize` when exported and, for `core`, the plan's
+    /// `init` calls before its `calls`; neither when it starts from a
+    /// snapshot; see this module's documentation for every kind), `drop`
+    /// (teardown, slot reset) and `cycle` (all three).
     pub phases: Vec<PhaseLatency>,
     /// Whole cycles of the first half of each thread's iterations.
     pub cycle_first_half: LatencySummary,

@@ -895,7 +895,10 @@ pub enum ScenarioKind {
     /// once) and measure memory after each step of `counts`.
     Scaling,
     /// Instantiate -> call -> drop in a loop on `threads` threads; latency
-    /// histograms per phase, throughput, page faults and memory drift.
+    /// histograms per phase, throughput, page faults and memory drift. The
+    /// `call` phase is each fresh sandbox's only call with its start-up:
+    /// `_initialize` (when exported), then for `core` the plan's `init`
+    /// calls before its `calls`; from a snapshot, the workload alone.
     Churn,
     /// Requests served by per-request instantiation vs by a prewarmed
     /// [`crate::pool::SandboxPool`], same guest, same run.
@@ -1182,7 +1185,10 @@ plain_section! {
     /// `[scenario]`: what is measured.
     ["scenario"] ScenarioSettings, ScenarioFile {
         /// Scenario kind: `scaling` (memory at N live instances), `churn`
-        /// (instantiate -> call -> drop latency and throughput), `pool`
+        /// (instantiate -> call -> drop latency and throughput; `call` is a
+        /// fresh sandbox's only call with its start-up: `_initialize` when
+        /// exported, then a `core` plan's `init` calls before its `calls`;
+        /// from a snapshot neither, the workload alone), `pool`
         /// (per-request instantiation vs a prewarmed sandbox pool), `session`
         /// (one sandbox for many executions vs a fresh sandbox each) or `soak`
         /// (the Pss slope over a long run: the leak signal), `serve` or
