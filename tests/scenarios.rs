@@ -105,9 +105,13 @@ fn session_scenario_compares_reuse_with_fresh_sandboxes() {
     // A fresh sandbox re-faults the 256 pages it writes; a reused one does not.
     assert!(s.fresh_minor_faults_per_exec > 200.0, "{s:?}");
     assert!(s.session_minor_faults_per_exec < 20.0, "{s:?}");
-    assert!(
-        s.fresh_over_session_p50 > 10.0,
-        "{}",
-        s.fresh_over_session_p50
-    );
+    // The reported ratio is the phases' medians; and (without a speed
+    // target, which belongs in benchmarks) the fastest fresh execution, which
+    // makes a sandbox and re-faults its pages, is slower than the fastest
+    // reused one.
+    let summary = |name: &str| s.phases.iter().find(|p| p.phase == name).unwrap().summary;
+    let (fresh, session) = (summary("fresh-exec"), summary("session-exec"));
+    let ratio = fresh.p50_ns.max(1) as f64 / session.p50_ns.max(1) as f64;
+    assert_eq!(s.fresh_over_session_p50, ratio, "{fresh:?} {session:?}");
+    assert!(fresh.min_ns > session.min_ns, "{fresh:?} {session:?}");
 }
