@@ -54,7 +54,8 @@ pub struct Candidate {
     pub variant: Variant,
     /// Objective values, one per measurement (first pass, then each round).
     pub scores: Vec<f64>,
-    /// The last churn figures.
+    /// The last measurement's throughput and the latency its objective
+    /// reads (instantiate; request for a serving tune).
     pub last: Option<(f64, LatencySummary)>,
     /// Measured fixed Pss (engine + module) and Pss per sandbox, for finalists.
     pub memory: Option<(f64, f64)>,
@@ -577,7 +578,11 @@ fn figure(c: &Candidate, objective: Objective) -> String {
     match (c.median(), objective) {
         (Some(m), Objective::SandboxesPerSecond) => format!("{m:.0} sandboxes/s"),
         (Some(m), Objective::P99TimeToReady) => format!("p99 ready {}", duration(-m)),
-        (Some(m), Objective::RequestsPerSecond) => format!("{m:.0} requests/s"),
+        (Some(m), Objective::RequestsPerSecond) => format!(
+            "{m:.0} requests/s, request p99 {} (last measurement)",
+            c.last
+                .map_or("-".into(), |(_, l)| duration(l.p99_ns as f64))
+        ),
         (Some(m), Objective::TenantsP99Instantiate) => format!(
             "p99 instantiate {}, peak Pss {}",
             duration(-m),

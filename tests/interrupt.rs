@@ -76,15 +76,24 @@ warmup = 10
 
     let r = report::json::read(&json).unwrap();
     assert!(!r.complete);
-    let ok = r
-        .variants
-        .iter()
-        .filter(|v| v.status == VariantStatus::Ok)
-        .count();
-    assert!((1..3).contains(&ok), "{ok} variants measured");
-    if let Some(VariantStatus::Failed { reason }) = r.variants.last().map(|v| &v.status) {
-        assert!(reason.contains("interrupted"), "{reason}");
+    // The variants measured before the signal keep their figures; the one
+    // being measured is recorded as failed by the interruption; none after
+    // it was started.
+    let (interrupted, before) = r.variants.split_last().expect("no variant recorded");
+    let statuses: Vec<_> = r.variants.iter().map(|v| (&v.name, &v.status)).collect();
+    assert!((1..3).contains(&before.len()), "{statuses:?}");
+    for v in before {
+        assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
+        let c = v
+            .churn
+            .as_ref()
+            .expect("figures of a measured variant kept");
+        assert!(c.total_cycles > 0 && c.cycles_per_sec > 0.0, "{c:?}");
     }
+    let VariantStatus::Failed { reason } = &interrupted.status else {
+        panic!("the last variant recorded was not failed by the interruption: {statuses:?}")
+    };
+    assert!(reason.contains("interrupted"), "{reason}");
     let md = std::fs::read_to_string(json.with_extension("md")).unwrap();
     assert!(md.contains("**Incomplete**"), "{md}");
 }

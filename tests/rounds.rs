@@ -1,9 +1,12 @@
 //! `run --rounds N`: every variant measured in N processes, rounds
 //! interleaved with the order rotated, each round's figures kept, the median
-//! round shown, every headline metric summarised between rounds.
+//! round shown, every headline metric summarised between rounds; ratios to
+//! the baseline and `compare` verdicts follow the rounds' figures.
 
 use pooling_lab::report;
-use pooling_lab::result::VariantStatus;
+use pooling_lab::report::compare;
+use pooling_lab::report::delta::{self, MetricDelta, Verdict};
+use pooling_lab::result::{ResultFile, VariantResult, VariantStatus};
 use pooling_lab::rounds;
 
 mod common;
@@ -117,13 +120,19 @@ fn rounds_are_interleaved_kept_and_summarised() {
             let hlog = json.parent().unwrap().join(p.hlog_path.as_ref().unwrap());
             assert!(hlog.is_file(), "{}", hlog.display());
         }
-        // Ratios to the baseline are per round, then the median.
+        // Ratios to the baseline are per round, then the median: computed
+        // here from each round's figures.
         if v.name != "on-demand" {
             let cmp = v.vs_baseline.as_ref().unwrap();
             assert_eq!(cmp.rounds, 3);
-            let (lo, hi) = cmp.throughput_ratio_range.unwrap();
-            let mid = cmp.throughput_ratio.unwrap();
-            assert!(lo <= mid && mid <= hi, "{cmp:?}");
+            let ratios = per_round_throughput_ratios(&r.variants[0], v);
+            assert_eq!(ratios.len(), 3, "{ratios:?}");
+            assert_eq!(cmp.throughput_ratio, Some(ratios[1]), "{cmp:?}");
+            assert_eq!(
+                cmp.throughput_ratio_range,
+                Some((ratios[0], ratios[2])),
+                "{cmp:?}"
+            );
         }
         assert!(v.disturbance.is_some(), "the machine was sampled");
     }
@@ -136,16 +145,106 @@ fn rounds_are_interleaved_kept_and_summarised() {
         "{md}"
     );
 
-    // A result against itself: no change everywhere, with the rounds shown.
-    let d = report::delta::diff(&r, &r);
+    compare_with_a_scaled_copy(&r);
+}
+
+/// `compare` of the measured result against a copy with one variant's
+/// throughput in every round multiplied by 10 and another's divided by 10:
+/// better and worse, the other way round too, and no change for the rest.
+fn compare_with_a_scaled_copy(measured: &ResultFile) {
+    let mut a = measured.clone();
+    // Whether the machine was busy is judged elsewhere: here the verdict.
+    for v in &mut a.variants {
+        v.disturbed = false;
+    }
+    let mut b = a.clone();
+    let (faster, slower) = (1, 2);
+    scale_throughput(&mut b.variants[faster], 10.0);
+    scale_throughput(&mut b.variants[slower], 0.1);
+    let cps = |d: &[MetricDelta], name: &str| {
+        d.iter()
+            .find(|m| m.variant == name && m.metric == "cycles / s")
+            .unwrap()
+            .clone()
+    };
+    let (fast, slow) = (&a.variants[faster].name, &a.variants[slower].name);
+    let d = delta::diff(&a, &b);
     assert!(d.iter().all(|m| m.a_rounds == 3 && m.b_rounds == 3));
-    assert!(
-        d.iter().all(|m| matches!(
-            m.verdict,
-            report::delta::Verdict::NoChange | report::delta::Verdict::Disturbed
-        )),
-        "{d:?}"
+    // A 10x shift: each round of B beyond every round of A (unless A's own
+    // rounds spread 10x, checked here), by more than the noise threshold.
+    for v in [&a.variants[faster], &a.variants[slower]] {
+        let values = round_values(v);
+        let (lo, hi) = (values[0], values[2]);
+        assert!(
+            10.0 * (hi - lo) < 9.0 * values[1] && hi < 10.0 * lo,
+            "{}: rounds too spread to judge a 10x shift: {values:?}",
+            v.name
+        );
+    }
+    assert_eq!(cps(&d, fast).verdict, Verdict::Better, "{d:?}");
+    assert_eq!(cps(&d, slow).verdict, Verdict::Worse, "{d:?}");
+    let back = delta::diff(&b, &a);
+    assert_eq!(cps(&back, fast).verdict, Verdict::Worse, "{back:?}");
+    assert_eq!(cps(&back, slow).verdict, Verdict::Better, "{back:?}");
+    // The medians are the rounds' medians, scaled.
+    let m = cps(&d, fast);
+    let median = round_values(&a.variants[faster])[1];
+    assert_eq!(m.a, median);
+    assert!((m.b - 10.0 * median).abs() <= 1e-9 * m.b, "{m:?}");
+    // Every figure not scaled is the same on both sides: no change.
+    for m in &d {
+        if m.metric != "cycles / s" || (m.variant != *fast && m.variant != *slow) {
+            assert_eq!(m.verdict, Verdict::NoChange, "{m:?}");
+        }
+    }
+    // The ratio to the baseline follows: 10x the measured one.
+    let before = compare::compare(&a.variants[0], &a.variants[faster]).unwrap();
+    let after = compare::compare(&b.variants[0], &b.variants[faster]).unwrap();
+    let (x, y) = (
+        before.throughput_ratio.unwrap(),
+        after.throughput_ratio.unwrap(),
     );
+    assert!((y - 10.0 * x).abs() <= 1e-9 * y, "{x} -> {y}");
+}
+
+/// Multiplies the throughput of every round of `v` by `factor`.
+fn scale_throughput(v: &mut VariantResult, factor: f64) {
+    for r in &mut v.rounds {
+        if let Some(c) = r.churn.as_mut() {
+            c.cycles_per_sec *= factor;
+        }
+    }
+}
+
+/// The throughput of each counted round of `v`, sorted.
+fn round_values(v: &VariantResult) -> Vec<f64> {
+    let mut values: Vec<f64> = v
+        .rounds
+        .iter()
+        .filter(|r| rounds::counts(r))
+        .map(|r| r.churn.as_ref().unwrap().cycles_per_sec)
+        .collect();
+    values.sort_by(f64::total_cmp);
+    values
+}
+
+/// `v`'s throughput over `base`'s, round by round (counted rounds of the
+/// same number), sorted.
+fn per_round_throughput_ratios(base: &VariantResult, v: &VariantResult) -> Vec<f64> {
+    let cps = |x: &VariantResult, round: u32| {
+        x.rounds
+            .iter()
+            .find(|r| r.round == round && rounds::counts(r))
+            .map(|r| r.churn.as_ref().unwrap().cycles_per_sec)
+    };
+    let mut ratios: Vec<f64> = v
+        .rounds
+        .iter()
+        .filter(|r| rounds::counts(r))
+        .filter_map(|r| Some(cps(v, r.round)? / cps(base, r.round)?))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios
 }
 
 #[test]

@@ -59,16 +59,38 @@ fn pool_scenario_serves_from_the_pool_and_beats_inline_instantiation() {
     for (acquire, late) in q("pooled-acquire").iter().zip(q("pooled-start-late")) {
         assert!(*acquire as f64 >= late as f64 * 0.99, "{acquire} < {late}");
     }
-    // At 400 requests/s one worker keeps up: nearly every acquire is a hit.
-    assert!(p.counters.hits >= 200, "{:?}", p.counters);
-    assert_eq!(p.counters.exhausted, 0);
-    // Instantiating and initialising (256 copy-on-write faults) takes hundreds
-    // of microseconds; popping a ready sandbox takes about one. 10x at the
-    // median is a floor no host misses.
+    // Every acquire (warmup included) was served: from the pool (a hit) or
+    // made inline (a miss), none refused. How many are hits depends on how
+    // fast the workers refill on this machine's load (a speed, for
+    // benchmarks): the test asserts only that the pool served from the pool.
+    let c = &p.counters;
+    assert!(c.hits > 0, "no acquire was served from the pool: {c:?}");
+    assert_eq!(c.exhausted, 0, "{c:?}");
+    assert_eq!(
+        c.hits + c.misses,
+        (200 + 20) * u64::from(p.threads),
+        "{c:?}"
+    );
+    // Every served sandbox was made once (discarded after its request), the
+    // prewarmed ones included.
+    assert!(c.created >= c.hits + c.misses, "{c:?}");
+    assert!(c.created >= 8, "pool_prewarm = 8: {c:?}");
+    // A hit pops a sandbox made before the request; inline instantiation
+    // makes one (256 copy-on-write faults) on the request path. The fastest
+    // pooled acquire beats the fastest inline ready, whatever the load.
+    let min = |name: &str| {
+        p.phases
+            .iter()
+            .find(|ph| ph.phase == name)
+            .unwrap()
+            .summary
+            .min_ns
+    };
     assert!(
-        p.ready_p50_over_acquire_p50 > 10.0,
-        "ready/acquire p50 = {}",
-        p.ready_p50_over_acquire_p50
+        min("pooled-acquire") < min("inline-ready"),
+        "pooled-acquire min {} ns, inline-ready min {} ns",
+        min("pooled-acquire"),
+        min("inline-ready")
     );
 }
 
@@ -83,9 +105,13 @@ fn session_scenario_compares_reuse_with_fresh_sandboxes() {
     // A fresh sandbox re-faults the 256 pages it writes; a reused one does not.
     assert!(s.fresh_minor_faults_per_exec > 200.0, "{s:?}");
     assert!(s.session_minor_faults_per_exec < 20.0, "{s:?}");
-    assert!(
-        s.fresh_over_session_p50 > 10.0,
-        "{}",
-        s.fresh_over_session_p50
-    );
+    // The reported ratio is the phases' medians; and (without a speed
+    // target, which belongs in benchmarks) the fastest fresh execution, which
+    // makes a sandbox and re-faults its pages, is slower than the fastest
+    // reused one.
+    let summary = |name: &str| s.phases.iter().find(|p| p.phase == name).unwrap().summary;
+    let (fresh, session) = (summary("fresh-exec"), summary("session-exec"));
+    let ratio = fresh.p50_ns.max(1) as f64 / session.p50_ns.max(1) as f64;
+    assert_eq!(s.fresh_over_session_p50, ratio, "{fresh:?} {session:?}");
+    assert!(fresh.min_ns > session.min_ns, "{fresh:?} {session:?}");
 }

@@ -341,8 +341,8 @@ fn wrk_that_is_not_installed_is_a_clear_error() {
     )
 }
 
-/// Runs only where wrk is installed (`scripts/install-load-generator.sh`):
-/// the default test run needs no load-generator binary.
+/// Needs wrk (`scripts/install-load-generator.sh`, which `.ci/run` runs):
+/// without it the test fails under `CI=true` and elsewhere says it skipped.
 #[test]
 fn wrk_measures_the_same_server() {
     if std::process::Command::new("wrk")
@@ -350,7 +350,7 @@ fn wrk_measures_the_same_server() {
         .output()
         .is_err()
     {
-        eprintln!("wrk is not installed: skipped (scripts/install-load-generator.sh)");
+        common::skip("wrk is not installed (scripts/install-load-generator.sh installs it)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

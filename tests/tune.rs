@@ -1,7 +1,9 @@
 //! The tuner's outputs: tuned.toml loads back into the same wasmtime
 //! settings; an impossible target ends with a message naming the limit; a
 //! small tune runs end to end, its summary names the host and commit, and it
-//! writes the exports (checked in tests/export.rs).
+//! writes the exports (checked in tests/export.rs); a serving and a tenants
+//! tune pick the candidate their measured figures say is best (read from the
+//! summary's table) and write its settings to tuned.toml.
 
 use pooling_lab::settings::{Experiment, TuneSettings};
 use pooling_lab::tune;
@@ -195,6 +197,7 @@ finalists = 1
 rounds = 1
 [engine]
 allocator = "pooling"
+memory_init_cow = [true, false]
 [pooling]
 total_component_instances = 16
 total_core_instances = 64
@@ -202,10 +205,9 @@ total_memories = 16
 total_tables = 64
 total_stacks = 16
 max_memory_size = "16MiB"
-linear_memory_keep_resident = ["0", "1MiB"]
 [guest]
 kind = "synthetic-http"
-image_size = "512KiB"
+image_size = "4MiB"
 dirty_per_call = "16KiB"
 [scenario]
 kind = "serve"
@@ -217,9 +219,23 @@ connections = 4
     .unwrap();
     common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
     let (out, summary) = tune_output(dir.path(), "serve-tune");
-    assert!(summary.contains("requests/s"), "{summary}");
     assert!(summary.contains("RequestsPerSecond"), "{summary}");
-    tune::load_tuned(&out.join("tuned.toml")).unwrap();
+    // The winner is the measured candidate with the most requests/s (a
+    // finalist's median includes its first pass, which beat every other
+    // candidate's), and its request p99 is within the target.
+    let rows = measured_candidates(&summary);
+    assert_eq!(rows.len(), 2, "{summary}");
+    let rps = |figure: &str| leading_number(figure);
+    let best = rows.iter().map(|(_, f)| rps(f)).fold(f64::MIN, f64::max);
+    let winner = winner_name(&summary);
+    let (_, figure) = rows
+        .iter()
+        .find(|(n, _)| *n == winner)
+        .unwrap_or_else(|| panic!("winner {winner} not among the measured candidates"));
+    assert_eq!(rps(figure), best, "{winner} is not the fastest:\n{summary}");
+    let p99 = duration_ns(figure.split("request p99 ").nth(1).unwrap());
+    assert!(p99 <= 1000.0 * 1e6, "{figure}");
+    expect_tuned(&out, &winner);
 
     // A p99 target no server meets prunes every candidate, with the reason.
     let text = std::fs::read_to_string(&config)
@@ -244,14 +260,14 @@ finalists = 1
 rounds = 1
 [engine]
 allocator = "pooling"
+memory_init_cow = [true, false]
 [pooling]
 total_core_instances = 32
 total_memories = 32
 max_memory_size = "2MiB"
-max_unused_warm_slots = [0, 32]
 [guest]
 kind = "synthetic"
-image_size = "256KiB"
+image_size = "1MiB"
 dirty_per_call = "16KiB"
 [scenario]
 kind = "tenants"
@@ -266,7 +282,21 @@ sample_every = 500
     common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
     let (out, summary) = tune_output(dir.path(), "tenants-tune");
     assert!(summary.contains("TenantsP99Instantiate"), "{summary}");
-    tune::load_tuned(&out.join("tuned.toml")).unwrap();
+    // The winner is the measured candidate with the lowest instantiate p99,
+    // and its peak Pss is within the budget.
+    let rows = measured_candidates(&summary);
+    assert_eq!(rows.len(), 2, "{summary}");
+    let p99 = |figure: &str| duration_ns(figure.trim_start_matches("p99 instantiate "));
+    let best = rows.iter().map(|(_, f)| p99(f)).fold(f64::MAX, f64::min);
+    let winner = winner_name(&summary);
+    let (_, figure) = rows
+        .iter()
+        .find(|(n, _)| *n == winner)
+        .unwrap_or_else(|| panic!("winner {winner} not among the measured candidates"));
+    assert_eq!(p99(figure), best, "{winner} is not the fastest:\n{summary}");
+    let peak_mib = leading_number(figure.split("peak Pss ").nth(1).unwrap());
+    assert!(peak_mib > 0.0 && peak_mib <= 2048.0, "{figure}");
+    expect_tuned(&out, &winner);
 
     // A budget below what the engine and tenants take prunes every
     // candidate, with the reason.
@@ -296,4 +326,66 @@ fn tune_fails(config: &std::path::Path, text: &str, dir: &std::path::Path) -> St
     let out = common::run_quiet("tune", config, dir, &[]);
     assert!(!out.status.success());
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The non-reference candidates the summary's "Every candidate" table lists
+/// as measured: (name, objective figure).
+fn measured_candidates(summary: &str) -> Vec<(String, String)> {
+    summary
+        .split("## Every candidate")
+        .nth(1)
+        .expect("an Every candidate table")
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
+            (cells.len() == 3 && cells[2] == "measured" && !cells[0].starts_with("reference:"))
+                .then(|| (cells[0].to_string(), cells[1].to_string()))
+        })
+        .collect()
+}
+
+/// The name in the summary's `**Winner: `name`**` line.
+fn winner_name(summary: &str) -> String {
+    let rest = summary.split("**Winner: `").nth(1).expect("a winner line");
+    rest[..rest.find('`').unwrap()].to_string()
+}
+
+/// The number `text` starts with.
+fn leading_number(text: &str) -> f64 {
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    text[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("no number at the start of {text:?}"))
+}
+
+/// Nanoseconds of a duration as the report writes it (`12.3 µs`).
+fn duration_ns(text: &str) -> f64 {
+    let n = leading_number(text);
+    let unit = text.split_whitespace().nth(1).unwrap_or("");
+    let scale = match unit.trim_end_matches([',', ')']) {
+        "ns" => 1.0,
+        "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        other => panic!("unknown unit {other:?} in {text:?}"),
+    };
+    n * scale
+}
+
+/// tuned.toml loads and holds the candidate `winner`'s setting: its name is
+/// `memory_init_cow=<bool>`, the key the tune's candidates differ in.
+fn expect_tuned(out: &std::path::Path, winner: &str) {
+    let (_, tuned) = tune::load_tuned(&out.join("tuned.toml")).unwrap();
+    let cow: bool = winner
+        .strip_prefix("memory_init_cow=")
+        .unwrap_or_else(|| panic!("candidate name {winner}"))
+        .parse()
+        .unwrap();
+    assert_eq!(
+        tuned.engine.memory_init_cow,
+        Some(cow),
+        "tuned.toml of {winner}"
+    );
 }
