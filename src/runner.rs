@@ -311,6 +311,7 @@ fn link_check(exp: &Experiment, i: usize, v: &Variant, artifact: Option<&Path>) 
 /// Artifacts are precompiled into `cache_dir`, where `run` finds them.
 pub fn preflight(exp: &Experiment, cache_dir: &Path) -> Result<()> {
     exp.check_engines()?;
+    exp.check_builds()?;
     check_files(exp, exp.variants.iter())?;
     for (i, v) in exp.variants.iter().enumerate() {
         let artifact = precompiled(v, cache_dir)
@@ -336,6 +337,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     // Whatever private /tmp a child could not remove goes when this returns.
     let _tmp_sweep = crate::host::wasi::ChildTmpSweep;
     exp.check_engines()?;
+    exp.check_builds()?;
     install_interrupt_handlers();
     let started_at = now_rfc3339();
     let stamp = file_stamp(&started_at);

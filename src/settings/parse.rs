@@ -626,6 +626,42 @@ impl Experiment {
         err
     }
 
+    /// Checks that every other build of `[experiment] builds` is an
+    /// executable file, before anything is measured (parsing alone does not
+    /// look at the file system, so committed configs parse anywhere).
+    pub fn check_builds(&self) -> Result<(), ConfigError> {
+        for b in self.variants.iter().filter_map(|v| v.lab_build.as_ref()) {
+            let runnable = std::fs::metadata(&b.exe)
+                .map(|m| {
+                    use std::os::unix::fs::PermissionsExt;
+                    m.is_file() && m.permissions().mode() & 0o111 != 0
+                })
+                .unwrap_or(false);
+            if runnable {
+                continue;
+            }
+            let mut err = ConfigError::new(
+                &self.path,
+                format!(
+                    "build `{}`: {} is not an executable file",
+                    b.label,
+                    b.exe.display()
+                ),
+            )
+            .key("experiment.builds")
+            .fix(
+                "build that commit once: `scripts/build-lab-at.sh <rev>` writes .cache/lab-builds/<rev>/pooling-lab (a relative path is read from the folder pooling-lab runs in)",
+            );
+            if let Some((source, _)) = &self.located
+                && let Ok(doc) = DeTable::parse(source)
+            {
+                err = err.at(source, value_offset(doc.get_ref(), "experiment", "builds"));
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
     /// Builds every variant's engine once, so that a configuration wasmtime itself
     /// rejects (a feature the host lacks, a pool that does not fit in the address
     /// space, `max_memory_size` above `memory_reservation`) stops the run before
@@ -695,20 +731,7 @@ fn with_builds(
                 "name each build with letters, digits, '-' and '_' (`this` is the running build)",
             ));
         }
-        let p = PathBuf::from(exe);
-        let runnable = std::fs::metadata(&p)
-            .map(|m| {
-                use std::os::unix::fs::PermissionsExt;
-                m.is_file() && m.permissions().mode() & 0o111 != 0
-            })
-            .unwrap_or(false);
-        if !runnable {
-            return Err(err(
-                format!("build `{label}`: {exe} is not an executable file"),
-                "build that commit (`git worktree add /tmp/b <rev> && cargo build --release` there) and give the path of its target/release/pooling-lab",
-            ));
-        }
-        builds.push((label.clone(), Some(p)));
+        builds.push((label.clone(), Some(PathBuf::from(exe))));
     }
     if variants.len() * builds.len() > MAX_VARIANTS {
         return Err(err(
