@@ -148,10 +148,25 @@ name = "wrong-stdout"
 expect_stdout = "goodbye"
 [variant.scenario]
 expect_faults = true
+[[variant]]
+name = "ruled-out-stdout"
+[variant.guest]
+not_expect_stdout = "ell"
+[variant.scenario]
+expect_faults = true
+[[variant]]
+name = "absent-stdout"
+[variant.guest]
+not_expect_stdout = "goodbye"
 "#
         ),
     );
     let r = run_ok(dir.path(), "cmd", &cfg);
+    let churn = |i: usize| r.variants[i].churn.as_ref().unwrap();
+    assert_eq!(churn(3).faults.checks, 20, "{:?}", churn(3).faults);
+    let first = churn(3).faults.first.clone().unwrap();
+    assert!(first.contains("stdout contains `ell`"), "{first}");
+    assert_eq!(churn(4).faults.total(), 0, "{:?}", churn(4).faults);
     let churn = |i: usize| r.variants[i].churn.as_ref().unwrap();
     assert_eq!(churn(0).faults.total(), 0, "{:?}", churn(0).faults);
     assert_eq!(churn(1).faults.checks, 20, "{:?}", churn(1).faults);

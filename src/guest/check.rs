@@ -6,16 +6,43 @@ use crate::host::Host;
 use crate::host::faults::check_failed;
 use wasmtime::Store;
 
+/// What a call's stdout must hold (`[guest] expect_stdout`) and must not
+/// (`not_expect_stdout`); empty = not checked.
+#[derive(Debug, Clone, Default)]
+pub struct Stdout {
+    /// Text it must contain.
+    pub expect: String,
+    /// Text it must not contain.
+    pub lacks: String,
+}
+
+impl Stdout {
+    /// No check of stdout (stderr and status are still checked).
+    pub const NONE: Stdout = Stdout {
+        expect: String::new(),
+        lacks: String::new(),
+    };
+
+    /// The stdout checks `[guest]` asks for.
+    pub fn from_settings(g: &crate::settings::GuestSettings) -> Stdout {
+        Stdout {
+            expect: g.expect_stdout.clone(),
+            lacks: g.not_expect_stdout.clone(),
+        }
+    }
+}
+
 /// Checks a WASI call's status and the output it wrote (only this call's:
 /// a reused sandbox's earlier output cannot satisfy or fail a later call). A
-/// non-zero status, anything on stderr, or stdout without `expect` (when
-/// not empty) fails.
+/// non-zero status, anything on stderr, stdout without `want.expect` or
+/// with `want.lacks` (each when not empty) fails.
 pub fn output(
     store: &mut Store<Host>,
     status: i32,
     what: &str,
-    expect: &str,
+    want: &Stdout,
 ) -> wasmtime::Result<()> {
+    let (expect, lacks) = (want.expect.as_str(), want.lacks.as_str());
     let Some(out) = store.data_mut().output.as_mut() else {
         return Ok(());
     };
@@ -33,7 +60,7 @@ pub fn output(
         )));
     }
     let recording = store.data().transcript.is_some();
-    if !expect.is_empty() || recording {
+    if !expect.is_empty() || !lacks.is_empty() || recording {
         let Some(out) = store.data_mut().output.as_mut() else {
             return Ok(());
         };
@@ -42,6 +69,12 @@ pub fn output(
             return Err(check_failed(format!(
                 "stdout lacks the expected `{expect}`: {}",
                 String::from_utf8_lossy(&new_out).trim()
+            )));
+        }
+        if !lacks.is_empty() && String::from_utf8_lossy(&new_out).contains(lacks) {
+            return Err(check_failed(format!(
+                "stdout contains `{lacks}`, which not_expect_stdout rules out: {}",
+                shorten(String::from_utf8_lossy(&new_out).trim())
             )));
         }
         record(store, || format!("the stdout of `{what}`"), || new_out);

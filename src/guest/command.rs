@@ -17,7 +17,7 @@ use wasmtime::{InstancePre, Linker, Module, Store, format_err};
 /// The command guest.
 pub struct Command {
     pre: InstancePre<Host>,
-    expect_stdout: String,
+    stdout: super::check::Stdout,
     wasi: WasiSpec,
 }
 
@@ -38,7 +38,7 @@ impl Command {
         wasi.stdin = g.stdin.as_bytes().to_vec();
         Ok(Command {
             pre,
-            expect_stdout: g.expect_stdout.clone(),
+            stdout: super::check::Stdout::from_settings(g),
             wasi,
         })
     }
@@ -62,7 +62,7 @@ pub fn check_exit(
     store: &mut Store<Host>,
     status: i32,
     what: &str,
-    expect_stdout: &str,
+    stdout: &check::Stdout,
 ) -> wasmtime::Result<()> {
     if status != 0 {
         let err = store
@@ -76,7 +76,7 @@ pub fn check_exit(
             String::from_utf8_lossy(&err).trim()
         )));
     }
-    check::output(store, 0, what, expect_stdout)
+    check::output(store, 0, what, stdout)
 }
 
 impl Guest for Command {
@@ -107,6 +107,6 @@ impl Guest for Command {
         let instance = *sandbox.core()?;
         let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
         let status = exit_status(start.call(&mut *store, ()))?;
-        check_exit(store, status, "_start", &self.expect_stdout)
+        check_exit(store, status, "_start", &self.stdout)
     }
 }

@@ -17,7 +17,7 @@ pub struct ComponentGuest {
     pre: InstancePre<Host>,
     cli: bool,
     wasi: Option<WasiSpec>,
-    expect_stdout: String,
+    stdout: super::check::Stdout,
 }
 
 /// Per-store state: `run` looked up once, and whether a command already ran.
@@ -93,7 +93,7 @@ impl ComponentGuest {
             pre,
             cli,
             wasi,
-            expect_stdout: g.expect_stdout.clone(),
+            stdout: super::check::Stdout::from_settings(g),
         })
     }
 }
@@ -139,7 +139,7 @@ impl Guest for ComponentGuest {
                 Ok(Err(())) => 1,
                 Err(e) => super::command::exit_status(Err(e))?,
             };
-            return super::command::check_exit(store, status, "wasi:cli/run", &self.expect_stdout);
+            return super::command::check_exit(store, status, "wasi:cli/run", &self.stdout);
         }
         let cached = store
             .data_mut()

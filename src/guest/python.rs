@@ -23,7 +23,7 @@ pub struct Python {
     /// call looks them up by index instead of by name.
     exports: [ModuleExport; 3],
     code: String,
-    expect_stdout: String,
+    stdout: super::check::Stdout,
     wasi: WasiSpec,
 }
 
@@ -66,7 +66,7 @@ impl Python {
             pre,
             exports: [m, a, t],
             code: g.code.clone(),
-            expect_stdout: g.expect_stdout.clone(),
+            stdout: super::check::Stdout::from_settings(g),
             wasi: Python::wasi_spec(g),
         })
     }
@@ -99,13 +99,13 @@ pub fn turn(
     store: &mut Store<Host>,
     instance: &wasmtime::Instance,
     code: &str,
-    expect_stdout: &str,
+    stdout: &check::Stdout,
 ) -> wasmtime::Result<()> {
     initialize_once(store, instance)?;
     let memory = guest_memory(store, instance)?;
     let alloc = instance.get_typed_func::<i32, i32>(&mut *store, "host_alloc")?;
     let turn = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "turn")?;
-    run_turn(store, memory, alloc, turn, code, expect_stdout)
+    run_turn(store, memory, alloc, turn, code, stdout)
 }
 
 /// The source written into guest memory (`host_alloc`), run by `turn`, checked.
@@ -115,7 +115,7 @@ fn run_turn(
     alloc: wasmtime::TypedFunc<i32, i32>,
     turn: wasmtime::TypedFunc<(i32, i32), i32>,
     code: &str,
-    expect_stdout: &str,
+    stdout: &check::Stdout,
 ) -> wasmtime::Result<()> {
     let code = code.as_bytes();
     let ptr = alloc.call(&mut *store, code.len() as i32)?;
@@ -124,7 +124,7 @@ fn run_turn(
     }
     memory.write(&mut *store, ptr as u32 as usize, code)?;
     let rc = turn.call(&mut *store, (ptr, code.len() as i32))?;
-    check::output(store, rc, "turn", expect_stdout)
+    check::output(store, rc, "turn", stdout)
 }
 
 impl Guest for Python {
@@ -158,7 +158,7 @@ impl Guest for Python {
                 exports
             }
         };
-        run_turn(store, memory, alloc, turn, &self.code, &self.expect_stdout)
+        run_turn(store, memory, alloc, turn, &self.code, &self.stdout)
     }
 }
 

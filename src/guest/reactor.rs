@@ -24,7 +24,7 @@ pub struct Reactor {
     argv_export: String,
     /// The argument strings, NUL-terminated.
     argv: Vec<Vec<u8>>,
-    expect_stdout: String,
+    stdout: super::check::Stdout,
     wasi: WasiSpec,
 }
 
@@ -64,7 +64,7 @@ impl Reactor {
                 .iter()
                 .map(|a| [a.as_bytes(), &[0]].concat())
                 .collect(),
-            expect_stdout: g.expect_stdout.clone(),
+            stdout: super::check::Stdout::from_settings(g),
             wasi: grants(g),
         })
     }
@@ -132,7 +132,7 @@ impl Reactor {
         if let Some(teardown) = &st.teardown {
             teardown.call(&mut *store, ())?;
         }
-        check::output(store, rc, &self.argv_export, &self.expect_stdout)
+        check::output(store, rc, &self.argv_export, &self.stdout)
     }
 }
 

@@ -117,7 +117,14 @@ pub struct Built {
 
 /// The `[guest]` keys of the measured workload: a snapshot does not depend
 /// on them (variants that differ only in them share one), but its check does.
-const MEASURED_WORKLOAD: &[&str] = &["code", "argv", "calls", "expect_stdout", "stdin"];
+const MEASURED_WORKLOAD: &[&str] = &[
+    "code",
+    "argv",
+    "calls",
+    "expect_stdout",
+    "not_expect_stdout",
+    "stdin",
+];
 
 /// Where the snapshot of `wasm` under `g` is cached, keyed by everything it
 /// depends on: the module, the kind's keys (init plan, preinit, warm-up,
@@ -245,6 +252,7 @@ pub fn from_snapshot(g: &GuestSettings, path: &Path) -> GuestSettings {
 fn warmup_settings(g: &GuestSettings) -> GuestSettings {
     let mut s = g.clone();
     s.expect_stdout.clear();
+    s.not_expect_stdout.clear();
     match g.kind {
         GuestKind::Python => s.code = g.snapshot_warmup_code.clone(),
         GuestKind::WasiReactor => s.argv = g.snapshot_warmup_argv.clone(),
@@ -289,7 +297,7 @@ pub fn build(engine: &Engine, wasm: &[u8], g: &GuestSettings) -> Result<(Vec<u8>
         }
         if g.kind == GuestKind::Python {
             let instance = *sandbox.core()?;
-            super::python::turn(&mut store, &instance, FREEZE, "")
+            super::python::turn(&mut store, &instance, FREEZE, &super::check::Stdout::NONE)
                 .map_err(|e| step_failed("the gc.freeze() after the warm-up", &e))?;
         }
     }
@@ -457,14 +465,22 @@ fn initialise(
     match g.kind {
         GuestKind::Python => {
             if !g.preinit.is_empty() {
-                super::python::turn(store, &instance, &format!("{}{FREEZE}", g.preinit), "")
-                    .map_err(|e| {
-                        error(
-                            "preinit",
-                            format!("the preinit code {:?} failed in the snapshot's initialisation: {e:#}", g.preinit),
-                            "make the preinit code run without error in a fresh interpreter",
-                        )
-                    })?;
+                super::python::turn(
+                    store,
+                    &instance,
+                    &format!("{}{FREEZE}", g.preinit),
+                    &super::check::Stdout::NONE,
+                )
+                .map_err(|e| {
+                    error(
+                        "preinit",
+                        format!(
+                            "the preinit code {:?} failed in the snapshot's initialisation: {e:#}",
+                            g.preinit
+                        ),
+                        "make the preinit code run without error in a fresh interpreter",
+                    )
+                })?;
             }
         }
         GuestKind::Core => {

@@ -1071,6 +1071,11 @@ plain_section! {
         /// default, = not checked). A non-zero status or anything on stderr is a
         /// fault either way; a call whose output lacks this text is one too.
         expect_stdout: String = String::new(), unit "text";
+        /// WASI guests (wasi-reactor, python, wasi-command, cli-component): text
+        /// the guest's stdout must NOT contain after each call ("" = not checked),
+        /// e.g. a secret the workload must have redacted. A call whose output
+        /// holds it is a check fault.
+        not_expect_stdout: String = String::new(), unit "text";
         /// wasi-command, cli-component: bytes the command reads on stdin.
         stdin: String = String::new(), unit "text";
         /// core: the guest's allocator export, `(size) -> ptr` (`malloc`,
@@ -1419,6 +1424,7 @@ impl GuestSettings {
                     "teardown_export",
                     "snapshot_warmup_argv",
                     "expect_stdout",
+                    "not_expect_stdout",
                 ],
             ],
             GuestKind::Python => &[
@@ -1430,11 +1436,19 @@ impl GuestSettings {
                     "preinit",
                     "snapshot_warmup_code",
                     "expect_stdout",
+                    "not_expect_stdout",
                 ],
             ],
-            GuestKind::WasiCommand | GuestKind::CliComponent => {
-                &[WASI, &["wasm", "argv", "stdin", "expect_stdout"]]
-            }
+            GuestKind::WasiCommand | GuestKind::CliComponent => &[
+                WASI,
+                &[
+                    "wasm",
+                    "argv",
+                    "stdin",
+                    "expect_stdout",
+                    "not_expect_stdout",
+                ],
+            ],
             GuestKind::Core => &[
                 WASI,
                 &[
