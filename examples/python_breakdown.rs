@@ -588,7 +588,11 @@ fn split_turn(
         .call(&mut *store, (ptr, code.len() as i32))
         .map_err(e)?;
     let t4 = Instant::now();
-    pooling_lab::guest::check::output(store, rc, "turn", expect).map_err(e)?;
+    let stdout = pooling_lab::guest::check::Stdout {
+        expect: expect.to_string(),
+        lacks: String::new(),
+    };
+    pooling_lab::guest::check::output(store, rc, "turn", &stdout).map_err(e)?;
     let t5 = Instant::now();
     Ok((t3, t4, t5))
 }

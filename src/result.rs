@@ -375,7 +375,8 @@ pub struct RoundStat {
 pub struct Comparison {
     /// Name of the baseline variant.
     pub baseline: String,
-    /// Churn, per phase: baseline p50 / this variant's p50 (2.0 = twice as fast).
+    /// Churn, session and serve, per phase: baseline p50 / this variant's
+    /// p50 (2.0 = twice as fast).
     pub p50_speedup: BTreeMap<String, f64>,
     /// Churn: this variant's cycles per second / the baseline's.
     pub throughput_ratio: Option<f64>,
@@ -389,4 +390,7 @@ pub struct Comparison {
     /// With rounds: the smallest and largest per-round throughput ratio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput_ratio_range: Option<(f64, f64)>,
+    /// With rounds, per phase: the smallest and largest per-round p50 speedup.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub p50_speedup_range: BTreeMap<String, (f64, f64)>,
 }

@@ -102,3 +102,59 @@ fn a_build_that_is_not_an_executable_is_a_config_error_before_measuring() {
     assert!(err.contains("not an executable file"), "{err}");
     assert!(!dir.path().join("results").exists(), "nothing measured");
 }
+
+#[test]
+fn session_speedups_over_the_baseline_build_are_medians_of_per_round_ratios() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exe, _) = wrapper(dir.path());
+    let cfg = dir.path().join("session.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[experiment]\nbaseline = \"build=other\"\nrounds = 3\nbuilds = {{ other = \"{}\" }}\n{}",
+            exe.display(),
+            BODY.replace("kind = \"churn\"", "kind = \"session\"")
+        ),
+    )
+    .unwrap();
+    let out = common::run_quiet("run", &cfg, dir.path(), &[]);
+    common::expect_success(&out);
+    let r = report::json::read(&common::result_json(dir.path(), "session")).unwrap();
+    let (this, base) = (&r.variants[0], &r.variants[1]);
+    assert_eq!(base.name, "build=other");
+    let cmp = this
+        .vs_baseline
+        .as_ref()
+        .expect("compared with the baseline");
+    assert_eq!(cmp.rounds, 3);
+    for phase in ["session-exec", "fresh-exec"] {
+        let p50 = |v: &pooling_lab::result::VariantResult, round: u32| {
+            let rec = v
+                .rounds
+                .iter()
+                .find(|x| x.round == round && pooling_lab::rounds::counts(x))
+                .unwrap();
+            let s = rec.session.as_ref().unwrap();
+            s.phases
+                .iter()
+                .find(|p| p.phase == phase)
+                .unwrap()
+                .summary
+                .p50_ns as f64
+        };
+        let mut ratios: Vec<f64> = (1..=3)
+            .map(|round| p50(base, round) / p50(this, round))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        assert_eq!(cmp.p50_speedup.get(phase), Some(&ratios[1]), "{phase}");
+        assert_eq!(
+            cmp.p50_speedup_range.get(phase),
+            Some(&(ratios[0], ratios[2])),
+            "{phase}"
+        );
+    }
+    let md =
+        std::fs::read_to_string(common::result_json(dir.path(), "session").with_extension("md"))
+            .unwrap();
+    assert!(md.contains("session exec p50 vs baseline"), "{md}");
+}

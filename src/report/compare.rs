@@ -51,17 +51,21 @@ pub fn compare(base: &VariantResult, v: &VariantResult) -> Option<Comparison> {
         pss_per_instance_ratio: None,
         rounds: per_round.len() as u32,
         throughput_ratio_range: None,
+        p50_speedup_range: BTreeMap::new(),
     };
     let phases: std::collections::BTreeSet<&String> = per_round
         .iter()
         .flat_map(|r| r.p50_speedup.keys())
         .collect();
     for phase in phases {
-        if let Some(m) = med(per_round
+        let xs: Vec<f64> = per_round
             .iter()
             .filter_map(|r| r.p50_speedup.get(phase).copied())
-            .collect())
-        {
+            .collect();
+        if let Some(range) = min_max(&xs) {
+            c.p50_speedup_range.insert(phase.clone(), range);
+        }
+        if let Some(m) = med(xs) {
             c.p50_speedup.insert(phase.clone(), m);
         }
     }
@@ -69,15 +73,20 @@ pub fn compare(base: &VariantResult, v: &VariantResult) -> Option<Comparison> {
         .iter()
         .filter_map(|r| r.throughput_ratio)
         .collect();
-    c.throughput_ratio_range = tp.iter().copied().fold(None, |acc: Option<(f64, f64)>, x| {
-        Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
-    });
+    c.throughput_ratio_range = min_max(&tp);
     c.throughput_ratio = med(tp);
     c.pss_per_instance_ratio = med(per_round
         .iter()
         .filter_map(|r| r.pss_per_instance_ratio)
         .collect());
     Some(c)
+}
+
+/// The smallest and largest of `xs` (`None` when empty).
+fn min_max(xs: &[f64]) -> Option<(f64, f64)> {
+    xs.iter().copied().fold(None, |acc: Option<(f64, f64)>, x| {
+        Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+    })
 }
 
 /// Ratios of one measurement of `v` against one of the baseline.
@@ -89,10 +98,14 @@ fn compare_figures(baseline: &str, b: &Figures<'_>, x: &Figures<'_>) -> Option<C
         pss_per_instance_ratio: None,
         rounds: 1,
         throughput_ratio_range: None,
+        p50_speedup_range: BTreeMap::new(),
     };
     if let (Some(b), Some(x)) = (b.churn, x.churn) {
         p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
         c.throughput_ratio = ratio(x.cycles_per_sec, b.cycles_per_sec);
+    }
+    if let (Some(b), Some(x)) = (b.session, x.session) {
+        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
     }
     if let (Some(b), Some(x)) = (b.serve, x.serve) {
         p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);

@@ -411,17 +411,19 @@ pub fn pool_table(r: &ResultFile) -> String {
 /// Session scenario: one sandbox for K executions vs K fresh ones.
 pub fn session_table(r: &ResultFile) -> String {
     let mut out = String::new();
-    out.push_str("| variant | executions | session exec p50 / p99 | fresh exec p50 / p99 | fresh / session (p50) | faults / exec: session | faults / exec: fresh | session Pss growth / exec (2nd half) |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| variant | executions | session exec p50 / p99 | session exec p50 vs baseline | fresh exec p50 / p99 | fresh exec p50 vs baseline | fresh / session (p50) | faults / exec: session | faults / exec: fresh | session Pss growth / exec (2nd half) |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for v in &r.variants {
         let Some(s) = &v.session else { continue };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.0}x | {:.1} | {:.1} | {:+.0} B |",
+            "| {} | {} | {} | {} | {} | {} | {:.0}x | {:.1} | {:.1} | {:+.0} B |",
             label(v),
             s.executions,
             p50_p99(phase(&s.phases, "session-exec")),
+            speedup_with_range(r, v, "session-exec"),
             p50_p99(phase(&s.phases, "fresh-exec")),
+            speedup_with_range(r, v, "fresh-exec"),
             s.fresh_over_session_p50,
             s.session_minor_faults_per_exec,
             s.fresh_minor_faults_per_exec,
@@ -429,6 +431,25 @@ pub fn session_table(r: &ResultFile) -> String {
         );
     }
     out
+}
+
+/// `v`'s p50 speedup over the baseline in `phase` (baseline p50 / its
+/// own), with the per-round range when it rests on rounds.
+fn speedup_with_range(r: &ResultFile, v: &crate::result::VariantResult, phase: &str) -> String {
+    let cmp = v.vs_baseline.as_ref();
+    let median = times(
+        r,
+        &v.name,
+        cmp.and_then(|b| b.p50_speedup.get(phase).copied()),
+    );
+    match cmp.and_then(|b| b.p50_speedup_range.get(phase)) {
+        Some(&(lo, hi)) => format!(
+            "{median} ({}-{})",
+            times(r, &v.name, Some(lo)),
+            times(r, &v.name, Some(hi))
+        ),
+        None => median,
+    }
 }
 
 /// The clock's own cost across the churn variants' processes.
