@@ -860,6 +860,40 @@ fn assemble(
     })
 }
 
+/// `v` as a job for another build of pooling-lab (`[experiment] builds`):
+/// only the keys that differ from their defaults, so that a build older than
+/// a key it does not know (left at its default here) still reads the job;
+/// every key left out takes that build's own default.
+fn portable_variant(v: &Variant) -> serde_json::Value {
+    let defaults = Variant {
+        name: v.name.clone(),
+        engine: Default::default(),
+        pooling: Default::default(),
+        guest: crate::settings::GuestSettings {
+            kind: v.guest.kind,
+            ..Default::default()
+        },
+        scenario: Default::default(),
+        lab_build: None,
+    };
+    let (Ok(mut value), Ok(defaults)) = (serde_json::to_value(v), serde_json::to_value(&defaults))
+    else {
+        return serde_json::Value::Null;
+    };
+    for section in ["engine", "pooling", "guest", "scenario"] {
+        if let (Some(keys), Some(default)) = (
+            value.get_mut(section).and_then(|s| s.as_object_mut()),
+            defaults.get(section),
+        ) {
+            keys.retain(|k, x| k == "kind" || default.get(k) != Some(x));
+        }
+    }
+    if let Some(o) = value.as_object_mut() {
+        o.remove("lab_build");
+    }
+    value
+}
+
 /// Measures one variant in a fresh child process (no progress drawn): the
 /// building block of `tune`. The error is the child's reason.
 pub fn measure_variant(
@@ -929,13 +963,20 @@ fn run_child(
 ) -> Result<ChildOutput, ChildFailure> {
     // `[experiment] builds`: another build's child measures this variant.
     let exe = variant.lab_build.as_ref().map_or(exe, |b| b.exe.as_path());
-    let job = serde_json::to_vec(&Job {
+    let job = serde_json::to_value(&Job {
         variant: variant.clone(),
         artifact,
         // Always reported: the parent shows it only when drawing, but keeps
         // the last figure to say how far a crashed child got.
         progress: true,
     })
+    .map(|mut job| {
+        if variant.lab_build.is_some() {
+            job["variant"] = portable_variant(variant);
+        }
+        job
+    })
+    .and_then(|job| serde_json::to_vec(&job))
     .map_err(|e| ChildFailure(format!("encoding the job: {e}")))?;
     let mut child = Command::new(exe)
         .arg(CHILD_COMMAND)

@@ -30,8 +30,9 @@ fn wrapper(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     std::fs::write(
         &exe,
         format!(
-            "#!/bin/sh\necho \"$1\" >> '{}'\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\necho \"$1\" >> '{}'\ntee '{}/job-'$$ | '{}' \"$@\"\n",
             mark.display(),
+            dir.display(),
             env!("CARGO_BIN_EXE_pooling-lab")
         ),
     )
@@ -83,6 +84,22 @@ fn every_variant_is_measured_by_each_build_in_one_run() {
         2,
         "{marks}"
     );
+    // Its jobs carry only the keys set away from their defaults (a build
+    // older than a key still reads them).
+    let jobs: Vec<serde_json::Value> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("job-"))
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    assert_eq!(jobs.len(), 2);
+    for job in &jobs {
+        let guest = job["variant"]["guest"].as_object().unwrap();
+        assert!(guest.contains_key("image_size"), "{guest:?}");
+        assert!(!guest.contains_key("not_expect_stdout"), "{guest:?}");
+        assert!(!guest.contains_key("dirty_per_call"), "{guest:?}");
+        assert!(job["variant"].get("lab_build").is_none(), "{job}");
+    }
 }
 
 #[test]
