@@ -3,6 +3,8 @@
 //! there were none; a scaling report shows the call latency; the production
 //! example honours a tuned file's fuel and epoch settings.
 
+mod common;
+
 use pooling_lab::report::{self, markdown};
 use std::path::Path;
 
@@ -70,4 +72,47 @@ fn the_production_example_honours_fuel_and_epochs() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(served.requests, 20);
     assert!(served.metrics.hits + served.metrics.misses >= 20);
+}
+
+/// A variant whose engine meters fuel or checks epochs is measured, not
+/// trapped at its first instruction: its stores get all the fuel there is
+/// and, without a `call_deadline_ms`, a deadline out of reach.
+#[test]
+fn fuel_and_epoch_variants_measure_without_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("metered.toml");
+    std::fs::write(
+        &cfg,
+        r#"[engine]
+allocator = "pooling"
+consume_fuel = [true, false]
+epoch_interruption = [true, false]
+[pooling]
+total_core_instances = 8
+total_memories = 8
+total_tables = 8
+total_stacks = 8
+max_memory_size = "4MiB"
+[guest]
+image_size = "64KiB"
+dirty_per_call = "16KiB"
+[scenario]
+kind = "churn"
+iterations = 20
+warmup = 2
+"#,
+    )
+    .unwrap();
+    let out = common::run_quiet("run", &cfg, dir.path(), &[]);
+    common::expect_success(&out);
+    let r = report::json::read(&common::result_json(dir.path(), "metered")).unwrap();
+    assert_eq!(r.variants.len(), 4);
+    for v in &r.variants {
+        let churn = v
+            .churn
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} not measured", v.name));
+        assert_eq!(churn.faults.total(), 0, "{}: {:?}", v.name, churn.faults);
+        assert_eq!(churn.total_cycles, 20, "{}", v.name);
+    }
 }

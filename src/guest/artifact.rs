@@ -130,6 +130,10 @@ pub fn resolve_preinit(
     }
     let mut engine_settings = v.engine.clone();
     engine_settings.allocator = Some(crate::settings::Allocator::OnDemand);
+    // Building a snapshot needs no instruction budget or interruption: the
+    // snapshot is wasm, whatever engine later runs it.
+    engine_settings.consume_fuel = None;
+    engine_settings.epoch_interruption = None;
     let config = crate::settings::wasmtime_config(&engine_settings, &v.pooling);
     let engine =
         Engine::new(&config).wt_context(|| "creating the engine to pre-initialise the guest")?;

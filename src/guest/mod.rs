@@ -288,6 +288,8 @@ pub fn prepare(engine: Engine, variant: &Variant, artifact: Option<&Path>) -> Re
             memory_limit: (g.memory_limit.0 > 0)
                 .then(|| usize::try_from(g.memory_limit.0).unwrap_or(usize::MAX)),
             deadlines: deadline_ticks.is_some(),
+            epochs: variant.engine.epoch_interruption == Some(true),
+            fuel: variant.engine.consume_fuel == Some(true),
             wasi_level,
             wasi,
         },

@@ -428,6 +428,10 @@ fn fresh(
     let spec = StoreSpec {
         memory_limit: None,
         deadlines: false,
+        // The snapshot's engine neither meters fuel nor checks epochs
+        // (artifact::snapshot_variant turns both off).
+        epochs: false,
+        fuel: false,
         wasi_level,
         wasi,
     };

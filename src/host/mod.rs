@@ -161,6 +161,14 @@ pub struct StoreSpec {
     pub memory_limit: Option<usize>,
     /// Trap when the epoch deadline passes.
     pub deadlines: bool,
+    /// The engine checks epochs (`epoch_interruption`) but no deadline is
+    /// armed: the store's deadline is put out of reach, or its first
+    /// instruction would trap (a store starts with its deadline reached).
+    pub epochs: bool,
+    /// The engine meters fuel (`consume_fuel`): the store gets all the fuel
+    /// there is, so metering costs what it costs and never stops a call (a
+    /// store starts with none, and its first instruction would trap).
+    pub fuel: bool,
     /// Which WASI the guest imports.
     pub wasi_level: WasiLevel,
     /// What the guest may see through WASI.
@@ -212,6 +220,13 @@ pub fn new_store(engine: &Engine, spec: &StoreSpec) -> Store<Host> {
     }
     if spec.deadlines {
         store.epoch_deadline_trap();
+    } else if spec.epochs {
+        // Nothing advances the epoch without a deadline (no ticker runs).
+        store.set_epoch_deadline(u64::MAX / 2);
+    }
+    if spec.fuel {
+        // Cannot fail: `fuel` is set only for an engine that meters it.
+        let _ = store.set_fuel(u64::MAX);
     }
     store
 }

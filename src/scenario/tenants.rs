@@ -734,6 +734,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         memory_limit: (g.memory_limit.0 > 0)
             .then(|| usize::try_from(g.memory_limit.0).unwrap_or(usize::MAX)),
         deadlines: ticker.is_some(),
+        epochs: variant.engine.epoch_interruption == Some(true),
+        fuel: variant.engine.consume_fuel == Some(true),
         wasi_level,
         wasi,
     };

@@ -450,12 +450,16 @@ knob_section! {
             apply |c, v| c.gc_heap_initial_size(v.0),
             get |e| ByteSize(e.get_gc_heap_initial_size());
         /// Epoch-based interruption (deadlines for guests that never return). Costs a
-        /// load+compare at loop headers and function entries.
+        /// load+compare at loop headers and function entries. Measured stores get
+        /// `[scenario] call_deadline_ms` when set, else a deadline out of reach
+        /// (production must arm its own: a store starts with its deadline reached).
         epoch_interruption: bool, unit "flag", probe true,
             apply |c, v| c.epoch_interruption(v),
             get |e| e.get_epoch_interruption();
         /// Fuel metering (deterministic instruction budgets). Costs a counter update
-        /// per basic block; slower than epochs.
+        /// per basic block; slower than epochs. Measured stores get all the fuel
+        /// there is, so the figure is metering's cost (production must give each
+        /// store a budget: a store starts with none).
         consume_fuel: bool, unit "flag", probe true,
             apply |c, v| c.consume_fuel(v),
             get |e| e.get_consume_fuel();
