@@ -135,6 +135,10 @@ enum Cmd {
     /// Internal: measure one variant (job on stdin, result on stdout).
     #[command(name = runner::CHILD_COMMAND, hide = true)]
     Measure,
+    /// Internal: pooling-lab's server for the serve scenario, in its own
+    /// process (job on stdin, address then counters on stdout).
+    #[command(name = pooling_lab::serve::process::SERVER_COMMAND, hide = true)]
+    Serve,
 }
 
 fn main() -> ExitCode {
@@ -418,6 +422,10 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Measure => {
             runner::child_main()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Serve => {
+            pooling_lab::serve::process::main()?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -285,6 +285,9 @@ fn check_files<'a>(exp: &Experiment, variants: impl Iterator<Item = &'a Variant>
         if let Err(p) = guest::preflight::check_file(v) {
             return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
         }
+        if let Err(p) = crate::serve::tools::check(v) {
+            return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
+        }
     }
     Ok(())
 }

@@ -99,7 +99,20 @@ fn wrong_answers_are_errors_by_kind_and_fail_the_variant() {
 fn a_wasmtime_serve_that_cannot_start_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("wasmtime");
-    std::fs::write(&fake, "#!/bin/sh\necho 'no such flag: -O' >&2\nexit 2\n").unwrap();
+    // It says its version and precompiles (copies the file to `-o`), then
+    // fails to serve.
+    std::fs::write(
+        &fake,
+        "#!/bin/sh
+case \"$1\" in
+  --version) echo 'wasmtime 50.0.1 (fake)'; exit 0 ;;
+  compile) while [ \"$1\" != -o ]; do shift; done; cp \"$3\" \"$2\"; exit 0 ;;
+esac
+echo 'no such flag: -O' >&2
+exit 2
+",
+    )
+    .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let cfg = config(
         dir.path(),
@@ -117,10 +130,10 @@ fn a_wasmtime_serve_that_cannot_start_is_named() {
     assert!(reason.contains("no such flag: -O"), "{reason}");
 }
 
-/// A CLI of another release than the wasmtime-cli-flags pooling-lab links
-/// gets the variant's flags checked by its own parser (`compile`) before it
-/// is started; its refusal fails the variant with that release named, and
-/// no server is started. The same CLI with its defaults (no flags) starts.
+/// The CLI precompiles the component with the variant's flags (`compile`)
+/// before `serve` is started, so its own parser checks them: a release that
+/// refuses them fails the variant with that release named, and no server
+/// is started.
 #[test]
 fn flags_for_another_release_are_checked_by_that_release_first() {
     let dir = tempfile::tempdir().unwrap();
@@ -257,7 +270,14 @@ fn a_server_that_dies_mid_run_is_named_and_its_figures_kept() {
     std::fs::write(
         &fake,
         r#"#!/usr/bin/env python3
-import os, sys, http.server
+import os, sys, shutil, http.server
+if sys.argv[1] == "--version":
+    print("wasmtime 50.0.1 (fake)")
+    sys.exit(0)
+if sys.argv[1] == "compile":
+    out = sys.argv[sys.argv.index("-o") + 1]
+    shutil.copy(sys.argv[-1], out)
+    sys.exit(0)
 addr = sys.argv[sys.argv.index("--addr") + 1].rsplit(":", 1)
 served = 0
 class H(http.server.BaseHTTPRequestHandler):
@@ -323,8 +343,10 @@ http.server.ThreadingHTTPServer((addr[0], int(addr[1])), H).serve_forever()
     )
 }
 
+/// A wrk that is not there is a configuration error naming the key, its
+/// line and the install script, before anything is measured (no result).
 #[test]
-fn wrk_that_is_not_installed_is_a_clear_error() {
+fn wrk_that_is_not_installed_is_a_config_error_before_measuring() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),
@@ -332,13 +354,74 @@ fn wrk_that_is_not_installed_is_a_clear_error() {
         "load_generator = \"wrk\"\nload_duration_s = 1\nwrk = \"/nonexistent/wrk\"\n",
     );
     let out = common::run_quiet("run", &cfg, dir.path(), &[]);
-    assert!(!out.status.success());
-    let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "nowrk")).unwrap();
-    let reason = failed_reason(&r.variants[0]);
+    assert_eq!(out.status.code(), Some(2), "a config error exits 2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("scenario.wrk"), "{err}");
+    assert!(err.contains("scripts/install-load-generator.sh"), "{err}");
+    let line = 1 + std::fs::read_to_string(&cfg)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("wrk ="))
+        .unwrap();
+    assert!(err.contains(&format!(":{line}:")), "line {line}: {err}");
     assert!(
-        reason.contains("scripts/install-load-generator.sh"),
-        "{reason}"
-    )
+        !dir.path().join("results/nowrk").exists(),
+        "nothing is measured"
+    );
+}
+
+/// A wasmtime CLI that is not there is a configuration error (naming the
+/// key, its line and the fix) before anything is measured: the pooling-lab
+/// variant before it is not measured either.
+#[test]
+fn a_missing_wasmtime_cli_is_a_config_error_before_measuring() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "nocli",
+        "[[variant]]\nname = \"ours\"\n\
+         [[variant]]\nname = \"theirs\"\n[variant.scenario]\nserver = \"wasmtime-serve\"\n\
+         wasmtime_cli = \"/nonexistent/wasmtime\"\n",
+    );
+    let out = common::run_quiet("run", &cfg, dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2), "a config error exits 2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("scenario.wasmtime_cli"), "{err}");
+    assert!(err.contains("/nonexistent/wasmtime"), "{err}");
+    let line = 1 + std::fs::read_to_string(&cfg)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("wasmtime_cli ="))
+        .unwrap();
+    assert!(err.contains(&format!(":{line}:")), "line {line}: {err}");
+    assert!(
+        !dir.path().join("results/nocli").exists(),
+        "nothing is measured"
+    );
+    // `check` finds it too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .arg("check")
+        .arg(&cfg)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("scenario.wasmtime_cli"), "{err}");
+}
+
+/// An unset `wasmtime_cli` is the project's installed CLI, found from the
+/// project (this checkout), not from the folder pooling-lab runs in.
+#[test]
+fn the_default_wasmtime_cli_is_found_from_the_project() {
+    let cli = pooling_lab::serve::tools::wasmtime_cli("");
+    assert!(cli.is_absolute(), "{}", cli.display());
+    assert_eq!(
+        cli,
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(pooling_lab::serve::tools::cli_install_path())
+    );
 }
 
 /// Needs wrk (`scripts/install-load-generator.sh`, which `.ci/run` runs):
@@ -374,4 +457,133 @@ fn wrk_measures_the_same_server() {
     // within 2x of what pooling-lab's own load measured.
     let f = wrk.minor_faults_per_request / ours.minor_faults_per_request;
     assert!((0.5..2.0).contains(&f), "{f}");
+}
+
+/// `wasmtime serve` is started as production runs it: on the component its
+/// own `compile` precompiled with the same flags, with
+/// `--allow-precompiled`; the artifact is cached (a second run compiles
+/// nothing) and the server's start is measured.
+#[test]
+fn wasmtime_serve_serves_the_component_its_cli_precompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("argv.log");
+    // A stand-in for the CLI: logs its arguments, precompiles by copying,
+    // serves every request.
+    let fake = dir.path().join("wasmtime");
+    std::fs::write(
+        &fake,
+        format!(
+            r#"#!/usr/bin/env python3
+import sys, shutil, http.server
+with open("{log}", "a") as f:
+    f.write(" ".join(sys.argv[1:]) + "\n")
+if sys.argv[1] == "--version":
+    print("wasmtime 50.0.1 (fake)")
+    sys.exit(0)
+if sys.argv[1] == "compile":
+    shutil.copy(sys.argv[-1], sys.argv[sys.argv.index("-o") + 1])
+    sys.exit(0)
+assert open(sys.argv[-1], "rb").read(4) == b"\0asm"
+addr = sys.argv[sys.argv.index("--addr") + 1].rsplit(":", 1)
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = b"served"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer((addr[0], int(addr[1])), H).serve_forever()
+"#,
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = config(
+        dir.path(),
+        "precompiled",
+        &format!(
+            "server = \"wasmtime-serve\"\nwasmtime_cli = \"{}\"\nwasmtime_flags = \"variant\"\n",
+            fake.display()
+        ),
+    );
+    for _ in 0..2 {
+        common::expect_success(&common::run_quiet("run", &cfg, dir.path(), &[]));
+    }
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let compiles: Vec<&str> = calls.lines().filter(|l| l.starts_with("compile")).collect();
+    let serves: Vec<&str> = calls.lines().filter(|l| l.starts_with("serve")).collect();
+    assert_eq!(compiles.len(), 1, "compiled once, then cached: {calls}");
+    assert_eq!(serves.len(), 2, "{calls}");
+    let served = serves[0].split_whitespace().last().unwrap();
+    assert!(served.ends_with(".cwasm"), "{calls}");
+    assert!(serves[0].contains("--allow-precompiled"), "{calls}");
+    // Compiled into the cache folder, served from there.
+    let out_dir = |l: &str| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let o = w[w.iter().position(|a| *a == "-o").unwrap() + 1];
+        std::path::Path::new(o).parent().unwrap().to_path_buf()
+    };
+    assert_eq!(out_dir(compiles[0]), dir.path().join("cache"), "{calls}");
+    assert!(std::path::Path::new(served).starts_with(dir.path().join("cache")));
+    assert!(std::path::Path::new(served).is_file());
+    // The same -O flags for compile and serve.
+    let opts = |l: &str| -> Vec<String> {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.windows(2)
+            .filter(|p| p[0] == "-O")
+            .map(|p| p[1].to_string())
+            .collect()
+    };
+    assert!(!opts(compiles[0]).is_empty(), "{calls}");
+    assert_eq!(opts(compiles[0]), opts(serves[0]));
+    for r in std::fs::read_dir(dir.path().join("results/precompiled"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
+        let r = pooling_lab::report::json::read(&r).unwrap();
+        let s = r.variants[0].serve.as_ref().unwrap();
+        assert!(s.server_start_ms > 0.0);
+        assert!(s.server_cpu_us_per_request > 0.0);
+        assert!(
+            s.command
+                .as_deref()
+                .unwrap()
+                .contains("--allow-precompiled")
+        );
+    }
+}
+
+/// pooling-lab's server runs in a process of its own: the memory and CPU
+/// measured are that process's, not the measuring process's (which runs
+/// the load generator).
+#[test]
+fn pooling_labs_server_is_measured_in_its_own_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "own", "");
+    common::expect_success(&common::run_quiet("run", &cfg, dir.path(), &[]));
+    let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "own")).unwrap();
+    let s = r.variants[0].serve.as_ref().unwrap();
+    assert!(s.server_start_ms > 0.0);
+    assert!(s.server_cpu_us_per_request > 0.0);
+    // The server holds the pool: 32 memory slots of at least 64 MiB each
+    // (the config's total_memories x max_memory_size) reserved. The
+    // measuring process, which runs the load generator, holds no pool: its
+    // address space is below that, so the two are different processes and
+    // the server's figures hold no load generator.
+    let pool = 32u64 * (64 << 20);
+    assert!(
+        s.memory_after.vm_size_bytes >= pool,
+        "{}",
+        s.memory_after.vm_size_bytes
+    );
+    assert!(
+        s.measuring_process_memory.vm_size_bytes < pool,
+        "{}",
+        s.measuring_process_memory.vm_size_bytes
+    );
 }

@@ -124,6 +124,25 @@ pub fn parse_stat_faults(text: &str) -> Option<(u64, u64)> {
     Some((f.get(7)?.parse().ok()?, f.get(9)?.parse().ok()?))
 }
 
+/// CPU time (user + system, nanoseconds) process `pid` has used so far,
+/// from `/proc/<pid>/stat` (its threads included, not its children).
+pub fn cpu_ns_of(pid: &str) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let ticks = parse_stat_cpu_ticks(&text).with_context(|| format!("parsing {path}"))?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Ok(ticks * 1_000_000_000 / hz)
+}
+
+/// `utime + stime` (clock ticks) from `/proc/<pid>/stat` text.
+pub fn parse_stat_cpu_ticks(text: &str) -> Option<u64> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state); utime is field 14, stime field 15.
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
 /// Signed per-instance figures between two samples, divided by `n`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PerInstance {
@@ -209,6 +228,8 @@ Locked:                0 kB
         assert_eq!(parse_status(status), (300 * 1024, 2000 * 1024));
         let stat = "1234 (my (odd) name) R 1 2 3 4 5 6 777 8 99 10 11 12";
         assert_eq!(parse_stat_faults(stat), Some((777, 99)));
+        // utime (field 14) = 11, stime (15) = 12.
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(11 + 12));
     }
 
     #[test]

@@ -4,22 +4,27 @@
 //! of `wasmtime serve`) or by `wasmtime serve` itself (the variant's
 //! settings as `-O` flags, or its defaults).
 //!
+//! Either server runs in a process of its own, started from a precompiled
+//! component as production starts one (pooling-lab's from the variant's
+//! cached artifact, `wasmtime serve` from the `.cwasm` its own `compile`
+//! made, with `--allow-precompiled`); the load generator (pooling-lab's or
+//! wrk) runs in, or is started by, this measuring process. So the server's
+//! start, Pss/RSS/VmSize (sampled over the run), page faults and CPU time
+//! per request are the server's alone.
+//!
 //! Per variant: requests/s, request latency percentiles (HDR, saved like
-//! churn's), errors by kind, the server process's Pss/RSS/VmSize sampled
-//! over the run and its page faults per request. With pooling-lab's server
-//! the process also runs the load generator (as wrk shares a machine with
-//! its server); its own memory is small next to the server's and is
-//! included.
+//! churn's), errors by kind, and those server figures.
 
 use super::{Histograms, PhaseLatency};
 use crate::guest::http::RequestSpec;
 use crate::measure::memory::{self, MemorySample};
-use crate::serve::{external, load, server, wrk};
+use crate::serve::{external, load, process, tools, wrk};
 use crate::settings::{LoadGenerator, ServeServer, Variant};
 use anyhow::{Context, Result};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,10 +65,30 @@ pub struct ServeResult {
     /// `request` (from each request's due time: coordinated omission
     /// corrected; from its send in closed loop) and `service` (send to answer).
     pub phases: Vec<PhaseLatency>,
+    /// From starting the server process until it accepted a connection
+    /// (milliseconds): loading the precompiled component and reserving the
+    /// pool.
+    #[serde(default)]
+    pub server_start_ms: f64,
+    /// How long `wasmtime compile` took to precompile the component for
+    /// `wasmtime serve` (milliseconds), when this run compiled it (absent:
+    /// it was cached, or pooling-lab served). Not part of any other figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precompile_ms: Option<f64>,
+    /// CPU time (user + system) of the server process per timed request
+    /// (microseconds): everything the server did for the load, handlers and
+    /// HTTP included, none of the load generator's.
+    #[serde(default)]
+    pub server_cpu_us_per_request: f64,
     /// The server process after the warmup requests.
     pub memory_before: MemorySample,
     /// The server process after the timed requests.
     pub memory_after: MemorySample,
+    /// The measuring process after the timed requests: it runs pooling-lab's
+    /// load generator (or waits for wrk) and is none of the server's
+    /// figures; here to show what the load side holds.
+    #[serde(default)]
+    pub measuring_process_memory: MemorySample,
     /// Highest Pss sampled (every 100 ms) during the timed requests.
     pub peak_pss_bytes: u64,
     /// Highest VmRSS sampled during the timed requests.
@@ -91,8 +116,8 @@ pub fn wasmtime_flags(v: &Variant) -> Result<Vec<String>> {
     Ok(crate::export::cli::CliExport::of(v)?.args().to_vec())
 }
 
-/// The component file `wasmtime serve` loads: the guest's file, or the
-/// generated proxy written to a temporary file.
+/// The component file `wasmtime serve` precompiles: the guest's file, or
+/// the generated proxy written to a temporary file.
 fn component_file(v: &Variant) -> Result<(std::path::PathBuf, Option<tempfile::TempPath>)> {
     if v.guest.kind == crate::settings::GuestKind::HttpComponent {
         return Ok((v.guest.wasm.clone().into(), None));
@@ -104,22 +129,48 @@ fn component_file(v: &Variant) -> Result<(std::path::PathBuf, Option<tempfile::T
     Ok((path.to_path_buf(), Some(path)))
 }
 
-/// Runs the serve scenario in this process.
-pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, Histograms)> {
+/// The server under load, in its own process.
+enum Running {
+    /// pooling-lab's server (`pooling-lab __serve`).
+    Ours(process::ServerProcess),
+    /// `wasmtime serve`.
+    Theirs(external::External),
+}
+
+impl Running {
+    fn pid(&self) -> String {
+        match self {
+            Running::Ours(p) => p.pid().to_string(),
+            Running::Theirs(e) => e.child.id().to_string(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Running::Ours(p) => p.addr,
+            Running::Theirs(e) => e.addr,
+        }
+    }
+
+    /// `Some(reason, with its stderr)` if the server exited.
+    fn died(&mut self) -> Option<String> {
+        let (reason, stderr) = match self {
+            Running::Ours(p) => (p.exited()?, p.stderr_text()),
+            Running::Theirs(e) => (e.exited()?, e.stderr_text()),
+        };
+        Some(format!("{reason}; stderr: {stderr}"))
+    }
+}
+
+/// Starts the variant's server from its precompiled component: pooling-lab's
+/// from `artifact`, `wasmtime serve` from the `.cwasm` its CLI compiles into
+/// the artifact's cache folder.
+fn start_server(variant: &Variant, artifact: Option<&Path>) -> Result<Running> {
     let s = &variant.scenario;
-    let request = RequestSpec::from_settings(&variant.guest)?;
-    // The server: this process (pooling-lab) or a child (wasmtime serve).
-    let mut ours = None;
-    let mut theirs = None;
-    let mut _component_file = None;
-    let (addr, pid) = match s.server {
+    Ok(match s.server {
         ServeServer::PoolingLab => {
-            let engine = super::engine(variant)?;
-            let prepared = Arc::new(super::prepare(engine, variant, artifact)?);
-            let srv = server::start(prepared, s.server_threads as usize)?;
-            let addr = srv.addr;
-            ours = Some(srv);
-            (addr, "self".to_string())
+            let exe = std::env::current_exe().context("finding this binary to start the server")?;
+            Running::Ours(process::start(&exe, variant, artifact)?)
         }
         ServeServer::WasmtimeServe => {
             let flags = if s.wasmtime_flags == crate::settings::WasmtimeFlags::Variant {
@@ -127,20 +178,25 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
             } else {
                 Vec::new()
             };
-            let cli = if s.wasmtime_cli.is_empty() {
-                external::default_cli_path()
-            } else {
-                s.wasmtime_cli.clone()
-            };
-            let (file, keep) = component_file(variant)?;
-            let ext = external::start(&cli, &flags, &file)?;
-            _component_file = keep;
-            let addr = ext.addr;
-            let pid = ext.child.id().to_string();
-            theirs = Some(ext);
-            (addr, pid)
+            let (file, _keep) = component_file(variant)?;
+            let cache = artifact.and_then(Path::parent);
+            Running::Theirs(external::start(
+                &tools::wasmtime_cli(&s.wasmtime_cli),
+                &flags,
+                &file,
+                cache,
+            )?)
         }
-    };
+    })
+}
+
+/// Runs the serve scenario: the server in a child process, the load from
+/// this one.
+pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, Histograms)> {
+    let s = &variant.scenario;
+    let request = RequestSpec::from_settings(&variant.guest)?;
+    let mut server = start_server(variant, artifact)?;
+    let (addr, pid) = (server.addr(), server.pid());
     let spec = load::LoadSpec {
         addr,
         connections: s.connections.max(1) as usize,
@@ -158,6 +214,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
         load::run(&w).context("warmup requests")?;
     }
     let memory_before = memory::sample_of(&pid)?;
+    let cpu_before = memory::cpu_ns_of(&pid)?;
     // Memory is sampled while the load runs (off the request path: its own thread).
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
@@ -181,14 +238,14 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
     let measured = match s.load_generator {
         LoadGenerator::PoolingLab => load::run(&spec).map(Measured::Ours),
         LoadGenerator::Wrk => wrk::run(&wrk::WrkSpec {
-            wrk: if s.wrk.is_empty() {
-                "wrk".into()
-            } else {
-                s.wrk.clone()
-            },
+            wrk: tools::wrk(variant).display().to_string(),
             addr,
             connections: s.connections.max(1),
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+            threads: if s.wrk_threads == 0 {
+                std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+            } else {
+                s.wrk_threads
+            },
             duration: Duration::from_secs(s.load_duration_s.max(1)),
             timeout: spec.timeout,
             request: spec.request.clone(),
@@ -197,17 +254,30 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
     };
     stop.store(true, Ordering::Relaxed);
     let (peak_pss, peak_rss) = sampler.join().unwrap_or((0, 0));
-    let mut server_died = theirs.as_mut().and_then(|e| e.exited());
-    if let Some(d) = &mut server_died
-        && let Some(e) = &theirs
-    {
-        d.push_str(&format!("; stderr: {}", e.stderr_text()));
-    }
+    let server_died = server.died();
     let memory_after = memory::sample_of(&pid).unwrap_or(memory_before);
+    let cpu_after = memory::cpu_ns_of(&pid).unwrap_or(cpu_before);
+    let measuring_process_memory = memory::sample_of("self").unwrap_or_default();
     let m = measured?;
     let (requests, n) = match &m {
         Measured::Ours(_) => (s.iterations, s.iterations.max(1) as f64),
         Measured::Wrk(w) => (w.requests, w.requests.max(1) as f64),
+    };
+    let (command, server_version, server_start, precompile) = match &server {
+        Running::Ours(p) => (None, None, p.start, None),
+        Running::Theirs(e) => (
+            Some(e.command.join(" ")),
+            Some(e.version.clone()),
+            e.start,
+            e.precompiled.1,
+        ),
+    };
+    let stopped = match server {
+        Running::Ours(p) => p.stop(),
+        Running::Theirs(e) => {
+            drop(e);
+            process::Stopped::default()
+        }
     };
     let result = ServeResult {
         server: match s.server {
@@ -222,8 +292,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
             Measured::Wrk(w) => Some(w.command.join(" ")),
             Measured::Ours(_) => None,
         },
-        command: theirs.as_ref().map(|e| e.command.join(" ")),
-        server_version: theirs.as_ref().map(|e| e.version.clone()),
+        command,
+        server_version,
         connections: s.connections,
         rate: s.rate,
         requests,
@@ -250,6 +320,9 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
                 hgrm_path: None,
             }],
         },
+        server_start_ms: server_start.as_secs_f64() * 1e3,
+        precompile_ms: precompile.map(|d| d.as_secs_f64() * 1e3),
+        server_cpu_us_per_request: cpu_after.saturating_sub(cpu_before) as f64 / 1e3 / n,
         minor_faults_per_request: memory_after
             .minor_faults
             .saturating_sub(memory_before.minor_faults) as f64
@@ -260,16 +333,13 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
             / n,
         memory_before,
         memory_after,
+        measuring_process_memory,
         peak_pss_bytes: peak_pss,
         peak_rss_bytes: peak_rss,
-        server_failures: ours
-            .as_ref()
-            .map_or(0, |o| o.counters.failures.load(Ordering::Relaxed)),
-        server_first_failure: ours.as_ref().and_then(|o| o.first_failure.lock().clone()),
+        server_failures: stopped.failures,
+        server_first_failure: stopped.first_failure,
         server_died,
     };
-    drop(ours);
-    drop(theirs);
     let histograms = match m {
         Measured::Ours(r) => Histograms {
             named: vec![("request".into(), r.latency), ("service".into(), r.service)],

@@ -4,8 +4,12 @@
 //! * [`server`]: pooling-lab's own server, the stack `wasmtime serve` uses
 //!   (hyper + wasmtime-wasi-http, one fresh instance per request from a
 //!   `ProxyPre`), on the variant's engine and pool.
+//! * [`process`]: that server in a process of its own (`pooling-lab
+//!   __serve`), so its memory, faults and CPU are measured as a server's.
 //! * [`external`]: `wasmtime serve` itself, started as a child process with
-//!   the variant's settings as `-O` flags (or none: its defaults).
+//!   the variant's settings as `-O` flags (or none: its defaults), on the
+//!   component precompiled by that CLI.
+//! * [`tools`]: where the wasmtime CLI and wrk are, checked before measuring.
 //! * [`load`]: the load generator: open loop at a fixed rate (latency
 //!   counted from each request's scheduled send time, so a server that
 //!   stalls cannot hide the requests queued behind it, as wrk2 does) or
@@ -16,5 +20,7 @@
 
 pub mod external;
 pub mod load;
+pub mod process;
 pub mod server;
+pub mod tools;
 pub mod wrk;

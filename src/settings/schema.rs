@@ -1273,8 +1273,13 @@ plain_section! {
         /// Serve with `wasmtime-serve`: `none` (its defaults) or `variant`
         /// (this variant's [engine] and [pooling] keys as `-O` flags).
         wasmtime_flags: WasmtimeFlags = WasmtimeFlags::Variant, unit "enum: none | variant";
-        /// Serve with `wasmtime-serve`: path of the CLI (\"\" = where
-        /// scripts/install-wasmtime-cli.sh installs it).
+        /// Serve with `wasmtime-serve`: path of the CLI (\"\" = the one
+        /// scripts/install-wasmtime-cli.sh installs into this project's
+        /// .cache/tools, found from the project whatever folder pooling-lab
+        /// runs in; a given relative path is read from that folder). Checked
+        /// before anything is measured. The component is precompiled by this
+        /// CLI's `compile` with the variant's flags (cached) and served with
+        /// `--allow-precompiled`, as production runs it.
         wasmtime_cli: String = String::new(), unit "path";
         /// Serve: who generates the load. `pooling-lab` (open or closed loop,
         /// `iterations` requests, every answer checked) or `wrk` (closed loop
@@ -1284,6 +1289,9 @@ plain_section! {
         load_generator: LoadGenerator = LoadGenerator::PoolingLab, unit "enum: pooling-lab | wrk";
         /// Serve with `wrk`: path of wrk ("" = `wrk` on PATH).
         wrk: String = String::new(), unit "path";
+        /// Serve with `wrk`: wrk's threads (`-t`), at most `connections`
+        /// (0 = one per CPU). They share the machine with the server.
+        wrk_threads: u32 = 0, unit "count";
         /// Serve with `wrk`: how long the timed load runs (wrk is bounded in
         /// time, not requests); at most `max_duration_s`.
         load_duration_s: u64 = 10, unit "seconds";
