@@ -440,7 +440,7 @@ fn wrk_measures_the_same_server() {
     let cfg = config(
         dir.path(),
         "wrk",
-        "load_generator = [\"pooling-lab\", \"wrk\"]\nload_duration_s = 1\n",
+        "load_generator = [\"pooling-lab\", \"wrk\"]\nload_duration_s = 1\nwrk_threads = 1\n",
     );
     common::expect_success(&common::run_quiet("run", &cfg, dir.path(), &[]));
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "wrk")).unwrap();
@@ -449,7 +449,15 @@ fn wrk_measures_the_same_server() {
         r.variants[1].serve.as_ref().unwrap(),
     );
     assert_eq!(wrk.load_generator, "wrk");
-    assert!(wrk.load_command.as_deref().unwrap().starts_with("wrk -t"));
+    // `wrk_threads` is wrk's -t (the default would be one per CPU).
+    assert!(
+        wrk.load_command
+            .as_deref()
+            .unwrap()
+            .starts_with("wrk -t 1 "),
+        "{:?}",
+        wrk.load_command
+    );
     assert!(wrk.errors.is_empty(), "{:?}", wrk.errors);
     assert!(wrk.requests > 0 && wrk.ok == wrk.requests);
     assert_eq!(request_summary(wrk).count, wrk.requests);
