@@ -467,9 +467,8 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             saved: None,
         })
         .collect();
-    let measurements = (total as u64) * u64::from(rounds);
-    let variants_bar = progress.bar(measurements, "variants");
-    let mut done = 0usize;
+    let mut count = crate::progress::MeasurementCount::new(total as u64, u64::from(rounds));
+    let variants_bar = progress.bar(count.total(), "variants");
     'rounds: for round in 1..=rounds {
         // Round r measures the variants in an order rotated by r - 1.
         let order: Vec<usize> = (0..total)
@@ -485,7 +484,6 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 break 'rounds;
             }
             position += 1;
-            done += 1;
             let v = &exp.variants[i];
             let label = if rounds > 1 {
                 format!(
@@ -496,9 +494,10 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             } else {
                 v.name.clone()
             };
+            let counted = count.start();
             if !progress.drawing() {
                 // (A hidden bar has no length to read: count here.)
-                say(&format!("[{done}/{measurements}] {label}"));
+                say(&format!("{counted} {label}"));
             }
             variants_bar.set_message(label);
             let inner = progress.bar(0, "measuring");
@@ -580,6 +579,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 ));
                 if again {
                     queue.push((i, true));
+                    count.rerun_scheduled();
                     variants_bar.inc_length(1);
                 }
             }
