@@ -73,6 +73,41 @@ pub fn parse_marker(line: &str) -> Option<(u64, u64, &str)> {
     Some((done, total, it.next().unwrap_or("")))
 }
 
+/// The runner's count of measurements for its plain progress lines
+/// (`[done/total] label`): every variant in every round, plus each re-run of
+/// a disturbed measurement from when it is scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeasurementCount {
+    done: u64,
+    total: u64,
+}
+
+impl MeasurementCount {
+    /// `variants` measured in each of `rounds` rounds, none done yet.
+    pub fn new(variants: u64, rounds: u64) -> MeasurementCount {
+        MeasurementCount {
+            done: 0,
+            total: variants * rounds,
+        }
+    }
+
+    /// Measurements planned so far (re-runs included once scheduled).
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// A measurement starts: counts it and returns its line's prefix, `[done/total]`.
+    pub fn start(&mut self) -> String {
+        self.done += 1;
+        format!("[{}/{}]", self.done, self.total)
+    }
+
+    /// A re-run has been scheduled: one more measurement to come.
+    pub fn rerun_scheduled(&mut self) {
+        self.total += 1;
+    }
+}
+
 /// Parent side: the bars of a run.
 pub struct RunProgress {
     multi: Option<MultiProgress>,
@@ -178,5 +213,42 @@ mod tests {
         assert_eq!(parse_marker(&line), Some((15, 200, "churn cycles")));
         assert_eq!(parse_marker("warning: x"), None);
         assert_eq!(parse_marker(&format!("{MARKER}x 2")), None);
+    }
+
+    #[test]
+    fn re_runs_count_in_the_total_once_scheduled() {
+        // 3 variants over 2 rounds; in round 1 the first and the last are
+        // disturbed and re-run at the end of the round, as the runner does.
+        let (variants, rounds) = (3u64, 2u64);
+        let disturbed = [(1u64, 0usize), (1, 2)];
+        let mut count = MeasurementCount::new(variants, rounds);
+        let mut lines = Vec::new();
+        for round in 1..=rounds {
+            let mut queue: Vec<(usize, bool)> =
+                (0..variants as usize).map(|i| (i, false)).collect();
+            let mut next = 0;
+            while next < queue.len() {
+                let (i, rerun) = queue[next];
+                next += 1;
+                lines.push(count.start());
+                if !rerun && disturbed.contains(&(round, i)) {
+                    queue.push((i, true));
+                    count.rerun_scheduled();
+                }
+            }
+        }
+        let all = variants * rounds + disturbed.len() as u64;
+        assert_eq!(lines.len() as u64, all);
+        assert_eq!(count.total(), all);
+        for (k, line) in lines.iter().enumerate() {
+            let (done, total) = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .split_once('/')
+                .map(|(d, t)| (d.parse::<u64>().unwrap(), t.parse::<u64>().unwrap()))
+                .unwrap();
+            assert_eq!(done, k as u64 + 1, "{lines:?}");
+            assert!(done <= total, "{line} counts past its total: {lines:?}");
+        }
+        assert_eq!(lines.last().unwrap(), &format!("[{all}/{all}]"));
     }
 }

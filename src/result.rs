@@ -378,7 +378,8 @@ pub struct Comparison {
     /// Churn, session and serve, per phase: baseline p50 / this variant's
     /// p50 (2.0 = twice as fast).
     pub p50_speedup: BTreeMap<String, f64>,
-    /// Churn: this variant's cycles per second / the baseline's.
+    /// Churn: this variant's cycles per second / the baseline's; serve, when
+    /// both ran a closed loop: its requests per second / the baseline's.
     pub throughput_ratio: Option<f64>,
     /// Scaling: baseline Pss per instance / this variant's, at the largest
     /// live-instance count both measured (2.0 = half the memory per instance).
@@ -393,4 +394,8 @@ pub struct Comparison {
     /// With rounds, per phase: the smallest and largest per-round p50 speedup.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub p50_speedup_range: BTreeMap<String, (f64, f64)>,
+    /// Serve: the baseline's server Pss after the timed requests / this
+    /// variant's (2.0 = half the memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_pss_ratio: Option<f64>,
 }

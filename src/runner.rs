@@ -470,9 +470,8 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             saved: None,
         })
         .collect();
-    let measurements = (total as u64) * u64::from(rounds);
-    let variants_bar = progress.bar(measurements, "variants");
-    let mut done = 0usize;
+    let mut count = crate::progress::MeasurementCount::new(total as u64, u64::from(rounds));
+    let variants_bar = progress.bar(count.total(), "variants");
     'rounds: for round in 1..=rounds {
         // Round r measures the variants in an order rotated by r - 1.
         let order: Vec<usize> = (0..total)
@@ -488,7 +487,6 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 break 'rounds;
             }
             position += 1;
-            done += 1;
             let v = &exp.variants[i];
             let label = if rounds > 1 {
                 format!(
@@ -499,9 +497,10 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             } else {
                 v.name.clone()
             };
+            let counted = count.start();
             if !progress.drawing() {
                 // (A hidden bar has no length to read: count here.)
-                say(&format!("[{done}/{measurements}] {label}"));
+                say(&format!("{counted} {label}"));
             }
             variants_bar.set_message(label);
             let inner = progress.bar(0, "measuring");
@@ -583,6 +582,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 ));
                 if again {
                     queue.push((i, true));
+                    count.rerun_scheduled();
                     variants_bar.inc_length(1);
                 }
             }

@@ -1,7 +1,9 @@
 //! `compare` on committed results and on results derived from them with one
 //! figure scaled: a memory figure made larger is worse and smaller is better,
 //! a throughput 3x higher is better and 3x lower is worse, in each direction;
-//! the expected figures and verdicts are computed from the fixtures.
+//! the expected figures and verdicts are computed from the fixtures. The
+//! serve table's ratios to the baseline are the ones computed from the
+//! requests/s and Pss given to two variants.
 
 use pooling_lab::report::delta::{self, MIN_PROCESS_BYTES, MIN_RELATIVE, MetricDelta, Verdict};
 use pooling_lab::report::{compare, json};
@@ -11,6 +13,8 @@ use std::process::Command;
 
 const QUICK: &str = "results/quick/20261127T185142Z.json";
 const CHURN: &str = "results/churn/20261127T163124Z.json";
+/// A committed serve result with rounds (its baseline a closed loop).
+const SERVE: &str = "results/serve/20261203T011424Z.json";
 
 fn only(r: &ResultFile, name: &str) -> ResultFile {
     let mut one = r.clone();
@@ -206,4 +210,138 @@ fn cow_on_against_cow_off_shows_the_memory_difference() {
     for m in delta::diff(&off, &on) {
         assert_eq!(m.verdict, Verdict::Better, "{m:?}");
     }
+}
+
+/// A ratio as the Markdown report prints it.
+fn shown_ratio(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.0}x")
+    } else {
+        format!("{x:.2}x")
+    }
+}
+
+/// The cells of `name`'s row in the Markdown table with header `header`,
+/// keyed by column name.
+fn table_row(md: &str, header: &str, name: &str) -> std::collections::BTreeMap<String, String> {
+    let cells = |l: &str| -> Vec<String> {
+        l.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let mut lines = md.lines().skip_while(|l| !l.starts_with(header));
+    let columns = cells(lines.next().unwrap_or_else(|| panic!("no table in {md}")));
+    let row = lines
+        .take_while(|l| l.starts_with('|'))
+        .find(|l| l.starts_with(&format!("| {name} |")))
+        .unwrap_or_else(|| panic!("no row for {name} in {md}"));
+    columns.into_iter().zip(cells(row)).collect()
+}
+
+/// The median of `xs` and their range.
+fn median_and_range(mut xs: Vec<f64>) -> (f64, f64, f64) {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    let median = if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    };
+    (median, xs[0], xs[n - 1])
+}
+
+#[test]
+fn the_serve_table_shows_requests_per_second_and_pss_against_the_baseline() {
+    let committed = json::read(Path::new(SERVE)).unwrap();
+    let name = "pooling-lab/tuned/rate=0.0";
+    let mut r = committed.clone();
+    r.variants
+        .retain(|v| v.name == committed.baseline || v.name == name);
+    assert_eq!(r.variants.len(), 2);
+    let base_at = r
+        .variants
+        .iter()
+        .position(|v| v.name == r.baseline)
+        .unwrap();
+    let v_at = 1 - base_at;
+    // Per round, requests/s and server Pss of the baseline and the variant.
+    let base_rps = [1000.0, 1200.0, 900.0];
+    let v_rps = [2500.0, 2400.0, 3150.0];
+    let base_pss = [40u64 << 20, 44 << 20, 42 << 20];
+    let v_pss = [80u64 << 20, 88 << 20, 63 << 20];
+    for (at, rps, pss) in [(base_at, base_rps, base_pss), (v_at, v_rps, v_pss)] {
+        let v = &mut r.variants[at];
+        v.rounds.retain(pooling_lab::rounds::counts);
+        assert_eq!(v.rounds.len(), 3, "{}", v.name);
+        for (k, rec) in v.rounds.iter_mut().enumerate() {
+            let s = rec.serve.as_mut().unwrap();
+            assert_eq!(s.rate, 0.0, "closed loop");
+            s.requests_per_sec = rps[k];
+            s.memory_after.pss_bytes = pss[k];
+        }
+    }
+    let round_of = |v: &pooling_lab::result::VariantResult, k: usize| v.rounds[k].round;
+    for k in 0..3 {
+        assert_eq!(round_of(&r.variants[0], k), round_of(&r.variants[1], k));
+    }
+    compare::fill(&mut r);
+    let md = pooling_lab::report::markdown::render(&r);
+    let header = "| variant | server | load | requests/s |";
+    let (rps, lo, hi) = median_and_range((0..3).map(|k| v_rps[k] / base_rps[k]).collect());
+    let (pss, _, _) = median_and_range(
+        (0..3)
+            .map(|k| base_pss[k] as f64 / v_pss[k] as f64)
+            .collect(),
+    );
+    assert_ne!(rps, 1.0);
+    let row = table_row(&md, header, name);
+    assert_eq!(
+        row["requests/s vs baseline"],
+        format!(
+            "{} ({}-{})",
+            shown_ratio(rps),
+            shown_ratio(lo),
+            shown_ratio(hi)
+        ),
+        "{md}"
+    );
+    assert_eq!(
+        row["server Pss vs baseline (baseline / this)"],
+        shown_ratio(pss),
+        "{md}"
+    );
+    let base_row = table_row(&md, header, &r.baseline);
+    assert_eq!(base_row["requests/s vs baseline"], "baseline", "{md}");
+    assert_eq!(
+        base_row["server Pss vs baseline (baseline / this)"], "baseline",
+        "{md}"
+    );
+
+    // Without rounds the ratios are those of the two variants' own figures.
+    for (at, rps, pss) in [(base_at, 1500.0, 50u64 << 20), (v_at, 4200.0, 70 << 20)] {
+        let v = &mut r.variants[at];
+        v.rounds.clear();
+        let s = v.serve.as_mut().unwrap();
+        s.requests_per_sec = rps;
+        s.memory_after.pss_bytes = pss;
+    }
+    compare::fill(&mut r);
+    let md = pooling_lab::report::markdown::render(&r);
+    let (b, v) = (
+        r.variants[base_at].serve.as_ref().unwrap(),
+        r.variants[v_at].serve.as_ref().unwrap(),
+    );
+    let row = table_row(&md, header, name);
+    assert_eq!(
+        row["requests/s vs baseline"],
+        shown_ratio(v.requests_per_sec / b.requests_per_sec),
+        "{md}"
+    );
+    assert_eq!(
+        row["server Pss vs baseline (baseline / this)"],
+        shown_ratio(b.memory_after.pss_bytes as f64 / v.memory_after.pss_bytes as f64),
+        "{md}"
+    );
 }

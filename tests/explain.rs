@@ -58,6 +58,19 @@ fn explain_lists_every_accepted_key_and_nothing_else() {
 }
 
 #[test]
+fn iterations_and_warmup_say_what_they_count_in_serve() {
+    let bin = env!("CARGO_BIN_EXE_pooling-lab");
+    for key in ["iterations", "warmup"] {
+        let out = Command::new(bin).args(["explain", key]).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with(&format!("[scenario] {key}")), "{text}");
+        // The doc names serve (every scenario that reads the key does).
+        assert!(text.contains("serve:"), "{key} leaves serve out:\n{text}");
+    }
+}
+
+#[test]
 fn explain_one_key_and_unknown_key() {
     let bin = env!("CARGO_BIN_EXE_pooling-lab");
     let out = Command::new(bin)

@@ -395,3 +395,74 @@ fn the_hosts_prefault_is_exported_as_code_that_runs_and_named_inexpressible_for_
         .unwrap();
     assert_eq!(second, prefault_fixture::prefault::Populated::Now(0));
 }
+
+/// Where the comments of the exported CLI files point ("above", "below",
+/// the other file) is where that text is: the options of each file, and the
+/// sizing, which only wasmtime-serve.txt has.
+#[test]
+fn the_exported_comments_point_where_the_text_is() {
+    let dir = tempfile::tempdir().unwrap();
+    // Pooling without the sizing keys (the export adds them, with a note),
+    // every knob expressible; and the fixture (a knob not expressible).
+    let small = dir.path().join("small.toml");
+    std::fs::write(
+        &small,
+        "[experiment]\nname = \"small\"\n\n[engine]\nallocator = \"pooling\"\nmemory_init_cow = false\n",
+    )
+    .unwrap();
+    const SIZING: &str = "# Sizing for wasmtime serve.";
+    let mut seen = std::collections::BTreeSet::new();
+    for (k, tuned) in [small.as_path(), Path::new(FIXTURE)]
+        .into_iter()
+        .enumerate()
+    {
+        let out = dir.path().join(format!("out{k}"));
+        export::export_file(tuned, &out).unwrap();
+        let serve = std::fs::read_to_string(out.join(export::SERVE_FILE)).unwrap();
+        let config = std::fs::read_to_string(out.join(export::CONFIG_FILE)).unwrap();
+        let command = serve.find("wasmtime serve \\\n").expect("the command");
+        let sizing = serve.find(SIZING).expect("the sizing");
+        let settings = config.find("\n[").expect("the settings") + 1;
+        assert!(!config.contains(SIZING), "{config}");
+        for (file, text) in [(export::SERVE_FILE, &serve), (export::CONFIG_FILE, &config)] {
+            let mut at = 0;
+            for line in text.lines() {
+                let here = at;
+                at += line.len() + 1;
+                let pointer = [
+                    "expressed in the command above",
+                    "expressed in the settings below",
+                    "(sizing below)",
+                    "(sizing in wasmtime-serve.txt)",
+                    "The sizing for wasmtime serve is in wasmtime-serve.txt",
+                ]
+                .into_iter()
+                .find(|p| line.contains(p));
+                let Some(pointer) = pointer else {
+                    // Any other "above" or "below" is not a pointer to text.
+                    let unchecked = (line.contains("above") || line.contains("below"))
+                        && !line.contains("a component above them");
+                    assert!(!unchecked, "{file}: unchecked pointer {line:?}\n{text}");
+                    continue;
+                };
+                let fine = match pointer {
+                    "expressed in the command above" => {
+                        file == export::SERVE_FILE && command < here
+                    }
+                    "expressed in the settings below" => {
+                        file == export::CONFIG_FILE && here < settings
+                    }
+                    "(sizing below)" => file == export::SERVE_FILE && here < sizing,
+                    _ => file == export::CONFIG_FILE,
+                };
+                assert!(
+                    fine,
+                    "{file}: {line:?} does not point where the text is\n{text}"
+                );
+                seen.insert(pointer);
+            }
+        }
+    }
+    // Each kind of pointer was checked at least once.
+    assert_eq!(seen.len(), 5, "{seen:?}");
+}

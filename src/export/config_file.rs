@@ -20,7 +20,7 @@ pub fn text(v: &Variant, cli: &CliExport) -> String {
         v.name,
         env!("POOLING_LAB_WASMTIME_VERSION"),
         super::CONFIG_FILE,
-        super::serve::notes(v, cli).trim_end(),
+        super::serve::notes(v, cli, super::serve::NotesIn::ConfigFile).trim_end(),
         cli.toml()
     )
 }

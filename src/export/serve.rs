@@ -30,17 +30,38 @@ pub fn text(v: &Variant, cli: &CliExport) -> String {
         "# The same settings as a file: wasmtime serve --config {CONFIG_FILE} <component.wasm>\n\
          # (flags given next to --config override the file)."
     );
-    s.push_str(&notes(v, cli));
+    s.push_str(&notes(v, cli, NotesIn::ServeFile));
     s.push_str(&sizing(v));
     s
 }
 
+/// The file notes are written into, which decides where they point: the
+/// options and the sizing are above or below them, or in the other file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotesIn {
+    /// wasmtime-serve.txt: the command above the notes, the sizing below.
+    ServeFile,
+    /// wasmtime-config.toml: the settings below the notes, no sizing (it is
+    /// in wasmtime-serve.txt).
+    ConfigFile,
+}
+
 /// What the options contain beyond the tuned keys, and what they cannot
-/// express; shared with the config file.
-pub fn notes(v: &Variant, cli: &CliExport) -> String {
+/// express; shared with the config file (`place` says which file).
+pub fn notes(v: &Variant, cli: &CliExport, place: NotesIn) -> String {
+    let (options_at, sizing_at) = match place {
+        NotesIn::ServeFile => ("in the command above", "sizing below".to_string()),
+        NotesIn::ConfigFile => (
+            "in the settings below",
+            format!("sizing in {}", super::SERVE_FILE),
+        ),
+    };
     let mut s = String::from("#\n");
     if cli.inexpressible.is_empty() {
-        s.push_str("# Every tuned [engine]/[pooling] knob is expressed above.\n");
+        let _ = writeln!(
+            s,
+            "# Every tuned [engine]/[pooling] knob is expressed {options_at}."
+        );
     } else {
         s.push_str("# NOT EXPRESSIBLE with wasmtime's CLI (the engine it configures differs):\n");
         for x in &cli.inexpressible {
@@ -55,8 +76,9 @@ pub fn notes(v: &Variant, cli: &CliExport) -> String {
                                allocator by default where the host has the address space"
                 .to_string(),
             Why::ServeSizing => {
-                "not tuned, given at wasmtime's default: each request takes one (sizing below)"
-                    .to_string()
+                format!(
+                    "not tuned, given at wasmtime's default: each request takes one ({sizing_at})"
+                )
             }
             Why::Pinned(why) => format!("not tuned, {why}"),
         };

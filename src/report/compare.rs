@@ -52,6 +52,7 @@ pub fn compare(base: &VariantResult, v: &VariantResult) -> Option<Comparison> {
         rounds: per_round.len() as u32,
         throughput_ratio_range: None,
         p50_speedup_range: BTreeMap::new(),
+        server_pss_ratio: None,
     };
     let phases: std::collections::BTreeSet<&String> = per_round
         .iter()
@@ -79,6 +80,10 @@ pub fn compare(base: &VariantResult, v: &VariantResult) -> Option<Comparison> {
         .iter()
         .filter_map(|r| r.pss_per_instance_ratio)
         .collect());
+    c.server_pss_ratio = med(per_round
+        .iter()
+        .filter_map(|r| r.server_pss_ratio)
+        .collect());
     Some(c)
 }
 
@@ -99,6 +104,7 @@ fn compare_figures(baseline: &str, b: &Figures<'_>, x: &Figures<'_>) -> Option<C
         rounds: 1,
         throughput_ratio_range: None,
         p50_speedup_range: BTreeMap::new(),
+        server_pss_ratio: None,
     };
     if let (Some(b), Some(x)) = (b.churn, x.churn) {
         p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
@@ -114,6 +120,10 @@ fn compare_figures(baseline: &str, b: &Figures<'_>, x: &Figures<'_>) -> Option<C
         if b.rate == 0.0 && x.rate == 0.0 {
             c.throughput_ratio = ratio(x.requests_per_sec, b.requests_per_sec);
         }
+        c.server_pss_ratio = ratio(
+            b.memory_after.pss_bytes as f64,
+            x.memory_after.pss_bytes as f64,
+        );
     }
     if let (Some(b), Some(x)) = (b.scaling, x.scaling) {
         let common = x.steps.iter().rev().find_map(|xs| {
@@ -128,7 +138,8 @@ fn compare_figures(baseline: &str, b: &Figures<'_>, x: &Figures<'_>) -> Option<C
     }
     let empty = c.p50_speedup.is_empty()
         && c.throughput_ratio.is_none()
-        && c.pss_per_instance_ratio.is_none();
+        && c.pss_per_instance_ratio.is_none()
+        && c.server_pss_ratio.is_none();
     (!empty).then_some(c)
 }
 

@@ -1200,8 +1200,10 @@ plain_section! {
         /// from a snapshot neither, the workload alone), `pool`
         /// (per-request instantiation vs a prewarmed sandbox pool), `session`
         /// (one sandbox for many executions vs a fresh sandbox each) or `soak`
-        /// (the Pss slope over a long run: the leak signal), `serve` or
-        /// `tenants` (many modules rotated through one pool).
+        /// (the Pss slope over a long run: the leak signal), `serve` (a
+        /// wasi:http component served over HTTP under load: requests/s,
+        /// latency, the server's memory) or `tenants` (many modules rotated
+        /// through one pool).
         kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak | serve | tenants";
         /// Scaling: live-instance counts to measure at, ascending.
         counts: Vec<u32> = vec![1, 10, 100], unit "list of counts";
@@ -1212,10 +1214,17 @@ plain_section! {
         /// shows the image a sandbox maps; after a call, what it then wrote.
         idle: bool = false, unit "bool";
         /// Churn, pool, session: timed cycles (requests, executions) per thread;
-        /// tenants: timed requests.
+        /// soak: timed cycles; tenants: timed requests; serve: timed requests
+        /// pooling-lab's load generator sends over all its connections (wrk is
+        /// bounded by `load_duration_s` instead).
         iterations: u64 = 2000, unit "count";
-        /// Churn, pool, tenants: untimed cycles (requests) per thread before
-        /// timing starts (warms slots and caches).
+        /// Churn, pool: untimed cycles (requests) per thread before timing
+        /// starts (warms slots and caches); tenants: untimed requests; soak:
+        /// untimed cycles before the first Pss sample; serve: untimed requests
+        /// before the timed ones, sent by pooling-lab's load generator (also
+        /// when wrk times the load) with the same connections and rate, before
+        /// the server's memory is sampled (memory before, from which the faults
+        /// per request count). Session has none.
         warmup: u64 = 200, unit "count";
         /// Churn, pool: threads issuing requests concurrently.
         threads: u32 = 1, unit "count";
@@ -1234,9 +1243,11 @@ plain_section! {
         /// faults, context switches and storage reads per cycle are reported
         /// either way.
         trace_major_faults: bool = false, unit "bool";
-        /// Pool: total request rate over all threads (open loop; latency counts
-        /// from each request's scheduled time, so queueing is not hidden).
-        /// 0 = closed loop (each thread sends its next request when the last is done).
+        /// Pool, serve: total request rate over all threads (serve: over all
+        /// connections; pooling-lab's load generator only, wrk runs a closed
+        /// loop) in an open loop: latency counts from each request's scheduled
+        /// time, so queueing is not hidden. 0 = closed loop (each thread, or
+        /// serve connection, sends its next request when the last is done).
         rate: f64 = 0.0, unit "requests per second";
         /// Pool: most sandboxes alive at once (ready + in use + being made or
         /// dropped). Keep it at or below [pooling] total_core_instances.
@@ -1273,7 +1284,7 @@ plain_section! {
         /// Serve with `wasmtime-serve`: `none` (its defaults) or `variant`
         /// (this variant's [engine] and [pooling] keys as `-O` flags).
         wasmtime_flags: WasmtimeFlags = WasmtimeFlags::Variant, unit "enum: none | variant";
-        /// Serve with `wasmtime-serve`: path of the CLI (\"\" = the one
+        /// Serve with `wasmtime-serve`: path of the CLI ("" = the one
         /// scripts/install-wasmtime-cli.sh installs into this project's
         /// .cache/tools, found from the project whatever folder pooling-lab
         /// runs in; a given relative path is read from that folder). Checked
@@ -1295,13 +1306,17 @@ plain_section! {
         /// Serve with `wrk`: how long the timed load runs (wrk is bounded in
         /// time, not requests); at most `max_duration_s`.
         load_duration_s: u64 = 10, unit "seconds";
-        /// Serve: keep-alive connections the load uses (closed loop: the concurrency).
+        /// Serve: keep-alive connections the load uses, warmup included (wrk:
+        /// `-c`; closed loop: the concurrency).
         connections: u32 = 16, unit "count";
         /// Serve: worker threads of pooling-lab's server.
         server_threads: u32 = 2, unit "count";
-        /// Serve: a request unanswered after this is a timeout error.
+        /// Serve: a request unanswered after this is a timeout error (wrk:
+        /// `--timeout`, rounded up to whole seconds).
         request_timeout_ms: u64 = 5000, unit "milliseconds";
-        /// Serve: the timed requests stop after this, whatever is unsent (counted).
+        /// Serve with pooling-lab's load generator: the timed requests stop
+        /// after this, whatever is unsent (counted); the warmup requests stop
+        /// after it too. With wrk: the most `load_duration_s` may be.
         max_duration_s: u64 = 300, unit "seconds";
         /// Soak: `fresh` (a new sandbox per cycle) or `reuse` (one sandbox for all calls).
         soak_mode: SoakMode = SoakMode::Fresh, unit "enum: fresh | reuse";
