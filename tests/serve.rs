@@ -594,4 +594,16 @@ fn pooling_labs_server_is_measured_in_its_own_process() {
         "{}",
         s.measuring_process_memory.vm_size_bytes
     );
+    // The report shows the server's CPU per request and its start.
+    let md = std::fs::read_to_string(common::result_json(dir.path(), "own").with_extension("md"))
+        .unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| own |") || l.starts_with("| serve |"))
+        .or_else(|| md.lines().find(|l| l.contains("| pooling-lab | closed")))
+        .unwrap();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let cpu = &cells[cells.len() - 3];
+    let start = &cells[cells.len() - 2];
+    assert!(cpu != &"-" && start != &"-", "{row}");
 }
