@@ -6,13 +6,17 @@
 //!    slot counts and the limits of the first candidate: `max_memory_size`,
 //!    `table_elements`, `max_core_instance_size`, its stack sizes) and
 //!    on-demand (with its stack sizes).
-//! 2. Pruned before measuring: engines wasmtime rejects (e.g. the pool does
-//!    not fit in the address space), pools with fewer slots than
-//!    `live_instances`, and `linear_memory_keep_resident x live_instances`
-//!    above the budget.
+//! 2. Pruned before measuring ([`prune_before_measuring`]): engines wasmtime
+//!    rejects (e.g. the pool does not fit in the address space), pools with
+//!    fewer slots than `live_instances`, and pools that may keep more resident
+//!    than the budget: the pool keeps up to `linear_memory_keep_resident` in
+//!    every memory slot that has served (any slot can end up holding it), so
+//!    the bound is `linear_memory_keep_resident x memory slots`
+//!    ([`kept_resident_bound`]; slots: `total_memories`, wasmtime's default
+//!    when unset), whatever `live_instances` is.
 //! 3. Every remaining candidate is measured (churn, in its own process).
 //! 4. The best `finalists` have their memory measured (scaling) and are pruned
-//!    if fixed cost + live x Pss per sandbox + kept-resident memory exceeds
+//!    if fixed cost + live x Pss per sandbox + the kept-resident bound exceeds
 //!    the budget.
 //! 5. Finalists and references are re-measured in `rounds` interleaved rounds;
 //!    the best median wins.
@@ -169,6 +173,70 @@ fn keep_resident(v: &Variant) -> u64 {
     }
 }
 
+/// Memory slots of `v`'s pool: `[pooling] total_memories`, or wasmtime's
+/// default (`PoolingAllocationConfig::default().get_total_memories()`) when
+/// unset, for a component guest too; 0 when `v` is not pooled.
+pub fn memory_slots(v: &Variant) -> u64 {
+    if !v.is_pooling() {
+        return 0;
+    }
+    u64::from(
+        v.pooling
+            .total_memories
+            .unwrap_or_else(|| wasmtime::PoolingAllocationConfig::default().get_total_memories()),
+    )
+}
+
+/// The most memory `v`'s pool keeps resident between uses, in bytes:
+/// `linear_memory_keep_resident` x [`memory_slots`]. The pool keeps up to
+/// `linear_memory_keep_resident` in every memory slot that has served, and
+/// any slot can end up holding it, so the bound does not depend on how many
+/// sandboxes are live at once. 0 when `v` is not pooled.
+pub fn kept_resident_bound(v: &Variant) -> u64 {
+    keep_resident(v).saturating_mul(memory_slots(v))
+}
+
+/// Bytes as GiB from 1 GiB up, else MiB.
+fn size(bytes: f64) -> String {
+    if bytes >= (1u64 << 30) as f64 {
+        crate::report::gib(bytes)
+    } else {
+        mib(bytes)
+    }
+}
+
+/// Why candidate `v` cannot meet the target `t`, known before anything is
+/// measured (`None`: it may): a pool with fewer slots than `live_instances`,
+/// or a pool whose [`kept_resident_bound`] exceeds `memory_budget`. (Whether
+/// wasmtime accepts the engine at all is checked by building it.)
+pub fn prune_before_measuring(v: &Variant, t: &TuneSettings) -> Option<String> {
+    let live = u64::from(t.live_instances);
+    if v.is_pooling() {
+        let d = wasmtime::PoolingAllocationConfig::default();
+        let slots = v
+            .pooling
+            .total_core_instances
+            .unwrap_or(d.get_total_core_instances())
+            .min(v.pooling.total_memories.unwrap_or(d.get_total_memories()));
+        if u64::from(slots) < live {
+            return Some(format!(
+                "{slots} pool slots cannot hold live_instances = {live}: raise total_core_instances / total_memories"
+            ));
+        }
+    }
+    let bound = kept_resident_bound(v);
+    let budget = t.memory_budget.0;
+    (bound > budget).then(|| {
+        format!(
+            "keep_resident x memory slots = {} x {} = {} exceeds the memory budget {} (the pool keeps up to linear_memory_keep_resident in every memory slot that has served): lower linear_memory_keep_resident or total_memories, or raise memory_budget",
+            size(keep_resident(v) as f64),
+            memory_slots(v),
+            size(bound as f64),
+            size(budget as f64)
+        )
+    })
+}
+
 /// Runs a tune.
 pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     // Whatever private /tmp a child could not remove goes when this returns.
@@ -257,28 +325,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
             c.pruned = Some(format!("wasmtime rejects it: {e:#}"));
             continue;
         }
-        if v.is_pooling() {
-            let d = wasmtime::PoolingAllocationConfig::default();
-            let slots = v
-                .pooling
-                .total_core_instances
-                .unwrap_or(d.get_total_core_instances())
-                .min(v.pooling.total_memories.unwrap_or(d.get_total_memories()));
-            if u64::from(slots) < live {
-                c.pruned = Some(format!(
-                    "{slots} pool slots cannot hold live_instances = {live}: raise total_core_instances / total_memories"
-                ));
-                continue;
-            }
-        }
-        let resident = keep_resident(v) as f64 * live as f64;
-        if resident > budget {
-            c.pruned = Some(format!(
-                "keep_resident x live_instances = {} exceeds the memory budget {}",
-                mib(resident),
-                mib(budget)
-            ));
-        }
+        c.pruned = prune_before_measuring(v, &t);
     }
     if cands.iter().all(|c| c.reference || c.pruned.is_some()) {
         let reasons: Vec<String> = cands
@@ -392,15 +439,23 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
                 let fixed = s.after_module.pss_bytes as f64;
                 let per = step.per_instance.pss_bytes;
                 c.memory = Some((fixed, per));
-                let need =
-                    fixed + live as f64 * per + keep_resident(&c.variant) as f64 * live as f64;
+                let kept = kept_resident_bound(&c.variant) as f64;
+                let need = fixed + live as f64 * per + kept;
                 if need > budget {
                     c.pruned = Some(format!(
-                        "needs {} for {live} live sandboxes ({} fixed + {} each + kept resident), over the budget {}",
-                        mib(need),
+                        "needs {} for {live} live sandboxes ({} fixed + {live} x {} + up to {} kept resident = keep_resident {} x {} memory slots), over the memory budget {}: {}",
+                        size(need),
                         mib(fixed),
                         mib(per),
-                        mib(budget)
+                        size(kept),
+                        size(keep_resident(&c.variant) as f64),
+                        memory_slots(&c.variant),
+                        size(budget),
+                        if kept > 0.0 {
+                            "lower linear_memory_keep_resident or total_memories, lower live_instances, or raise memory_budget"
+                        } else {
+                            "lower live_instances or raise memory_budget"
+                        }
                     ));
                     say(&format!("  dropped: {}", c.pruned.as_deref().unwrap_or("")));
                     continue;
@@ -695,10 +750,15 @@ fn summary(
     }
     // Capacity planning from the winner's measured memory.
     if let Some((fixed, per)) = w.memory {
-        s.push_str("\n## Capacity\n\nFrom the winner's measured fixed Pss and Pss per sandbox (plus what keep_resident keeps per slot):\n\n| memory | sandboxes |\n|---:|---:|\n");
-        let each = per + keep_resident(&w.variant) as f64;
+        let kept = kept_resident_bound(&w.variant) as f64;
+        let _ = writeln!(
+            s,
+            "\n## Capacity\n\nFrom the winner's measured fixed Pss and Pss per sandbox, plus what its pool keeps resident at most ({} = linear_memory_keep_resident x {} memory slots, counted as fixed):\n\n| memory | sandboxes |\n|---:|---:|",
+            size(kept),
+            memory_slots(&w.variant)
+        );
         for gib in [4u64, 8, 16] {
-            let n = ((gib << 30) as f64 - fixed).max(0.0) / each.max(1.0);
+            let n = ((gib << 30) as f64 - fixed - kept).max(0.0) / per.max(1.0);
             let _ = writeln!(s, "| {gib} GiB | {:.0} |", n.floor());
         }
         if t.objective == Objective::RequestsPerSecond

@@ -3,9 +3,11 @@
 //! small tune runs end to end, its summary names the host and commit, and it
 //! writes the exports (checked in tests/export.rs); a serving and a tenants
 //! tune pick the candidate their measured figures say is best (read from the
-//! summary's table) and write its settings to tuned.toml.
+//! summary's table) and write its settings to tuned.toml. The memory budget
+//! bounds what a pool keeps resident by its memory slots, not by the live
+//! sandboxes (pure check and through a tune).
 
-use pooling_lab::settings::{Experiment, TuneSettings};
+use pooling_lab::settings::{ByteSize, Experiment, Objective, TuneSettings, Variant};
 use pooling_lab::tune;
 use std::path::Path;
 
@@ -387,5 +389,150 @@ fn expect_tuned(out: &std::path::Path, winner: &str) {
         tuned.engine.memory_init_cow,
         Some(cow),
         "tuned.toml of {winner}"
+    );
+}
+
+/// The tune settings of the pure-function tests below.
+fn target(objective: Objective, live_instances: u32, budget: u64) -> TuneSettings {
+    TuneSettings {
+        objective,
+        live_instances,
+        memory_budget: ByteSize(budget),
+        finalists: 2,
+        rounds: 2,
+        p99_target_ms: 0.0,
+    }
+}
+
+/// The variant named `name` of `exp`.
+fn variant<'a>(exp: &'a Experiment, name: &str) -> &'a Variant {
+    exp.variants
+        .iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no variant {name}"))
+}
+
+#[test]
+fn kept_resident_memory_is_bounded_by_memory_slots_not_live_instances() {
+    let exp = Experiment::parse(
+        Path::new("t.toml"),
+        r#"
+[engine]
+allocator = "pooling"
+[scenario]
+kind = "churn"
+[[variant]]
+name = "big"
+[variant.pooling]
+total_core_instances = 1000
+total_memories = 1000
+linear_memory_keep_resident = "256MiB"
+[[variant]]
+name = "small"
+[variant.pooling]
+total_core_instances = 128
+total_memories = 128
+linear_memory_keep_resident = "16MiB"
+[[variant]]
+name = "default-slots"
+[variant.pooling]
+linear_memory_keep_resident = "1MiB"
+"#,
+    )
+    .unwrap();
+    // 64 live sandboxes: keep_resident x live_instances of `big` is 16 GiB,
+    // not over the budget, but its 1,000 slots may keep 250 GiB resident.
+    let t = target(Objective::SandboxesPerSecond, 64, 16 << 30);
+    let default_slots =
+        u64::from(wasmtime::PoolingAllocationConfig::default().get_total_memories());
+    assert_eq!(
+        tune::memory_slots(variant(&exp, "default-slots")),
+        default_slots
+    );
+    let mut pruned = Vec::new();
+    for v in &exp.variants {
+        let keep = v.pooling.linear_memory_keep_resident.unwrap().0;
+        let slots = v.pooling.total_memories.map_or(default_slots, u64::from);
+        let bound = keep * slots;
+        assert_eq!(tune::kept_resident_bound(v), bound, "{}", v.name);
+        let over = bound > t.memory_budget.0;
+        let why = tune::prune_before_measuring(v, &t);
+        assert_eq!(why.is_some(), over, "{}: {why:?}", v.name);
+        if let Some(why) = why {
+            // The message names the numbers and the fix.
+            let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
+            for part in [
+                format!("{slots}"),
+                gib(bound),
+                gib(t.memory_budget.0),
+                "lower linear_memory_keep_resident or total_memories, or raise memory_budget"
+                    .into(),
+            ] {
+                assert!(why.contains(&part), "{part:?} not in {why}");
+            }
+            pruned.push(v.name.as_str());
+        }
+    }
+    // What the inputs were chosen for: the old keep_resident x live bound
+    // would not prune `big`, this one does; `small` stays.
+    let big = variant(&exp, "big");
+    assert!(
+        big.pooling.linear_memory_keep_resident.unwrap().0 * u64::from(t.live_instances)
+            <= t.memory_budget.0
+    );
+    assert_eq!(pruned, ["big"]);
+}
+
+#[test]
+fn a_candidate_whose_slots_keep_more_than_the_budget_is_pruned_and_never_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kept-tune.toml");
+    // 16 slots x 32 MiB = 512 MiB may stay resident, over 384 MiB; 8 live
+    // x 32 MiB (256 MiB) would not be.
+    std::fs::write(
+        &config,
+        r#"
+[tune]
+objective = "sandboxes-per-second"
+live_instances = 8
+memory_budget = "384MiB"
+finalists = 2
+rounds = 1
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 16
+total_memories = 16
+total_tables = 16
+max_memory_size = "64MiB"
+linear_memory_keep_resident = ["0", "32MiB"]
+[guest]
+kind = "synthetic"
+image_size = "4MiB"
+dirty_per_call = "64KiB"
+[scenario]
+kind = "churn"
+iterations = 50
+warmup = 10
+"#,
+    )
+    .unwrap();
+    common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
+    let (out, summary) = tune_output(dir.path(), "kept-tune");
+    let over = "linear_memory_keep_resident=33554432";
+    let row = summary
+        .split("## Every candidate")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(&format!("| {over} |")))
+        .unwrap_or_else(|| panic!("no row for {over}:\n{summary}"));
+    assert!(row.contains("exceeds the memory budget"), "{row}");
+    assert!(row.contains("lower linear_memory_keep_resident"), "{row}");
+    assert_ne!(winner_name(&summary), over, "{summary}");
+    let (_, tuned) = tune::load_tuned(&out.join("tuned.toml")).unwrap();
+    assert_eq!(
+        tuned.pooling.linear_memory_keep_resident.map_or(0, |b| b.0),
+        0
     );
 }

@@ -125,7 +125,8 @@ pub struct TuneSettings {
     #[serde(default = "default_live")]
     pub live_instances: u32,
     /// Memory the sandboxes may use in all (fixed cost + live x per sandbox +
-    /// what the pool keeps resident).
+    /// what the pool keeps resident at most: `linear_memory_keep_resident` x
+    /// memory slots).
     #[serde(default = "default_budget")]
     pub memory_budget: ByteSize,
     /// Candidates re-measured against each other (and against wasmtime's
@@ -180,7 +181,7 @@ const TUNE_KEYS: &[KeyDoc] = &[
         ty: "ByteSize",
         default: "8GiB",
         unit: "bytes",
-        doc: "Memory for all sandboxes: measured fixed cost + live_instances x measured\nPss per sandbox + linear_memory_keep_resident x slots (kept resident by the pool).\nCandidates above it are pruned.\n",
+        doc: "Memory for all sandboxes: measured fixed cost + live_instances x measured\nPss per sandbox + linear_memory_keep_resident x slots (kept resident by the pool).\nSlots are [pooling] total_memories (wasmtime's default when unset): the pool\nkeeps up to linear_memory_keep_resident in every memory slot that has served,\nwhatever live_instances is. Candidates above it are pruned (the kept-resident\npart before anything is measured).\n",
     },
     KeyDoc {
         section: "tune",
