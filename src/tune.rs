@@ -19,7 +19,16 @@
 //!    if fixed cost + live x Pss per sandbox + the kept-resident bound exceeds
 //!    the budget.
 //! 5. Finalists and references are re-measured in `rounds` interleaved rounds;
-//!    the best median wins.
+//!    the best median wins, unless other finalists are within the
+//!    between-round noise of it ([`pick_winner`]): a finalist is **tied** with
+//!    the best median when the range of its scores over all its measurements
+//!    (first pass and every round, min to max) overlaps the best one's range.
+//!    Among the tied ones the winner is the one that keeps the least resident
+//!    at most (the kept-resident bound), then, on equal bounds, the one with
+//!    the least measured memory (a serving tune: the server's Pss after the
+//!    timed requests; tenants: the run's peak Pss; churn: fixed + live x Pss
+//!    per sandbox from step 4), then the best median. The summary names the
+//!    tie and why the winner was chosen.
 //! 6. Written: `tuned.toml` (loads with [`crate::settings::Experiment::load`]),
 //!    `summary.md` (why it won, which knobs did it, capacity table), and
 //!    [`crate::export`]'s `wasmtime-serve.txt` (`wasmtime serve` flags),
@@ -65,6 +74,10 @@ pub struct Candidate {
     pub memory: Option<(f64, f64)>,
     /// Tenants objective: the highest Pss the last tenants run sampled.
     pub peak_pss: Option<f64>,
+    /// Serving objective: the server process's Pss after the last
+    /// measurement's timed requests (the serve result's
+    /// `memory_after.pss_bytes`).
+    pub server_pss: Option<f64>,
     /// Why it was dropped, if it was.
     pub pruned: Option<String>,
     /// A reference (not a candidate).
@@ -75,13 +88,15 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    fn new(variant: Variant, reference: bool) -> Candidate {
+    /// A candidate (or a reference) with nothing measured yet.
+    pub fn new(variant: Variant, reference: bool) -> Candidate {
         Candidate {
             variant,
             scores: Vec::new(),
             last: None,
             memory: None,
             peak_pss: None,
+            server_pss: None,
             pruned: None,
             reference,
             disturbed: 0,
@@ -93,6 +108,27 @@ impl Candidate {
         let mut s = self.scores.clone();
         s.sort_by(f64::total_cmp);
         (!s.is_empty()).then(|| s[s.len() / 2])
+    }
+
+    /// The lowest and highest score over all its measurements (first pass
+    /// and every round), if measured: its between-round noise.
+    pub fn score_range(&self) -> Option<(f64, f64)> {
+        let lo = self.scores.iter().copied().reduce(f64::min)?;
+        let hi = self.scores.iter().copied().reduce(f64::max)?;
+        Some((lo, hi))
+    }
+
+    /// The memory measured of it, which a tie between finalists is resolved
+    /// by when their kept-resident bounds are equal: a serving tune's server
+    /// Pss after the timed requests ([`Candidate::server_pss`]), a tenants
+    /// run's peak Pss ([`Candidate::peak_pss`]), else the finalist memory
+    /// probe's fixed Pss + `live_instances` x Pss per sandbox
+    /// ([`Candidate::memory`]).
+    pub fn measured_memory(&self, live_instances: u32) -> Option<f64> {
+        self.server_pss.or(self.peak_pss).or_else(|| {
+            self.memory
+                .map(|(fixed, per)| fixed + f64::from(live_instances) * per)
+        })
     }
 }
 
@@ -234,6 +270,145 @@ pub fn prune_before_measuring(v: &Variant, t: &TuneSettings) -> Option<String> {
             size(bound as f64),
             size(budget as f64)
         )
+    })
+}
+
+/// How the winner was picked among the finalists ([`pick_winner`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pick {
+    /// Index of the winner in the candidates.
+    pub winner: usize,
+    /// Index of the finalist with the best median.
+    pub best: usize,
+    /// The finalists within the between-round noise of the best median, the
+    /// best first, then in finalist order; empty when no other finalist is.
+    pub tied: Vec<usize>,
+    /// Why the winner was chosen among the tied ones (`None` without a tie).
+    pub reason: Option<String>,
+}
+
+/// A score as the objective reads (scores are higher-is-better: the
+/// latency objectives are negated nanoseconds).
+fn score_text(objective: Objective, s: f64) -> String {
+    match objective {
+        Objective::SandboxesPerSecond => format!("{s:.0} sandboxes/s"),
+        Objective::RequestsPerSecond => format!("{s:.0} requests/s"),
+        Objective::P99TimeToReady => format!("p99 ready {}", duration(-s)),
+        Objective::TenantsP99Instantiate => format!("p99 instantiate {}", duration(-s)),
+    }
+}
+
+/// "A", "A and B", "A, B and C".
+fn and_list(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The winner among `finalists` (indices into `cands`) after the
+/// interleaved rounds; `None` when none has a score and is not pruned.
+///
+/// The finalist with the best median is the winner unless other finalists
+/// are **tied** with it: within the between-round noise, i.e. the range of a
+/// finalist's scores over all its measurements (min to max, first pass and
+/// every round, [`Candidate::score_range`]) overlaps the best one's range.
+/// Among the tied ones (the best included) the winner is the one that keeps
+/// the least resident at most ([`kept_resident_bound`]); on equal bounds,
+/// the one with the least [`Candidate::measured_memory`] (when both were
+/// measured); then the best median. `t` gives the objective (to word the
+/// reason) and `live_instances` (for a churn finalist's memory).
+pub fn pick_winner(t: &TuneSettings, cands: &[Candidate], finalists: &[usize]) -> Option<Pick> {
+    let measured: Vec<usize> = finalists
+        .iter()
+        .copied()
+        .filter(|&i| cands[i].pruned.is_none() && cands[i].median().is_some())
+        .collect();
+    let median = |i: usize| cands[i].median().unwrap_or(f64::MIN);
+    let best = measured
+        .iter()
+        .copied()
+        .reduce(|a, b| if median(b) > median(a) { b } else { a })?;
+    let (lo, hi) = cands[best].score_range()?;
+    let mut tied = vec![best];
+    tied.extend(measured.iter().copied().filter(|&i| {
+        i != best
+            && cands[i]
+                .score_range()
+                .is_some_and(|(l, h)| l <= hi && lo <= h)
+    }));
+    if tied.len() < 2 {
+        return Some(Pick {
+            winner: best,
+            best,
+            tied: Vec::new(),
+            reason: None,
+        });
+    }
+    let bound = |i: usize| kept_resident_bound(&cands[i].variant);
+    let memory = |i: usize| cands[i].measured_memory(t.live_instances);
+    let winner = tied
+        .iter()
+        .copied()
+        .reduce(|a, b| {
+            let by_memory = match (memory(a), memory(b)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                _ => std::cmp::Ordering::Equal,
+            };
+            let order = bound(a)
+                .cmp(&bound(b))
+                .then(by_memory)
+                .then(median(b).total_cmp(&median(a)));
+            if order.is_gt() { b } else { a }
+        })
+        .unwrap_or(best);
+    let name = |i: usize| format!("`{}`", cands[i].variant.name);
+    let noise = format!(
+        "{}'s median {} (its {} measurements range {} to {})",
+        name(best),
+        score_text(t.objective, median(best)),
+        cands[best].scores.len(),
+        score_text(t.objective, lo),
+        score_text(t.objective, hi)
+    );
+    let memory_text = |i: usize| memory(i).map_or("unmeasured".to_string(), size);
+    let others: Vec<usize> = tied.iter().copied().filter(|&i| i != winner).collect();
+    let reason = if winner == best {
+        format!(
+            "chose {}: the best median, {noise}, and none of the tied ones keeps less resident at most ({}) or, at the same bound, measured less memory",
+            name(best),
+            size(bound(best) as f64)
+        )
+    } else if bound(winner) < bound(best) {
+        format!(
+            "chose {}: keeps {} resident at most against {} for {}, within noise of {noise}",
+            name(winner),
+            size(bound(winner) as f64),
+            size(bound(best) as f64),
+            name(best)
+        )
+    } else if memory(winner) != memory(best) {
+        format!(
+            "chose {}: keeps as much resident at most as {} ({}) and measured {} of memory against {}, within noise of {noise}",
+            name(winner),
+            name(best),
+            size(bound(best) as f64),
+            memory_text(winner),
+            memory_text(best)
+        )
+    } else {
+        format!(
+            "chose {}: within noise of {noise}, with the same memory as {}",
+            name(winner),
+            and_list(&others.iter().map(|&i| name(i)).collect::<Vec<_>>())
+        )
+    };
+    Some(Pick {
+        winner,
+        best,
+        tied,
+        reason: Some(reason),
     })
 }
 
@@ -384,6 +559,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
                     c.scores.push(s);
                     c.last = Some((cps, inst));
                     c.peak_pss = m.tenants.as_ref().map(|r| r.peak_pss_bytes as f64);
+                    c.server_pss = m.serve.as_ref().map(|r| r.memory_after.pss_bytes as f64);
                 }
                 Err(why) => c.pruned = Some(why),
             },
@@ -513,16 +689,12 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         }
     }
     bar.finish_and_clear();
-    let winner = *finalists
-        .iter()
-        .filter(|&&i| cands[i].pruned.is_none())
-        .max_by(|&&a, &&b| {
-            cands[a]
-                .median()
-                .unwrap_or(f64::MIN)
-                .total_cmp(&cands[b].median().unwrap_or(f64::MIN))
-        })
-        .context("every finalist failed its re-measurement")?;
+    let pick =
+        pick_winner(&t, &cands, &finalists).context("every finalist failed its re-measurement")?;
+    let winner = pick.winner;
+    if let Some(r) = &pick.reason {
+        say(&format!("tie: {r}"));
+    }
 
     // 6. Outputs.
     let stamp = runner::file_stamp(&runner::now_rfc3339());
@@ -534,7 +706,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     let w = &cands[winner].variant;
     let tuned_toml = dir.join("tuned.toml");
     crate::report::json::write_atomic(&tuned_toml, tuned_toml_text(exp, w, &t)?.as_bytes())?;
-    let summary = summary(exp, &t, &cands, winner, &finalists);
+    let summary = summary(exp, &t, &cands, &pick, &finalists);
     crate::report::json::write_atomic(&dir.join("summary.md"), summary.as_bytes())?;
     crate::export::write_all(w, &dir).with_context(|| {
         format!(
@@ -651,9 +823,10 @@ fn summary(
     exp: &Experiment,
     t: &TuneSettings,
     cands: &[Candidate],
-    winner: usize,
+    pick: &Pick,
     finalists: &[usize],
 ) -> String {
+    let winner = pick.winner;
     let w = &cands[winner];
     let mut s = String::new();
     let _ = writeln!(
@@ -671,11 +844,28 @@ fn summary(
     );
     let _ = writeln!(
         s,
-        "**Winner: `{}`** ({}, median of {} measurements).\n",
+        "**Winner: `{}`** ({}, median of {} measurements{}).\n",
         w.variant.name,
         figure(w, t.objective),
-        w.scores.len()
+        w.scores.len(),
+        if pick.best == winner {
+            ""
+        } else {
+            "; not the best median: see the tie below"
+        }
     );
+    if let Some(reason) = &pick.reason {
+        let names: Vec<String> = pick
+            .tied
+            .iter()
+            .map(|&i| format!("`{}`", cands[i].variant.name))
+            .collect();
+        let _ = writeln!(
+            s,
+            "Tie: {} are within the between-round noise: the range of each one's scores over all its measurements (first pass and every round, min to max) overlaps the range of the best median's. Among tied finalists the one that keeps the least resident at most (linear_memory_keep_resident x memory slots) wins, then the least measured memory, then the best median: {reason}.\n",
+            and_list(&names)
+        );
+    }
     s.push_str("| | objective (median) | measurements | disturbed | Pss per sandbox | fixed Pss |\n|---|---:|---:|---:|---:|---:|\n");
     for &i in finalists.iter().chain(
         (0..cands.len())

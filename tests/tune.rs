@@ -5,7 +5,9 @@
 //! tune pick the candidate their measured figures say is best (read from the
 //! summary's table) and write its settings to tuned.toml. The memory budget
 //! bounds what a pool keeps resident by its memory slots, not by the live
-//! sandboxes (pure check and through a tune).
+//! sandboxes (pure check and through a tune); finalists within the
+//! between-round noise of the best are decided by what they keep resident,
+//! then by measured memory.
 
 use pooling_lab::settings::{ByteSize, Experiment, Objective, TuneSettings, Variant};
 use pooling_lab::tune;
@@ -481,6 +483,154 @@ linear_memory_keep_resident = "1MiB"
             <= t.memory_budget.0
     );
     assert_eq!(pruned, ["big"]);
+}
+
+/// Two finalists (`a`, `b`) of the experiment `toml` with these scores,
+/// and the tune's candidates.
+fn finalists(toml: &str, a: &[f64], b: &[f64]) -> Vec<tune::Candidate> {
+    let exp = Experiment::parse(Path::new("t.toml"), toml).unwrap();
+    ["a", "b"]
+        .iter()
+        .zip([a, b])
+        .map(|(name, scores)| {
+            let mut c = tune::Candidate::new(variant(&exp, name).clone(), false);
+            c.scores = scores.to_vec();
+            c
+        })
+        .collect()
+}
+
+fn overlap(x: &tune::Candidate, y: &tune::Candidate) -> bool {
+    let (xl, xh) = x.score_range().unwrap();
+    let (yl, yh) = y.score_range().unwrap();
+    xl <= yh && yl <= xh
+}
+
+/// `a` keeps 64 MiB resident per slot, `b` 4 MiB, in 64 slots each.
+const KEEPS: &str = r#"
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 64
+total_memories = 64
+[scenario]
+kind = "churn"
+[[variant]]
+name = "a"
+[variant.pooling]
+linear_memory_keep_resident = "64MiB"
+[[variant]]
+name = "b"
+[variant.pooling]
+linear_memory_keep_resident = "4MiB"
+"#;
+
+#[test]
+fn finalists_within_noise_are_decided_by_what_they_keep_resident() {
+    let t = target(Objective::SandboxesPerSecond, 16, 8 << 30);
+    let median = |c: &tune::Candidate| c.median().unwrap();
+    let bound = |c: &tune::Candidate| tune::kept_resident_bound(&c.variant);
+
+    // (a) Overlapping ranges; the better median keeps more resident: the
+    // other one wins, and the tie is reported.
+    let cands = finalists(KEEPS, &[1000.0, 1100.0, 1200.0], &[950.0, 1050.0, 1150.0]);
+    assert!(overlap(&cands[0], &cands[1]));
+    let best = if median(&cands[0]) >= median(&cands[1]) {
+        0
+    } else {
+        1
+    };
+    let other = 1 - best;
+    assert!(bound(&cands[best]) > bound(&cands[other]));
+    let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+    assert_eq!(pick.best, best);
+    assert_eq!(pick.winner, other, "{pick:?}");
+    assert_eq!(pick.tied, vec![best, other]);
+    let reason = pick.reason.unwrap();
+    assert!(
+        reason.starts_with(&format!("chose `{}`", cands[other].variant.name)),
+        "{reason}"
+    );
+    let mib = |b: u64| format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64);
+    let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
+    assert!(reason.contains(&mib(bound(&cands[other]))), "{reason}");
+    assert!(reason.contains(&gib(bound(&cands[best]))), "{reason}");
+
+    // (b) The same finalists, ranges apart: the better median wins, no tie.
+    let cands = finalists(KEEPS, &[1000.0, 1100.0, 1200.0], &[700.0, 750.0, 800.0]);
+    assert!(!overlap(&cands[0], &cands[1]));
+    let best = if median(&cands[0]) >= median(&cands[1]) {
+        0
+    } else {
+        1
+    };
+    let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+    assert_eq!(pick.winner, best, "{pick:?}");
+    assert!(pick.tied.is_empty(), "{pick:?}");
+    assert_eq!(pick.reason, None);
+}
+
+#[test]
+fn a_tie_between_equal_bounds_is_decided_by_measured_memory() {
+    // Same keep_resident and slots; they differ in another knob.
+    let toml = r#"
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 64
+total_memories = 64
+linear_memory_keep_resident = "4MiB"
+[scenario]
+kind = "churn"
+[[variant]]
+name = "a"
+[variant.pooling]
+decommit_batch_size = 1
+[[variant]]
+name = "b"
+[variant.pooling]
+decommit_batch_size = 16
+"#;
+    let t = target(Objective::SandboxesPerSecond, 16, 8 << 30);
+    let mut cands = finalists(toml, &[1000.0, 1100.0, 1200.0], &[950.0, 1050.0, 1150.0]);
+    assert!(overlap(&cands[0], &cands[1]));
+    assert_eq!(
+        tune::kept_resident_bound(&cands[0].variant),
+        tune::kept_resident_bound(&cands[1].variant)
+    );
+    let best = if cands[0].median() >= cands[1].median() {
+        0
+    } else {
+        1
+    };
+    // The better median measured more: fixed Pss and Pss per sandbox.
+    cands[best].memory = Some((60e6, 3e6));
+    cands[1 - best].memory = Some((50e6, 2e6));
+    let need = |c: &tune::Candidate| {
+        let (fixed, per) = c.memory.unwrap();
+        fixed + f64::from(t.live_instances) * per
+    };
+    let least = if need(&cands[0]) <= need(&cands[1]) {
+        0
+    } else {
+        1
+    };
+    assert_ne!(least, best);
+    let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+    assert_eq!(pick.winner, least, "{pick:?}");
+    assert_eq!(pick.tied.len(), 2);
+    let reason = pick.reason.unwrap();
+    assert!(
+        reason.starts_with(&format!("chose `{}`", cands[least].variant.name)),
+        "{reason}"
+    );
+
+    // A serving tune reads the server's Pss: the other way round now.
+    let t = target(Objective::RequestsPerSecond, 16, 8 << 30);
+    cands[best].server_pss = Some(100e6);
+    cands[1 - best].server_pss = Some(200e6);
+    let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+    assert_eq!(pick.winner, best, "{pick:?}");
 }
 
 #[test]

@@ -189,7 +189,7 @@ const TUNE_KEYS: &[KeyDoc] = &[
         ty: "u32",
         default: "3",
         unit: "count",
-        doc: "Best candidates re-measured, interleaved, next to wasmtime's default\npooling and on-demand, to rule out noise before a winner is named.\n",
+        doc: "Best candidates re-measured, interleaved, next to wasmtime's default\npooling and on-demand, to rule out\nnoise before a winner is named. The best median wins unless other finalists\nare tied with it (the range of a finalist's scores over all its measurements,\nmin to max, overlaps the best one's): the tied finalist that keeps the least\nresident at most (linear_memory_keep_resident x slots) wins, then the least\nmeasured memory; summary.md names the tie and the reason.\n",
     },
     KeyDoc {
         section: "tune",
