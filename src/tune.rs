@@ -2,10 +2,18 @@
 //! target, and the settings handed back in forms production uses directly.
 //!
 //! 1. Candidates are the experiment's own variants (its lists are the search
-//!    space). Two references are added: wasmtime's default pooling (only the
-//!    slot counts and the limits of the first candidate: `max_memory_size`,
-//!    `table_elements`, `max_core_instance_size`, its stack sizes) and
-//!    on-demand (with its stack sizes).
+//!    space). Two references are added ([`references`]): wasmtime's default
+//!    pooling (only the slot counts and the limits of the first candidate:
+//!    `max_memory_size`, `table_elements`, `max_core_instance_size`, its stack
+//!    sizes) and on-demand (with its stack sizes). A serving tune whose
+//!    candidates are served by `wasmtime serve` itself (`[scenario] server =
+//!    "wasmtime-serve"`, each candidate's settings as `-O` flags) measures its
+//!    references in `wasmtime serve` too: the main reference is `wasmtime
+//!    serve` with its own defaults (no flags: what production compares
+//!    against), and on-demand is `wasmtime serve -O pooling-allocator=n`. With
+//!    pooling-lab's server both references are served by pooling-lab's server.
+//!    Every gain the summary reports is the ratio of medians measured in that
+//!    one server, in the same run.
 //! 2. Pruned before measuring ([`prune_before_measuring`]): engines wasmtime
 //!    rejects (e.g. the pool does not fit in the address space), pools with
 //!    fewer slots than `live_instances`, and pools that may keep more resident
@@ -40,8 +48,8 @@ use crate::report::{duration, mib};
 use crate::runner::{self, Measured};
 use crate::scenario;
 use crate::settings::{
-    Allocator, EngineSettings, Experiment, Objective, PoolingSettings, ScenarioKind, TuneSettings,
-    Variant,
+    Allocator, EngineSettings, Experiment, Objective, PoolingSettings, ScenarioKind, ServeServer,
+    TuneSettings, Variant, WasmtimeFlags,
 };
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
@@ -273,6 +281,78 @@ pub fn prune_before_measuring(v: &Variant, t: &TuneSettings) -> Option<String> {
     })
 }
 
+/// Name of the main reference of a tune served by `wasmtime serve`.
+pub const WASMTIME_SERVE_DEFAULTS: &str = "reference: wasmtime serve defaults";
+/// Name of the main reference of every other tune.
+pub const WASMTIME_DEFAULT_POOLING: &str = "reference: wasmtime default pooling";
+/// Name of the on-demand reference.
+pub const ON_DEMAND: &str = "reference: on-demand";
+
+/// Whether `v` is served by `wasmtime serve` itself.
+fn in_wasmtime_serve(v: &Variant) -> bool {
+    v.scenario.kind == ScenarioKind::Serve && v.scenario.server == ServeServer::WasmtimeServe
+}
+
+/// The references a tune measures next to its candidates, made from the
+/// first candidate `first`, main reference first:
+///
+/// * Served by `wasmtime serve` (`[scenario] kind = "serve"`, `server =
+///   "wasmtime-serve"`): [`WASMTIME_SERVE_DEFAULTS`], `wasmtime serve` with
+///   its own defaults (`wasmtime_flags = "none"`, `[engine]` and `[pooling]`
+///   at their defaults: nothing given), and [`ON_DEMAND`] in `wasmtime
+///   serve` with the variant's flags (`-O pooling-allocator=n` and its stack
+///   sizes).
+/// * Otherwise (churn, tenants, or pooling-lab's server):
+///   [`WASMTIME_DEFAULT_POOLING`], wasmtime's default pooling with only what
+///   the guest needs from `first` (its slot counts, `max_memory_size`,
+///   `table_elements`, `max_core_instance_size`, its stack sizes), and
+///   [`ON_DEMAND`] with its stack sizes; both in `first`'s scenario.
+pub fn references(first: &Variant) -> Vec<Variant> {
+    // The references keep what the guest needs to run at all (its stack,
+    // its table and instance sizes, GC heap slots), not what is tuned.
+    let needs = EngineSettings {
+        max_wasm_stack: first.engine.max_wasm_stack,
+        async_stack_size: first.engine.async_stack_size,
+        ..EngineSettings::default()
+    };
+    let mut on_demand = first.clone();
+    on_demand.name = ON_DEMAND.into();
+    on_demand.engine = EngineSettings {
+        allocator: Some(Allocator::OnDemand),
+        ..needs.clone()
+    };
+    on_demand.pooling = PoolingSettings::default();
+
+    let mut main = first.clone();
+    if in_wasmtime_serve(first) {
+        // What production compares against: `wasmtime serve` as installed,
+        // no flags.
+        main.name = WASMTIME_SERVE_DEFAULTS.into();
+        main.engine = EngineSettings::default();
+        main.pooling = PoolingSettings::default();
+        main.scenario.wasmtime_flags = WasmtimeFlags::None;
+        // On-demand must be said with flags (`wasmtime serve` pools by default).
+        on_demand.scenario.wasmtime_flags = WasmtimeFlags::Variant;
+    } else {
+        main.name = WASMTIME_DEFAULT_POOLING.into();
+        main.engine = EngineSettings {
+            allocator: Some(Allocator::Pooling),
+            ..needs
+        };
+        main.pooling = PoolingSettings {
+            total_core_instances: first.pooling.total_core_instances,
+            total_memories: first.pooling.total_memories,
+            total_tables: first.pooling.total_tables,
+            total_gc_heaps: first.pooling.total_gc_heaps,
+            max_memory_size: first.pooling.max_memory_size,
+            table_elements: first.pooling.table_elements,
+            max_core_instance_size: first.pooling.max_core_instance_size,
+            ..PoolingSettings::default()
+        };
+    }
+    vec![main, on_demand]
+}
+
 /// How the winner was picked among the finalists ([`pick_winner`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pick {
@@ -443,6 +523,19 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     if exp.variants.iter().any(|v| v.scenario.kind != wanted) {
         bail!("{}: {objective_hint}", exp.path.display());
     }
+    // The references are measured in the candidates' server: one server per
+    // tune, or a gain would compare two servers.
+    if exp
+        .variants
+        .iter()
+        .any(|v| v.scenario.server != exp.variants[0].scenario.server)
+        && wanted == ScenarioKind::Serve
+    {
+        bail!(
+            "{}: a serving tune measures its candidates and references in one server: give every candidate the same [scenario] server",
+            exp.path.display()
+        );
+    }
     runner::install_interrupt_handlers();
     let progress = crate::progress::RunProgress::new(opts.quiet);
     let say = |m: &str| progress.say(m);
@@ -451,45 +544,14 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         .disturbed_cpu_share
         .unwrap_or(crate::measure::disturbance::DEFAULT_THRESHOLD);
 
-    let first = &exp.variants[0];
-    let mut default_pooling = first.clone();
-    default_pooling.name = "reference: wasmtime default pooling".into();
-    // The references keep what the guest needs to run at all (its stack,
-    // its table and instance sizes, GC heap slots), not what is tuned.
-    let needs = EngineSettings {
-        max_wasm_stack: first.engine.max_wasm_stack,
-        async_stack_size: first.engine.async_stack_size,
-        ..EngineSettings::default()
-    };
-    default_pooling.engine = EngineSettings {
-        allocator: Some(Allocator::Pooling),
-        ..needs.clone()
-    };
-    default_pooling.pooling = PoolingSettings {
-        total_core_instances: first.pooling.total_core_instances,
-        total_memories: first.pooling.total_memories,
-        total_tables: first.pooling.total_tables,
-        total_gc_heaps: first.pooling.total_gc_heaps,
-        max_memory_size: first.pooling.max_memory_size,
-        table_elements: first.pooling.table_elements,
-        max_core_instance_size: first.pooling.max_core_instance_size,
-        ..PoolingSettings::default()
-    };
-    let mut on_demand = first.clone();
-    on_demand.name = "reference: on-demand".into();
-    on_demand.engine = EngineSettings {
-        allocator: Some(Allocator::OnDemand),
-        ..needs
-    };
-    on_demand.pooling = PoolingSettings::default();
-
     let mut cands: Vec<Candidate> = exp
         .variants
         .iter()
         .map(|v| Candidate::new(v.clone(), false))
         .collect();
-    cands.push(Candidate::new(default_pooling, true));
-    cands.push(Candidate::new(on_demand, true));
+    for r in references(&exp.variants[0]) {
+        cands.push(Candidate::new(r, true));
+    }
 
     // 2. Static pruning.
     let budget = t.memory_budget.0 as f64;
@@ -866,6 +928,9 @@ fn summary(
             and_list(&names)
         );
     }
+    if let Some(server) = served_by(cands) {
+        let _ = writeln!(s, "{server}\n");
+    }
     s.push_str("| | objective (median) | measurements | disturbed | Pss per sandbox | fixed Pss |\n|---|---:|---:|---:|---:|---:|\n");
     for &i in finalists.iter().chain(
         (0..cands.len())
@@ -912,12 +977,20 @@ fn summary(
             ""
         }
     );
-    for r in [
-        "reference: wasmtime default pooling",
-        "reference: on-demand",
-    ] {
-        if let Some(x) = ratio(r) {
-            let _ = writeln!(s, "\nAgainst {r}: **{x:.2}x** (same run, interleaved).");
+    for r in cands.iter().filter(|c| c.reference) {
+        if let Some(x) = ratio(&r.variant.name) {
+            let _ = writeln!(
+                s,
+                "\nAgainst {}: **{x:.2}x** (same run, interleaved{}).",
+                r.variant.name,
+                if in_wasmtime_serve(&r.variant) {
+                    ", both served by `wasmtime serve`"
+                } else if r.variant.scenario.kind == ScenarioKind::Serve {
+                    ", both served by pooling-lab's server"
+                } else {
+                    ""
+                }
+            );
         }
     }
     // Which knobs did it: the winner with one knob put back, from the
@@ -992,6 +1065,29 @@ fn summary(
         );
     }
     s
+}
+
+/// For a serving tune, which server measured the candidates and the
+/// references, and what its gains are.
+fn served_by(cands: &[Candidate]) -> Option<String> {
+    let first = cands.iter().find(|c| !c.reference)?;
+    if first.variant.scenario.kind != ScenarioKind::Serve {
+        return None;
+    }
+    Some(if in_wasmtime_serve(&first.variant) {
+        format!(
+            "Server: candidates and references were all served by `wasmtime serve` itself (the wasmtime CLI{}): each candidate with its settings as `-O` flags, `{WASMTIME_SERVE_DEFAULTS}` with no flags (its own defaults, what production compares against) and `{ON_DEMAND}` with `-O pooling-allocator=n`. Each gain below is the ratio of medians measured in that server, in this run.",
+            if first.variant.scenario.wasmtime_cli.is_empty() {
+                String::new()
+            } else {
+                format!(" at `{}`", first.variant.scenario.wasmtime_cli)
+            }
+        )
+    } else {
+        format!(
+            "Server: candidates and references were all served by pooling-lab's own server (the request path of `wasmtime serve` on each variant's engine and pool); `{WASMTIME_DEFAULT_POOLING}` is wasmtime's default pooling with the first candidate's slot counts and limits, not `wasmtime serve` itself. Each gain below is the ratio of medians measured in that server, in this run; `[scenario] server = \"wasmtime-serve\"` measures them in `wasmtime serve` against its defaults."
+        )
+    })
 }
 
 /// Reads the `[engine]` and `[pooling]` of a tuned file (or any experiment

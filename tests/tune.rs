@@ -7,9 +7,13 @@
 //! bounds what a pool keeps resident by its memory slots, not by the live
 //! sandboxes (pure check and through a tune); finalists within the
 //! between-round noise of the best are decided by what they keep resident,
-//! then by measured memory.
+//! then by measured memory; a serving tune's references are measured in its
+//! candidates' server (`wasmtime serve`'s defaults when it serves them).
 
-use pooling_lab::settings::{ByteSize, Experiment, Objective, TuneSettings, Variant};
+use pooling_lab::settings::{
+    Allocator, ByteSize, EngineSettings, Experiment, Objective, PoolingSettings, ServeServer,
+    TuneSettings, Variant, WasmtimeFlags,
+};
 use pooling_lab::tune;
 use std::path::Path;
 
@@ -485,6 +489,81 @@ linear_memory_keep_resident = "1MiB"
     assert_eq!(pruned, ["big"]);
 }
 
+#[test]
+fn references_are_measured_in_the_candidates_server() {
+    let text = r#"
+[engine]
+allocator = "pooling"
+max_wasm_stack = "1MiB"
+[pooling]
+total_component_instances = 32
+total_core_instances = 64
+total_memories = 32
+total_tables = 64
+total_stacks = 32
+max_memory_size = "16MiB"
+linear_memory_keep_resident = "1MiB"
+[guest]
+kind = "synthetic-http"
+image_size = "1MiB"
+[scenario]
+kind = "serve"
+server = "SERVER"
+"#;
+    // wasmtime serve: the main reference is its defaults, no flags.
+    let exp = Experiment::parse(
+        Path::new("t.toml"),
+        &text.replace("SERVER", "wasmtime-serve"),
+    )
+    .unwrap();
+    let first = &exp.variants[0];
+    assert_eq!(first.scenario.wasmtime_flags, WasmtimeFlags::Variant);
+    let refs = tune::references(first);
+    assert_eq!(refs.len(), 2);
+    let (main, on_demand) = (&refs[0], &refs[1]);
+    assert_eq!(main.name, tune::WASMTIME_SERVE_DEFAULTS);
+    assert_eq!(main.scenario.server, ServeServer::WasmtimeServe);
+    assert_eq!(main.scenario.wasmtime_flags, WasmtimeFlags::None);
+    assert_eq!(main.engine, EngineSettings::default());
+    assert_eq!(main.pooling, PoolingSettings::default());
+    assert_eq!(main.guest, first.guest);
+    assert_eq!(on_demand.name, tune::ON_DEMAND);
+    assert_eq!(on_demand.scenario.server, ServeServer::WasmtimeServe);
+    assert_eq!(on_demand.scenario.wasmtime_flags, WasmtimeFlags::Variant);
+    assert_eq!(on_demand.engine.allocator, Some(Allocator::OnDemand));
+    assert_eq!(on_demand.engine.max_wasm_stack, first.engine.max_wasm_stack);
+    // wasmtime serve pools by default: on-demand is said with a flag.
+    let flags = pooling_lab::scenario::serve::wasmtime_flags(on_demand)
+        .unwrap()
+        .join(" ");
+    assert!(flags.contains("-O pooling-allocator=n"), "{flags}");
+
+    // pooling-lab's server: both references in it, as before.
+    let exp =
+        Experiment::parse(Path::new("t.toml"), &text.replace("SERVER", "pooling-lab")).unwrap();
+    let first = &exp.variants[0];
+    let refs = tune::references(first);
+    assert_eq!(refs.len(), 2);
+    let (main, on_demand) = (&refs[0], &refs[1]);
+    assert_eq!(main.name, tune::WASMTIME_DEFAULT_POOLING);
+    assert_eq!(main.scenario, first.scenario);
+    assert_eq!(main.engine.allocator, Some(Allocator::Pooling));
+    assert_eq!(main.engine.max_wasm_stack, first.engine.max_wasm_stack);
+    assert_eq!(
+        main.pooling,
+        PoolingSettings {
+            total_core_instances: first.pooling.total_core_instances,
+            total_memories: first.pooling.total_memories,
+            total_tables: first.pooling.total_tables,
+            max_memory_size: first.pooling.max_memory_size,
+            ..PoolingSettings::default()
+        }
+    );
+    assert_eq!(on_demand.name, tune::ON_DEMAND);
+    assert_eq!(on_demand.scenario, first.scenario);
+    assert_eq!(on_demand.engine.allocator, Some(Allocator::OnDemand));
+}
+
 /// Two finalists (`a`, `b`) of the experiment `toml` with these scores,
 /// and the tune's candidates.
 fn finalists(toml: &str, a: &[f64], b: &[f64]) -> Vec<tune::Candidate> {
@@ -685,4 +764,28 @@ warmup = 10
         tuned.pooling.linear_memory_keep_resident.map_or(0, |b| b.0),
         0
     );
+}
+
+#[test]
+fn a_serving_tune_over_two_servers_is_refused_before_measuring() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("two-servers.toml");
+    let err = tune_fails(
+        &config,
+        r#"
+[tune]
+objective = "requests-per-second"
+live_instances = 4
+[engine]
+allocator = "pooling"
+[guest]
+kind = "synthetic-http"
+[scenario]
+kind = "serve"
+server = ["pooling-lab", "wasmtime-serve"]
+"#,
+        dir.path(),
+    );
+    assert!(err.contains("the same [scenario] server"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
