@@ -2,20 +2,41 @@
 //! target, and the settings handed back in forms production uses directly.
 //!
 //! 1. Candidates are the experiment's own variants (its lists are the search
-//!    space). Two references are added: wasmtime's default pooling (only the
-//!    slot counts and the limits of the first candidate: `max_memory_size`,
-//!    `table_elements`, `max_core_instance_size`, its stack sizes) and
-//!    on-demand (with its stack sizes).
-//! 2. Pruned before measuring: engines wasmtime rejects (e.g. the pool does
-//!    not fit in the address space), pools with fewer slots than
-//!    `live_instances`, and `linear_memory_keep_resident x live_instances`
-//!    above the budget.
+//!    space). Two references are added ([`references`]): wasmtime's default
+//!    pooling (only the slot counts and the limits of the first candidate:
+//!    `max_memory_size`, `table_elements`, `max_core_instance_size`, its stack
+//!    sizes) and on-demand (with its stack sizes). A serving tune whose
+//!    candidates are served by `wasmtime serve` itself (`[scenario] server =
+//!    "wasmtime-serve"`, each candidate's settings as `-O` flags) measures its
+//!    references in `wasmtime serve` too: the main reference is `wasmtime
+//!    serve` with its own defaults (no flags: what production compares
+//!    against), and on-demand is `wasmtime serve -O pooling-allocator=n`. With
+//!    pooling-lab's server both references are served by pooling-lab's server.
+//!    Every gain the summary reports is the ratio of medians measured in that
+//!    one server, in the same run.
+//! 2. Pruned before measuring ([`prune_before_measuring`]): engines wasmtime
+//!    rejects (e.g. the pool does not fit in the address space), pools with
+//!    fewer slots than `live_instances`, and pools that may keep more resident
+//!    than the budget: the pool keeps up to `linear_memory_keep_resident` in
+//!    every memory slot that has served (any slot can end up holding it), so
+//!    the bound is `linear_memory_keep_resident x memory slots`
+//!    ([`kept_resident_bound`]; slots: `total_memories`, wasmtime's default
+//!    when unset), whatever `live_instances` is.
 //! 3. Every remaining candidate is measured (churn, in its own process).
 //! 4. The best `finalists` have their memory measured (scaling) and are pruned
-//!    if fixed cost + live x Pss per sandbox + kept-resident memory exceeds
+//!    if fixed cost + live x Pss per sandbox + the kept-resident bound exceeds
 //!    the budget.
 //! 5. Finalists and references are re-measured in `rounds` interleaved rounds;
-//!    the best median wins.
+//!    the best median wins, unless other finalists are within the
+//!    between-round noise of it ([`pick_winner`]): a finalist is **tied** with
+//!    the best median when the range of its scores over all its measurements
+//!    (first pass and every round, min to max) overlaps the best one's range.
+//!    Among the tied ones the winner is the one that keeps the least resident
+//!    at most (the kept-resident bound), then, on equal bounds, the one with
+//!    the least measured memory (a serving tune: the server's Pss after the
+//!    timed requests; tenants: the run's peak Pss; churn: fixed + live x Pss
+//!    per sandbox from step 4), then the best median. The summary names the
+//!    tie and why the winner was chosen.
 //! 6. Written: `tuned.toml` (loads with [`crate::settings::Experiment::load`]),
 //!    `summary.md` (why it won, which knobs did it, capacity table), and
 //!    [`crate::export`]'s `wasmtime-serve.txt` (`wasmtime serve` flags),
@@ -27,8 +48,8 @@ use crate::report::{duration, mib};
 use crate::runner::{self, Measured};
 use crate::scenario;
 use crate::settings::{
-    Allocator, EngineSettings, Experiment, Objective, PoolingSettings, ScenarioKind, TuneSettings,
-    Variant,
+    Allocator, EngineSettings, Experiment, Objective, PoolingSettings, ScenarioKind, ServeServer,
+    TuneSettings, Variant, WasmtimeFlags,
 };
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
@@ -61,6 +82,10 @@ pub struct Candidate {
     pub memory: Option<(f64, f64)>,
     /// Tenants objective: the highest Pss the last tenants run sampled.
     pub peak_pss: Option<f64>,
+    /// Serving objective: the server process's Pss after the last
+    /// measurement's timed requests (the serve result's
+    /// `memory_after.pss_bytes`).
+    pub server_pss: Option<f64>,
     /// Why it was dropped, if it was.
     pub pruned: Option<String>,
     /// A reference (not a candidate).
@@ -71,13 +96,15 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    fn new(variant: Variant, reference: bool) -> Candidate {
+    /// A candidate (or a reference) with nothing measured yet.
+    pub fn new(variant: Variant, reference: bool) -> Candidate {
         Candidate {
             variant,
             scores: Vec::new(),
             last: None,
             memory: None,
             peak_pss: None,
+            server_pss: None,
             pruned: None,
             reference,
             disturbed: 0,
@@ -89,6 +116,27 @@ impl Candidate {
         let mut s = self.scores.clone();
         s.sort_by(f64::total_cmp);
         (!s.is_empty()).then(|| s[s.len() / 2])
+    }
+
+    /// The lowest and highest score over all its measurements (first pass
+    /// and every round), if measured: its between-round noise.
+    pub fn score_range(&self) -> Option<(f64, f64)> {
+        let lo = self.scores.iter().copied().reduce(f64::min)?;
+        let hi = self.scores.iter().copied().reduce(f64::max)?;
+        Some((lo, hi))
+    }
+
+    /// The memory measured of it, which a tie between finalists is resolved
+    /// by when their kept-resident bounds are equal: a serving tune's server
+    /// Pss after the timed requests ([`Candidate::server_pss`]), a tenants
+    /// run's peak Pss ([`Candidate::peak_pss`]), else the finalist memory
+    /// probe's fixed Pss + `live_instances` x Pss per sandbox
+    /// ([`Candidate::memory`]).
+    pub fn measured_memory(&self, live_instances: u32) -> Option<f64> {
+        self.server_pss.or(self.peak_pss).or_else(|| {
+            self.memory
+                .map(|(fixed, per)| fixed + f64::from(live_instances) * per)
+        })
     }
 }
 
@@ -169,6 +217,281 @@ fn keep_resident(v: &Variant) -> u64 {
     }
 }
 
+/// Memory slots of `v`'s pool: `[pooling] total_memories`, or wasmtime's
+/// default (`PoolingAllocationConfig::default().get_total_memories()`) when
+/// unset, for a component guest too; 0 when `v` is not pooled.
+pub fn memory_slots(v: &Variant) -> u64 {
+    if !v.is_pooling() {
+        return 0;
+    }
+    u64::from(
+        v.pooling
+            .total_memories
+            .unwrap_or_else(|| wasmtime::PoolingAllocationConfig::default().get_total_memories()),
+    )
+}
+
+/// The most memory `v`'s pool keeps resident between uses, in bytes:
+/// `linear_memory_keep_resident` x [`memory_slots`]. The pool keeps up to
+/// `linear_memory_keep_resident` in every memory slot that has served, and
+/// any slot can end up holding it, so the bound does not depend on how many
+/// sandboxes are live at once. 0 when `v` is not pooled.
+pub fn kept_resident_bound(v: &Variant) -> u64 {
+    keep_resident(v).saturating_mul(memory_slots(v))
+}
+
+/// Bytes as GiB from 1 GiB up, else MiB.
+fn size(bytes: f64) -> String {
+    if bytes >= (1u64 << 30) as f64 {
+        crate::report::gib(bytes)
+    } else {
+        mib(bytes)
+    }
+}
+
+/// Why candidate `v` cannot meet the target `t`, known before anything is
+/// measured (`None`: it may): a pool with fewer slots than `live_instances`,
+/// or a pool whose [`kept_resident_bound`] exceeds `memory_budget`. (Whether
+/// wasmtime accepts the engine at all is checked by building it.)
+pub fn prune_before_measuring(v: &Variant, t: &TuneSettings) -> Option<String> {
+    let live = u64::from(t.live_instances);
+    if v.is_pooling() {
+        let d = wasmtime::PoolingAllocationConfig::default();
+        let slots = v
+            .pooling
+            .total_core_instances
+            .unwrap_or(d.get_total_core_instances())
+            .min(v.pooling.total_memories.unwrap_or(d.get_total_memories()));
+        if u64::from(slots) < live {
+            return Some(format!(
+                "{slots} pool slots cannot hold live_instances = {live}: raise total_core_instances / total_memories"
+            ));
+        }
+    }
+    let bound = kept_resident_bound(v);
+    let budget = t.memory_budget.0;
+    (bound > budget).then(|| {
+        format!(
+            "keep_resident x memory slots = {} x {} = {} exceeds the memory budget {} (the pool keeps up to linear_memory_keep_resident in every memory slot that has served): lower linear_memory_keep_resident or total_memories, or raise memory_budget",
+            size(keep_resident(v) as f64),
+            memory_slots(v),
+            size(bound as f64),
+            size(budget as f64)
+        )
+    })
+}
+
+/// Name of the main reference of a tune served by `wasmtime serve`.
+pub const WASMTIME_SERVE_DEFAULTS: &str = "reference: wasmtime serve defaults";
+/// Name of the main reference of every other tune.
+pub const WASMTIME_DEFAULT_POOLING: &str = "reference: wasmtime default pooling";
+/// Name of the on-demand reference.
+pub const ON_DEMAND: &str = "reference: on-demand";
+
+/// Whether `v` is served by `wasmtime serve` itself.
+fn in_wasmtime_serve(v: &Variant) -> bool {
+    v.scenario.kind == ScenarioKind::Serve && v.scenario.server == ServeServer::WasmtimeServe
+}
+
+/// The references a tune measures next to its candidates, made from the
+/// first candidate `first`, main reference first:
+///
+/// * Served by `wasmtime serve` (`[scenario] kind = "serve"`, `server =
+///   "wasmtime-serve"`): [`WASMTIME_SERVE_DEFAULTS`], `wasmtime serve` with
+///   its own defaults (`wasmtime_flags = "none"`, `[engine]` and `[pooling]`
+///   at their defaults: nothing given), and [`ON_DEMAND`] in `wasmtime
+///   serve` with the variant's flags (`-O pooling-allocator=n` and its stack
+///   sizes).
+/// * Otherwise (churn, tenants, or pooling-lab's server):
+///   [`WASMTIME_DEFAULT_POOLING`], wasmtime's default pooling with only what
+///   the guest needs from `first` (its slot counts, `max_memory_size`,
+///   `table_elements`, `max_core_instance_size`, its stack sizes), and
+///   [`ON_DEMAND`] with its stack sizes; both in `first`'s scenario.
+pub fn references(first: &Variant) -> Vec<Variant> {
+    // The references keep what the guest needs to run at all (its stack,
+    // its table and instance sizes, GC heap slots), not what is tuned.
+    let needs = EngineSettings {
+        max_wasm_stack: first.engine.max_wasm_stack,
+        async_stack_size: first.engine.async_stack_size,
+        ..EngineSettings::default()
+    };
+    let mut on_demand = first.clone();
+    on_demand.name = ON_DEMAND.into();
+    on_demand.engine = EngineSettings {
+        allocator: Some(Allocator::OnDemand),
+        ..needs.clone()
+    };
+    on_demand.pooling = PoolingSettings::default();
+
+    let mut main = first.clone();
+    if in_wasmtime_serve(first) {
+        // What production compares against: `wasmtime serve` as installed,
+        // no flags.
+        main.name = WASMTIME_SERVE_DEFAULTS.into();
+        main.engine = EngineSettings::default();
+        main.pooling = PoolingSettings::default();
+        main.scenario.wasmtime_flags = WasmtimeFlags::None;
+        // On-demand must be said with flags (`wasmtime serve` pools by default).
+        on_demand.scenario.wasmtime_flags = WasmtimeFlags::Variant;
+    } else {
+        main.name = WASMTIME_DEFAULT_POOLING.into();
+        main.engine = EngineSettings {
+            allocator: Some(Allocator::Pooling),
+            ..needs
+        };
+        main.pooling = PoolingSettings {
+            total_core_instances: first.pooling.total_core_instances,
+            total_memories: first.pooling.total_memories,
+            total_tables: first.pooling.total_tables,
+            total_gc_heaps: first.pooling.total_gc_heaps,
+            max_memory_size: first.pooling.max_memory_size,
+            table_elements: first.pooling.table_elements,
+            max_core_instance_size: first.pooling.max_core_instance_size,
+            ..PoolingSettings::default()
+        };
+    }
+    vec![main, on_demand]
+}
+
+/// How the winner was picked among the finalists ([`pick_winner`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pick {
+    /// Index of the winner in the candidates.
+    pub winner: usize,
+    /// Index of the finalist with the best median.
+    pub best: usize,
+    /// The finalists within the between-round noise of the best median, the
+    /// best first, then in finalist order; empty when no other finalist is.
+    pub tied: Vec<usize>,
+    /// Why the winner was chosen among the tied ones (`None` without a tie).
+    pub reason: Option<String>,
+}
+
+/// A score as the objective reads (scores are higher-is-better: the
+/// latency objectives are negated nanoseconds).
+fn score_text(objective: Objective, s: f64) -> String {
+    match objective {
+        Objective::SandboxesPerSecond => format!("{s:.0} sandboxes/s"),
+        Objective::RequestsPerSecond => format!("{s:.0} requests/s"),
+        Objective::P99TimeToReady => format!("p99 ready {}", duration(-s)),
+        Objective::TenantsP99Instantiate => format!("p99 instantiate {}", duration(-s)),
+    }
+}
+
+/// "A", "A and B", "A, B and C".
+fn and_list(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The winner among `finalists` (indices into `cands`) after the
+/// interleaved rounds; `None` when none has a score and is not pruned.
+///
+/// The finalist with the best median is the winner unless other finalists
+/// are **tied** with it: within the between-round noise, i.e. the range of a
+/// finalist's scores over all its measurements (min to max, first pass and
+/// every round, [`Candidate::score_range`]) overlaps the best one's range.
+/// Among the tied ones (the best included) the winner is the one that keeps
+/// the least resident at most ([`kept_resident_bound`]); on equal bounds,
+/// the one with the least [`Candidate::measured_memory`] (when both were
+/// measured); then the best median. `t` gives the objective (to word the
+/// reason) and `live_instances` (for a churn finalist's memory).
+pub fn pick_winner(t: &TuneSettings, cands: &[Candidate], finalists: &[usize]) -> Option<Pick> {
+    let measured: Vec<usize> = finalists
+        .iter()
+        .copied()
+        .filter(|&i| cands[i].pruned.is_none() && cands[i].median().is_some())
+        .collect();
+    let median = |i: usize| cands[i].median().unwrap_or(f64::MIN);
+    let best = measured
+        .iter()
+        .copied()
+        .reduce(|a, b| if median(b) > median(a) { b } else { a })?;
+    let (lo, hi) = cands[best].score_range()?;
+    let mut tied = vec![best];
+    tied.extend(measured.iter().copied().filter(|&i| {
+        i != best
+            && cands[i]
+                .score_range()
+                .is_some_and(|(l, h)| l <= hi && lo <= h)
+    }));
+    if tied.len() < 2 {
+        return Some(Pick {
+            winner: best,
+            best,
+            tied: Vec::new(),
+            reason: None,
+        });
+    }
+    let bound = |i: usize| kept_resident_bound(&cands[i].variant);
+    let memory = |i: usize| cands[i].measured_memory(t.live_instances);
+    let winner = tied
+        .iter()
+        .copied()
+        .reduce(|a, b| {
+            let by_memory = match (memory(a), memory(b)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                _ => std::cmp::Ordering::Equal,
+            };
+            let order = bound(a)
+                .cmp(&bound(b))
+                .then(by_memory)
+                .then(median(b).total_cmp(&median(a)));
+            if order.is_gt() { b } else { a }
+        })
+        .unwrap_or(best);
+    let name = |i: usize| format!("`{}`", cands[i].variant.name);
+    let noise = format!(
+        "{}'s median {} (its {} measurements range {} to {})",
+        name(best),
+        score_text(t.objective, median(best)),
+        cands[best].scores.len(),
+        score_text(t.objective, lo),
+        score_text(t.objective, hi)
+    );
+    let memory_text = |i: usize| memory(i).map_or("unmeasured".to_string(), size);
+    let others: Vec<usize> = tied.iter().copied().filter(|&i| i != winner).collect();
+    let reason = if winner == best {
+        format!(
+            "chose {}: the best median, {noise}, and none of the tied ones keeps less resident at most ({}) or, at the same bound, measured less memory",
+            name(best),
+            size(bound(best) as f64)
+        )
+    } else if bound(winner) < bound(best) {
+        format!(
+            "chose {}: keeps {} resident at most against {} for {}, within noise of {noise}",
+            name(winner),
+            size(bound(winner) as f64),
+            size(bound(best) as f64),
+            name(best)
+        )
+    } else if memory(winner) != memory(best) {
+        format!(
+            "chose {}: keeps as much resident at most as {} ({}) and measured {} of memory against {}, within noise of {noise}",
+            name(winner),
+            name(best),
+            size(bound(best) as f64),
+            memory_text(winner),
+            memory_text(best)
+        )
+    } else {
+        format!(
+            "chose {}: within noise of {noise}, with the same memory as {}",
+            name(winner),
+            and_list(&others.iter().map(|&i| name(i)).collect::<Vec<_>>())
+        )
+    };
+    Some(Pick {
+        winner,
+        best,
+        tied,
+        reason: Some(reason),
+    })
+}
+
 /// Runs a tune.
 pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     // Whatever private /tmp a child could not remove goes when this returns.
@@ -200,6 +523,19 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     if exp.variants.iter().any(|v| v.scenario.kind != wanted) {
         bail!("{}: {objective_hint}", exp.path.display());
     }
+    // The references are measured in the candidates' server: one server per
+    // tune, or a gain would compare two servers.
+    if exp
+        .variants
+        .iter()
+        .any(|v| v.scenario.server != exp.variants[0].scenario.server)
+        && wanted == ScenarioKind::Serve
+    {
+        bail!(
+            "{}: a serving tune measures its candidates and references in one server: give every candidate the same [scenario] server",
+            exp.path.display()
+        );
+    }
     runner::install_interrupt_handlers();
     let progress = crate::progress::RunProgress::new(opts.quiet);
     let say = |m: &str| progress.say(m);
@@ -208,45 +544,14 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         .disturbed_cpu_share
         .unwrap_or(crate::measure::disturbance::DEFAULT_THRESHOLD);
 
-    let first = &exp.variants[0];
-    let mut default_pooling = first.clone();
-    default_pooling.name = "reference: wasmtime default pooling".into();
-    // The references keep what the guest needs to run at all (its stack,
-    // its table and instance sizes, GC heap slots), not what is tuned.
-    let needs = EngineSettings {
-        max_wasm_stack: first.engine.max_wasm_stack,
-        async_stack_size: first.engine.async_stack_size,
-        ..EngineSettings::default()
-    };
-    default_pooling.engine = EngineSettings {
-        allocator: Some(Allocator::Pooling),
-        ..needs.clone()
-    };
-    default_pooling.pooling = PoolingSettings {
-        total_core_instances: first.pooling.total_core_instances,
-        total_memories: first.pooling.total_memories,
-        total_tables: first.pooling.total_tables,
-        total_gc_heaps: first.pooling.total_gc_heaps,
-        max_memory_size: first.pooling.max_memory_size,
-        table_elements: first.pooling.table_elements,
-        max_core_instance_size: first.pooling.max_core_instance_size,
-        ..PoolingSettings::default()
-    };
-    let mut on_demand = first.clone();
-    on_demand.name = "reference: on-demand".into();
-    on_demand.engine = EngineSettings {
-        allocator: Some(Allocator::OnDemand),
-        ..needs
-    };
-    on_demand.pooling = PoolingSettings::default();
-
     let mut cands: Vec<Candidate> = exp
         .variants
         .iter()
         .map(|v| Candidate::new(v.clone(), false))
         .collect();
-    cands.push(Candidate::new(default_pooling, true));
-    cands.push(Candidate::new(on_demand, true));
+    for r in references(&exp.variants[0]) {
+        cands.push(Candidate::new(r, true));
+    }
 
     // 2. Static pruning.
     let budget = t.memory_budget.0 as f64;
@@ -257,28 +562,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
             c.pruned = Some(format!("wasmtime rejects it: {e:#}"));
             continue;
         }
-        if v.is_pooling() {
-            let d = wasmtime::PoolingAllocationConfig::default();
-            let slots = v
-                .pooling
-                .total_core_instances
-                .unwrap_or(d.get_total_core_instances())
-                .min(v.pooling.total_memories.unwrap_or(d.get_total_memories()));
-            if u64::from(slots) < live {
-                c.pruned = Some(format!(
-                    "{slots} pool slots cannot hold live_instances = {live}: raise total_core_instances / total_memories"
-                ));
-                continue;
-            }
-        }
-        let resident = keep_resident(v) as f64 * live as f64;
-        if resident > budget {
-            c.pruned = Some(format!(
-                "keep_resident x live_instances = {} exceeds the memory budget {}",
-                mib(resident),
-                mib(budget)
-            ));
-        }
+        c.pruned = prune_before_measuring(v, &t);
     }
     if cands.iter().all(|c| c.reference || c.pruned.is_some()) {
         let reasons: Vec<String> = cands
@@ -337,6 +621,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
                     c.scores.push(s);
                     c.last = Some((cps, inst));
                     c.peak_pss = m.tenants.as_ref().map(|r| r.peak_pss_bytes as f64);
+                    c.server_pss = m.serve.as_ref().map(|r| r.memory_after.pss_bytes as f64);
                 }
                 Err(why) => c.pruned = Some(why),
             },
@@ -392,15 +677,23 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
                 let fixed = s.after_module.pss_bytes as f64;
                 let per = step.per_instance.pss_bytes;
                 c.memory = Some((fixed, per));
-                let need =
-                    fixed + live as f64 * per + keep_resident(&c.variant) as f64 * live as f64;
+                let kept = kept_resident_bound(&c.variant) as f64;
+                let need = fixed + live as f64 * per + kept;
                 if need > budget {
                     c.pruned = Some(format!(
-                        "needs {} for {live} live sandboxes ({} fixed + {} each + kept resident), over the budget {}",
-                        mib(need),
+                        "needs {} for {live} live sandboxes ({} fixed + {live} x {} + up to {} kept resident = keep_resident {} x {} memory slots), over the memory budget {}: {}",
+                        size(need),
                         mib(fixed),
                         mib(per),
-                        mib(budget)
+                        size(kept),
+                        size(keep_resident(&c.variant) as f64),
+                        memory_slots(&c.variant),
+                        size(budget),
+                        if kept > 0.0 {
+                            "lower linear_memory_keep_resident or total_memories, lower live_instances, or raise memory_budget"
+                        } else {
+                            "lower live_instances or raise memory_budget"
+                        }
                     ));
                     say(&format!("  dropped: {}", c.pruned.as_deref().unwrap_or("")));
                     continue;
@@ -458,16 +751,12 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         }
     }
     bar.finish_and_clear();
-    let winner = *finalists
-        .iter()
-        .filter(|&&i| cands[i].pruned.is_none())
-        .max_by(|&&a, &&b| {
-            cands[a]
-                .median()
-                .unwrap_or(f64::MIN)
-                .total_cmp(&cands[b].median().unwrap_or(f64::MIN))
-        })
-        .context("every finalist failed its re-measurement")?;
+    let pick =
+        pick_winner(&t, &cands, &finalists).context("every finalist failed its re-measurement")?;
+    let winner = pick.winner;
+    if let Some(r) = &pick.reason {
+        say(&format!("tie: {r}"));
+    }
 
     // 6. Outputs.
     let stamp = runner::file_stamp(&runner::now_rfc3339());
@@ -479,7 +768,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     let w = &cands[winner].variant;
     let tuned_toml = dir.join("tuned.toml");
     crate::report::json::write_atomic(&tuned_toml, tuned_toml_text(exp, w, &t)?.as_bytes())?;
-    let summary = summary(exp, &t, &cands, winner, &finalists);
+    let summary = summary(exp, &t, &cands, &pick, &finalists);
     crate::report::json::write_atomic(&dir.join("summary.md"), summary.as_bytes())?;
     crate::export::write_all(w, &dir).with_context(|| {
         format!(
@@ -596,9 +885,10 @@ fn summary(
     exp: &Experiment,
     t: &TuneSettings,
     cands: &[Candidate],
-    winner: usize,
+    pick: &Pick,
     finalists: &[usize],
 ) -> String {
+    let winner = pick.winner;
     let w = &cands[winner];
     let mut s = String::new();
     let _ = writeln!(
@@ -616,11 +906,31 @@ fn summary(
     );
     let _ = writeln!(
         s,
-        "**Winner: `{}`** ({}, median of {} measurements).\n",
+        "**Winner: `{}`** ({}, median of {} measurements{}).\n",
         w.variant.name,
         figure(w, t.objective),
-        w.scores.len()
+        w.scores.len(),
+        if pick.best == winner {
+            ""
+        } else {
+            "; not the best median: see the tie below"
+        }
     );
+    if let Some(reason) = &pick.reason {
+        let names: Vec<String> = pick
+            .tied
+            .iter()
+            .map(|&i| format!("`{}`", cands[i].variant.name))
+            .collect();
+        let _ = writeln!(
+            s,
+            "Tie: {} are within the between-round noise: the range of each one's scores over all its measurements (first pass and every round, min to max) overlaps the range of the best median's. Among tied finalists the one that keeps the least resident at most (linear_memory_keep_resident x memory slots) wins, then the least measured memory, then the best median: {reason}.\n",
+            and_list(&names)
+        );
+    }
+    if let Some(server) = served_by(cands) {
+        let _ = writeln!(s, "{server}\n");
+    }
     s.push_str("| | objective (median) | measurements | disturbed | Pss per sandbox | fixed Pss |\n|---|---:|---:|---:|---:|---:|\n");
     for &i in finalists.iter().chain(
         (0..cands.len())
@@ -667,12 +977,20 @@ fn summary(
             ""
         }
     );
-    for r in [
-        "reference: wasmtime default pooling",
-        "reference: on-demand",
-    ] {
-        if let Some(x) = ratio(r) {
-            let _ = writeln!(s, "\nAgainst {r}: **{x:.2}x** (same run, interleaved).");
+    for r in cands.iter().filter(|c| c.reference) {
+        if let Some(x) = ratio(&r.variant.name) {
+            let _ = writeln!(
+                s,
+                "\nAgainst {}: **{x:.2}x** (same run, interleaved{}).",
+                r.variant.name,
+                if in_wasmtime_serve(&r.variant) {
+                    ", both served by `wasmtime serve`"
+                } else if r.variant.scenario.kind == ScenarioKind::Serve {
+                    ", both served by pooling-lab's server"
+                } else {
+                    ""
+                }
+            );
         }
     }
     // Which knobs did it: the winner with one knob put back, from the
@@ -695,10 +1013,15 @@ fn summary(
     }
     // Capacity planning from the winner's measured memory.
     if let Some((fixed, per)) = w.memory {
-        s.push_str("\n## Capacity\n\nFrom the winner's measured fixed Pss and Pss per sandbox (plus what keep_resident keeps per slot):\n\n| memory | sandboxes |\n|---:|---:|\n");
-        let each = per + keep_resident(&w.variant) as f64;
+        let kept = kept_resident_bound(&w.variant) as f64;
+        let _ = writeln!(
+            s,
+            "\n## Capacity\n\nFrom the winner's measured fixed Pss and Pss per sandbox, plus what its pool keeps resident at most ({} = linear_memory_keep_resident x {} memory slots, counted as fixed):\n\n| memory | sandboxes |\n|---:|---:|",
+            size(kept),
+            memory_slots(&w.variant)
+        );
         for gib in [4u64, 8, 16] {
-            let n = ((gib << 30) as f64 - fixed).max(0.0) / each.max(1.0);
+            let n = ((gib << 30) as f64 - fixed - kept).max(0.0) / per.max(1.0);
             let _ = writeln!(s, "| {gib} GiB | {:.0} |", n.floor());
         }
         if t.objective == Objective::RequestsPerSecond
@@ -742,6 +1065,29 @@ fn summary(
         );
     }
     s
+}
+
+/// For a serving tune, which server measured the candidates and the
+/// references, and what its gains are.
+fn served_by(cands: &[Candidate]) -> Option<String> {
+    let first = cands.iter().find(|c| !c.reference)?;
+    if first.variant.scenario.kind != ScenarioKind::Serve {
+        return None;
+    }
+    Some(if in_wasmtime_serve(&first.variant) {
+        format!(
+            "Server: candidates and references were all served by `wasmtime serve` itself (the wasmtime CLI{}): each candidate with its settings as `-O` flags, `{WASMTIME_SERVE_DEFAULTS}` with no flags (its own defaults, what production compares against) and `{ON_DEMAND}` with `-O pooling-allocator=n`. Each gain below is the ratio of medians measured in that server, in this run.",
+            if first.variant.scenario.wasmtime_cli.is_empty() {
+                String::new()
+            } else {
+                format!(" at `{}`", first.variant.scenario.wasmtime_cli)
+            }
+        )
+    } else {
+        format!(
+            "Server: candidates and references were all served by pooling-lab's own server (the request path of `wasmtime serve` on each variant's engine and pool); `{WASMTIME_DEFAULT_POOLING}` is wasmtime's default pooling with the first candidate's slot counts and limits, not `wasmtime serve` itself. Each gain below is the ratio of medians measured in that server, in this run; `[scenario] server = \"wasmtime-serve\"` measures them in `wasmtime serve` against its defaults."
+        )
+    })
 }
 
 /// Reads the `[engine]` and `[pooling]` of a tuned file (or any experiment

@@ -3,9 +3,17 @@
 //! small tune runs end to end, its summary names the host and commit, and it
 //! writes the exports (checked in tests/export.rs); a serving and a tenants
 //! tune pick the candidate their measured figures say is best (read from the
-//! summary's table) and write its settings to tuned.toml.
+//! summary's table) and write its settings to tuned.toml. The memory budget
+//! bounds what a pool keeps resident by its memory slots, not by the live
+//! sandboxes (pure check and through a tune); finalists within the
+//! between-round noise of the best are decided by what they keep resident,
+//! then by measured memory; a serving tune's references are measured in its
+//! candidates' server (`wasmtime serve`'s defaults when it serves them).
 
-use pooling_lab::settings::{Experiment, TuneSettings};
+use pooling_lab::settings::{
+    Allocator, ByteSize, EngineSettings, Experiment, Objective, PoolingSettings, ServeServer,
+    TuneSettings, Variant, WasmtimeFlags,
+};
 use pooling_lab::tune;
 use std::path::Path;
 
@@ -388,4 +396,396 @@ fn expect_tuned(out: &std::path::Path, winner: &str) {
         Some(cow),
         "tuned.toml of {winner}"
     );
+}
+
+/// The tune settings of the pure-function tests below.
+fn target(objective: Objective, live_instances: u32, budget: u64) -> TuneSettings {
+    TuneSettings {
+        objective,
+        live_instances,
+        memory_budget: ByteSize(budget),
+        finalists: 2,
+        rounds: 2,
+        p99_target_ms: 0.0,
+    }
+}
+
+/// The variant named `name` of `exp`.
+fn variant<'a>(exp: &'a Experiment, name: &str) -> &'a Variant {
+    exp.variants
+        .iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no variant {name}"))
+}
+
+#[test]
+fn kept_resident_memory_is_bounded_by_memory_slots_not_live_instances() {
+    let exp = Experiment::parse(
+        Path::new("t.toml"),
+        r#"
+[engine]
+allocator = "pooling"
+[scenario]
+kind = "churn"
+[[variant]]
+name = "big"
+[variant.pooling]
+total_core_instances = 1000
+total_memories = 1000
+linear_memory_keep_resident = "256MiB"
+[[variant]]
+name = "small"
+[variant.pooling]
+total_core_instances = 128
+total_memories = 128
+linear_memory_keep_resident = "16MiB"
+[[variant]]
+name = "default-slots"
+[variant.pooling]
+linear_memory_keep_resident = "1MiB"
+"#,
+    )
+    .unwrap();
+    // 64 live sandboxes: keep_resident x live_instances of `big` is 16 GiB,
+    // not over the budget, but its 1,000 slots may keep 250 GiB resident.
+    let t = target(Objective::SandboxesPerSecond, 64, 16 << 30);
+    let default_slots =
+        u64::from(wasmtime::PoolingAllocationConfig::default().get_total_memories());
+    assert_eq!(
+        tune::memory_slots(variant(&exp, "default-slots")),
+        default_slots
+    );
+    let mut pruned = Vec::new();
+    for v in &exp.variants {
+        let keep = v.pooling.linear_memory_keep_resident.unwrap().0;
+        let slots = v.pooling.total_memories.map_or(default_slots, u64::from);
+        let bound = keep * slots;
+        assert_eq!(tune::kept_resident_bound(v), bound, "{}", v.name);
+        let over = bound > t.memory_budget.0;
+        let why = tune::prune_before_measuring(v, &t);
+        assert_eq!(why.is_some(), over, "{}: {why:?}", v.name);
+        if let Some(why) = why {
+            // The message names the numbers and the fix.
+            let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
+            for part in [
+                format!("{slots}"),
+                gib(bound),
+                gib(t.memory_budget.0),
+                "lower linear_memory_keep_resident or total_memories, or raise memory_budget"
+                    .into(),
+            ] {
+                assert!(why.contains(&part), "{part:?} not in {why}");
+            }
+            pruned.push(v.name.as_str());
+        }
+    }
+    // What the inputs were chosen for: the old keep_resident x live bound
+    // would not prune `big`, this one does; `small` stays.
+    let big = variant(&exp, "big");
+    assert!(
+        big.pooling.linear_memory_keep_resident.unwrap().0 * u64::from(t.live_instances)
+            <= t.memory_budget.0
+    );
+    assert_eq!(pruned, ["big"]);
+}
+
+#[test]
+fn references_are_measured_in_the_candidates_server() {
+    let text = r#"
+[engine]
+allocator = "pooling"
+max_wasm_stack = "1MiB"
+[pooling]
+total_component_instances = 32
+total_core_instances = 64
+total_memories = 32
+total_tables = 64
+total_stacks = 32
+max_memory_size = "16MiB"
+linear_memory_keep_resident = "1MiB"
+[guest]
+kind = "synthetic-http"
+image_size = "1MiB"
+[scenario]
+kind = "serve"
+server = "SERVER"
+"#;
+    // wasmtime serve: the main reference is its defaults, no flags.
+    let exp = Experiment::parse(
+        Path::new("t.toml"),
+        &text.replace("SERVER", "wasmtime-serve"),
+    )
+    .unwrap();
+    let first = &exp.variants[0];
+    assert_eq!(first.scenario.wasmtime_flags, WasmtimeFlags::Variant);
+    let refs = tune::references(first);
+    assert_eq!(refs.len(), 2);
+    let (main, on_demand) = (&refs[0], &refs[1]);
+    assert_eq!(main.name, tune::WASMTIME_SERVE_DEFAULTS);
+    assert_eq!(main.scenario.server, ServeServer::WasmtimeServe);
+    assert_eq!(main.scenario.wasmtime_flags, WasmtimeFlags::None);
+    assert_eq!(main.engine, EngineSettings::default());
+    assert_eq!(main.pooling, PoolingSettings::default());
+    assert_eq!(main.guest, first.guest);
+    assert_eq!(on_demand.name, tune::ON_DEMAND);
+    assert_eq!(on_demand.scenario.server, ServeServer::WasmtimeServe);
+    assert_eq!(on_demand.scenario.wasmtime_flags, WasmtimeFlags::Variant);
+    assert_eq!(on_demand.engine.allocator, Some(Allocator::OnDemand));
+    assert_eq!(on_demand.engine.max_wasm_stack, first.engine.max_wasm_stack);
+    // wasmtime serve pools by default: on-demand is said with a flag.
+    let flags = pooling_lab::scenario::serve::wasmtime_flags(on_demand)
+        .unwrap()
+        .join(" ");
+    assert!(flags.contains("-O pooling-allocator=n"), "{flags}");
+
+    // pooling-lab's server: both references in it, as before.
+    let exp =
+        Experiment::parse(Path::new("t.toml"), &text.replace("SERVER", "pooling-lab")).unwrap();
+    let first = &exp.variants[0];
+    let refs = tune::references(first);
+    assert_eq!(refs.len(), 2);
+    let (main, on_demand) = (&refs[0], &refs[1]);
+    assert_eq!(main.name, tune::WASMTIME_DEFAULT_POOLING);
+    assert_eq!(main.scenario, first.scenario);
+    assert_eq!(main.engine.allocator, Some(Allocator::Pooling));
+    assert_eq!(main.engine.max_wasm_stack, first.engine.max_wasm_stack);
+    assert_eq!(
+        main.pooling,
+        PoolingSettings {
+            total_core_instances: first.pooling.total_core_instances,
+            total_memories: first.pooling.total_memories,
+            total_tables: first.pooling.total_tables,
+            max_memory_size: first.pooling.max_memory_size,
+            ..PoolingSettings::default()
+        }
+    );
+    assert_eq!(on_demand.name, tune::ON_DEMAND);
+    assert_eq!(on_demand.scenario, first.scenario);
+    assert_eq!(on_demand.engine.allocator, Some(Allocator::OnDemand));
+}
+
+/// Two finalists (`a`, `b`) of the experiment `toml` with these scores,
+/// and the tune's candidates.
+fn finalists(toml: &str, a: &[f64], b: &[f64]) -> Vec<tune::Candidate> {
+    let exp = Experiment::parse(Path::new("t.toml"), toml).unwrap();
+    ["a", "b"]
+        .iter()
+        .zip([a, b])
+        .map(|(name, scores)| {
+            let mut c = tune::Candidate::new(variant(&exp, name).clone(), false);
+            c.scores = scores.to_vec();
+            c
+        })
+        .collect()
+}
+
+fn overlap(x: &tune::Candidate, y: &tune::Candidate) -> bool {
+    let (xl, xh) = x.score_range().unwrap();
+    let (yl, yh) = y.score_range().unwrap();
+    xl <= yh && yl <= xh
+}
+
+/// `a` keeps 64 MiB resident per slot, `b` 4 MiB, in 64 slots each.
+const KEEPS: &str = r#"
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 64
+total_memories = 64
+[scenario]
+kind = "churn"
+[[variant]]
+name = "a"
+[variant.pooling]
+linear_memory_keep_resident = "64MiB"
+[[variant]]
+name = "b"
+[variant.pooling]
+linear_memory_keep_resident = "4MiB"
+"#;
+
+#[test]
+fn finalists_within_noise_are_decided_by_what_they_keep_resident() {
+    let t = target(Objective::SandboxesPerSecond, 16, 8 << 30);
+    let median = |c: &tune::Candidate| c.median().unwrap();
+    let bound = |c: &tune::Candidate| tune::kept_resident_bound(&c.variant);
+
+    // (a) Overlapping ranges; the better median keeps more resident: the
+    // other one wins, and the tie is reported.
+    let cands = finalists(KEEPS, &[1000.0, 1100.0, 1200.0], &[950.0, 1050.0, 1150.0]);
+    assert!(overlap(&cands[0], &cands[1]));
+    let best = if median(&cands[0]) >= median(&cands[1]) {
+        0
+    } else {
+        1
+    };
+    let other = 1 - best;
+    assert!(bound(&cands[best]) > bound(&cands[other]));
+    let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+    assert_eq!(pick.best, best);
+    assert_eq!(pick.winner, other, "{pick:?}");
+    assert_eq!(pick.tied, vec![best, other]);
+    let reason = pick.reason.unwrap();
+    assert!(
+        reason.starts_with(&format!("chose `{}`", cands[other].variant.name)),
+        "{reason}"
+    );
+    let mib = |b: u64| format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64);
+    let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
+    assert!(reason.contains(&mib(bound(&cands[other]))), "{reason}");
+    assert!(reason.contains(&gib(bound(&cands[best]))), "{reason}");
+
+    // (b) The same finalists, ranges apart: the better median wins, no tie.
+    let cands = finalists(KEEPS, &[1000.0, 1100.0, 1200.0], &[700.0, 750.0, 800.0]);
+    assert!(!overlap(&cands[0], &cands[1]));
+    let best = if median(&cands[0]) >= median(&cands[1]) {
+        0
+    } else {
+        1
+    };
+    let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+    assert_eq!(pick.winner, best, "{pick:?}");
+    assert!(pick.tied.is_empty(), "{pick:?}");
+    assert_eq!(pick.reason, None);
+}
+
+#[test]
+fn a_tie_between_equal_bounds_is_decided_by_measured_memory() {
+    // Same keep_resident and slots; they differ in another knob.
+    let toml = r#"
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 64
+total_memories = 64
+linear_memory_keep_resident = "4MiB"
+[scenario]
+kind = "churn"
+[[variant]]
+name = "a"
+[variant.pooling]
+decommit_batch_size = 1
+[[variant]]
+name = "b"
+[variant.pooling]
+decommit_batch_size = 16
+"#;
+    let t = target(Objective::SandboxesPerSecond, 16, 8 << 30);
+    let mut cands = finalists(toml, &[1000.0, 1100.0, 1200.0], &[950.0, 1050.0, 1150.0]);
+    assert!(overlap(&cands[0], &cands[1]));
+    assert_eq!(
+        tune::kept_resident_bound(&cands[0].variant),
+        tune::kept_resident_bound(&cands[1].variant)
+    );
+    let best = if cands[0].median() >= cands[1].median() {
+        0
+    } else {
+        1
+    };
+    // The better median measured more: fixed Pss and Pss per sandbox.
+    cands[best].memory = Some((60e6, 3e6));
+    cands[1 - best].memory = Some((50e6, 2e6));
+    let need = |c: &tune::Candidate| {
+        let (fixed, per) = c.memory.unwrap();
+        fixed + f64::from(t.live_instances) * per
+    };
+    let least = if need(&cands[0]) <= need(&cands[1]) {
+        0
+    } else {
+        1
+    };
+    assert_ne!(least, best);
+    let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+    assert_eq!(pick.winner, least, "{pick:?}");
+    assert_eq!(pick.tied.len(), 2);
+    let reason = pick.reason.unwrap();
+    assert!(
+        reason.starts_with(&format!("chose `{}`", cands[least].variant.name)),
+        "{reason}"
+    );
+
+    // A serving tune reads the server's Pss: the other way round now.
+    let t = target(Objective::RequestsPerSecond, 16, 8 << 30);
+    cands[best].server_pss = Some(100e6);
+    cands[1 - best].server_pss = Some(200e6);
+    let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+    assert_eq!(pick.winner, best, "{pick:?}");
+}
+
+#[test]
+fn a_candidate_whose_slots_keep_more_than_the_budget_is_pruned_and_never_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kept-tune.toml");
+    // 16 slots x 32 MiB = 512 MiB may stay resident, over 384 MiB; 8 live
+    // x 32 MiB (256 MiB) would not be.
+    std::fs::write(
+        &config,
+        r#"
+[tune]
+objective = "sandboxes-per-second"
+live_instances = 8
+memory_budget = "384MiB"
+finalists = 2
+rounds = 1
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 16
+total_memories = 16
+total_tables = 16
+max_memory_size = "64MiB"
+linear_memory_keep_resident = ["0", "32MiB"]
+[guest]
+kind = "synthetic"
+image_size = "4MiB"
+dirty_per_call = "64KiB"
+[scenario]
+kind = "churn"
+iterations = 50
+warmup = 10
+"#,
+    )
+    .unwrap();
+    common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
+    let (out, summary) = tune_output(dir.path(), "kept-tune");
+    let over = "linear_memory_keep_resident=33554432";
+    let row = summary
+        .split("## Every candidate")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(&format!("| {over} |")))
+        .unwrap_or_else(|| panic!("no row for {over}:\n{summary}"));
+    assert!(row.contains("exceeds the memory budget"), "{row}");
+    assert!(row.contains("lower linear_memory_keep_resident"), "{row}");
+    assert_ne!(winner_name(&summary), over, "{summary}");
+    let (_, tuned) = tune::load_tuned(&out.join("tuned.toml")).unwrap();
+    assert_eq!(
+        tuned.pooling.linear_memory_keep_resident.map_or(0, |b| b.0),
+        0
+    );
+}
+
+#[test]
+fn a_serving_tune_over_two_servers_is_refused_before_measuring() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("two-servers.toml");
+    let err = tune_fails(
+        &config,
+        r#"
+[tune]
+objective = "requests-per-second"
+live_instances = 4
+[engine]
+allocator = "pooling"
+[guest]
+kind = "synthetic-http"
+[scenario]
+kind = "serve"
+server = ["pooling-lab", "wasmtime-serve"]
+"#,
+        dir.path(),
+    );
+    assert!(err.contains("the same [scenario] server"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

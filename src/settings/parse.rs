@@ -125,11 +125,13 @@ pub struct TuneSettings {
     #[serde(default = "default_live")]
     pub live_instances: u32,
     /// Memory the sandboxes may use in all (fixed cost + live x per sandbox +
-    /// what the pool keeps resident).
+    /// what the pool keeps resident at most: `linear_memory_keep_resident` x
+    /// memory slots).
     #[serde(default = "default_budget")]
     pub memory_budget: ByteSize,
-    /// Candidates re-measured against each other (and against wasmtime's
-    /// default pooling and on-demand) to rule out noise.
+    /// Candidates re-measured against each other (and against the references:
+    /// wasmtime's default pooling, or `wasmtime serve`'s defaults for a tune
+    /// served by `wasmtime serve`, and on-demand) to rule out noise.
     #[serde(default = "default_finalists")]
     pub finalists: u32,
     /// Interleaved re-measurement rounds of the finalists.
@@ -164,7 +166,7 @@ const TUNE_KEYS: &[KeyDoc] = &[
         ty: "Objective",
         default: "sandboxes-per-second",
         unit: "enum: sandboxes-per-second | p99-time-to-ready | requests-per-second | tenants-p99-instantiate",
-        doc: "What `pooling-lab tune` optimises: fresh sandboxes per second (churn\nthroughput), the p99 of instantiation (time until a sandbox is ready), or\nrequests per second served (serve scenario) with the request p99 at or under\np99_target_ms, or the instantiate p99 of a tenants run (many modules through\none pool) whose peak Pss stays within memory_budget.\n",
+        doc: "What `pooling-lab tune` optimises: fresh sandboxes per second (churn\nthroughput), the p99 of instantiation (time until a sandbox is ready), or\nrequests per second served (serve scenario) with the request p99 at or under\np99_target_ms, or the instantiate p99 of a tenants run (many modules through\none pool) whose peak Pss stays within memory_budget.\nrequests-per-second serves candidates with pooling-lab's server, or with\n`wasmtime serve` itself under [scenario] server = \"wasmtime-serve\" (each\ncandidate's settings as -O flags, wasmtime_flags = \"variant\"; the CLI from\nscripts/install-wasmtime-cli.sh). The references are then measured in\n`wasmtime serve` too: its own defaults (no flags) and on-demand\n(-O pooling-allocator=n), so each gain is a ratio measured in one server.\nEvery candidate of a serving tune uses the same server.\n",
     },
     KeyDoc {
         section: "tune",
@@ -180,7 +182,7 @@ const TUNE_KEYS: &[KeyDoc] = &[
         ty: "ByteSize",
         default: "8GiB",
         unit: "bytes",
-        doc: "Memory for all sandboxes: measured fixed cost + live_instances x measured\nPss per sandbox + linear_memory_keep_resident x slots (kept resident by the pool).\nCandidates above it are pruned.\n",
+        doc: "Memory for all sandboxes: measured fixed cost + live_instances x measured\nPss per sandbox + linear_memory_keep_resident x slots (kept resident by the pool).\nSlots are [pooling] total_memories (wasmtime's default when unset): the pool\nkeeps up to linear_memory_keep_resident in every memory slot that has served,\nwhatever live_instances is. Candidates above it are pruned (the kept-resident\npart before anything is measured).\n",
     },
     KeyDoc {
         section: "tune",
@@ -188,7 +190,7 @@ const TUNE_KEYS: &[KeyDoc] = &[
         ty: "u32",
         default: "3",
         unit: "count",
-        doc: "Best candidates re-measured, interleaved, next to wasmtime's default\npooling and on-demand, to rule out noise before a winner is named.\n",
+        doc: "Best candidates re-measured, interleaved, next to wasmtime's default\npooling (`wasmtime serve`'s defaults when served by it) and on-demand, to rule\nout noise before a winner is named. The best median wins unless other finalists\nare tied with it (the range of a finalist's scores over all its measurements,\nmin to max, overlaps the best one's): the tied finalist that keeps the least\nresident at most (linear_memory_keep_resident x slots) wins, then the least\nmeasured memory; summary.md names the tie and the reason.\n",
     },
     KeyDoc {
         section: "tune",
