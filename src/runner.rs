@@ -292,6 +292,19 @@ fn check_files<'a>(exp: &Experiment, variants: impl Iterator<Item = &'a Variant>
     Ok(())
 }
 
+/// Checks that the programs every variant of `exp` starts are there (the
+/// wasmtime CLI, wrk: [`crate::serve::tools::check`]): a missing one is a
+/// [`crate::settings::ConfigError`] naming its key and line, before
+/// anything is measured.
+pub fn check_programs(exp: &Experiment) -> Result<()> {
+    for (i, v) in exp.variants.iter().enumerate() {
+        if let Err(p) = crate::serve::tools::check(v) {
+            return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
+        }
+    }
+    Ok(())
+}
+
 /// Loads and links variant `i` of `exp` as `v` (with its precompiled
 /// `artifact`) as its measuring child will (see
 /// [`guest::preflight::check`]): a configuration mistake is a

@@ -536,6 +536,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
             exp.path.display()
         );
     }
+    runner::check_programs(exp)?;
     runner::install_interrupt_handlers();
     let progress = crate::progress::RunProgress::new(opts.quiet);
     let say = |m: &str| progress.say(m);
