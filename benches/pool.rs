@@ -9,8 +9,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pooling_lab::guest::synthetic;
-use pooling_lab::pool::{OnExhausted, PoolConfig, Recycle, SandboxPool};
 use pooling_lab::settings::{ByteSize, GuestSettings};
+use pooling_lab::slot_pool::{OnExhausted, PoolConfig, Recycle, SandboxPool};
 use std::hint::black_box;
 use std::time::Duration;
 use wasmtime::{Config, Engine, Linker, Module, Store};

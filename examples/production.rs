@@ -19,9 +19,9 @@
 use pooling_lab::host::Host;
 use pooling_lab::host::ticker::EpochTicker;
 use pooling_lab::measure::latency::{self, LatencySummary};
-use pooling_lab::pool::{OnExhausted, PoolConfig, Recycle, SandboxPool};
 use pooling_lab::report::duration;
 use pooling_lab::settings::{Load, Variant};
+use pooling_lab::slot_pool::{OnExhausted, PoolConfig, Recycle, SandboxPool};
 use std::time::{Duration, Instant};
 use wasmtime::Store;
 
@@ -83,7 +83,7 @@ pub struct Served {
     /// Request latency (acquire + call + release).
     pub latency: LatencySummary,
     /// The pool's figures.
-    pub metrics: pooling_lab::pool::PoolMetrics,
+    pub metrics: pooling_lab::slot_pool::PoolMetrics,
 }
 
 fn main() -> anyhow::Result<()> {

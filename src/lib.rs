@@ -19,16 +19,16 @@ pub mod background;
 pub mod export;
 pub mod guest;
 pub mod host;
+pub mod http_bench;
 pub mod measure;
-pub mod pool;
 pub mod progress;
 pub mod report;
 pub mod result;
 pub mod rounds;
 pub mod runner;
 pub mod scenario;
-pub mod serve;
 pub mod settings;
+pub mod slot_pool;
 pub mod tune;
 
 /// `anyhow` context for `wasmtime::Result` (wasmtime has its own error type since 48).

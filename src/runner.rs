@@ -285,7 +285,7 @@ fn check_files<'a>(exp: &Experiment, variants: impl Iterator<Item = &'a Variant>
         if let Err(p) = guest::preflight::check_file(v) {
             return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
         }
-        if let Err(p) = crate::serve::tools::check(v) {
+        if let Err(p) = crate::http_bench::tools::check(v) {
             return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
         }
     }
@@ -293,12 +293,12 @@ fn check_files<'a>(exp: &Experiment, variants: impl Iterator<Item = &'a Variant>
 }
 
 /// Checks that the programs every variant of `exp` starts are there (the
-/// wasmtime CLI, wrk: [`crate::serve::tools::check`]): a missing one is a
+/// wasmtime CLI, wrk: [`crate::http_bench::tools::check`]): a missing one is a
 /// [`crate::settings::ConfigError`] naming its key and line, before
 /// anything is measured.
 pub fn check_programs(exp: &Experiment) -> Result<()> {
     for (i, v) in exp.variants.iter().enumerate() {
-        if let Err(p) = crate::serve::tools::check(v) {
+        if let Err(p) = crate::http_bench::tools::check(v) {
             return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
         }
     }
@@ -636,7 +636,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             result.updated_at = now_rfc3339();
             result.complete =
                 round == rounds && next == queue.len() && !INTERRUPTED.load(Ordering::SeqCst);
-            report::compare::fill(&mut result);
+            report::vs_baseline::fill(&mut result);
             report::json::write(&json_path, &result)?;
         }
     }

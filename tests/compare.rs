@@ -5,8 +5,8 @@
 //! serve table's ratios to the baseline are the ones computed from the
 //! requests/s and Pss given to two variants.
 
-use pooling_lab::report::delta::{self, MIN_PROCESS_BYTES, MIN_RELATIVE, MetricDelta, Verdict};
-use pooling_lab::report::{compare, json};
+use pooling_lab::report::compare::{self, MIN_PROCESS_BYTES, MIN_RELATIVE, MetricDelta, Verdict};
+use pooling_lab::report::{json, vs_baseline};
 use pooling_lab::result::ResultFile;
 use std::path::Path;
 use std::process::Command;
@@ -91,7 +91,7 @@ fn memory_figures_scaled_up_are_worse_and_scaled_down_better_in_each_direction()
     }
     let factor_of =
         |variant: &str| factors[a.variants.iter().position(|v| v.name == variant).unwrap()];
-    let d = delta::diff(&a, &b);
+    let d = compare::diff(&a, &b);
     // Every variant's per-instance Pss and Private_Dirty at each count.
     let metrics: usize = a
         .variants
@@ -106,7 +106,7 @@ fn memory_figures_scaled_up_are_worse_and_scaled_down_better_in_each_direction()
         assert_eq!(m.verdict, memory_verdict(m, f), "{m:?}");
     }
     // B -> A: every verdict turns round.
-    for m in delta::diff(&b, &a) {
+    for m in compare::diff(&b, &a) {
         let f = 1.0 / factor_of(&m.variant);
         assert_eq!(m.verdict, memory_verdict(&m, f), "{m:?}");
     }
@@ -152,13 +152,13 @@ fn a_throughput_three_times_higher_is_better_and_three_times_lower_worse() {
     for (factor, verdict) in [(3.0, Verdict::Better), (1.0 / 3.0, Verdict::Worse)] {
         let mut b = one.clone();
         b.variants[0].churn.as_mut().unwrap().cycles_per_sec *= factor;
-        let d = delta::diff(&one, &b);
+        let d = compare::diff(&one, &b);
         let cps = d.iter().find(|m| m.metric == "cycles / s").unwrap();
         assert_eq!((cps.a, cps.b), (before, before * factor), "{cps:?}");
         // One round per side: a timing is judged only beyond 2x, and 3x is.
-        assert!(factor.max(1.0 / factor) >= delta::SINGLE_ROUND_FACTOR);
+        assert!(factor.max(1.0 / factor) >= compare::SINGLE_ROUND_FACTOR);
         assert_eq!(cps.verdict, verdict, "{cps:?}");
-        let back = delta::diff(&b, &one);
+        let back = compare::diff(&b, &one);
         let cps_back = back.iter().find(|m| m.metric == "cycles / s").unwrap();
         let reverse = if verdict == Verdict::Better {
             Verdict::Worse
@@ -175,7 +175,7 @@ fn a_throughput_three_times_higher_is_better_and_three_times_lower_worse() {
         );
         // The ratio to the baseline follows the figure.
         let base_cps = base.variants[0].churn.as_ref().unwrap().cycles_per_sec;
-        let c = compare::compare(&base.variants[0], &b.variants[0]).unwrap();
+        let c = vs_baseline::compare(&base.variants[0], &b.variants[0]).unwrap();
         let ratio = c.throughput_ratio.unwrap();
         let expected = before * factor / base_cps;
         assert!(
@@ -194,7 +194,7 @@ fn cow_on_against_cow_off_shows_the_memory_difference() {
     );
     let on = only(&r, on_name);
     let off = only(&r, off_name);
-    let d = delta::diff(&on, &off);
+    let d = compare::diff(&on, &off);
     assert!(!d.is_empty());
     for m in &d {
         // Each side is the fixture's figure of its variant.
@@ -204,10 +204,10 @@ fn cow_on_against_cow_off_shows_the_memory_difference() {
     }
     // Without CoW each instance copies the image: every figure larger.
     assert!(d.iter().all(|m| m.verdict == Verdict::Worse), "{d:?}");
-    let text = delta::render("on", "off", &d);
+    let text = compare::render("on", "off", &d);
     assert!(text.contains("**worse**"), "{text}");
     // And the other way round it is better.
-    for m in delta::diff(&off, &on) {
+    for m in compare::diff(&off, &on) {
         assert_eq!(m.verdict, Verdict::Better, "{m:?}");
     }
 }
@@ -286,7 +286,7 @@ fn the_serve_table_shows_requests_per_second_and_pss_against_the_baseline() {
     for k in 0..3 {
         assert_eq!(round_of(&r.variants[0], k), round_of(&r.variants[1], k));
     }
-    compare::fill(&mut r);
+    vs_baseline::fill(&mut r);
     let md = pooling_lab::report::markdown::render(&r);
     let header = "| variant | server | load | requests/s |";
     let (rps, lo, hi) = median_and_range((0..3).map(|k| v_rps[k] / base_rps[k]).collect());
@@ -327,7 +327,7 @@ fn the_serve_table_shows_requests_per_second_and_pss_against_the_baseline() {
         s.requests_per_sec = rps;
         s.memory_after.pss_bytes = pss;
     }
-    compare::fill(&mut r);
+    vs_baseline::fill(&mut r);
     let md = pooling_lab::report::markdown::render(&r);
     let (b, v) = (
         r.variants[base_at].serve.as_ref().unwrap(),

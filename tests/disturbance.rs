@@ -10,7 +10,7 @@
 //! `POOLING_LAB_TEST_DISTURBED_SHARE=1.0` (a threshold no machine exceeds) and
 //! `compare` calls the busy run's throughput and latencies worse.
 
-use pooling_lab::report::{delta, json};
+use pooling_lab::report::{compare, json};
 use pooling_lab::result::VariantStatus;
 use std::process::{Child, Command};
 
@@ -114,11 +114,16 @@ allocator = "on-demand"
 
     // compare: no verdict of better or worse for a variant measured on the
     // busy machine.
-    let deltas = delta::diff(&quiet, &busy);
+    let deltas = compare::diff(&quiet, &busy);
     assert!(!deltas.is_empty());
     let judged: Vec<String> = deltas
         .iter()
-        .filter(|d| matches!(d.verdict, delta::Verdict::Better | delta::Verdict::Worse))
+        .filter(|d| {
+            matches!(
+                d.verdict,
+                compare::Verdict::Better | compare::Verdict::Worse
+            )
+        })
         .map(|d| {
             format!(
                 "{} {}: {} ({} -> {})",
@@ -129,9 +134,9 @@ allocator = "on-demand"
     assert!(
         judged.is_empty(),
         "compare judged a busy run: {judged:#?}\n{}",
-        delta::render("quiet", "busy", &deltas)
+        compare::render("quiet", "busy", &deltas)
     );
-    let text = delta::render("quiet", "busy", &deltas);
+    let text = compare::render("quiet", "busy", &deltas);
     assert!(text.contains("disturbed: no verdict"), "{text}");
 
     // The busy run's variants are marked, with the figure, in JSON and Markdown.

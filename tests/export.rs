@@ -7,7 +7,7 @@
 //! `include!`d here, compiled, and checked the same way.
 
 use clap::Parser as _;
-use pooling_lab::export::{self, cli};
+use pooling_lab::export::{self, cli_options};
 use pooling_lab::settings::{Variant, effective_settings};
 use std::path::Path;
 use wasmtime_cli_flags::CommonOptions;
@@ -23,7 +23,7 @@ mod fixture {
 }
 
 /// Exports the fixture with `pooling-lab export`'s code into a temporary folder.
-fn exported() -> (tempfile::TempDir, Variant, cli::CliExport) {
+fn exported() -> (tempfile::TempDir, Variant, cli_options::CliExport) {
     let dir = tempfile::tempdir().unwrap();
     let (v, paths, cli) = export::export_file(Path::new(FIXTURE), dir.path()).unwrap();
     assert_eq!(paths.len(), 3);
@@ -178,7 +178,7 @@ fn builder_fixture_is_what_export_writes_and_builds_the_tuned_engine() {
 
 #[test]
 fn every_knob_has_a_cli_option_or_says_what_to_do() {
-    let names = cli::cli_names().unwrap();
+    let names = cli_options::cli_names().unwrap();
     let all: Vec<String> = pooling_lab::settings::all_keys()
         .into_iter()
         .filter(|k| matches!(k.section, "engine" | "pooling"))
@@ -236,7 +236,7 @@ fn each_knob_alone_round_trips_through_the_flags_and_the_file() {
         probes.push((format!("pooling.{key}"), v, value));
     }
     for (key, v, want) in probes {
-        let cli = cli::CliExport::of(&v).unwrap_or_else(|e| panic!("{key}: {e:#}"));
+        let cli = cli_options::CliExport::of(&v).unwrap_or_else(|e| panic!("{key}: {e:#}"));
         let (section, k) = key.split_once('.').unwrap();
         if INEXPRESSIBLE.contains(&key.as_str()) {
             assert_eq!(cli.inexpressible.len(), 1, "{key}");
@@ -248,8 +248,8 @@ fn each_knob_alone_round_trips_through_the_flags_and_the_file() {
             "{key}: {:?}",
             cli.inexpressible
         );
-        let from_flags = cli::flags_engine_settings(cli.args()).unwrap();
-        let from_file = cli::file_engine_settings(cli.toml()).unwrap();
+        let from_flags = cli_options::flags_engine_settings(cli.args()).unwrap();
+        let from_file = cli_options::file_engine_settings(cli.toml()).unwrap();
         assert_eq!(
             from_flags[section][k],
             want,
@@ -322,8 +322,8 @@ fn committed_tuned_files_export_cleanly() {
             f.display(),
             cli.inexpressible
         );
-        let from_flags = cli::flags_engine_settings(cli.args()).unwrap();
-        let from_file = cli::file_engine_settings(cli.toml()).unwrap();
+        let from_flags = cli_options::flags_engine_settings(cli.args()).unwrap();
+        let from_file = cli_options::file_engine_settings(cli.toml()).unwrap();
         for (doc, want) in export::set_keys(&v) {
             for (what, got) in [("flags", &from_flags), ("config file", &from_file)] {
                 assert_eq!(

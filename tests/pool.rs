@@ -5,7 +5,7 @@
 mod common;
 
 use parking_lot::Mutex;
-use pooling_lab::pool::{OnExhausted, PoolConfig, PoolError, Recycle, SandboxPool};
+use pooling_lab::slot_pool::{OnExhausted, PoolConfig, PoolError, Recycle, SandboxPool};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -129,7 +129,7 @@ fn exhaustion_is_a_typed_error_within_the_timeout() {
 trait Id {
     fn metrics_id(self) -> u64;
 }
-impl Id for pooling_lab::pool::PooledInstance<'_, ()> {
+impl Id for pooling_lab::slot_pool::PooledInstance<'_, ()> {
     fn metrics_id(mut self) -> u64 {
         self.slot().id
     }

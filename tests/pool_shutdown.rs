@@ -5,7 +5,7 @@
 mod common;
 
 use pooling_lab::measure::memory;
-use pooling_lab::pool::{OnExhausted, PoolConfig, Recycle, SandboxPool};
+use pooling_lab::slot_pool::{OnExhausted, PoolConfig, Recycle, SandboxPool};
 use std::time::Duration;
 use wasmtime::{Instance, Store};
 

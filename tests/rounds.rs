@@ -4,8 +4,8 @@
 //! the baseline and `compare` verdicts follow the rounds' figures.
 
 use pooling_lab::report;
-use pooling_lab::report::compare;
-use pooling_lab::report::delta::{self, MetricDelta, Verdict};
+use pooling_lab::report::compare::{self, MetricDelta, Verdict};
+use pooling_lab::report::vs_baseline;
 use pooling_lab::result::{ResultFile, VariantResult, VariantStatus};
 use pooling_lab::rounds;
 
@@ -168,7 +168,7 @@ fn compare_with_a_scaled_copy(measured: &ResultFile) {
             .clone()
     };
     let (fast, slow) = (&a.variants[faster].name, &a.variants[slower].name);
-    let d = delta::diff(&a, &b);
+    let d = compare::diff(&a, &b);
     assert!(d.iter().all(|m| m.a_rounds == 3 && m.b_rounds == 3));
     // A 10x shift: each round of B beyond every round of A (unless A's own
     // rounds spread 10x, checked here), by more than the noise threshold.
@@ -183,7 +183,7 @@ fn compare_with_a_scaled_copy(measured: &ResultFile) {
     }
     assert_eq!(cps(&d, fast).verdict, Verdict::Better, "{d:?}");
     assert_eq!(cps(&d, slow).verdict, Verdict::Worse, "{d:?}");
-    let back = delta::diff(&b, &a);
+    let back = compare::diff(&b, &a);
     assert_eq!(cps(&back, fast).verdict, Verdict::Worse, "{back:?}");
     assert_eq!(cps(&back, slow).verdict, Verdict::Better, "{back:?}");
     // The medians are the rounds' medians, scaled.
@@ -198,8 +198,8 @@ fn compare_with_a_scaled_copy(measured: &ResultFile) {
         }
     }
     // The ratio to the baseline follows: 10x the measured one.
-    let before = compare::compare(&a.variants[0], &a.variants[faster]).unwrap();
-    let after = compare::compare(&b.variants[0], &b.variants[faster]).unwrap();
+    let before = vs_baseline::compare(&a.variants[0], &a.variants[faster]).unwrap();
+    let after = vs_baseline::compare(&b.variants[0], &b.variants[faster]).unwrap();
     let (x, y) = (
         before.throughput_ratio.unwrap(),
         after.throughput_ratio.unwrap(),

@@ -415,12 +415,12 @@ fn a_missing_wasmtime_cli_is_a_config_error_before_measuring() {
 /// project (this checkout), not from the folder pooling-lab runs in.
 #[test]
 fn the_default_wasmtime_cli_is_found_from_the_project() {
-    let cli = pooling_lab::serve::tools::wasmtime_cli("");
+    let cli = pooling_lab::http_bench::tools::wasmtime_cli("");
     assert!(cli.is_absolute(), "{}", cli.display());
     assert_eq!(
         cli,
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(pooling_lab::serve::tools::cli_install_path())
+            .join(pooling_lab::http_bench::tools::cli_install_path())
     );
 }
 

@@ -80,7 +80,7 @@ kind = "churn"
         code.contains("config.memory_guard_size(67_108_864);"),
         "{code}"
     );
-    let cli = pooling_lab::export::cli::CliExport::of(winner).unwrap();
+    let cli = pooling_lab::export::cli_options::CliExport::of(winner).unwrap();
     let flags = cli.args().join(" ");
     assert!(flags.contains("-O pooling-allocator=y"), "{flags}");
     assert!(

@@ -3,7 +3,7 @@
 //! TOML form of wasmtime-cli-flags' `CommonOptions`: `[optimize]`, `[wasm]`,
 //! ... with the same option names as the flags).
 
-use super::cli::CliExport;
+use super::cli_options::CliExport;
 use super::{CLI_FLAGS_VERSION, SERVE_FILE};
 use crate::settings::Variant;
 
@@ -20,7 +20,7 @@ pub fn text(v: &Variant, cli: &CliExport) -> String {
         v.name,
         env!("POOLING_LAB_WASMTIME_VERSION"),
         super::CONFIG_FILE,
-        super::serve::notes(v, cli, super::serve::NotesIn::ConfigFile).trim_end(),
+        super::cli_flags::notes(v, cli, super::cli_flags::NotesIn::ConfigFile).trim_end(),
         cli.toml()
     )
 }

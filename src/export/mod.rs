@@ -15,9 +15,9 @@
 //! any tuned file.
 
 pub mod builder;
-pub mod cli;
+pub mod cli_flags;
+pub mod cli_options;
 pub mod config_file;
-pub mod serve;
 
 use crate::settings::{EngineSettings, Experiment, KeyDoc, PoolingSettings, Variant};
 use anyhow::{Context, Result, bail};
@@ -137,17 +137,17 @@ pub fn fuel_epoch_note(v: &Variant) -> Option<Vec<String>> {
     Some(lines)
 }
 
-/// `section.key`, the name a key goes by in messages and in [`cli::cli_names`].
+/// `section.key`, the name a key goes by in messages and in [`cli_options::cli_names`].
 pub fn full_key(doc: &KeyDoc) -> String {
     format!("{}.{}", doc.section, doc.key)
 }
 
 /// Writes the three files for `v` into `dir` (created if needed) and returns
 /// their paths, with the checked CLI form they were made from.
-pub fn write_all(v: &Variant, dir: &Path) -> Result<(Vec<PathBuf>, cli::CliExport)> {
-    let cli = cli::CliExport::of(v)?;
+pub fn write_all(v: &Variant, dir: &Path) -> Result<(Vec<PathBuf>, cli_options::CliExport)> {
+    let cli = cli_options::CliExport::of(v)?;
     let texts = [
-        serve::text(v, &cli),
+        cli_flags::text(v, &cli),
         config_file::text(v, &cli),
         builder::code(v)?,
     ];
@@ -163,7 +163,10 @@ pub fn write_all(v: &Variant, dir: &Path) -> Result<(Vec<PathBuf>, cli::CliExpor
 
 /// `pooling-lab export`: reads a tuned file (`tuned.toml`, or any experiment
 /// file that expands to one variant) and writes the three files into `out`.
-pub fn export_file(tuned: &Path, out: &Path) -> Result<(Variant, Vec<PathBuf>, cli::CliExport)> {
+pub fn export_file(
+    tuned: &Path,
+    out: &Path,
+) -> Result<(Variant, Vec<PathBuf>, cli_options::CliExport)> {
     let exp = Experiment::load(tuned)?;
     let n = exp.variants.len();
     if n != 1 {

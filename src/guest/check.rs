@@ -1,9 +1,9 @@
 //! Checking a call's result: what a call wrote and returned, against what
 //! the config expects. A failed check is a fault
-//! ([`crate::host::faults::CheckFailed`]), never a fast sample.
+//! ([`crate::host::guest_faults::CheckFailed`]), never a fast sample.
 
 use crate::host::Host;
-use crate::host::faults::check_failed;
+use crate::host::guest_faults::check_failed;
 use wasmtime::Store;
 
 /// What a call's stdout must hold (`[guest] expect_stdout`) and must not

@@ -7,7 +7,7 @@
 use super::plan::expect_func;
 use super::{Guest, Sandbox, check, grants};
 use crate::WasmtimeContext;
-use crate::host::faults::check_failed;
+use crate::host::guest_faults::check_failed;
 use crate::host::wasi::WasiSpec;
 use crate::host::{Host, WasiLevel};
 use crate::settings::GuestSettings;

@@ -140,7 +140,7 @@ pub trait Guest: Send + Sync {
     }
 
     /// One call of the workload, checked: a wrong result is an error
-    /// ([`crate::host::faults::CheckFailed`]), counted as a fault.
+    /// ([`crate::host::guest_faults::CheckFailed`]), counted as a fault.
     fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()>;
 
     /// Whether one instance may serve more than one call (a command's

@@ -7,7 +7,7 @@
 //! state in [`Host::guest`]. Guest kinds (`crate::guest`) sit above this
 //! module and scenarios above both; this module imports neither.
 
-pub mod faults;
+pub mod guest_faults;
 pub mod nondeterminism;
 pub mod pagemap;
 pub mod prefault;

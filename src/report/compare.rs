@@ -1,386 +1,497 @@
-//! Each variant against the experiment's baseline, as ratios measured in the
-//! same run (timings on a shared machine drift; ratios of neighbours don't).
-//! With rounds, each ratio is taken within a round (the two processes ran
-//! close in time) and the median over the rounds is reported, with the range.
+//! `pooling-lab compare A.json B.json`: every metric of every variant the two
+//! results share, side by side, with a verdict that respects the noise the
+//! results measured.
+//!
+//! * Both with rounds: the spread *between* rounds decides. The noise
+//!   threshold is the larger of the floors and either side's round-to-round
+//!   range (min-max). A change within it, or one where each median lies
+//!   inside the other's between-round interval, is "no change" (as
+//!   criterion's "change within noise threshold": the rounds cannot tell it
+//!   from the variation between processes); "better"/"worse" needs a change
+//!   beyond the threshold *and* every round of one side beyond every round
+//!   of the other (an exact rank test at p <= [`ALPHA`]); a change beyond
+//!   the threshold without that is "not enough rounds to judge".
+//! * Otherwise the spread within each run is the noise threshold, and a
+//!   timing that differs by less than [`SINGLE_ROUND_FACTOR`] is "not enough
+//!   rounds to judge": one process per side cannot show the variation
+//!   between processes.
+//! * A variant measured on a disturbed machine is never called better or worse.
 
-pub use crate::result::Comparison;
-use crate::result::{ResultFile, RoundRecord, VariantResult, VariantStatus};
-use crate::rounds::{self, Figures};
-use std::collections::BTreeMap;
+use super::{duration, mib};
+use crate::result::{ResultFile, VariantResult, VariantStatus};
+use crate::rounds::{self, Figures, Headline};
+use std::fmt::Write as _;
 
-/// `numerator / denominator`, or `None` when it is not a finite positive number
-/// (a zero reading has no meaningful ratio).
-pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
-    let r = numerator / denominator;
-    (numerator > 0.0 && denominator > 0.0 && r.is_finite()).then_some(r)
+pub use crate::rounds::{Better, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit};
+
+/// Largest p-value of the rank test over two results' rounds at which a
+/// difference is called better or worse (3 rounds against 3 reach 0.1 when
+/// every round of one lies beyond every round of the other).
+pub const ALPHA: f64 = 0.10;
+
+/// Without rounds on both sides, a timing that differs by less than this
+/// factor is not judged: the variation between two processes of the same
+/// build (address-space layout, page cache, the machine's load) reaches tens
+/// of percent for medians and more for tails, and one round per side cannot
+/// show it. Memory figures are nearly deterministic and keep their verdicts.
+pub const SINGLE_ROUND_FACTOR: f64 = 2.0;
+
+/// What the change means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Within the noise threshold (the floors and, with rounds, either
+    /// side's round-to-round range), or each median lies within the other's
+    /// between-round interval (without rounds: within the spread the runs
+    /// measured).
+    NoChange,
+    /// B is better than A beyond the spread.
+    Better,
+    /// B is worse than A beyond the spread.
+    Worse,
+    /// A difference beyond the noise threshold that the rounds cannot
+    /// resolve: too few rounds (or one per side), or rounds that overlap.
+    NotEnoughRounds,
+    /// A or B was measured while other processes used the CPU: no verdict.
+    Disturbed,
 }
 
-/// Compares `v` with `base`; `None` if either was not measured or they share
-/// no scenario. With rounds on both sides, ratios are per round, then the median.
-pub fn compare(base: &VariantResult, v: &VariantResult) -> Option<Comparison> {
-    if base.status != VariantStatus::Ok || v.status != VariantStatus::Ok {
-        return None;
-    }
-    let counted = |rs: &'_ [RoundRecord]| -> Vec<RoundRecord> {
-        rs.iter().filter(|r| rounds::counts(r)).cloned().collect()
-    };
-    let (br, vr) = (counted(&base.rounds), counted(&v.rounds));
-    let per_round: Vec<Comparison> = br
-        .iter()
-        .filter_map(|b| {
-            let x = vr.iter().find(|x| x.round == b.round)?;
-            compare_figures(&base.name, &Figures::of_round(b), &Figures::of_round(x))
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::NoChange => "no change",
+            Verdict::Better => "better",
+            Verdict::Worse => "worse",
+            Verdict::NotEnoughRounds => "not enough rounds to judge",
+            Verdict::Disturbed => "disturbed: no verdict",
         })
-        .collect();
-    if per_round.len() < 2 {
-        return compare_figures(
-            &base.name,
-            &Figures::of_variant(base),
-            &Figures::of_variant(v),
-        );
     }
-    let med = |xs: Vec<f64>| {
-        let mut xs = xs;
-        xs.sort_by(f64::total_cmp);
-        (!xs.is_empty()).then(|| rounds::median_sorted(&xs))
-    };
-    let mut c = Comparison {
-        baseline: base.name.clone(),
-        p50_speedup: BTreeMap::new(),
-        throughput_ratio: None,
-        pss_per_instance_ratio: None,
-        rounds: per_round.len() as u32,
-        throughput_ratio_range: None,
-        p50_speedup_range: BTreeMap::new(),
-        server_pss_ratio: None,
-    };
-    let phases: std::collections::BTreeSet<&String> = per_round
-        .iter()
-        .flat_map(|r| r.p50_speedup.keys())
-        .collect();
-    for phase in phases {
-        let xs: Vec<f64> = per_round
-            .iter()
-            .filter_map(|r| r.p50_speedup.get(phase).copied())
-            .collect();
-        if let Some(range) = min_max(&xs) {
-            c.p50_speedup_range.insert(phase.clone(), range);
-        }
-        if let Some(m) = med(xs) {
-            c.p50_speedup.insert(phase.clone(), m);
-        }
-    }
-    let tp: Vec<f64> = per_round
-        .iter()
-        .filter_map(|r| r.throughput_ratio)
-        .collect();
-    c.throughput_ratio_range = min_max(&tp);
-    c.throughput_ratio = med(tp);
-    c.pss_per_instance_ratio = med(per_round
-        .iter()
-        .filter_map(|r| r.pss_per_instance_ratio)
-        .collect());
-    c.server_pss_ratio = med(per_round
-        .iter()
-        .filter_map(|r| r.server_pss_ratio)
-        .collect());
-    Some(c)
 }
 
-/// The smallest and largest of `xs` (`None` when empty).
-fn min_max(xs: &[f64]) -> Option<(f64, f64)> {
-    xs.iter().copied().fold(None, |acc: Option<(f64, f64)>, x| {
-        Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
-    })
+/// One side of a comparison: a figure and what backs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    /// The median over rounds, or the single measurement.
+    pub value: f64,
+    /// Each counted round's value (empty without rounds).
+    pub rounds: Vec<f64>,
+    /// The measurement's own relative spread (used without rounds).
+    pub within_rel: f64,
+    /// The variant was measured on a disturbed machine.
+    pub disturbed: bool,
 }
 
-/// Ratios of one measurement of `v` against one of the baseline.
-fn compare_figures(baseline: &str, b: &Figures<'_>, x: &Figures<'_>) -> Option<Comparison> {
-    let mut c = Comparison {
-        baseline: baseline.to_string(),
-        p50_speedup: BTreeMap::new(),
-        throughput_ratio: None,
-        pss_per_instance_ratio: None,
-        rounds: 1,
-        throughput_ratio_range: None,
-        p50_speedup_range: BTreeMap::new(),
-        server_pss_ratio: None,
+impl Side {
+    /// A single measurement.
+    pub fn single(value: f64, within_rel: f64) -> Side {
+        Side {
+            value,
+            rounds: Vec::new(),
+            within_rel,
+            disturbed: false,
+        }
+    }
+
+    /// Rounds, summarised by their median.
+    pub fn rounds(values: Vec<f64>) -> Side {
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        Side {
+            value: rounds::median_sorted(&sorted),
+            rounds: values,
+            within_rel: MIN_RELATIVE,
+            disturbed: false,
+        }
+    }
+
+    fn range(&self) -> Option<(f64, f64)> {
+        let lo = self.rounds.iter().copied().reduce(f64::min)?;
+        let hi = self.rounds.iter().copied().reduce(f64::max)?;
+        Some((lo, hi))
+    }
+}
+
+/// How a metric is judged (from its [`Headline`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// Direction of improvement.
+    pub better: Better,
+    /// Absolute change below which nothing is a change.
+    pub floor_abs: f64,
+    /// A timing (single rounds cannot resolve small changes of it).
+    pub timing: bool,
+}
+
+/// The verdict on A -> B, the threshold it used and the rank test's p-value
+/// (with rounds on both sides).
+pub fn judge(rule: Rule, a: &Side, b: &Side) -> (Verdict, f64, Option<f64>) {
+    let scale = a.value.abs().max(b.value.abs());
+    let floor = (MIN_RELATIVE * scale).max(rule.floor_abs);
+    let d = b.value - a.value;
+    let direction = if (d < 0.0) == (rule.better == Better::Lower) {
+        Verdict::Better
+    } else {
+        Verdict::Worse
     };
-    if let (Some(b), Some(x)) = (b.churn, x.churn) {
-        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
-        c.throughput_ratio = ratio(x.cycles_per_sec, b.cycles_per_sec);
-    }
-    if let (Some(b), Some(x)) = (b.session, x.session) {
-        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
-    }
-    if let (Some(b), Some(x)) = (b.serve, x.serve) {
-        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
-        // Requests/s compare only between two closed loops (an open loop's
-        // rate is its schedule).
-        if b.rate == 0.0 && x.rate == 0.0 {
-            c.throughput_ratio = ratio(x.requests_per_sec, b.requests_per_sec);
-        }
-        c.server_pss_ratio = ratio(
-            b.memory_after.pss_bytes as f64,
-            x.memory_after.pss_bytes as f64,
-        );
-    }
-    if let (Some(b), Some(x)) = (b.scaling, x.scaling) {
-        let common = x.steps.iter().rev().find_map(|xs| {
-            b.steps
-                .iter()
-                .find(|bs| bs.live_instances == xs.live_instances)
-                .map(|bs| (bs, xs))
-        });
-        if let Some((bs, xs)) = common {
-            c.pss_per_instance_ratio = ratio(bs.per_instance.pss_bytes, xs.per_instance.pss_bytes);
-        }
-    }
-    let empty = c.p50_speedup.is_empty()
-        && c.throughput_ratio.is_none()
-        && c.pss_per_instance_ratio.is_none()
-        && c.server_pss_ratio.is_none();
-    (!empty).then_some(c)
-}
-
-/// Baseline p50 / variant p50 for every phase both measured (a zero p50 has
-/// no ratio).
-fn p50_speedups(
-    base: &[crate::scenario::PhaseLatency],
-    v: &[crate::scenario::PhaseLatency],
-    out: &mut BTreeMap<String, f64>,
-) {
-    for bp in base {
-        let Some(xp) = v.iter().find(|p| p.phase == bp.phase) else {
-            continue;
+    if a.rounds.len() >= 2 && b.rounds.len() >= 2 {
+        let (Some((alo, ahi)), Some((blo, bhi))) = (a.range(), b.range()) else {
+            return (Verdict::NotEnoughRounds, floor, None);
         };
-        if let Some(r) = ratio(bp.summary.p50_ns as f64, xp.summary.p50_ns as f64) {
-            out.insert(bp.phase.clone(), r);
+        let mut sa = a.rounds.clone();
+        let mut sb = b.rounds.clone();
+        sa.sort_by(f64::total_cmp);
+        sb.sort_by(f64::total_cmp);
+        let (cia_lo, cia_hi, _) = rounds::median_ci(&sa, rounds::CI_LEVEL);
+        let (cib_lo, cib_hi, _) = rounds::median_ci(&sb, rounds::CI_LEVEL);
+        let threshold = floor.max(ahi - alo).max(bhi - blo);
+        let p = rounds::rank_test_p(&a.rounds, &b.rounds);
+        if a.disturbed || b.disturbed {
+            return (Verdict::Disturbed, threshold, Some(p));
+        }
+        let mutual = (cib_lo..=cib_hi).contains(&a.value) && (cia_lo..=cia_hi).contains(&b.value);
+        let disjoint = ahi < blo || bhi < alo;
+        let verdict = if d.abs() <= threshold || mutual {
+            Verdict::NoChange
+        } else if disjoint && p <= ALPHA {
+            direction
+        } else {
+            Verdict::NotEnoughRounds
+        };
+        return (verdict, threshold, Some(p));
+    }
+    let threshold = (a.within_rel.max(b.within_rel) * scale).max(floor);
+    if a.disturbed || b.disturbed {
+        return (Verdict::Disturbed, threshold, None);
+    }
+    let factor = scale / a.value.abs().min(b.value.abs()).max(f64::MIN_POSITIVE);
+    let verdict = if d.abs() <= threshold {
+        Verdict::NoChange
+    } else if rule.timing && factor < SINGLE_ROUND_FACTOR {
+        Verdict::NotEnoughRounds
+    } else {
+        direction
+    };
+    (verdict, threshold, None)
+}
+
+/// One metric of one variant in both results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricDelta {
+    /// Variant (as `A-name` or `A-name vs B-name` when paired across names).
+    pub variant: String,
+    /// Metric name.
+    pub metric: String,
+    /// Value in A (the median with rounds).
+    pub a: f64,
+    /// Value in B.
+    pub b: f64,
+    /// Unit of both.
+    pub unit: Unit,
+    /// Direction of improvement.
+    pub better: Better,
+    /// Change beyond which the verdict could be better or worse, in the
+    /// metric's unit (with rounds: the floors and each side's min-max range).
+    pub threshold: f64,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Rounds behind `a` (1 = a single measurement).
+    pub a_rounds: u32,
+    /// Rounds behind `b`.
+    pub b_rounds: u32,
+    /// Min and max over A's rounds.
+    pub a_range: Option<(f64, f64)>,
+    /// Min and max over B's rounds.
+    pub b_range: Option<(f64, f64)>,
+    /// Two-sided p-value of the rank test over the rounds (both with rounds).
+    pub p_value: Option<f64>,
+}
+
+impl MetricDelta {
+    /// Judges one metric (see [`judge`]).
+    pub fn new(
+        variant: &str,
+        metric: String,
+        unit: Unit,
+        rule: Rule,
+        a: &Side,
+        b: &Side,
+    ) -> MetricDelta {
+        let (verdict, threshold, p_value) = judge(rule, a, b);
+        MetricDelta {
+            variant: variant.to_string(),
+            metric,
+            a: a.value,
+            b: b.value,
+            unit,
+            better: rule.better,
+            threshold,
+            verdict,
+            a_rounds: a.rounds.len().max(1) as u32,
+            b_rounds: b.rounds.len().max(1) as u32,
+            a_range: a.range(),
+            b_range: b.range(),
+            p_value,
         }
     }
 }
 
-/// Sets `vs_baseline` on every variant but the baseline (cleared when the
-/// baseline has not been measured yet).
-pub fn fill(result: &mut ResultFile) {
-    let base = result
+/// A variant's judged headline metrics, each with its side: from the
+/// between-round values when the variant has rounds, else its single figures.
+fn sides(v: &VariantResult) -> Vec<(Headline, Side)> {
+    let counted: Vec<_> = v.rounds.iter().filter(|r| rounds::counts(r)).collect();
+    let main = rounds::headlines(&Figures::of_variant(v));
+    main.into_iter()
+        .filter(|h| h.judged)
+        .map(|h| {
+            let mut side = if counted.len() >= 2 {
+                let values: Vec<f64> = counted
+                    .iter()
+                    .filter_map(|r| {
+                        rounds::headlines(&Figures::of_round(r))
+                            .into_iter()
+                            .find(|x| x.metric == h.metric)
+                            .map(|x| x.value)
+                    })
+                    .collect();
+                if values.len() >= 2 {
+                    Side::rounds(values)
+                } else {
+                    Side::single(h.value, h.within_rel)
+                }
+            } else {
+                Side::single(h.value, h.within_rel)
+            };
+            side.disturbed = v.disturbed;
+            (h, side)
+        })
+        .collect()
+}
+
+fn variant_deltas(name: &str, a: &VariantResult, b: &VariantResult) -> Vec<MetricDelta> {
+    let sb = sides(b);
+    sides(a)
+        .into_iter()
+        .filter_map(|(h, side_a)| {
+            let (_, side_b) = sb.iter().find(|(x, _)| x.metric == h.metric)?;
+            let rule = Rule {
+                better: h.better,
+                floor_abs: h.floor_abs,
+                timing: h.timing,
+            };
+            Some(MetricDelta::new(
+                name,
+                h.metric.clone(),
+                h.unit,
+                rule,
+                &side_a,
+                side_b,
+            ))
+        })
+        .collect()
+}
+
+/// Every shared metric of every variant pair. Variants are paired by name; if
+/// no name is shared and each result has exactly one variant, those two are
+/// paired (e.g. two runs of one config that differ in one setting).
+pub fn diff(a: &ResultFile, b: &ResultFile) -> Vec<MetricDelta> {
+    let ok = |v: &&VariantResult| v.status == VariantStatus::Ok;
+    let mut pairs: Vec<(String, &VariantResult, &VariantResult)> = a
         .variants
         .iter()
-        .find(|v| v.name == result.baseline)
-        .cloned();
-    for v in &mut result.variants {
-        v.vs_baseline = match &base {
-            Some(b) if b.name != v.name => compare(b, v),
-            _ => None,
-        };
+        .filter(ok)
+        .filter_map(|va| {
+            b.variants
+                .iter()
+                .filter(ok)
+                .find(|vb| vb.name == va.name)
+                .map(|vb| (va.name.clone(), va, vb))
+        })
+        .collect();
+    if pairs.is_empty() && a.variants.len() == 1 && b.variants.len() == 1 {
+        let (va, vb) = (&a.variants[0], &b.variants[0]);
+        if va.status == VariantStatus::Ok && vb.status == VariantStatus::Ok {
+            pairs.push((format!("{} vs {}", va.name, vb.name), va, vb));
+        }
     }
+    pairs
+        .into_iter()
+        .flat_map(|(name, va, vb)| variant_deltas(&name, va, vb))
+        .collect()
+}
+
+fn show(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Bytes => mib(v),
+        Unit::Nanos => duration(v),
+        Unit::PerSec => format!("{v:.0}/s"),
+        Unit::Count => format!("{v:.2}"),
+    }
+}
+
+fn show_side(v: f64, range: Option<(f64, f64)>, unit: Unit) -> String {
+    match range {
+        Some((lo, hi)) => format!("{} ({}-{})", show(v, unit), show(lo, unit), show(hi, unit)),
+        None => show(v, unit),
+    }
+}
+
+/// The comparison as a Markdown table plus a one-line summary.
+pub fn render(a_name: &str, b_name: &str, deltas: &[MetricDelta]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "A = {a_name}\nB = {b_name}\n");
+    if deltas.is_empty() {
+        out.push_str("No variant and metric in common: nothing to compare.\n");
+        return out;
+    }
+    let rounds = |f: fn(&MetricDelta) -> u32| {
+        let lo = deltas.iter().map(f).min().unwrap_or(1);
+        let hi = deltas.iter().map(f).max().unwrap_or(1);
+        if lo == hi {
+            format!("{lo}")
+        } else {
+            format!("{lo}-{hi}")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "Rounds per variant: A {}, B {}. With rounds on both sides a figure is the median \
+         (min-max over the rounds); a difference within the noise threshold (5% floor or \
+         either side's round-to-round range, whichever is larger) is no change, and one \
+         beyond it is called better or worse only when every round of one lies beyond every \
+         round of the other (rank test p <= {ALPHA}). Without rounds, a timing that differs \
+         by less than {SINGLE_ROUND_FACTOR}x is not judged.\n",
+        rounds(|d| d.a_rounds),
+        rounds(|d| d.b_rounds)
+    );
+    out.push_str("| variant | metric | A | B | change | noise threshold | verdict |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---|\n");
+    for d in deltas {
+        let rel = if d.a != 0.0 {
+            format!("{:+.1}%", (d.b - d.a) / d.a.abs() * 100.0)
+        } else {
+            "-".into()
+        };
+        let verdict = match d.verdict {
+            Verdict::Better | Verdict::Worse => format!("**{}**", d.verdict),
+            _ => d.verdict.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | ±{} | {}{} |",
+            d.variant,
+            d.metric,
+            show_side(d.a, d.a_range, d.unit),
+            show_side(d.b, d.b_range, d.unit),
+            rel,
+            show(d.threshold, d.unit),
+            verdict,
+            d.p_value
+                .filter(|_| matches!(
+                    d.verdict,
+                    Verdict::Better | Verdict::Worse | Verdict::NotEnoughRounds
+                ))
+                .map_or_else(String::new, |p| format!(" (p = {p:.2})")),
+        );
+    }
+    let count = |v: Verdict| deltas.iter().filter(|d| d.verdict == v).count();
+    let _ = writeln!(
+        out,
+        "\n{} metrics: {} better, {} worse, {} no change, {} not enough rounds to judge, {} disturbed (no verdict).",
+        deltas.len(),
+        count(Verdict::Better),
+        count(Verdict::Worse),
+        count(Verdict::NoChange),
+        count(Verdict::NotEnoughRounds),
+        count(Verdict::Disturbed),
+    );
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::latency::{LatencySummary, TimerFloor};
-    use crate::measure::memory::MemorySample;
-    use crate::scenario::churn::{ChurnResult, PhaseLatency};
 
-    fn summary(p50: u64) -> LatencySummary {
-        LatencySummary {
-            count: 10,
-            min_ns: p50 / 2,
-            mean_ns: p50 as f64,
-            stdev_ns: 1.0,
-            p50_ns: p50,
-            p90_ns: p50,
-            p99_ns: p50,
-            p999_ns: p50,
-            max_ns: p50,
-        }
-    }
-
-    fn churn(inst_p50: u64, cps: f64) -> ChurnResult {
-        ChurnResult {
-            threads: 1,
-            iterations_per_thread: 10,
-            warmup_per_thread: 0,
-            total_cycles: 10,
-            wall_ns: 1,
-            cycles_per_sec: cps,
-            module_load_ns: 0,
-            phases: ["instantiate", "cycle"]
-                .iter()
-                .map(|p| PhaseLatency {
-                    phase: p.to_string(),
-                    summary: summary(if *p == "instantiate" { inst_p50 } else { 0 }),
-                    hlog_path: None,
-                    hgrm_path: None,
-                })
-                .collect(),
-            cycle_first_half: summary(1),
-            cycle_second_half: summary(1),
-            memory_before: MemorySample::default(),
-            memory_after: MemorySample::default(),
-            minor_faults_per_cycle: 0.0,
-            major_faults_per_cycle: 0.0,
-            pss_growth_per_1000_cycles_bytes: 0.0,
-            rss_growth_per_1000_cycles_bytes: 0.0,
-            timer_floor: TimerFloor {
-                samples: 1,
-                min_ns: 1,
-                p50_ns: 1,
-                p99_ns: 1,
-            },
-            faults: Default::default(),
-            warmup_faults: Default::default(),
-            background_load: 0,
-            contention: None,
-            major_fault_sites: None,
-            dirty_regions: None,
-        }
-    }
-
-    fn variant(name: &str, c: ChurnResult, status: VariantStatus) -> VariantResult {
-        VariantResult {
-            name: name.into(),
-            settings: crate::settings::Variant {
-                name: name.into(),
-                engine: Default::default(),
-                pooling: Default::default(),
-                guest: Default::default(),
-                scenario: Default::default(),
-                lab_build: None,
-            },
-            effective: serde_json::Value::Null,
-            status,
-            wall_ns: 0,
-            scaling: None,
-            churn: Some(c),
-            pool: None,
-            session: None,
-            soak: None,
-            serve: None,
-            tenants: None,
-            vs_baseline: None,
-            warnings: Vec::new(),
-            preinit_snapshot: None,
-            rounds: Vec::new(),
-            shown_round: 0,
-            between_rounds: Vec::new(),
-            disturbance: None,
-            disturbed: false,
-        }
-    }
-
-    fn round(n: u32, c: ChurnResult) -> RoundRecord {
-        RoundRecord {
-            round: n,
-            position: 1,
-            rerun: false,
-            replaced: false,
-            status: VariantStatus::Ok,
-            started_at: String::new(),
-            wall_ns: 0,
-            disturbance: None,
-            scaling: None,
-            churn: Some(c),
-            pool: None,
-            session: None,
-            soak: None,
-            serve: None,
-            tenants: None,
-        }
-    }
+    const NS: Rule = Rule {
+        better: Better::Lower,
+        floor_abs: 0.0,
+        timing: true,
+    };
 
     #[test]
-    fn with_rounds_ratios_are_taken_within_each_round() {
-        // The machine slowed in round 2: both variants halved, their ratio did not.
-        let mut base = variant("b", churn(4_000, 100.0), VariantStatus::Ok);
-        base.rounds = vec![
-            round(1, churn(4_000, 100.0)),
-            round(2, churn(8_000, 50.0)),
-            round(3, churn(4_000, 110.0)),
-        ];
-        let mut v = variant("v", churn(1_000, 400.0), VariantStatus::Ok);
-        v.rounds = vec![
-            round(1, churn(1_000, 400.0)),
-            round(2, churn(2_000, 200.0)),
-            round(3, churn(1_000, 330.0)),
-        ];
-        let c = compare(&base, &v).unwrap();
-        assert_eq!(c.rounds, 3);
-        assert_eq!(c.throughput_ratio, Some(4.0));
-        assert_eq!(c.throughput_ratio_range, Some((3.0, 4.0)));
-        assert_eq!(c.p50_speedup["instantiate"], 4.0);
-        // A replaced round does not count: rounds 1 and 3 give 4 and 3.
-        v.rounds[1].replaced = true;
-        let c = compare(&base, &v).unwrap();
-        assert_eq!(c.rounds, 2);
-        assert_eq!(c.throughput_ratio, Some(3.5));
-        // One round pair left: the variants' own figures, as without rounds.
-        v.rounds[2].replaced = true;
-        let c = compare(&base, &v).unwrap();
-        assert_eq!(c.rounds, 1);
-        assert_eq!(c.throughput_ratio, Some(4.0));
-    }
-
-    #[test]
-    fn ratios_are_oriented_so_above_one_is_better() {
-        let base = variant("slow", churn(40_000, 100.0), VariantStatus::Ok);
-        let fast = variant("fast", churn(2_000, 900.0), VariantStatus::Ok);
-        let c = compare(&base, &fast).unwrap();
-        assert_eq!(c.baseline, "slow");
-        assert_eq!(c.p50_speedup["instantiate"], 20.0);
-        assert_eq!(c.throughput_ratio, Some(9.0));
-        // A zero p50 (the cycle phase here) has no ratio rather than infinity.
-        assert!(!c.p50_speedup.contains_key("cycle"));
-        let back = compare(&fast, &base).unwrap();
-        assert_eq!(back.p50_speedup["instantiate"], 0.05);
-    }
-
-    #[test]
-    fn ratio_rejects_zero_and_non_finite() {
-        assert_eq!(ratio(10.0, 4.0), Some(2.5));
-        assert_eq!(ratio(10.0, 0.0), None);
-        assert_eq!(ratio(0.0, 4.0), None);
-        assert_eq!(ratio(f64::NAN, 4.0), None);
-    }
-
-    #[test]
-    fn fill_uses_the_named_baseline_and_skips_failures() {
-        let mut r = ResultFile {
-            schema_version: 1,
-            experiment: "t".into(),
-            description: None,
-            config_path: String::new(),
-            config_source: String::new(),
-            started_at: String::new(),
-            updated_at: String::new(),
-            complete: true,
-            host: crate::result::HostInfo::detect(),
-            axes: vec![],
-            baseline: "b".into(),
-            variants: vec![
-                variant("a", churn(1_000, 10.0), VariantStatus::Ok),
-                variant("b", churn(4_000, 5.0), VariantStatus::Ok),
-                variant(
-                    "c",
-                    churn(1, 1.0),
-                    VariantStatus::Failed { reason: "x".into() },
-                ),
-            ],
-            plots: Vec::new(),
-            rounds: 1,
-            disturbed_cpu_share: None,
+    fn single_rounds_keep_direction_threshold_and_the_factor_rule() {
+        let v = |a, b, better, timing| {
+            let rule = Rule {
+                better,
+                floor_abs: 0.0,
+                timing,
+            };
+            judge(rule, &Side::single(a, 0.1), &Side::single(b, 0.1)).0
         };
-        fill(&mut r);
-        let a = r.variants[0].vs_baseline.as_ref().unwrap();
-        assert_eq!(a.baseline, "b");
-        assert_eq!(a.p50_speedup["instantiate"], 4.0);
-        assert_eq!(a.throughput_ratio, Some(2.0));
-        assert!(r.variants[1].vs_baseline.is_none(), "baseline vs itself");
-        assert!(r.variants[2].vs_baseline.is_none(), "failed variant");
-        // Baseline not measured yet: nothing to compare with.
-        r.variants.remove(1);
-        fill(&mut r);
-        assert!(r.variants.iter().all(|v| v.vs_baseline.is_none()));
+        // Within 10% of the larger value: no change.
+        assert_eq!(v(100.0, 105.0, Better::Lower, true), Verdict::NoChange);
+        // A timing 1.5x apart from one process per side: cannot tell.
+        assert_eq!(
+            v(100.0, 150.0, Better::Lower, true),
+            Verdict::NotEnoughRounds
+        );
+        // The same for memory (nearly deterministic): a verdict.
+        assert_eq!(v(100.0, 150.0, Better::Lower, false), Verdict::Worse);
+        assert_eq!(v(100.0, 50.0, Better::Lower, false), Verdict::Better);
+        // A timing 3x apart: a verdict, in the metric's direction.
+        assert_eq!(v(100.0, 300.0, Better::Lower, true), Verdict::Worse);
+        assert_eq!(v(100.0, 300.0, Better::Higher, true), Verdict::Better);
+        assert_eq!(v(300.0, 100.0, Better::Higher, true), Verdict::Worse);
+    }
+
+    #[test]
+    fn rounds_decide_with_their_spread() {
+        let r = |v: &[f64]| Side::rounds(v.to_vec());
+        // Separated rounds, shift far beyond either range: a verdict.
+        let (verdict, threshold, p) =
+            judge(NS, &r(&[100.0, 102.0, 101.0]), &r(&[150.0, 149.0, 152.0]));
+        assert_eq!(verdict, Verdict::Worse);
+        assert!((p.unwrap() - 0.1).abs() < 1e-12);
+        assert!(
+            (threshold - 7.5).abs() < 1e-9,
+            "5% of the larger median, above either range"
+        );
+        // Each median inside the other's min-max: no change, even 10% apart.
+        let (verdict, ..) = judge(NS, &r(&[90.0, 100.0, 120.0]), &r(&[95.0, 110.0, 125.0]));
+        assert_eq!(verdict, Verdict::NoChange);
+        // Apart by less than the rounds' own range (40), rounds overlapping:
+        // within the noise threshold.
+        let (verdict, threshold, _) =
+            judge(NS, &r(&[100.0, 120.0, 140.0]), &r(&[130.0, 150.0, 170.0]));
+        assert_eq!(verdict, Verdict::NoChange);
+        assert!((threshold - 40.0).abs() < 1e-9);
+        // Apart (39) by more than either range (30, 12), but the rounds
+        // overlap: cannot tell.
+        let (verdict, ..) = judge(NS, &r(&[100.0, 101.0, 130.0]), &r(&[129.0, 140.0, 141.0]));
+        assert_eq!(verdict, Verdict::NotEnoughRounds);
+        // Separated, but by less than one side's own round-to-round range:
+        // the rank test alone (p = 0.1 happens by chance for one metric in
+        // ten) does not make a change.
+        let (verdict, ..) = judge(NS, &r(&[100.0, 130.0, 131.0]), &r(&[140.0, 141.0, 142.0]));
+        assert_eq!(verdict, Verdict::NoChange);
+        // Two rounds each can never reach p <= 0.1: cannot tell.
+        let (verdict, _, p) = judge(NS, &r(&[100.0, 101.0]), &r(&[200.0, 201.0]));
+        assert_eq!(verdict, Verdict::NotEnoughRounds);
+        assert!(p.unwrap() > ALPHA);
+        // Below the 5% floor: no change whatever the rounds.
+        let (verdict, ..) = judge(NS, &r(&[100.0, 100.0, 100.0]), &r(&[104.0, 104.0, 104.0]));
+        assert_eq!(verdict, Verdict::NoChange);
+    }
+
+    #[test]
+    fn a_disturbed_side_gets_no_verdict() {
+        let mut b = Side::rounds(vec![300.0, 301.0, 302.0]);
+        b.disturbed = true;
+        let a = Side::rounds(vec![100.0, 101.0, 102.0]);
+        assert_eq!(judge(NS, &a, &b).0, Verdict::Disturbed);
+        let mut single = Side::single(1000.0, 0.05);
+        single.disturbed = true;
+        assert_eq!(
+            judge(NS, &Side::single(1.0, 0.05), &single).0,
+            Verdict::Disturbed
+        );
     }
 }

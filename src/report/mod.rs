@@ -2,10 +2,10 @@
 //! (the side-by-side table people read, also printed on stdout).
 
 pub mod compare;
-pub mod delta;
 pub mod json;
 pub mod markdown;
 pub mod plot;
+pub mod vs_baseline;
 pub mod warnings;
 
 /// Formats bytes as MiB with two decimals (`"64.00 MiB"`).

@@ -9,7 +9,7 @@ pub mod soak;
 pub mod tenants;
 
 pub use crate::guest::{Prepared, engine, needs_artifact, prepare};
-pub use crate::host::faults::{FaultKind, GuestFaults, classify};
+pub use crate::host::guest_faults::{FaultKind, GuestFaults, classify};
 
 use crate::measure::latency::{Hist, LatencySummary};
 use schemars::JsonSchema;

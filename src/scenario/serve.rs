@@ -1,5 +1,5 @@
 //! Scenario `serve`: a `wasi:http/proxy` component served over HTTP/1.1 on
-//! loopback under load this process generates ([`crate::serve`]), by
+//! loopback under load this process generates ([`crate::http_bench`]), by
 //! pooling-lab's own server (the variant's engine and pool, the request path
 //! of `wasmtime serve`) or by `wasmtime serve` itself (the variant's
 //! settings as `-O` flags, or its defaults).
@@ -17,8 +17,8 @@
 
 use super::{Histograms, PhaseLatency};
 use crate::guest::http::RequestSpec;
+use crate::http_bench::{external, load, process, tools, wrk};
 use crate::measure::memory::{self, MemorySample};
-use crate::serve::{external, load, process, tools, wrk};
 use crate::settings::{LoadGenerator, ServeServer, Variant};
 use anyhow::{Context, Result};
 use schemars::JsonSchema;
@@ -113,7 +113,9 @@ fn pooling_lab() -> String {
 
 /// The `-O`/`-W` flags `wasmtime serve` gets for `v` (`wasmtime_flags = "variant"`).
 pub fn wasmtime_flags(v: &Variant) -> Result<Vec<String>> {
-    Ok(crate::export::cli::CliExport::of(v)?.args().to_vec())
+    Ok(crate::export::cli_options::CliExport::of(v)?
+        .args()
+        .to_vec())
 }
 
 /// The component file `wasmtime serve` precompiles: the guest's file, or

@@ -905,7 +905,7 @@ pub enum ScenarioKind {
     /// calls before its `calls`; from a snapshot, the workload alone.
     Churn,
     /// Requests served by per-request instantiation vs by a prewarmed
-    /// [`crate::pool::SandboxPool`], same guest, same run.
+    /// [`crate::slot_pool::SandboxPool`], same guest, same run.
     Pool,
     /// One sandbox running `iterations` executions vs `iterations` fresh
     /// sandboxes: latency, faults and memory side by side.

@@ -2,7 +2,7 @@
 //! settings, what could not be expressed, and how many requests the pool
 //! holds when every request instantiates a component.
 
-use super::cli::{CliExport, Why};
+use super::cli_options::{CliExport, Why};
 use super::{CLI_FLAGS_VERSION, CONFIG_FILE};
 use crate::guest::shape::{self, Shape};
 use crate::settings::{GuestKind, Variant};
