@@ -21,6 +21,7 @@ pub mod guest;
 pub mod host;
 pub mod http_bench;
 pub mod measure;
+pub mod metric;
 pub mod progress;
 pub mod report;
 pub mod result;
@@ -30,6 +31,7 @@ pub mod scenario;
 pub mod settings;
 pub mod slot_pool;
 pub mod tune;
+pub mod units;
 
 /// `anyhow` context for `wasmtime::Result` (wasmtime has its own error type since 48).
 pub(crate) trait WasmtimeContext<T> {

@@ -1,22 +1,76 @@
 //! The result file: a stable, versioned JSON contract for downstream tools.
 //!
 //! Units are in the field names (`_bytes`, `_ns`). The JSON Schema generated
-//! from these types is committed as `results/schema/result-v1.json`; a test
+//! from these types is committed as `results/schema/result-v2.json`; a test
 //! fails when the types and the committed schema disagree.
 
 use crate::measure::disturbance::Disturbance;
-use crate::scenario::churn::ChurnResult;
-use crate::scenario::pool::PoolResult;
-use crate::scenario::scaling::ScalingResult;
-use crate::scenario::session::SessionResult;
-use crate::scenario::soak::SoakResult;
+use crate::scenario::ScenarioResult;
 use crate::settings::Variant;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
-/// Version of the result layout. Bump on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub use crate::metric::{Better, Comparison, RoundStat, Unit};
+
+/// Version of the result layout. Bump on any incompatible change, and teach
+/// [`upgrade`] to convert the older layout.
+///
+/// 2: a variant's and a round's figures are one `result` tagged with its
+/// scenario (`{"scenario": "churn", ...}`); 1 had one optional field per
+/// scenario (`scaling`, `churn`, `pool`, `session`, `soak`, `serve`, `tenants`).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The per-scenario fields of layout 1, each the name of its scenario.
+const V1_SCENARIO_FIELDS: &[&str] = &[
+    "scaling", "churn", "pool", "session", "soak", "serve", "tenants",
+];
+
+/// Converts a measurement's figures (a variant, a round, or a child's
+/// answer) from layout 1's per-scenario fields to layout 2's tagged
+/// `result`, in place; a measurement already in layout 2 is left alone.
+pub fn upgrade_measurement(m: &mut serde_json::Map<String, serde_json::Value>) {
+    let mut found = None;
+    for key in V1_SCENARIO_FIELDS {
+        match m.remove(*key) {
+            Some(serde_json::Value::Object(mut fields)) if found.is_none() => {
+                fields.insert("scenario".into(), serde_json::Value::String((*key).into()));
+                found = Some(serde_json::Value::Object(fields));
+            }
+            _ => {}
+        }
+    }
+    if let Some(result) = found {
+        m.insert("result".into(), result);
+    }
+}
+
+/// Converts a result file's JSON of any older layout to [`SCHEMA_VERSION`],
+/// in place. Errors name the layout it cannot read.
+pub fn upgrade(doc: &mut serde_json::Value) -> Result<(), String> {
+    let version = doc
+        .get("schema_version")
+        .and_then(|v| v.as_u64())
+        .ok_or("no schema_version")?;
+    if version > u64::from(SCHEMA_VERSION) {
+        return Err(format!(
+            "schema_version {version} is newer than this pooling-lab reads ({SCHEMA_VERSION}): use a newer build"
+        ));
+    }
+    if version < 2
+        && let Some(variants) = doc.get_mut("variants").and_then(|v| v.as_array_mut())
+    {
+        for v in variants.iter_mut().filter_map(|v| v.as_object_mut()) {
+            upgrade_measurement(v);
+            if let Some(rounds) = v.get_mut("rounds").and_then(|r| r.as_array_mut()) {
+                for r in rounds.iter_mut().filter_map(|r| r.as_object_mut()) {
+                    upgrade_measurement(r);
+                }
+            }
+        }
+    }
+    doc["schema_version"] = serde_json::Value::from(SCHEMA_VERSION);
+    Ok(())
+}
 
 /// One experiment run: every variant, side by side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -87,25 +141,11 @@ pub struct VariantResult {
     pub status: VariantStatus,
     /// Wall time of the variant's process.
     pub wall_ns: u64,
-    /// Scaling scenario figures.
-    pub scaling: Option<ScalingResult>,
-    /// Churn scenario figures.
-    pub churn: Option<ChurnResult>,
-    /// Pool scenario figures.
+    /// Its scenario's figures, tagged with the scenario (with rounds: the
+    /// median round's; kept when the variant failed after measuring, e.g. a
+    /// soak above its growth bound or a server that died mid-run).
     #[serde(default)]
-    pub pool: Option<PoolResult>,
-    /// Session scenario figures.
-    #[serde(default)]
-    pub session: Option<SessionResult>,
-    /// Soak scenario figures (kept when the variant failed its growth bound).
-    #[serde(default)]
-    pub soak: Option<SoakResult>,
-    /// Serve scenario figures (kept when the server died mid-run).
-    #[serde(default)]
-    pub serve: Option<crate::scenario::serve::ServeResult>,
-    /// Tenants scenario figures.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenants: Option<crate::scenario::tenants::TenantsResult>,
+    pub result: Option<ScenarioResult>,
     /// This variant against the baseline (absent for the baseline itself, or
     /// until the baseline has been measured).
     pub vs_baseline: Option<Comparison>,
@@ -162,27 +202,9 @@ pub struct RoundRecord {
     /// What else the machine did meanwhile.
     #[serde(default)]
     pub disturbance: Option<Disturbance>,
-    /// Scaling figures.
+    /// This round's figures, tagged with the scenario.
     #[serde(default)]
-    pub scaling: Option<ScalingResult>,
-    /// Churn figures.
-    #[serde(default)]
-    pub churn: Option<ChurnResult>,
-    /// Pool figures.
-    #[serde(default)]
-    pub pool: Option<PoolResult>,
-    /// Session figures.
-    #[serde(default)]
-    pub session: Option<SessionResult>,
-    /// Soak figures.
-    #[serde(default)]
-    pub soak: Option<SoakResult>,
-    /// Serve figures of this round.
-    #[serde(default)]
-    pub serve: Option<crate::scenario::serve::ServeResult>,
-    /// Tenants figures of this round.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenants: Option<crate::scenario::tenants::TenantsResult>,
+    pub result: Option<ScenarioResult>,
 }
 
 /// The snapshot a variant's sandboxes start from (`[guest] snapshot`, python
@@ -318,84 +340,4 @@ impl HostInfo {
 /// The JSON Schema of [`ResultFile`].
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(ResultFile)).unwrap_or_default()
-}
-
-/// Which direction is an improvement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Better {
-    /// Less is better (latency, memory).
-    Lower,
-    /// More is better (throughput).
-    Higher,
-}
-
-/// How a metric's values are shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Unit {
-    /// Bytes (shown in MiB).
-    Bytes,
-    /// Nanoseconds.
-    Nanos,
-    /// Per second.
-    PerSec,
-    /// A count (faults per cycle).
-    Count,
-}
-
-/// One metric over a variant's rounds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RoundStat {
-    /// Metric name (as in [`headlines`]).
-    pub metric: String,
-    /// Unit of every value.
-    pub unit: Unit,
-    /// Direction of improvement.
-    pub better: Better,
-    /// One value per counted round, in round order.
-    pub values: Vec<f64>,
-    /// Median of `values`.
-    pub median: f64,
-    /// Smallest value.
-    pub min: f64,
-    /// Largest value.
-    pub max: f64,
-    /// Lower end of the median's confidence interval (an order statistic).
-    pub ci_low: f64,
-    /// Upper end.
-    pub ci_high: f64,
-    /// Confidence of `[ci_low, ci_high]` (0.75 for min-max of 3 rounds).
-    pub ci_level: f64,
-}
-
-/// A variant against the baseline. Every ratio is oriented so that above 1
-/// means "better than the baseline".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Comparison {
-    /// Name of the baseline variant.
-    pub baseline: String,
-    /// Churn, session and serve, per phase: baseline p50 / this variant's
-    /// p50 (2.0 = twice as fast).
-    pub p50_speedup: BTreeMap<String, f64>,
-    /// Churn: this variant's cycles per second / the baseline's; serve, when
-    /// both ran a closed loop: its requests per second / the baseline's.
-    pub throughput_ratio: Option<f64>,
-    /// Scaling: baseline Pss per instance / this variant's, at the largest
-    /// live-instance count both measured (2.0 = half the memory per instance).
-    pub pss_per_instance_ratio: Option<f64>,
-    /// Rounds the ratios rest on: with rounds, every ratio above is the
-    /// median over the rounds both measured of the ratio within each round.
-    #[serde(default = "one")]
-    pub rounds: u32,
-    /// With rounds: the smallest and largest per-round throughput ratio.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub throughput_ratio_range: Option<(f64, f64)>,
-    /// With rounds, per phase: the smallest and largest per-round p50 speedup.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub p50_speedup_range: BTreeMap<String, (f64, f64)>,
-    /// Serve: the baseline's server Pss after the timed requests / this
-    /// variant's (2.0 = half the memory).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_pss_ratio: Option<f64>,
 }

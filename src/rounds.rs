@@ -9,21 +9,15 @@
 //! child processes, interleaved: round r runs the variants in an order
 //! rotated by r, so slow drift of the machine touches every variant alike.
 //!
-//! For every headline metric ([`headlines`]) a result keeps each round's
+//! For every headline metric ([`crate::scenario::Scenario::headlines`]) a result keeps each round's
 //! value and reports the median with the between-round spread ([`RoundStat`]):
 //! min-max and a distribution-free confidence interval of the median from
 //! order statistics ([`median_ci`]). Two results are told apart by an exact
 //! rank test over their rounds ([`rank_test_p`]).
 
-use crate::measure::latency::LatencySummary;
-pub use crate::result::{Better, RoundStat, Unit};
-use crate::result::{RoundRecord, VariantResult, VariantStatus};
-use crate::scenario::PhaseLatency;
-use crate::scenario::churn::ChurnResult;
-use crate::scenario::pool::PoolResult;
-use crate::scenario::scaling::ScalingResult;
-use crate::scenario::session::SessionResult;
-use crate::scenario::soak::SoakResult;
+pub use crate::metric::{Better, Headline, MIN_PROCESS_BYTES, MIN_RELATIVE, RoundStat, Unit};
+use crate::result::{RoundRecord, VariantStatus};
+use crate::scenario::ScenarioResult;
 
 /// Most rounds a run may ask for.
 pub const MAX_ROUNDS: u32 = 50;
@@ -33,325 +27,19 @@ pub const MAX_ROUNDS: u32 = 50;
 /// confidence it has: 75% for 3 rounds).
 pub const CI_LEVEL: f64 = 0.90;
 
-/// Relative change below which nothing is called a change, whatever the spread.
-pub const MIN_RELATIVE: f64 = 0.05;
-
-/// Change of a whole-process memory reading below which nothing is called a
-/// change: two processes of the same binary differ by tens of KiB (heap
-/// layout, lazily mapped library pages). Per-instance figures divide it by N.
-pub const MIN_PROCESS_BYTES: f64 = 256.0 * 1024.0;
-
-/// One headline figure of one measurement.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Headline {
-    /// Metric name (`cycles / s`, `instantiate p50`, `Pss / instance @ N=100`).
-    pub metric: String,
-    /// Its value.
-    pub value: f64,
-    /// Unit.
-    pub unit: Unit,
-    /// Direction of improvement.
-    pub better: Better,
-    /// Relative spread the measurement itself showed (p90 over p50 for a
-    /// median, p99.9 over p99 for a p99), at least [`MIN_RELATIVE`]: the
-    /// noise threshold when there are no rounds.
-    pub within_rel: f64,
-    /// Absolute change below which nothing is a change.
-    pub floor_abs: f64,
-    /// A timing: it varies between processes more than within one, so a
-    /// single round cannot resolve small changes of it.
-    pub timing: bool,
-    /// Whether `compare` gives it a verdict (faults per cycle and the soak
-    /// slope are reported, not judged).
-    pub judged: bool,
-}
-
-/// The scenario figures of one measurement (a variant's main fields, or one
-/// of its rounds).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Figures<'a> {
-    /// Scaling.
-    pub scaling: Option<&'a ScalingResult>,
-    /// Churn.
-    pub churn: Option<&'a ChurnResult>,
-    /// Pool.
-    pub pool: Option<&'a PoolResult>,
-    /// Session.
-    pub session: Option<&'a SessionResult>,
-    /// Soak.
-    pub soak: Option<&'a SoakResult>,
-    /// Tenants.
-    pub tenants: Option<&'a crate::scenario::tenants::TenantsResult>,
-    /// Serve.
-    pub serve: Option<&'a crate::scenario::serve::ServeResult>,
-}
-
-impl<'a> Figures<'a> {
-    /// A variant's main figures.
-    pub fn of_variant(v: &'a VariantResult) -> Figures<'a> {
-        Figures {
-            scaling: v.scaling.as_ref(),
-            churn: v.churn.as_ref(),
-            pool: v.pool.as_ref(),
-            session: v.session.as_ref(),
-            soak: v.soak.as_ref(),
-            tenants: v.tenants.as_ref(),
-            serve: v.serve.as_ref(),
-        }
-    }
-
-    /// One round's figures.
-    pub fn of_round(r: &'a RoundRecord) -> Figures<'a> {
-        Figures {
-            scaling: r.scaling.as_ref(),
-            churn: r.churn.as_ref(),
-            pool: r.pool.as_ref(),
-            session: r.session.as_ref(),
-            soak: r.soak.as_ref(),
-            tenants: r.tenants.as_ref(),
-            serve: r.serve.as_ref(),
-        }
-    }
-}
-
-/// The spread of a median: (p90 - p50) / p50, at least [`MIN_RELATIVE`].
-pub fn p50_spread(s: &LatencySummary) -> f64 {
-    let p50 = s.p50_ns.max(1) as f64;
-    ((s.p90_ns as f64 - p50) / p50).max(MIN_RELATIVE)
-}
-
-/// The spread of a p99: (p99.9 - p99) / p99, at least [`MIN_RELATIVE`].
-pub fn p99_spread(s: &LatencySummary) -> f64 {
-    let p99 = s.p99_ns.max(1) as f64;
-    ((s.p999_ns as f64 - p99) / p99).max(MIN_RELATIVE)
-}
-
-fn phase_headlines(phases: &[PhaseLatency], out: &mut Vec<Headline>) {
-    for p in phases {
-        let s = &p.summary;
-        for (q, value, within_rel) in [
-            ("p50", s.p50_ns, p50_spread(s)),
-            ("p99", s.p99_ns, p99_spread(s)),
-        ] {
-            out.push(Headline {
-                metric: format!("{} {q}", p.phase),
-                value: value as f64,
-                unit: Unit::Nanos,
-                better: Better::Lower,
-                within_rel,
-                floor_abs: 0.0,
-                timing: true,
-                judged: true,
-            });
-        }
-    }
-}
-
-fn rate(metric: &str, value: f64, within_rel: f64) -> Headline {
-    Headline {
-        metric: metric.to_string(),
-        value,
-        unit: Unit::PerSec,
-        better: Better::Higher,
-        within_rel,
-        floor_abs: 0.0,
-        timing: true,
-        judged: true,
-    }
-}
-
-fn count(metric: &str, value: f64) -> Headline {
-    Headline {
-        metric: metric.to_string(),
-        value,
-        unit: Unit::Count,
-        better: Better::Lower,
-        within_rel: MIN_RELATIVE,
-        floor_abs: 0.0,
-        timing: false,
-        judged: false,
-    }
-}
-
-/// The headline metrics of a measurement, in report order: per-instance Pss
-/// and Private_Dirty (scaling), phase p50/p99, cycles/s and faults per cycle
-/// (churn), phase p50/p99 and requests/s (pool), phase p50/p99 (session), the
-/// Pss slope (soak).
-pub fn headlines(f: &Figures<'_>) -> Vec<Headline> {
-    let mut out = Vec::new();
-    if let Some(s) = f.scaling {
-        for st in &s.steps {
-            let n = st.live_instances;
-            for (metric, value) in [
-                ("Pss / instance", st.per_instance.pss_bytes),
-                (
-                    "Private_Dirty / instance",
-                    st.per_instance.private_dirty_bytes,
-                ),
-            ] {
-                out.push(Headline {
-                    metric: format!("{metric} @ N={n}"),
-                    value,
-                    unit: Unit::Bytes,
-                    better: Better::Lower,
-                    within_rel: MIN_RELATIVE,
-                    floor_abs: MIN_PROCESS_BYTES / f64::from(n.max(1)),
-                    timing: false,
-                    judged: true,
-                });
-            }
-        }
-    }
-    if let Some(c) = f.churn {
-        phase_headlines(&c.phases, &mut out);
-        let cycle = c
-            .phases
-            .iter()
-            .find(|p| p.phase == "cycle")
-            .map_or(MIN_RELATIVE, |p| p50_spread(&p.summary));
-        out.push(rate("cycles / s", c.cycles_per_sec, cycle));
-        out.push(count("minor faults / cycle", c.minor_faults_per_cycle));
-        out.push(count("major faults / cycle", c.major_faults_per_cycle));
-    }
-    if let Some(p) = f.pool {
-        phase_headlines(&p.phases, &mut out);
-        let spread = |name: &str| {
-            p.phases
-                .iter()
-                .find(|x| x.phase == name)
-                .map_or(MIN_RELATIVE, |x| p50_spread(&x.summary))
-        };
-        out.push(rate(
-            "inline requests / s",
-            p.inline_requests_per_sec,
-            spread("inline-request"),
-        ));
-        out.push(rate(
-            "pooled requests / s",
-            p.pooled_requests_per_sec,
-            spread("pooled-request"),
-        ));
-    }
-    if let Some(s) = f.session {
-        phase_headlines(&s.phases, &mut out);
-    }
-    if let Some(t) = f.tenants {
-        phase_headlines(&t.phases, &mut out);
-        if let Some(rate) = t.affine_hit_rate {
-            out.push(Headline {
-                metric: "affine hit rate".into(),
-                value: rate,
-                unit: Unit::Count,
-                better: Better::Higher,
-                within_rel: MIN_RELATIVE,
-                floor_abs: 0.0,
-                timing: false,
-                judged: false,
-            });
-        }
-        out.push(Headline {
-            metric: "peak Pss over load".into(),
-            value: t.peak_over_load_pss_bytes as f64,
-            unit: Unit::Bytes,
-            better: Better::Lower,
-            within_rel: MIN_RELATIVE,
-            floor_abs: MIN_PROCESS_BYTES,
-            timing: false,
-            judged: true,
-        });
-    }
-    if let Some(s) = f.serve {
-        phase_headlines(&s.phases, &mut out);
-        let request = s
-            .phases
-            .iter()
-            .find(|p| p.phase == "request")
-            .map_or(MIN_RELATIVE, |p| p50_spread(&p.summary));
-        let mut r = rate("requests / s", s.requests_per_sec, request);
-        // In an open loop the rate is the schedule's, not a measurement.
-        r.judged = s.rate == 0.0;
-        out.push(r);
-        out.push(Headline {
-            metric: "server Pss".into(),
-            value: s.memory_after.pss_bytes as f64,
-            unit: Unit::Bytes,
-            better: Better::Lower,
-            within_rel: MIN_RELATIVE,
-            floor_abs: MIN_PROCESS_BYTES,
-            timing: false,
-            judged: true,
-        });
-        out.push(count("minor faults / request", s.minor_faults_per_request));
-    }
-    if let Some(k) = f.soak {
-        out.push(Headline {
-            metric: "Pss slope / 1000 cycles".into(),
-            value: k.pss_slope_per_1000_bytes,
-            unit: Unit::Bytes,
-            better: Better::Lower,
-            within_rel: MIN_RELATIVE,
-            floor_abs: MIN_PROCESS_BYTES,
-            timing: false,
-            judged: false,
-        });
-    }
-    out
-}
-
-/// The one figure that picks a variant's median round (the round shown in
-/// its tables): cycles/s (churn), Pss per instance at the largest N
-/// (scaling), pooled-acquire p99 (pool), fresh-exec p50 (session), the Pss
-/// slope (soak).
-pub fn primary(f: &Figures<'_>) -> Option<f64> {
-    let phase = |phases: &[PhaseLatency], name: &str, p99: bool| {
-        phases.iter().find(|p| p.phase == name).map(|p| {
-            if p99 {
-                p.summary.p99_ns as f64
-            } else {
-                p.summary.p50_ns as f64
-            }
-        })
-    };
-    if let Some(c) = f.churn {
-        return Some(c.cycles_per_sec);
-    }
-    if let Some(s) = f.scaling {
-        return s.steps.last().map(|st| st.per_instance.pss_bytes);
-    }
-    if let Some(p) = f.pool {
-        return phase(&p.phases, "pooled-acquire", true);
-    }
-    if let Some(s) = f.session {
-        return phase(&s.phases, "fresh-exec", false);
-    }
-    if let Some(t) = f.tenants {
-        return phase(&t.phases, "instantiate", true);
-    }
-    if let Some(s) = f.serve {
-        // Closed loop: the throughput; open loop (the rate is the
-        // schedule's): the request p99.
-        return if s.rate > 0.0 {
-            phase(&s.phases, "request", true)
-        } else {
-            Some(s.requests_per_sec)
-        };
-    }
-    f.soak.map(|k| k.pss_slope_per_1000_bytes)
-}
-
 /// Whether a round counts: measured, and not superseded by its re-run.
 pub fn counts(r: &RoundRecord) -> bool {
     r.status == VariantStatus::Ok && !r.replaced
 }
 
-/// Index (into `rounds`) of the counted round whose [`primary`] figure is the
+/// Index (into `rounds`) of the counted round whose [`crate::scenario::Scenario::primary`] figure is the
 /// median (the lower of the two middle ones for an even count).
 pub fn median_round(rounds: &[RoundRecord]) -> Option<usize> {
     let mut v: Vec<(f64, usize)> = rounds
         .iter()
         .enumerate()
         .filter(|(_, r)| counts(r))
-        .filter_map(|(i, r)| Some((primary(&Figures::of_round(r))?, i)))
+        .filter_map(|(i, r)| Some((r.result.as_ref()?.primary()?, i)))
         .collect();
     if v.is_empty() {
         return rounds.iter().position(counts);
@@ -432,7 +120,12 @@ pub fn round_stats(rounds: &[RoundRecord]) -> Vec<RoundStat> {
     counted.sort_by_key(|r| r.round);
     let per_round: Vec<Vec<Headline>> = counted
         .iter()
-        .map(|r| headlines(&Figures::of_round(r)))
+        .map(|r| {
+            r.result
+                .as_ref()
+                .map(ScenarioResult::headlines)
+                .unwrap_or_default()
+        })
         .collect();
     per_round[0]
         .iter()

@@ -15,13 +15,9 @@ use crate::report;
 use crate::result::{
     AxisResult, HostInfo, PreinitSnapshot, ResultFile, RoundRecord, VariantResult, VariantStatus,
 };
-use crate::scenario::churn::ChurnResult;
-use crate::scenario::pool::PoolResult;
-use crate::scenario::session::SessionResult;
-use crate::scenario::soak::SoakResult;
-use crate::scenario::{self, scaling::ScalingResult};
+use crate::scenario::{self, ScenarioResult};
 use crate::scenario::{Histograms, PhaseLatency};
-use crate::settings::{Experiment, ScenarioKind, Variant};
+use crate::settings::{Experiment, Variant};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
@@ -84,27 +80,13 @@ pub enum ChildOutput {
     },
 }
 
-/// What a child measured (one scenario's field is set).
+/// What a child measured.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Measured {
     /// Settings read back from the engine.
     pub effective: serde_json::Value,
-    /// Scaling figures.
-    pub scaling: Option<ScalingResult>,
-    /// Churn figures.
-    pub churn: Option<ChurnResult>,
-    /// Pool figures.
-    pub pool: Option<PoolResult>,
-    /// Session figures.
-    pub session: Option<SessionResult>,
-    /// Soak figures.
-    pub soak: Option<SoakResult>,
-    /// Serve figures.
-    #[serde(default)]
-    pub serve: Option<crate::scenario::serve::ServeResult>,
-    /// Tenants figures.
-    #[serde(default)]
-    pub tenants: Option<crate::scenario::tenants::TenantsResult>,
+    /// The scenario's figures.
+    pub result: ScenarioResult,
     /// Latency histograms, for the parent to save.
     pub histograms: Option<EncodedHistograms>,
 }
@@ -535,26 +517,14 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 started_at,
                 wall_ns,
                 disturbance: None,
-                scaling: None,
-                churn: None,
-                pool: None,
-                session: None,
-                soak: None,
-                serve: None,
-                tenants: None,
+                result: None,
             };
             let mut histograms = None;
             match outcome {
                 Ok(ChildOutput::Ok(m)) => {
                     let Measured {
                         effective,
-                        scaling,
-                        churn,
-                        pool,
-                        session,
-                        soak,
-                        serve,
-                        tenants,
+                        result: figures,
                         histograms: h,
                     } = *m;
                     let window = h
@@ -562,13 +532,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                         .map(|h| (h.started_unix_s, h.started_unix_s + h.wall_ns as f64 / 1e9));
                     record.disturbance = disturbance::assess(&samples, window, threshold);
                     slot.effective = effective;
-                    record.scaling = scaling;
-                    record.churn = churn;
-                    record.pool = pool;
-                    record.session = session;
-                    record.soak = soak;
-                    record.serve = serve;
-                    record.tenants = tenants;
+                    record.result = Some(figures);
                     histograms = h;
                 }
                 Ok(ChildOutput::Err { reason }) | Err(ChildFailure(reason)) => {
@@ -609,15 +573,12 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 old.0.replaced = true;
             }
             for w in record
-                .churn
+                .result
                 .as_ref()
-                .map(report::warnings::churn)
+                .map(ScenarioResult::warnings)
                 .unwrap_or_default()
             {
                 say(&format!("  warning: {w}"));
-            }
-            if let Some(reason) = record.soak.as_ref().and_then(soak_failure) {
-                say(&format!("  variant failed: {reason}"));
             }
             slot.records.push((record, histograms));
             let Some(vr) = assemble(v, slot, rounds, &dir, &stamp, &exp.name, i, &say) else {
@@ -687,39 +648,6 @@ struct Slot {
     saved: Option<(u32, bool)>,
 }
 
-/// Why a serve variant fails: its server died mid-run (the figures up to
-/// then are kept), or no request was answered as expected.
-fn serve_failure(s: &crate::scenario::serve::ServeResult) -> Option<String> {
-    match &s.server_died {
-        Some(d) => Some(format!(
-            "the server died mid-run ({} of {} requests answered): {d}",
-            s.ok, s.requests
-        )),
-        None if s.ok == 0 => Some(format!(
-            "no request of {} was answered as expected; the first error: {}{}",
-            s.requests,
-            s.first_error.as_deref().unwrap_or("?"),
-            s.server_first_failure
-                .as_deref()
-                .map_or_else(String::new, |f| format!("; in the server: {f}"))
-        )),
-        None => None,
-    }
-}
-
-/// Why a soak variant fails, if it grew beyond its bound.
-fn soak_failure(k: &SoakResult) -> Option<String> {
-    k.exceeded.then(|| {
-        format!(
-            "leak: Pss grows {:.0} KiB per 1,000 cycles (fitted over {} samples, R² {:.2}), above [scenario] soak_max_growth_per_1000 = {} KiB",
-            k.pss_slope_per_1000_bytes / 1024.0,
-            k.samples.len(),
-            k.pss_fit_r2,
-            k.max_growth_per_1000_bytes / 1024
-        )
-    })
-}
-
 /// The variant's result from its rounds so far: the median round's figures
 /// (see [`crate::rounds::median_round`]; the only round without rounds),
 /// the between-round statistics and the disturbance figures. The shown
@@ -744,17 +672,8 @@ fn assemble(
     .unwrap_or(slot.records.len().saturating_sub(1));
     if let Some((rec, Some(enc))) = slot.records.get_mut(shown) {
         let key = (rec.round, rec.rerun);
-        let phases: Option<&mut Vec<PhaseLatency>> = if let Some(c) = &mut rec.churn {
-            Some(&mut c.phases)
-        } else if let Some(p) = &mut rec.pool {
-            Some(&mut p.phases)
-        } else if let Some(s) = &mut rec.session {
-            Some(&mut s.phases)
-        } else if let Some(t) = &mut rec.tenants {
-            Some(&mut t.phases)
-        } else {
-            rec.serve.as_mut().map(|s| &mut s.phases)
-        };
+        let phases: Option<&mut Vec<PhaseLatency>> =
+            rec.result.as_mut().and_then(ScenarioResult::phases_mut);
         if let Some(phases) = phases
             && slot.saved != Some(key)
         {
@@ -793,9 +712,9 @@ fn assemble(
         )
     };
     let mut warnings = rec
-        .churn
+        .result
         .as_ref()
-        .map(report::warnings::churn)
+        .map(ScenarioResult::warnings)
         .unwrap_or_default();
     if let Some(d) = &disturbance
         && disturbed_rounds > 0
@@ -819,19 +738,7 @@ fn assemble(
             ));
         }
     }
-    let failure = rec
-        .soak
-        .as_ref()
-        .and_then(soak_failure)
-        .or_else(|| rec.serve.as_ref().and_then(serve_failure))
-        .or_else(|| {
-            scenario::all_calls_faulted(
-                v,
-                rec.churn.as_ref(),
-                rec.soak.as_ref(),
-                rec.tenants.as_ref(),
-            )
-        });
+    let failure = rec.result.as_ref().and_then(|r| r.failure(v));
     let status = match (&rec.status, failure) {
         (VariantStatus::Ok, Some(reason)) => {
             say(&format!("  variant failed: {reason}"));
@@ -858,13 +765,7 @@ fn assemble(
         },
         status,
         wall_ns: rec.wall_ns,
-        scaling: rec.scaling,
-        churn: rec.churn,
-        pool: rec.pool,
-        session: rec.session,
-        soak: rec.soak,
-        serve: rec.serve,
-        tenants: rec.tenants,
+        result: rec.result,
         vs_baseline: None,
         warnings,
         preinit_snapshot: slot.preinit_snapshot.clone(),
@@ -1028,7 +929,7 @@ fn run_child(
     });
     CHILD_PID.store(0, Ordering::SeqCst);
     let status = status.map_err(|e| ChildFailure(format!("waiting for the child: {e}")))?;
-    match serde_json::from_slice::<ChildOutput>(&out) {
+    match decode_child_output(&out) {
         Ok(o) => Ok(o),
         Err(_) => {
             use std::os::unix::process::ExitStatusExt;
@@ -1040,6 +941,16 @@ fn run_child(
             Err(ChildFailure(format!("the measuring process {how}{at}")))
         }
     }
+}
+
+/// A child's answer; an older build's (`[experiment] builds`) in the layout
+/// of its time is converted ([`crate::result::upgrade_measurement`]).
+fn decode_child_output(out: &[u8]) -> serde_json::Result<ChildOutput> {
+    let mut doc: serde_json::Value = serde_json::from_slice(out)?;
+    if let Some(m) = doc.get_mut("Ok").and_then(|m| m.as_object_mut()) {
+        crate::result::upgrade_measurement(m);
+    }
+    serde_json::from_value(doc)
 }
 
 fn signal_name(sig: i32) -> &'static str {
@@ -1157,47 +1068,10 @@ pub fn explain_failure(msg: &str) -> String {
 
 fn measure(job: &Job) -> Result<Measured> {
     let v = &job.variant;
-    let artifact = job.artifact.as_deref();
-    let mut m = Measured {
-        effective: serde_json::Value::Null,
-        scaling: None,
-        churn: None,
-        pool: None,
-        session: None,
-        soak: None,
-        serve: None,
-        tenants: None,
-        histograms: None,
-    };
-    match v.scenario.kind {
-        ScenarioKind::Scaling => m.scaling = Some(scenario::scaling::run(v, artifact)?),
-        ScenarioKind::Churn => {
-            let (result, hists) = scenario::churn::run(v, artifact)?;
-            m.histograms = Some(EncodedHistograms::new(&hists)?);
-            m.churn = Some(result);
-        }
-        ScenarioKind::Pool => {
-            let (result, hists) = scenario::pool::run(v, artifact)?;
-            m.histograms = Some(EncodedHistograms::new(&hists)?);
-            m.pool = Some(result);
-        }
-        ScenarioKind::Soak => m.soak = Some(scenario::soak::run(v, artifact)?),
-        ScenarioKind::Session => {
-            let (result, hists) = scenario::session::run(v, artifact)?;
-            m.histograms = Some(EncodedHistograms::new(&hists)?);
-            m.session = Some(result);
-        }
-        ScenarioKind::Serve => {
-            let (result, hists) = scenario::serve::run(v, artifact)?;
-            m.histograms = Some(EncodedHistograms::new(&hists)?);
-            m.serve = Some(result);
-        }
-        ScenarioKind::Tenants => {
-            let (result, hists) = scenario::tenants::run(v, artifact)?;
-            m.histograms = Some(EncodedHistograms::new(&hists)?);
-            m.tenants = Some(result);
-        }
-    }
-    m.effective = crate::settings::effective_settings(&scenario::engine(v)?);
-    Ok(m)
+    let (result, hists) = scenario::run(v, job.artifact.as_deref())?;
+    Ok(Measured {
+        effective: crate::settings::effective_settings(&scenario::engine(v)?),
+        result,
+        histograms: hists.as_ref().map(EncodedHistograms::new).transpose()?,
+    })
 }

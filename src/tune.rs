@@ -45,7 +45,7 @@
 use crate::guest;
 use crate::measure::latency::LatencySummary;
 use crate::report::{duration, mib};
-use crate::runner::{self, Measured};
+use crate::runner;
 use crate::scenario;
 use crate::settings::{
     Allocator, EngineSettings, Experiment, Objective, PoolingSettings, ScenarioKind, ServeServer,
@@ -80,12 +80,10 @@ pub struct Candidate {
     pub last: Option<(f64, LatencySummary)>,
     /// Measured fixed Pss (engine + module) and Pss per sandbox, for finalists.
     pub memory: Option<(f64, f64)>,
-    /// Tenants objective: the highest Pss the last tenants run sampled.
-    pub peak_pss: Option<f64>,
-    /// Serving objective: the server process's Pss after the last
-    /// measurement's timed requests (the serve result's
-    /// `memory_after.pss_bytes`).
-    pub server_pss: Option<f64>,
+    /// The memory its last measurement measured of itself
+    /// ([`crate::scenario::Score::memory_bytes`]): a serving tune's server
+    /// Pss after the timed requests, a tenants run's peak Pss.
+    pub run_memory: Option<f64>,
     /// Why it was dropped, if it was.
     pub pruned: Option<String>,
     /// A reference (not a candidate).
@@ -103,8 +101,7 @@ impl Candidate {
             scores: Vec::new(),
             last: None,
             memory: None,
-            peak_pss: None,
-            server_pss: None,
+            run_memory: None,
             pruned: None,
             reference,
             disturbed: 0,
@@ -127,13 +124,12 @@ impl Candidate {
     }
 
     /// The memory measured of it, which a tie between finalists is resolved
-    /// by when their kept-resident bounds are equal: a serving tune's server
-    /// Pss after the timed requests ([`Candidate::server_pss`]), a tenants
-    /// run's peak Pss ([`Candidate::peak_pss`]), else the finalist memory
-    /// probe's fixed Pss + `live_instances` x Pss per sandbox
-    /// ([`Candidate::memory`]).
+    /// by when their kept-resident bounds are equal: what its run measured
+    /// of itself ([`Candidate::run_memory`]: a server's Pss, a tenants run's
+    /// peak Pss), else the finalist memory probe's fixed Pss +
+    /// `live_instances` x Pss per sandbox ([`Candidate::memory`]).
     pub fn measured_memory(&self, live_instances: u32) -> Option<f64> {
-        self.server_pss.or(self.peak_pss).or_else(|| {
+        self.run_memory.or_else(|| {
             self.memory
                 .map(|(fixed, per)| fixed + f64::from(live_instances) * per)
         })
@@ -150,63 +146,6 @@ pub struct TuneOutput {
     pub dir: PathBuf,
     /// `tuned.toml`.
     pub tuned_toml: PathBuf,
-}
-
-/// The objective as a number where higher is better; `Err` says why a
-/// candidate is out (no figures, or over the p99 target).
-fn score(t: &TuneSettings, m: &Measured) -> Result<(f64, f64, LatencySummary), String> {
-    if t.objective == Objective::RequestsPerSecond {
-        let s = m.serve.as_ref().ok_or("no serve figures")?;
-        let req = s
-            .phases
-            .iter()
-            .find(|p| p.phase == "request")
-            .ok_or("no request latency")?
-            .summary;
-        if s.ok == 0 {
-            return Err(format!(
-                "no request answered: {}",
-                s.first_error.as_deref().unwrap_or("?")
-            ));
-        }
-        let target = (t.p99_target_ms * 1e6) as u64;
-        if target > 0 && req.p99_ns > target {
-            return Err(format!(
-                "request p99 {} is over the target {}",
-                duration(req.p99_ns as f64),
-                duration(target as f64)
-            ));
-        }
-        return Ok((s.requests_per_sec, s.requests_per_sec, req));
-    }
-    if t.objective == Objective::TenantsP99Instantiate {
-        let r = m.tenants.as_ref().ok_or("no tenants figures")?;
-        let inst =
-            *crate::scenario::tenants::phase(r, "instantiate").ok_or("no instantiate latency")?;
-        let budget = t.memory_budget.0;
-        if budget > 0 && r.peak_pss_bytes > budget {
-            return Err(format!(
-                "peak Pss {} is over the memory budget {}",
-                mib(r.peak_pss_bytes as f64),
-                mib(budget as f64)
-            ));
-        }
-        return Ok((-(inst.p99_ns as f64), r.requests_per_sec, inst));
-    }
-    score_churn(t.objective, m).ok_or_else(|| "no churn figures".to_string())
-}
-
-/// The churn objectives.
-fn score_churn(objective: Objective, m: &Measured) -> Option<(f64, f64, LatencySummary)> {
-    let c = m.churn.as_ref()?;
-    let inst = c.phases.iter().find(|p| p.phase == "instantiate")?.summary;
-    let s = match objective {
-        Objective::SandboxesPerSecond => c.cycles_per_sec,
-        Objective::P99TimeToReady
-        | Objective::RequestsPerSecond
-        | Objective::TenantsP99Instantiate => -(inst.p99_ns as f64),
-    };
-    Some((s, c.cycles_per_sec, inst))
 }
 
 fn keep_resident(v: &Variant) -> u64 {
@@ -504,24 +443,24 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         rounds: 2,
         p99_target_ms: 0.0,
     });
-    let (wanted, objective_hint) = if t.objective == Objective::RequestsPerSecond {
-        (
-            ScenarioKind::Serve,
-            "objective = \"requests-per-second\" measures candidates with the serve scenario: set [scenario] kind = \"serve\"",
-        )
-    } else if t.objective == Objective::TenantsP99Instantiate {
-        (
-            ScenarioKind::Tenants,
-            "objective = \"tenants-p99-instantiate\" measures candidates with the tenants scenario: set [scenario] kind = \"tenants\"",
-        )
-    } else {
-        (
-            ScenarioKind::Churn,
-            "tune measures candidates with the churn scenario: set [scenario] kind = \"churn\" (or objective = \"requests-per-second\" with kind = \"serve\")",
-        )
-    };
-    if exp.variants.iter().any(|v| v.scenario.kind != wanted) {
-        bail!("{}: {objective_hint}", exp.path.display());
+    let wanted = crate::scenario::kinds_for(t.objective);
+    if let Some(v) = exp
+        .variants
+        .iter()
+        .find(|v| !wanted.contains(&v.scenario.kind))
+    {
+        let names: Vec<String> = wanted.iter().map(|k| format!("\"{}\"", k.name())).collect();
+        bail!(
+            "{}: objective = \"{}\" measures candidates with the {} scenario, not `{}`: set [scenario] kind = {}",
+            exp.path.display(),
+            serde_json::to_value(t.objective)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            names.join(" or "),
+            v.scenario.kind.name(),
+            names.join(" or ")
+        );
     }
     // The references are measured in the candidates' server: one server per
     // tune, or a gain would compare two servers.
@@ -529,7 +468,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         .variants
         .iter()
         .any(|v| v.scenario.server != exp.variants[0].scenario.server)
-        && wanted == ScenarioKind::Serve
+        && wanted.contains(&ScenarioKind::Serve)
     {
         bail!(
             "{}: a serving tune measures its candidates and references in one server: give every candidate the same [scenario] server",
@@ -611,18 +550,14 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
         match m {
             // A reference is measured whatever the latency target: the
             // winner's gain over it is what the summary reports.
-            Ok(m) => match score(
-                &TuneSettings {
-                    p99_target_ms: if c.reference { 0.0 } else { t.p99_target_ms },
-                    ..t.clone()
-                },
-                &m,
-            ) {
-                Ok((s, cps, inst)) => {
-                    c.scores.push(s);
-                    c.last = Some((cps, inst));
-                    c.peak_pss = m.tenants.as_ref().map(|r| r.peak_pss_bytes as f64);
-                    c.server_pss = m.serve.as_ref().map(|r| r.memory_after.pss_bytes as f64);
+            Ok(m) => match m.result.score(&TuneSettings {
+                p99_target_ms: if c.reference { 0.0 } else { t.p99_target_ms },
+                ..t.clone()
+            }) {
+                Ok(score) => {
+                    c.scores.push(score.value);
+                    c.last = Some((score.rate, score.latency));
+                    c.run_memory = score.memory_bytes;
                 }
                 Err(why) => c.pruned = Some(why),
             },
@@ -666,17 +601,14 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
             finalists.push(i);
             continue;
         }
-        let mut probe = c.variant.clone();
-        probe.scenario.kind = ScenarioKind::Scaling;
-        probe.scenario.counts = vec![1, t.live_instances.clamp(2, 20)];
+        let probe = crate::scenario::memory_probe(&c.variant, t.live_instances.clamp(2, 20));
         say(&format!("memory of finalist {}", c.variant.name));
         let (run_as, a) = artifact(&probe)?;
         match runner::measure_variant(&opts.exe, &run_as, a) {
             Ok(m) => {
-                let s = m.scaling.context("no scaling figures")?;
-                let step = s.steps.last().context("no scaling step")?;
-                let fixed = s.after_module.pss_bytes as f64;
-                let per = step.per_instance.pss_bytes;
+                let cost = m.result.memory_cost().context("no memory figures")?;
+                let fixed = cost.fixed_pss_bytes;
+                let per = cost.per_instance_pss_bytes;
                 c.memory = Some((fixed, per));
                 let kept = kept_resident_bound(&c.variant) as f64;
                 let need = fixed + live as f64 * per + kept;
@@ -876,7 +808,7 @@ fn figure(c: &Candidate, objective: Objective) -> String {
         (Some(m), Objective::TenantsP99Instantiate) => format!(
             "p99 instantiate {}, peak Pss {}",
             duration(-m),
-            c.peak_pss.map_or("-".into(), mib)
+            c.run_memory.map_or("-".into(), mib)
         ),
         (None, _) => "-".into(),
     }

@@ -72,7 +72,7 @@ fn every_variant_is_measured_by_each_build_in_one_run() {
         ]
     );
     for v in &r.variants {
-        let churn = v.churn.as_ref().expect("measured");
+        let churn = v.result.as_ref().and_then(|r| r.churn()).expect("measured");
         assert!(churn.total_cycles > 0, "{}", v.name);
         let other = v.name.ends_with("build=other");
         assert_eq!(v.settings.lab_build.is_some(), other, "{}", v.name);
@@ -151,7 +151,7 @@ fn session_speedups_over_the_baseline_build_are_medians_of_per_round_ratios() {
                 .iter()
                 .find(|x| x.round == round && pooling_lab::rounds::counts(x))
                 .unwrap();
-            let s = rec.session.as_ref().unwrap();
+            let s = rec.result.as_ref().and_then(|r| r.session()).unwrap();
             s.phases
                 .iter()
                 .find(|p| p.phase == phase)

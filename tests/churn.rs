@@ -62,7 +62,7 @@ memory_init_cow = false
     assert_eq!(r.variants.len(), 2);
     for v in &r.variants {
         assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
-        let c = v.churn.as_ref().unwrap();
+        let c = v.result.as_ref().and_then(|r| r.churn()).unwrap();
         let expected = c.iterations_per_thread * u64::from(c.threads);
         assert_eq!(c.total_cycles, expected);
         assert_eq!(c.phases.len(), 4);
@@ -110,8 +110,8 @@ memory_init_cow = false
     // thousands of times apart on any machine; 10x is a robust floor.
     let speedup = cmp.p50_speedup["instantiate"];
     assert!(speedup > 10.0, "instantiate speedup {speedup}");
-    let pooled_cycle = pooled.churn.as_ref().unwrap();
-    let base_cycle = base.churn.as_ref().unwrap();
+    let pooled_cycle = pooled.result.as_ref().and_then(|r| r.churn()).unwrap();
+    let base_cycle = base.result.as_ref().and_then(|r| r.churn()).unwrap();
     let expected = pooled_cycle.cycles_per_sec / base_cycle.cycles_per_sec;
     let got = cmp.throughput_ratio.unwrap();
     assert!(

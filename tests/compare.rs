@@ -27,7 +27,13 @@ fn only(r: &ResultFile, name: &str) -> ResultFile {
 /// `factor`.
 fn memory_scaled(r: &ResultFile, i: usize, factor: f64) -> ResultFile {
     let mut b = r.clone();
-    for st in &mut b.variants[i].scaling.as_mut().unwrap().steps {
+    for st in &mut b.variants[i]
+        .result
+        .as_mut()
+        .and_then(|r| r.scaling_mut())
+        .unwrap()
+        .steps
+    {
         st.per_instance.pss_bytes *= factor;
         st.per_instance.private_dirty_bytes *= factor;
     }
@@ -96,7 +102,15 @@ fn memory_figures_scaled_up_are_worse_and_scaled_down_better_in_each_direction()
     let metrics: usize = a
         .variants
         .iter()
-        .map(|v| 2 * v.scaling.as_ref().unwrap().steps.len())
+        .map(|v| {
+            2 * v
+                .result
+                .as_ref()
+                .and_then(|r| r.scaling())
+                .unwrap()
+                .steps
+                .len()
+        })
         .sum();
     assert_eq!(d.len(), metrics);
     for m in &d {
@@ -120,7 +134,15 @@ fn memory_figures_scaled_up_are_worse_and_scaled_down_better_in_each_direction()
             .iter()
             .zip(&a.variants)
             .filter(|(x, _)| **x == f)
-            .map(|(_, v)| 2 * v.scaling.as_ref().unwrap().steps.len())
+            .map(|(_, v)| {
+                2 * v
+                    .result
+                    .as_ref()
+                    .and_then(|r| r.scaling())
+                    .unwrap()
+                    .steps
+                    .len()
+            })
             .sum::<usize>()
     };
     let (up, same, down) = (per_variant(4.0), per_variant(1.0), per_variant(0.25));
@@ -148,10 +170,20 @@ fn a_throughput_three_times_higher_is_better_and_three_times_lower_worse() {
     let name = "pooling/defaults/threads=1";
     let base = only(&a, &a.baseline);
     let one = only(&a, name);
-    let before = one.variants[0].churn.as_ref().unwrap().cycles_per_sec;
+    let before = one.variants[0]
+        .result
+        .as_ref()
+        .and_then(|r| r.churn())
+        .unwrap()
+        .cycles_per_sec;
     for (factor, verdict) in [(3.0, Verdict::Better), (1.0 / 3.0, Verdict::Worse)] {
         let mut b = one.clone();
-        b.variants[0].churn.as_mut().unwrap().cycles_per_sec *= factor;
+        b.variants[0]
+            .result
+            .as_mut()
+            .and_then(|r| r.churn_mut())
+            .unwrap()
+            .cycles_per_sec *= factor;
         let d = compare::diff(&one, &b);
         let cps = d.iter().find(|m| m.metric == "cycles / s").unwrap();
         assert_eq!((cps.a, cps.b), (before, before * factor), "{cps:?}");
@@ -174,7 +206,12 @@ fn a_throughput_three_times_higher_is_better_and_three_times_lower_worse() {
             "{d:?}"
         );
         // The ratio to the baseline follows the figure.
-        let base_cps = base.variants[0].churn.as_ref().unwrap().cycles_per_sec;
+        let base_cps = base.variants[0]
+            .result
+            .as_ref()
+            .and_then(|r| r.churn())
+            .unwrap()
+            .cycles_per_sec;
         let c = vs_baseline::compare(&base.variants[0], &b.variants[0]).unwrap();
         let ratio = c.throughput_ratio.unwrap();
         let expected = before * factor / base_cps;
@@ -276,7 +313,7 @@ fn the_serve_table_shows_requests_per_second_and_pss_against_the_baseline() {
         v.rounds.retain(pooling_lab::rounds::counts);
         assert_eq!(v.rounds.len(), 3, "{}", v.name);
         for (k, rec) in v.rounds.iter_mut().enumerate() {
-            let s = rec.serve.as_mut().unwrap();
+            let s = rec.result.as_mut().and_then(|r| r.serve_mut()).unwrap();
             assert_eq!(s.rate, 0.0, "closed loop");
             s.requests_per_sec = rps[k];
             s.memory_after.pss_bytes = pss[k];
@@ -323,15 +360,23 @@ fn the_serve_table_shows_requests_per_second_and_pss_against_the_baseline() {
     for (at, rps, pss) in [(base_at, 1500.0, 50u64 << 20), (v_at, 4200.0, 70 << 20)] {
         let v = &mut r.variants[at];
         v.rounds.clear();
-        let s = v.serve.as_mut().unwrap();
+        let s = v.result.as_mut().and_then(|r| r.serve_mut()).unwrap();
         s.requests_per_sec = rps;
         s.memory_after.pss_bytes = pss;
     }
     vs_baseline::fill(&mut r);
     let md = pooling_lab::report::markdown::render(&r);
     let (b, v) = (
-        r.variants[base_at].serve.as_ref().unwrap(),
-        r.variants[v_at].serve.as_ref().unwrap(),
+        r.variants[base_at]
+            .result
+            .as_ref()
+            .and_then(|r| r.serve())
+            .unwrap(),
+        r.variants[v_at]
+            .result
+            .as_ref()
+            .and_then(|r| r.serve())
+            .unwrap(),
     );
     let row = table_row(&md, header, name);
     assert_eq!(

@@ -60,7 +60,13 @@ fn a_strided_guest_leaves_one_region_per_page_and_the_report_says_what_the_reset
     let r = report::json::read(&common::result_json(dir.path(), "dirty-regions")).unwrap();
     let region = |name: &str| {
         let v = r.variants.iter().find(|v| v.name == name).unwrap();
-        v.churn.as_ref().unwrap().dirty_regions.clone().unwrap()
+        v.result
+            .as_ref()
+            .and_then(|r| r.churn())
+            .unwrap()
+            .dirty_regions
+            .clone()
+            .unwrap()
     };
     // 256 KiB of 4 KiB pages: 64 pages, written by every call.
     let pages = (256 * 1024) / dirty::page_size();

@@ -67,7 +67,7 @@ counts = [1, 8]
     let mib = 1048576.0;
     for v in &r.variants {
         assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
-        let s = v.scaling.as_ref().unwrap();
+        let s = v.result.as_ref().and_then(|r| r.scaling()).unwrap();
         let at8 = s.steps.iter().find(|s| s.live_instances == 8).unwrap();
         let pss = at8.per_instance.pss_bytes;
         let cow = v.settings.engine.memory_init_cow.unwrap();

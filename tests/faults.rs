@@ -19,7 +19,7 @@ fn faulting_guests_are_counted_by_name_and_the_run_goes_on() {
     let get = |name: &str| {
         let v = r.variants.iter().find(|v| v.name == name).unwrap();
         assert_eq!(v.status, VariantStatus::Ok, "{name}");
-        v.churn.as_ref().unwrap()
+        v.result.as_ref().and_then(|r| r.churn()).unwrap()
     };
     for healthy in ["healthy", "healthy-on-demand"] {
         let c = get(healthy);
@@ -84,7 +84,7 @@ fn soak_fails_the_leaking_variant_and_keeps_its_figures() {
     for name in ["fresh", "reuse"] {
         let v = r.variants.iter().find(|v| v.name == name).unwrap();
         assert_eq!(v.status, VariantStatus::Ok, "{name}");
-        let k = v.soak.as_ref().unwrap();
+        let k = v.result.as_ref().and_then(|r| r.soak()).unwrap();
         assert!(!k.exceeded, "{name}: {k:?}");
         assert_eq!(k.samples.len(), 11);
     }
@@ -93,7 +93,7 @@ fn soak_fails_the_leaking_variant_and_keeps_its_figures() {
         panic!("leaky guest not caught: {:?}", leaky.status)
     };
     assert!(reason.starts_with("leak: Pss grows"), "{reason}");
-    let k = leaky.soak.as_ref().unwrap();
+    let k = leaky.result.as_ref().and_then(|r| r.soak()).unwrap();
     // One 4 KiB page per call: ~4 MiB per 1,000 calls, on a straight line.
     assert!(k.pss_slope_per_1000_bytes > 3.0 * 1048576.0, "{k:?}");
     assert!(k.pss_fit_r2 > 0.99, "{k:?}");

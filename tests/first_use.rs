@@ -16,7 +16,12 @@ const QUICK: &str = "results/quick/20261127T185142Z.json";
 #[test]
 fn the_fault_table_has_every_kind_checks_included() {
     let mut r = report::json::read(Path::new(CHURN)).unwrap();
-    let f = &mut r.variants[0].churn.as_mut().unwrap().faults;
+    let f = &mut r.variants[0]
+        .result
+        .as_mut()
+        .and_then(|r| r.churn_mut())
+        .unwrap()
+        .faults;
     f.checks = 300;
     f.first = Some("the result is 4, expected 5".into());
     let md = markdown::render(&r);
@@ -49,7 +54,12 @@ fn the_scaling_report_shows_the_call_latency() {
         md.contains("| instantiate (mean) | first call (mean) |"),
         "{md}"
     );
-    let step = &r.variants[0].scaling.as_ref().unwrap().steps[0];
+    let step = &r.variants[0]
+        .result
+        .as_ref()
+        .and_then(|r| r.scaling())
+        .unwrap()
+        .steps[0];
     let call = report::duration(step.call_mean_ns);
     let row = md
         .lines()
@@ -109,8 +119,9 @@ warmup = 2
     assert_eq!(r.variants.len(), 4);
     for v in &r.variants {
         let churn = v
-            .churn
+            .result
             .as_ref()
+            .and_then(|r| r.churn())
             .unwrap_or_else(|| panic!("{} not measured", v.name));
         assert_eq!(churn.faults.total(), 0, "{}: {:?}", v.name, churn.faults);
         assert_eq!(churn.total_cycles, 20, "{}", v.name);

@@ -85,8 +85,9 @@ warmup = 10
     for v in before {
         assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
         let c = v
-            .churn
+            .result
             .as_ref()
+            .and_then(|r| r.churn())
             .expect("figures of a measured variant kept");
         assert!(c.total_cycles > 0 && c.cycles_per_sec > 0.0, "{c:?}");
     }

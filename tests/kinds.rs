@@ -162,12 +162,24 @@ not_expect_stdout = "goodbye"
         ),
     );
     let r = run_ok(dir.path(), "cmd", &cfg);
-    let churn = |i: usize| r.variants[i].churn.as_ref().unwrap();
+    let churn = |i: usize| {
+        r.variants[i]
+            .result
+            .as_ref()
+            .and_then(|r| r.churn())
+            .unwrap()
+    };
     assert_eq!(churn(3).faults.checks, 20, "{:?}", churn(3).faults);
     let first = churn(3).faults.first.clone().unwrap();
     assert!(first.contains("stdout contains `ell`"), "{first}");
     assert_eq!(churn(4).faults.total(), 0, "{:?}", churn(4).faults);
-    let churn = |i: usize| r.variants[i].churn.as_ref().unwrap();
+    let churn = |i: usize| {
+        r.variants[i]
+            .result
+            .as_ref()
+            .and_then(|r| r.churn())
+            .unwrap()
+    };
     assert_eq!(churn(0).faults.total(), 0, "{:?}", churn(0).faults);
     assert_eq!(churn(1).faults.checks, 20, "{:?}", churn(1).faults);
     assert!(
@@ -224,7 +236,13 @@ expect_faults = true
         ),
     );
     let r = run_ok(dir.path(), "plan", &cfg);
-    let churn = |i: usize| r.variants[i].churn.as_ref().unwrap();
+    let churn = |i: usize| {
+        r.variants[i]
+            .result
+            .as_ref()
+            .and_then(|r| r.churn())
+            .unwrap()
+    };
     assert_eq!(churn(0).faults.total(), 0, "{:?}", churn(0).faults);
     assert_eq!(churn(1).faults.checks, 20, "{:?}", churn(1).faults);
     assert!(
@@ -285,7 +303,13 @@ core_instances = 3
 "#,
     );
     let r = run_ok(dir.path(), "http", &cfg);
-    let churn = |i: usize| r.variants[i].churn.as_ref().unwrap();
+    let churn = |i: usize| {
+        r.variants[i]
+            .result
+            .as_ref()
+            .and_then(|r| r.churn())
+            .unwrap()
+    };
     assert_eq!(churn(0).faults.total(), 0, "{:?}", churn(0).faults);
     assert_eq!(churn(1).faults.checks, 20, "{:?}", churn(1).faults);
     assert!(
@@ -337,7 +361,16 @@ calls = [{{ export = "add", args = [2, 2], result = "i32", expect = "5" }}]
         other => panic!("{other:?}"),
     }
     // The figures are kept.
-    assert_eq!(r.variants[0].churn.as_ref().unwrap().faults.checks, 20);
+    assert_eq!(
+        r.variants[0]
+            .result
+            .as_ref()
+            .and_then(|r| r.churn())
+            .unwrap()
+            .faults
+            .checks,
+        20
+    );
 }
 
 #[test]
@@ -611,7 +644,7 @@ calls = [
         r.variants
             .iter()
             .find(|v| v.name == name)
-            .and_then(|v| v.churn.as_ref())
+            .and_then(|v| v.result.as_ref().and_then(|r| r.churn()))
             .unwrap_or_else(|| panic!("no churn result for {name}"))
     };
     let freed = churn("static-freed");
@@ -664,7 +697,13 @@ expect_faults = true
         ),
     );
     let r = run_ok(dir.path(), "absent", &cfg);
-    let churn = |i: usize| r.variants[i].churn.as_ref().unwrap();
+    let churn = |i: usize| {
+        r.variants[i]
+            .result
+            .as_ref()
+            .and_then(|r| r.churn())
+            .unwrap()
+    };
     assert_eq!(churn(0).faults.total(), 0, "{:?}", churn(0).faults);
     for i in [1, 2] {
         let f = &churn(i).faults;

@@ -59,7 +59,13 @@ fn with_prefault_the_reset_scan_finds_only_the_pages_guests_wrote() {
             .iter()
             .find(|v| v.name == name)
             .unwrap_or_else(|| panic!("no variant {name}"));
-        v.churn.as_ref().unwrap().dirty_regions.clone().unwrap()
+        v.result
+            .as_ref()
+            .and_then(|r| r.churn())
+            .unwrap()
+            .dirty_regions
+            .clone()
+            .unwrap()
     };
     // 256 KiB of 4 KiB pages, 64 KiB apart: one page per 64 KiB of 4 MiB.
     let written = (256 * 1024) / dirty::page_size();

@@ -107,11 +107,15 @@ expect_faults = true
     let r = report::json::read(&json).unwrap();
     let answer = &r.variants[0];
     assert_eq!(answer.status, VariantStatus::Ok);
-    let c = answer.churn.as_ref().unwrap();
+    let c = answer.result.as_ref().and_then(|r| r.churn()).unwrap();
     // Every cycle printed the expected line (a missing or wrong line is a fault).
     assert_eq!(c.faults.total(), 0, "{:?}", c.faults);
     assert_eq!(c.total_cycles, 50);
-    let throws = r.variants[1].churn.as_ref().unwrap();
+    let throws = r.variants[1]
+        .result
+        .as_ref()
+        .and_then(|r| r.churn())
+        .unwrap();
     assert_eq!(throws.faults.checks, 50, "{:?}", throws.faults);
     let first = throws.faults.first.as_deref().unwrap();
     assert!(first.contains("Error: boom"), "{first}");
@@ -162,7 +166,11 @@ sample_every = 20
     .unwrap();
     common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
     let r = report::json::read(&common::result_json(dir.path(), "qjs-tenants")).unwrap();
-    let t = r.variants[0].tenants.as_ref().unwrap();
+    let t = r.variants[0]
+        .result
+        .as_ref()
+        .and_then(|r| r.tenants())
+        .unwrap();
     assert_eq!(t.faults.total(), 0, "{:?}", t.faults);
     assert_eq!(t.guest_kind, "wasi-reactor");
     assert_eq!((t.cold, t.non_affine_warm, t.affine), (1, 39, 40), "{t:#?}");
@@ -231,11 +239,19 @@ expect_faults = true
     common::expect_success(&common::run_quiet("run", &config, dir.path(), &env));
     let json = common::result_json(dir.path(), "py-smoke");
     let r = report::json::read(&json).unwrap();
-    let numpy = r.variants[0].churn.as_ref().unwrap();
+    let numpy = r.variants[0]
+        .result
+        .as_ref()
+        .and_then(|r| r.churn())
+        .unwrap();
     assert_eq!(numpy.faults.total(), 0, "{:?}", numpy.faults);
     // The sandbox boundary: the guest was granted only the stdlib, read-only,
     // so the host's /etc/passwd does not exist for it.
-    let host = r.variants[1].churn.as_ref().unwrap();
+    let host = r.variants[1]
+        .result
+        .as_ref()
+        .and_then(|r| r.churn())
+        .unwrap();
     assert_eq!(host.faults.checks, host.total_cycles, "{:?}", host.faults);
     let first = host.faults.first.as_deref().unwrap();
     assert!(
@@ -244,13 +260,25 @@ expect_faults = true
     );
     // No host environment variable reaches the guest (POOLING_LAB_SECRET is
     // set for the run): only the three it is given.
-    let env = r.variants[2].churn.as_ref().unwrap();
+    let env = r.variants[2]
+        .result
+        .as_ref()
+        .and_then(|r| r.churn())
+        .unwrap();
     assert_eq!(env.faults.total(), 0, "{:?}", env.faults);
     // What the config grants is visible: one variable, a private writable /tmp.
-    let granted = r.variants[3].churn.as_ref().unwrap();
+    let granted = r.variants[3]
+        .result
+        .as_ref()
+        .and_then(|r| r.churn())
+        .unwrap();
     assert_eq!(granted.faults.total(), 0, "{:?}", granted.faults);
     // The stdlib grant is read-only.
-    let ro = r.variants[4].churn.as_ref().unwrap();
+    let ro = r.variants[4]
+        .result
+        .as_ref()
+        .and_then(|r| r.churn())
+        .unwrap();
     assert_eq!(ro.faults.checks, ro.total_cycles, "{:?}", ro.faults);
     let first = ro.faults.first.as_deref().unwrap();
     assert!(first.contains("PermissionError"), "{first}");
@@ -333,7 +361,7 @@ expect_stdout = "ok 45"
     let r = report::json::read(&json).unwrap();
     for v in &r.variants {
         assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
-        let c = v.churn.as_ref().unwrap();
+        let c = v.result.as_ref().and_then(|r| r.churn()).unwrap();
         // numpy is already in a fresh sandbox's modules (the snapshot ran the
         // import), and the restored interpreter still finds its stdlib and,
         // when granted, its own /tmp (its descriptors match the snapshot's).

@@ -88,16 +88,25 @@ fn rounds_are_interleaved_kept_and_summarised() {
         // Every counted round is kept in full, and three count.
         let counted: Vec<_> = v.rounds.iter().filter(|x| rounds::counts(x)).collect();
         assert_eq!(counted.len(), 3, "{}", v.name);
-        assert!(counted.iter().all(|x| x.churn.is_some()));
+        assert!(
+            counted
+                .iter()
+                .all(|x| x.result.as_ref().and_then(|r| r.churn()).is_some())
+        );
         // The shown figures are the median round's.
         let shown = v
             .rounds
             .iter()
             .find(|x| x.round == v.shown_round && rounds::counts(x))
             .unwrap();
-        let c = v.churn.as_ref().unwrap();
+        let c = v.result.as_ref().and_then(|r| r.churn()).unwrap();
         assert_eq!(
-            shown.churn.as_ref().unwrap().cycles_per_sec,
+            shown
+                .result
+                .as_ref()
+                .and_then(|r| r.churn())
+                .unwrap()
+                .cycles_per_sec,
             c.cycles_per_sec
         );
         let cps = v
@@ -210,7 +219,7 @@ fn compare_with_a_scaled_copy(measured: &ResultFile) {
 /// Multiplies the throughput of every round of `v` by `factor`.
 fn scale_throughput(v: &mut VariantResult, factor: f64) {
     for r in &mut v.rounds {
-        if let Some(c) = r.churn.as_mut() {
+        if let Some(c) = r.result.as_mut().and_then(|r| r.churn_mut()) {
             c.cycles_per_sec *= factor;
         }
     }
@@ -222,7 +231,13 @@ fn round_values(v: &VariantResult) -> Vec<f64> {
         .rounds
         .iter()
         .filter(|r| rounds::counts(r))
-        .map(|r| r.churn.as_ref().unwrap().cycles_per_sec)
+        .map(|r| {
+            r.result
+                .as_ref()
+                .and_then(|r| r.churn())
+                .unwrap()
+                .cycles_per_sec
+        })
         .collect();
     values.sort_by(f64::total_cmp);
     values
@@ -235,7 +250,13 @@ fn per_round_throughput_ratios(base: &VariantResult, v: &VariantResult) -> Vec<f
         x.rounds
             .iter()
             .find(|r| r.round == round && rounds::counts(r))
-            .map(|r| r.churn.as_ref().unwrap().cycles_per_sec)
+            .map(|r| {
+                r.result
+                    .as_ref()
+                    .and_then(|r| r.churn())
+                    .unwrap()
+                    .cycles_per_sec
+            })
     };
     let mut ratios: Vec<f64> = v
         .rounds

@@ -41,7 +41,7 @@ fn pool_scenario_serves_from_the_pool_and_beats_inline_instantiation() {
     let (r, folder) = run(dir.path(), "pool-e2e", &config);
     let v = &r.variants[0];
     assert_eq!(v.status, VariantStatus::Ok);
-    let p = v.pool.as_ref().unwrap();
+    let p = v.result.as_ref().and_then(|r| r.pool()).unwrap();
     assert_eq!(p.requests, 200);
     assert_eq!(p.phases.len(), 6);
     for ph in &p.phases {
@@ -99,7 +99,11 @@ fn session_scenario_compares_reuse_with_fresh_sandboxes() {
     let dir = tempfile::tempdir().unwrap();
     let config = format!("{COMMON}[scenario]\nkind = \"session\"\niterations = 100\n");
     let (r, _) = run(dir.path(), "session-e2e", &config);
-    let s = r.variants[0].session.as_ref().unwrap();
+    let s = r.variants[0]
+        .result
+        .as_ref()
+        .and_then(|r| r.session())
+        .unwrap();
     assert_eq!(s.executions, 100);
     assert!(s.phases.iter().all(|p| p.summary.count == 100));
     // A fresh sandbox re-faults the 256 pages it writes; a reused one does not.

@@ -47,7 +47,7 @@ fn a_proxy_is_served_under_closed_and_open_loop_load() {
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "serve")).unwrap();
     for v in &r.variants {
         assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
-        let s = v.serve.as_ref().unwrap();
+        let s = v.result.as_ref().and_then(|r| r.serve()).unwrap();
         assert_eq!(s.ok, 300, "{}: {:?} {:?}", v.name, s.errors, s.first_error);
         assert!(s.errors.is_empty(), "{:?}", s.errors);
         let req = &s
@@ -63,7 +63,11 @@ fn a_proxy_is_served_under_closed_and_open_loop_load() {
     }
     // Open loop at 500/s: 300 requests take at least 0.6 s, so the rate is
     // the schedule's, not the server's capacity.
-    let open = r.variants[1].serve.as_ref().unwrap();
+    let open = r.variants[1]
+        .result
+        .as_ref()
+        .and_then(|r| r.serve())
+        .unwrap();
     assert!(open.requests_per_sec < 600.0, "{}", open.requests_per_sec);
 }
 
@@ -80,7 +84,7 @@ fn wrong_answers_are_errors_by_kind_and_fail_the_variant() {
     assert!(!out.status.success());
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "wrong")).unwrap();
     for (v, kind) in r.variants.iter().zip(["status", "body"]) {
-        let s = v.serve.as_ref().unwrap();
+        let s = v.result.as_ref().and_then(|r| r.serve()).unwrap();
         assert_eq!(s.ok, 0);
         assert_eq!(s.errors.get(kind).copied(), Some(300), "{:?}", s.errors);
         let req = &s
@@ -216,7 +220,7 @@ fn a_trapping_handler_fails_the_variant_with_the_servers_reason() {
     assert!(!out.status.success());
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "trap")).unwrap();
     let v = &r.variants[0];
-    let s = v.serve.as_ref().unwrap();
+    let s = v.result.as_ref().and_then(|r| r.serve()).unwrap();
     assert_eq!(s.ok, 0);
     // The client sees a closed connection; the server knows it was a trap.
     assert_eq!(s.errors.values().sum::<u64>(), 300, "{:?}", s.errors);
@@ -256,7 +260,11 @@ fn a_handler_that_never_answers_is_a_timeout_and_the_run_still_ends() {
         t.elapsed()
     );
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "timeout")).unwrap();
-    let s = r.variants[0].serve.as_ref().unwrap();
+    let s = r.variants[0]
+        .result
+        .as_ref()
+        .and_then(|r| r.serve())
+        .unwrap();
     assert_eq!(s.ok, 0);
     assert_eq!(s.errors.get("timeout").copied(), Some(6), "{:?}", s.errors);
     assert_eq!(request_summary(s).count, 0);
@@ -313,7 +321,7 @@ http.server.ThreadingHTTPServer((addr[0], int(addr[1])), H).serve_forever()
     assert!(!out.status.success());
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "dies")).unwrap();
     let v = &r.variants[0];
-    let s = v.serve.as_ref().unwrap();
+    let s = v.result.as_ref().and_then(|r| r.serve()).unwrap();
     // 30 warmup requests, then up to 70 timed ones answered before it died
     // (an answer in flight when the process exits may be lost to the reset).
     assert!(
@@ -445,8 +453,16 @@ fn wrk_measures_the_same_server() {
     common::expect_success(&common::run_quiet("run", &cfg, dir.path(), &[]));
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "wrk")).unwrap();
     let (ours, wrk) = (
-        r.variants[0].serve.as_ref().unwrap(),
-        r.variants[1].serve.as_ref().unwrap(),
+        r.variants[0]
+            .result
+            .as_ref()
+            .and_then(|r| r.serve())
+            .unwrap(),
+        r.variants[1]
+            .result
+            .as_ref()
+            .and_then(|r| r.serve())
+            .unwrap(),
     );
     assert_eq!(wrk.load_generator, "wrk");
     // `wrk_threads` is wrk's -t (the default would be one per CPU).
@@ -554,7 +570,11 @@ http.server.ThreadingHTTPServer((addr[0], int(addr[1])), H).serve_forever()
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
     {
         let r = pooling_lab::report::json::read(&r).unwrap();
-        let s = r.variants[0].serve.as_ref().unwrap();
+        let s = r.variants[0]
+            .result
+            .as_ref()
+            .and_then(|r| r.serve())
+            .unwrap();
         assert!(s.server_start_ms > 0.0);
         assert!(s.server_cpu_us_per_request > 0.0);
         assert!(
@@ -575,7 +595,11 @@ fn pooling_labs_server_is_measured_in_its_own_process() {
     let cfg = config(dir.path(), "own", "");
     common::expect_success(&common::run_quiet("run", &cfg, dir.path(), &[]));
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "own")).unwrap();
-    let s = r.variants[0].serve.as_ref().unwrap();
+    let s = r.variants[0]
+        .result
+        .as_ref()
+        .and_then(|r| r.serve())
+        .unwrap();
     assert!(s.server_start_ms > 0.0);
     assert!(s.server_cpu_us_per_request > 0.0);
     // The server holds the pool: 32 memory slots of at least 64 MiB each

@@ -168,7 +168,11 @@ fn sandboxes_from_a_snapshot_measure_with_the_guests_outputs() {
     let r = report::json::read(&common::result_json(dir.path(), "snapshot")).unwrap();
     assert_eq!(r.variants.len(), 3);
     for v in &r.variants {
-        let churn = v.churn.as_ref().expect("churn result");
+        let churn = v
+            .result
+            .as_ref()
+            .and_then(|r| r.churn())
+            .expect("churn result");
         // Every call was checked against "1065" (one init, config byte 'A').
         assert_eq!(churn.faults.total(), 0, "{}: {:?}", v.name, churn.faults);
         let point = v.preinit_snapshot.as_ref().and_then(|p| p.point.clone());

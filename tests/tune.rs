@@ -706,8 +706,8 @@ decommit_batch_size = 16
 
     // A serving tune reads the server's Pss: the other way round now.
     let t = target(Objective::RequestsPerSecond, 16, 8 << 30);
-    cands[best].server_pss = Some(100e6);
-    cands[1 - best].server_pss = Some(200e6);
+    cands[best].run_memory = Some(100e6);
+    cands[1 - best].run_memory = Some(200e6);
     let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
     assert_eq!(pick.winner, best, "{pick:?}");
 }

@@ -424,3 +424,38 @@ mod tests {
         assert!(f.p50_ns < 1_000_000, "{f:?}");
     }
 }
+
+/// One timed phase's latency and where its full histogram was saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PhaseLatency {
+    /// Phase name (`instantiate`, `call`, `drop`, `cycle`, `acquire`, ...).
+    pub phase: String,
+    /// Percentiles over all threads.
+    pub summary: LatencySummary,
+    /// The `.hlog` interval log (V2 deflate, base64), relative to the JSON file's folder.
+    pub hlog_path: Option<String>,
+    /// The `.hgrm` percentile distribution (microseconds), relative to the JSON file's folder.
+    pub hgrm_path: Option<String>,
+}
+
+impl PhaseLatency {
+    /// A phase summarised from its histogram; the paths are set when it is saved.
+    pub fn of(phase: &str, h: &Hist) -> PhaseLatency {
+        PhaseLatency {
+            phase: phase.to_string(),
+            summary: LatencySummary::of(h),
+            hlog_path: None,
+            hgrm_path: None,
+        }
+    }
+}
+
+/// The merged histograms of a run, to be saved next to the result.
+pub struct Histograms {
+    /// Phase name and histogram, in report order.
+    pub named: Vec<(String, Hist)>,
+    /// When the timed part started.
+    pub started: SystemTime,
+    /// Length of the timed part.
+    pub wall: Duration,
+}

@@ -19,7 +19,8 @@
 
 use super::{duration, mib};
 use crate::result::{ResultFile, VariantResult, VariantStatus};
-use crate::rounds::{self, Figures, Headline};
+use crate::rounds::{self, Headline};
+use crate::scenario::ScenarioResult;
 use std::fmt::Write as _;
 
 pub use crate::rounds::{Better, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit};
@@ -238,7 +239,11 @@ impl MetricDelta {
 /// between-round values when the variant has rounds, else its single figures.
 fn sides(v: &VariantResult) -> Vec<(Headline, Side)> {
     let counted: Vec<_> = v.rounds.iter().filter(|r| rounds::counts(r)).collect();
-    let main = rounds::headlines(&Figures::of_variant(v));
+    let main = v
+        .result
+        .as_ref()
+        .map(ScenarioResult::headlines)
+        .unwrap_or_default();
     main.into_iter()
         .filter(|h| h.judged)
         .map(|h| {
@@ -246,7 +251,10 @@ fn sides(v: &VariantResult) -> Vec<(Headline, Side)> {
                 let values: Vec<f64> = counted
                     .iter()
                     .filter_map(|r| {
-                        rounds::headlines(&Figures::of_round(r))
+                        r.result
+                            .as_ref()
+                            .map(ScenarioResult::headlines)
+                            .unwrap_or_default()
                             .into_iter()
                             .find(|x| x.metric == h.metric)
                             .map(|x| x.value)

@@ -33,9 +33,14 @@ pub fn write(path: &Path, result: &ResultFile) -> Result<()> {
     write_atomic(path, &text)
 }
 
-/// Reads a result file.
+/// Reads a result file of any layout pooling-lab has written, converted to
+/// the current one ([`crate::result::upgrade`]).
 pub fn read(path: &Path) -> Result<ResultFile> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&text)
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    crate::result::upgrade(&mut doc)
+        .map_err(|e| anyhow::anyhow!("{} is not a pooling-lab result: {e}", path.display()))?;
+    serde_json::from_value(doc)
         .with_context(|| format!("{} is not a pooling-lab result", path.display()))
 }

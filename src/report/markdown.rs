@@ -1,5 +1,7 @@
 //! The Markdown report: the side-by-side table, host facts and how to read them.
 
+#[allow(unused_imports)]
+use super::{churn_of, pool_of, scaling_of, serve_of, session_of, soak_of, tenants_of};
 use super::{duration, gib, mib};
 use crate::result::{ResultFile, VariantResult, VariantStatus};
 use crate::rounds::{RoundStat, Unit};
@@ -50,7 +52,7 @@ pub fn scaling_table(r: &ResultFile) -> String {
     let mut counts: Vec<u32> = r
         .variants
         .iter()
-        .filter_map(|v| v.scaling.as_ref())
+        .filter_map(|v| scaling_of(v))
         .flat_map(|s| s.steps.iter().map(|st| st.live_instances))
         .collect();
     counts.sort_unstable();
@@ -60,10 +62,8 @@ pub fn scaling_table(r: &ResultFile) -> String {
     out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for n in counts {
         for v in &r.variants {
-            let Some(step) = v
-                .scaling
-                .as_ref()
-                .and_then(|s| s.steps.iter().find(|s| s.live_instances == n))
+            let Some(step) =
+                scaling_of(v).and_then(|s| s.steps.iter().find(|s| s.live_instances == n))
             else {
                 continue;
             };
@@ -134,7 +134,7 @@ pub fn fixed_cost_table(r: &ResultFile) -> String {
     );
     out.push_str("|---|---:|---:|---:|---:|\n");
     for v in &r.variants {
-        let Some(s) = &v.scaling else { continue };
+        let Some(s) = scaling_of(v) else { continue };
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
@@ -166,7 +166,7 @@ pub fn churn_throughput_table(r: &ResultFile) -> String {
     out.push_str("| variant | threads | timed cycles | cycles/s | vs baseline | minor faults / cycle | major faults / cycle | Pss change / 1000 cycles | VmRSS change / 1000 cycles |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for v in &r.variants {
-        let Some(c) = &v.churn else { continue };
+        let Some(c) = churn_of(v) else { continue };
         let ratio = throughput_with_range(r, v);
         let _ = writeln!(
             out,
@@ -214,7 +214,7 @@ pub fn churn_contention_table(r: &ResultFile) -> String {
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     let mut sites = String::new();
     for v in &r.variants {
-        let Some(c) = &v.churn else { continue };
+        let Some(c) = churn_of(v) else { continue };
         let Some(k) = &c.contention else { continue };
         let _ = writeln!(
             out,
@@ -264,7 +264,7 @@ pub fn churn_dirty_table(r: &ResultFile) -> String {
     out.push_str("|---|---:|---:|---:|---:|---:|---|---:|---|\n");
     let mut rows = 0;
     for v in &r.variants {
-        let Some(d) = v.churn.as_ref().and_then(|c| c.dirty_regions.as_ref()) else {
+        let Some(d) = churn_of(v).and_then(|c| c.dirty_regions.as_ref()) else {
             continue;
         };
         rows += 1;
@@ -311,7 +311,7 @@ pub fn churn_latency_table(r: &ResultFile) -> String {
     out.push_str("| variant | phase | p50 | p90 | p99 | p99.9 | max | mean | p50 vs baseline |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for v in &r.variants {
-        let Some(c) = &v.churn else { continue };
+        let Some(c) = churn_of(v) else { continue };
         for p in &c.phases {
             let s = &p.summary;
             let d = |ns: u64| duration(ns as f64);
@@ -374,7 +374,7 @@ pub fn pool_table(r: &ResultFile) -> String {
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for v in &r.variants {
-        let Some(p) = &v.pool else { continue };
+        let Some(p) = pool_of(v) else { continue };
         let c = &p.counters;
         let base = p.memory_before_pool.pss_bytes as f64;
         let _ = writeln!(
@@ -413,7 +413,7 @@ pub fn session_table(r: &ResultFile) -> String {
     out.push_str("| variant | executions | session exec p50 / p99 | session exec p50 vs baseline | fresh exec p50 / p99 | fresh exec p50 vs baseline | fresh / session (p50) | faults / exec: session | faults / exec: fresh | session Pss growth / exec (2nd half) |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for v in &r.variants {
-        let Some(s) = &v.session else { continue };
+        let Some(s) = session_of(v) else { continue };
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {:.0}x | {:.1} | {:.1} | {:+.0} B |",
@@ -456,7 +456,7 @@ pub fn timer_floor_line(r: &ResultFile) -> Option<String> {
     let floors: Vec<_> = r
         .variants
         .iter()
-        .filter_map(|v| v.churn.as_ref().map(|c| c.timer_floor))
+        .filter_map(|v| churn_of(v).map(|c| c.timer_floor))
         .collect();
     let lo = floors.iter().map(|f| f.p50_ns).min()?;
     let hi = floors.iter().map(|f| f.p50_ns).max()?;
@@ -476,7 +476,7 @@ pub fn timer_floor_line(r: &ResultFile) -> Option<String> {
 pub fn histogram_files(r: &ResultFile) -> String {
     let mut out = String::new();
     for v in &r.variants {
-        let Some(c) = &v.churn else { continue };
+        let Some(c) = churn_of(v) else { continue };
         let Some(dir) = c
             .phases
             .iter()
@@ -504,7 +504,7 @@ pub fn histogram_files(r: &ResultFile) -> String {
 fn other_histogram_files(r: &ResultFile) -> String {
     let mut out = String::new();
     for v in &r.variants {
-        let phases = match (&v.pool, &v.session, &v.tenants) {
+        let phases = match (pool_of(v), session_of(v), tenants_of(v)) {
             (Some(p), _, _) => &p.phases,
             (None, Some(s), _) => &s.phases,
             (None, None, Some(t)) => &t.phases,
@@ -527,7 +527,7 @@ pub fn tenants_table(r: &ResultFile) -> String {
     out.push_str("| variant | tenants | live | mix | requests | affine hit rate | affine / non-affine / cold | instantiate p50 / p99 | affine p50 / p99 | non-affine p50 / p99 | faults / req: affine | faults / req: non-affine | distinct slots | requests/s |\n");
     out.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for v in &r.variants {
-        let Some(t) = &v.tenants else { continue };
+        let Some(t) = tenants_of(v) else { continue };
         let mix = match t.mix {
             crate::settings::TenantMix::Uniform => "uniform".to_string(),
             crate::settings::TenantMix::Zipf => format!("zipf {}", t.zipf_exponent),
@@ -565,7 +565,7 @@ pub fn tenants_memory_table(r: &ResultFile) -> String {
     out.push_str("| variant | Pss after load | peak Pss over load | implied bound (warm slots x kept + live x memory + code) | within bound | unused warm slots / bytes they keep (wasmtime, last sample) | Pss slope / 1000 req (R²) | Private_Dirty slope / 1000 req | Rss slope / 1000 req | 2nd-half Private_Dirty growth | levels off | returned by replacements (Pss) | returned by dropping all tenants (Pss) | retained after all dropped (Pss) |\n");
     out.push_str("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|\n");
     for v in &r.variants {
-        let Some(t) = &v.tenants else { continue };
+        let Some(t) = tenants_of(v) else { continue };
         let b = &t.bound;
         let replaced: i64 = t
             .replacements
@@ -620,7 +620,7 @@ pub fn soak_table(r: &ResultFile) -> String {
     out.push_str("| variant | mode | cycles | samples | Pss slope / 1000 cycles | R² | VmRSS slope / 1000 cycles | bound | verdict |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---|\n");
     for v in &r.variants {
-        let Some(k) = &v.soak else { continue };
+        let Some(k) = soak_of(v) else { continue };
         let _ = writeln!(
             out,
             "| {} | {:?} | {} | {} | {} | {:.2} | {} | {} | {} |",
@@ -648,13 +648,13 @@ pub fn soak_table(r: &ResultFile) -> String {
 fn counted_faults(r: &ResultFile) -> Vec<(&str, u64, &crate::scenario::GuestFaults)> {
     let mut rows = Vec::new();
     for v in &r.variants {
-        if let Some(c) = &v.churn {
+        if let Some(c) = churn_of(v) {
             rows.push((v.name.as_str(), c.total_cycles, &c.faults));
         }
-        if let Some(s) = &v.soak {
+        if let Some(s) = soak_of(v) {
             rows.push((v.name.as_str(), s.cycles, &s.faults));
         }
-        if let Some(t) = &v.tenants {
+        if let Some(t) = tenants_of(v) {
             rows.push((v.name.as_str(), t.requests, &t.faults));
         }
     }
@@ -819,34 +819,34 @@ pub fn warnings(r: &ResultFile) -> String {
 /// and the warnings (the full report is in the Markdown file).
 pub fn summary(r: &ResultFile) -> String {
     let mut out = String::new();
-    if r.variants.iter().any(|v| v.scaling.is_some()) {
+    if r.variants.iter().any(|v| scaling_of(v).is_some()) {
         out.push_str(&scaling_table(r));
     }
-    if r.variants.iter().any(|v| v.churn.is_some()) {
+    if r.variants.iter().any(|v| churn_of(v).is_some()) {
         if !out.is_empty() {
             out.push('\n');
         }
         out.push_str(&churn_throughput_table(r));
     }
-    if r.variants.iter().any(|v| v.pool.is_some()) {
+    if r.variants.iter().any(|v| pool_of(v).is_some()) {
         if !out.is_empty() {
             out.push('\n');
         }
         out.push_str(&pool_table(r));
     }
-    if r.variants.iter().any(|v| v.session.is_some()) {
+    if r.variants.iter().any(|v| session_of(v).is_some()) {
         if !out.is_empty() {
             out.push('\n');
         }
         out.push_str(&session_table(r));
     }
-    if r.variants.iter().any(|v| v.soak.is_some()) {
+    if r.variants.iter().any(|v| soak_of(v).is_some()) {
         if !out.is_empty() {
             out.push('\n');
         }
         out.push_str(&soak_table(r));
     }
-    if r.variants.iter().any(|v| v.tenants.is_some()) {
+    if r.variants.iter().any(|v| tenants_of(v).is_some()) {
         if !out.is_empty() {
             out.push('\n');
         }
@@ -1000,7 +1000,7 @@ pub fn render(r: &ResultFile) -> String {
         out.push_str(&pre);
         out.push('\n');
     }
-    if r.variants.iter().any(|v| v.scaling.is_some()) {
+    if r.variants.iter().any(|v| scaling_of(v).is_some()) {
         out.push_str("## Per-instance memory\n\n");
         out.push_str(&scaling_table(r));
         let _ = writeln!(out, "\n{READING_GUIDE}\n\n{SCALING_LATENCY}\n");
@@ -1013,7 +1013,7 @@ pub fn render(r: &ResultFile) -> String {
         );
         out.push_str(&fit_table(r));
     }
-    if r.variants.iter().any(|v| v.churn.is_some()) {
+    if r.variants.iter().any(|v| churn_of(v).is_some()) {
         let _ = writeln!(
             out,
             "## Churn: throughput, faults, memory drift\n\nBaseline: `{}`. Ratios above 1 are better than the baseline.\n",
@@ -1071,7 +1071,7 @@ pub fn render(r: &ResultFile) -> String {
             out.push_str(&files);
         }
     }
-    if r.variants.iter().any(|v| v.pool.is_some()) {
+    if r.variants.iter().any(|v| pool_of(v).is_some()) {
         out.push_str(
             "\n## Pool: per-request instantiation vs a prewarmed sandbox pool\n\n\
              inline ready = instantiate + the guest's first call on the request's thread; \
@@ -1080,7 +1080,7 @@ pub fn render(r: &ResultFile) -> String {
         );
         out.push_str(&pool_table(r));
     }
-    if r.variants.iter().any(|v| v.session.is_some()) {
+    if r.variants.iter().any(|v| session_of(v).is_some()) {
         out.push_str(
             "\n## Session: one sandbox for many executions vs a fresh sandbox each\n\n\
              session exec = one call in a sandbox that has already run; fresh exec = \
@@ -1088,7 +1088,7 @@ pub fn render(r: &ResultFile) -> String {
         );
         out.push_str(&session_table(r));
     }
-    if r.variants.iter().any(|v| v.serve.is_some()) {
+    if r.variants.iter().any(|v| serve_of(v).is_some()) {
         let _ = write!(
             out,
             "\n## Serve: a wasi:http component under HTTP load\n\n\
@@ -1105,15 +1105,15 @@ pub fn render(r: &ResultFile) -> String {
         );
         out.push_str(&serve_table(r));
         for v in &r.variants {
-            if let Some(c) = v.serve.as_ref().and_then(|s| s.command.as_ref()) {
+            if let Some(c) = serve_of(v).and_then(|s| s.command.as_ref()) {
                 out.push_str(&format!("\n`{}`: `{c}`\n", v.name));
             }
-            if let Some(c) = v.serve.as_ref().and_then(|s| s.load_command.as_ref()) {
+            if let Some(c) = serve_of(v).and_then(|s| s.load_command.as_ref()) {
                 out.push_str(&format!("\n`{}` load: `{c}`\n", v.name));
             }
         }
     }
-    if r.variants.iter().any(|v| v.tenants.is_some()) {
+    if r.variants.iter().any(|v| tenants_of(v).is_some()) {
         out.push_str(
             "\n## Tenants: many modules through one pool\n\n\
              Each request drops the oldest live sandbox, instantiates one for its tenant and calls it. \
@@ -1143,7 +1143,7 @@ pub fn render(r: &ResultFile) -> String {
         );
         out.push_str(&tenants_memory_table(r));
     }
-    let files = if r.variants.iter().any(|v| v.churn.is_none()) {
+    let files = if r.variants.iter().any(|v| churn_of(v).is_none()) {
         other_histogram_files(r)
     } else {
         String::new()
@@ -1152,7 +1152,7 @@ pub fn render(r: &ResultFile) -> String {
         out.push_str("\nFull histograms (`.hlog`, `.hgrm`), relative to this file:\n\n");
         out.push_str(&files);
     }
-    if r.variants.iter().any(|v| v.soak.is_some()) {
+    if r.variants.iter().any(|v| soak_of(v).is_some()) {
         out.push_str("\n## Soak: memory growth\n\nLeast-squares slope of Pss over the samples; R² near 0 means no trend (noise), near 1 a steady growth.\n\n");
         out.push_str(&soak_table(r));
     }
@@ -1202,7 +1202,7 @@ pub fn serve_table(r: &ResultFile) -> String {
          |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for v in &r.variants {
-        let Some(s) = &v.serve else { continue };
+        let Some(s) = serve_of(v) else { continue };
         let get = |name: &str| {
             s.phases
                 .iter()

@@ -8,25 +8,26 @@ pub mod plot;
 pub mod vs_baseline;
 pub mod warnings;
 
-/// Formats bytes as MiB with two decimals (`"64.00 MiB"`).
-pub fn mib(bytes: f64) -> String {
-    format!("{:.2} MiB", bytes / 1048576.0)
-}
+pub use crate::units::{duration, gib, mib};
 
-/// Formats bytes as GiB with one decimal.
-pub fn gib(bytes: f64) -> String {
-    format!("{:.1} GiB", bytes / 1073741824.0)
+/// Interim: one scenario's figures of a variant, until each scenario's
+/// report section lives in its own module.
+macro_rules! interim_of {
+    ($($f:ident => $V:ident : $T:ty),*) => {$(
+        pub(crate) fn $f(v: &crate::result::VariantResult) -> Option<&$T> {
+            match &v.result {
+                Some(crate::scenario::ScenarioResult::$V(x)) => Some(x),
+                _ => None,
+            }
+        }
+    )*};
 }
-
-/// Formats nanoseconds in the most readable unit.
-pub fn duration(ns: f64) -> String {
-    if ns >= 1e9 {
-        format!("{:.2} s", ns / 1e9)
-    } else if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.1} µs", ns / 1e3)
-    } else {
-        format!("{ns:.0} ns")
-    }
+interim_of! {
+    scaling_of => Scaling: crate::scenario::scaling::ScalingResult,
+    churn_of => Churn: crate::scenario::churn::ChurnResult,
+    pool_of => Pool: crate::scenario::pool::PoolResult,
+    session_of => Session: crate::scenario::session::SessionResult,
+    soak_of => Soak: crate::scenario::soak::SoakResult,
+    serve_of => Serve: crate::scenario::serve::ServeResult,
+    tenants_of => Tenants: crate::scenario::tenants::TenantsResult
 }

@@ -9,6 +9,8 @@
 //!   axis HdrHistogram's own plotter uses (p0, p90, p99, p99.9, ...).
 
 use super::mib;
+#[allow(unused_imports)]
+use super::{churn_of, pool_of, scaling_of, serve_of, session_of, soak_of, tenants_of};
 use crate::measure::latency::{self, Hist};
 use crate::result::ResultFile;
 use anyhow::{Result, anyhow};
@@ -26,7 +28,7 @@ pub fn scaling_fits(r: &ResultFile) -> Vec<(String, Fit)> {
     r.variants
         .iter()
         .filter_map(|v| {
-            let s = v.scaling.as_ref()?;
+            let s = scaling_of(v)?;
             let pts: Vec<(f64, f64)> = s
                 .steps
                 .iter()
@@ -310,7 +312,7 @@ pub fn percentile_curve(h: &Hist) -> Vec<(f64, f64)> {
 /// `json_dir` (the result file's folder). Returns the written files.
 pub fn write_all(json_dir: &Path, out_dir: &Path, r: &ResultFile) -> Result<Vec<PathBuf>> {
     let mut charts: Vec<(&str, Chart)> = Vec::new();
-    if r.variants.iter().any(|v| v.scaling.is_some()) {
+    if r.variants.iter().any(|v| scaling_of(v).is_some()) {
         charts.push(("memory-per-instance", memory_per_instance(r)));
         charts.push(("total-pss", total_pss(r)));
     }
@@ -328,7 +330,7 @@ pub fn write_all(json_dir: &Path, out_dir: &Path, r: &ResultFile) -> Result<Vec<
 pub fn memory_per_instance(r: &ResultFile) -> Chart {
     let mut series = Vec::new();
     for (i, v) in r.variants.iter().enumerate() {
-        let Some(s) = &v.scaling else { continue };
+        let Some(s) = scaling_of(v) else { continue };
         let pts = |f: &dyn Fn(&crate::measure::memory::PerInstance) -> f64| {
             s.steps
                 .iter()
@@ -369,7 +371,7 @@ pub fn total_pss(r: &ResultFile) -> Chart {
     let fits = scaling_fits(r);
     let mut series = Vec::new();
     for (i, v) in r.variants.iter().enumerate() {
-        let Some(s) = &v.scaling else { continue };
+        let Some(s) = scaling_of(v) else { continue };
         let pts: Vec<(f64, f64)> = s
             .steps
             .iter()
@@ -433,11 +435,11 @@ fn latency_chart(json_dir: &Path, r: &ResultFile) -> Result<Option<Chart>> {
     let mut series = Vec::new();
     let mut color = 0;
     for v in &r.variants {
-        let (phases, wanted): (_, &[&str]) = if let Some(c) = &v.churn {
+        let (phases, wanted): (_, &[&str]) = if let Some(c) = churn_of(v) {
             (&c.phases, &["cycle"])
-        } else if let Some(p) = &v.pool {
+        } else if let Some(p) = pool_of(v) {
             (&p.phases, &["inline-ready", "pooled-acquire"])
-        } else if let Some(s) = &v.session {
+        } else if let Some(s) = session_of(v) {
             (&s.phases, &["session-exec", "fresh-exec"])
         } else {
             continue;

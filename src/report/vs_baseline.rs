@@ -3,17 +3,11 @@
 //! With rounds, each ratio is taken within a round (the two processes ran
 //! close in time) and the median over the rounds is reported, with the range.
 
-pub use crate::result::Comparison;
+pub use crate::metric::{Comparison, ratio};
 use crate::result::{ResultFile, RoundRecord, VariantResult, VariantStatus};
-use crate::rounds::{self, Figures};
+use crate::rounds;
+use crate::scenario::ScenarioResult;
 use std::collections::BTreeMap;
-
-/// `numerator / denominator`, or `None` when it is not a finite positive number
-/// (a zero reading has no meaningful ratio).
-pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
-    let r = numerator / denominator;
-    (numerator > 0.0 && denominator > 0.0 && r.is_finite()).then_some(r)
-}
 
 /// Compares `v` with `base`; `None` if either was not measured or they share
 /// no scenario. With rounds on both sides, ratios are per round, then the median.
@@ -29,15 +23,11 @@ pub fn compare(base: &VariantResult, v: &VariantResult) -> Option<Comparison> {
         .iter()
         .filter_map(|b| {
             let x = vr.iter().find(|x| x.round == b.round)?;
-            compare_figures(&base.name, &Figures::of_round(b), &Figures::of_round(x))
+            compare_figures(&base.name, b.result.as_ref(), x.result.as_ref())
         })
         .collect();
     if per_round.len() < 2 {
-        return compare_figures(
-            &base.name,
-            &Figures::of_variant(base),
-            &Figures::of_variant(v),
-        );
+        return compare_figures(&base.name, base.result.as_ref(), v.result.as_ref());
     }
     let med = |xs: Vec<f64>| {
         let mut xs = xs;
@@ -94,70 +84,14 @@ fn min_max(xs: &[f64]) -> Option<(f64, f64)> {
     })
 }
 
-/// Ratios of one measurement of `v` against one of the baseline.
-fn compare_figures(baseline: &str, b: &Figures<'_>, x: &Figures<'_>) -> Option<Comparison> {
-    let mut c = Comparison {
-        baseline: baseline.to_string(),
-        p50_speedup: BTreeMap::new(),
-        throughput_ratio: None,
-        pss_per_instance_ratio: None,
-        rounds: 1,
-        throughput_ratio_range: None,
-        p50_speedup_range: BTreeMap::new(),
-        server_pss_ratio: None,
-    };
-    if let (Some(b), Some(x)) = (b.churn, x.churn) {
-        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
-        c.throughput_ratio = ratio(x.cycles_per_sec, b.cycles_per_sec);
-    }
-    if let (Some(b), Some(x)) = (b.session, x.session) {
-        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
-    }
-    if let (Some(b), Some(x)) = (b.serve, x.serve) {
-        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
-        // Requests/s compare only between two closed loops (an open loop's
-        // rate is its schedule).
-        if b.rate == 0.0 && x.rate == 0.0 {
-            c.throughput_ratio = ratio(x.requests_per_sec, b.requests_per_sec);
-        }
-        c.server_pss_ratio = ratio(
-            b.memory_after.pss_bytes as f64,
-            x.memory_after.pss_bytes as f64,
-        );
-    }
-    if let (Some(b), Some(x)) = (b.scaling, x.scaling) {
-        let common = x.steps.iter().rev().find_map(|xs| {
-            b.steps
-                .iter()
-                .find(|bs| bs.live_instances == xs.live_instances)
-                .map(|bs| (bs, xs))
-        });
-        if let Some((bs, xs)) = common {
-            c.pss_per_instance_ratio = ratio(bs.per_instance.pss_bytes, xs.per_instance.pss_bytes);
-        }
-    }
-    let empty = c.p50_speedup.is_empty()
-        && c.throughput_ratio.is_none()
-        && c.pss_per_instance_ratio.is_none()
-        && c.server_pss_ratio.is_none();
-    (!empty).then_some(c)
-}
-
-/// Baseline p50 / variant p50 for every phase both measured (a zero p50 has
-/// no ratio).
-fn p50_speedups(
-    base: &[crate::scenario::PhaseLatency],
-    v: &[crate::scenario::PhaseLatency],
-    out: &mut BTreeMap<String, f64>,
-) {
-    for bp in base {
-        let Some(xp) = v.iter().find(|p| p.phase == bp.phase) else {
-            continue;
-        };
-        if let Some(r) = ratio(bp.summary.p50_ns as f64, xp.summary.p50_ns as f64) {
-            out.insert(bp.phase.clone(), r);
-        }
-    }
+/// Ratios of one measurement of `v` against one of the baseline (its
+/// scenario's [`crate::scenario::Scenario::vs_baseline`]).
+fn compare_figures(
+    baseline: &str,
+    b: Option<&ScenarioResult>,
+    x: Option<&ScenarioResult>,
+) -> Option<Comparison> {
+    x?.vs_baseline(baseline, b?)
 }
 
 /// Sets `vs_baseline` on every variant but the baseline (cleared when the
@@ -179,9 +113,7 @@ pub fn fill(result: &mut ResultFile) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::latency::{LatencySummary, TimerFloor};
-    use crate::measure::memory::MemorySample;
-    use crate::scenario::churn::{ChurnResult, PhaseLatency};
+    use crate::measure::latency::LatencySummary;
 
     fn summary(p50: u64) -> LatencySummary {
         LatencySummary {
@@ -197,48 +129,15 @@ mod tests {
         }
     }
 
-    fn churn(inst_p50: u64, cps: f64) -> ChurnResult {
-        ChurnResult {
-            threads: 1,
-            iterations_per_thread: 10,
-            warmup_per_thread: 0,
-            total_cycles: 10,
-            wall_ns: 1,
-            cycles_per_sec: cps,
-            module_load_ns: 0,
-            phases: ["instantiate", "cycle"]
-                .iter()
-                .map(|p| PhaseLatency {
-                    phase: p.to_string(),
-                    summary: summary(if *p == "instantiate" { inst_p50 } else { 0 }),
-                    hlog_path: None,
-                    hgrm_path: None,
-                })
-                .collect(),
-            cycle_first_half: summary(1),
-            cycle_second_half: summary(1),
-            memory_before: MemorySample::default(),
-            memory_after: MemorySample::default(),
-            minor_faults_per_cycle: 0.0,
-            major_faults_per_cycle: 0.0,
-            pss_growth_per_1000_cycles_bytes: 0.0,
-            rss_growth_per_1000_cycles_bytes: 0.0,
-            timer_floor: TimerFloor {
-                samples: 1,
-                min_ns: 1,
-                p50_ns: 1,
-                p99_ns: 1,
-            },
-            faults: Default::default(),
-            warmup_faults: Default::default(),
-            background_load: 0,
-            contention: None,
-            major_fault_sites: None,
-            dirty_regions: None,
-        }
+    fn churn(inst_p50: u64, cps: f64) -> ScenarioResult {
+        crate::scenario::churn::fixture(
+            &[("instantiate", summary(inst_p50)), ("cycle", summary(0))],
+            10,
+            cps,
+        )
     }
 
-    fn variant(name: &str, c: ChurnResult, status: VariantStatus) -> VariantResult {
+    fn variant(name: &str, c: ScenarioResult, status: VariantStatus) -> VariantResult {
         VariantResult {
             name: name.into(),
             settings: crate::settings::Variant {
@@ -252,13 +151,7 @@ mod tests {
             effective: serde_json::Value::Null,
             status,
             wall_ns: 0,
-            scaling: None,
-            churn: Some(c),
-            pool: None,
-            session: None,
-            soak: None,
-            serve: None,
-            tenants: None,
+            result: Some(c),
             vs_baseline: None,
             warnings: Vec::new(),
             preinit_snapshot: None,
@@ -270,7 +163,7 @@ mod tests {
         }
     }
 
-    fn round(n: u32, c: ChurnResult) -> RoundRecord {
+    fn round(n: u32, c: ScenarioResult) -> RoundRecord {
         RoundRecord {
             round: n,
             position: 1,
@@ -280,13 +173,7 @@ mod tests {
             started_at: String::new(),
             wall_ns: 0,
             disturbance: None,
-            scaling: None,
-            churn: Some(c),
-            pool: None,
-            session: None,
-            soak: None,
-            serve: None,
-            tenants: None,
+            result: Some(c),
         }
     }
 

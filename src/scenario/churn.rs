@@ -46,7 +46,11 @@ use crate::measure::dirty::{self, DirtyRegions};
 use crate::measure::faults::{self, Contention, FaultSample, FaultSites, ThreadUsage};
 use crate::measure::latency::{self, Hist, LatencySummary, TimerFloor};
 use crate::measure::memory::{self, MemorySample};
-use crate::settings::{Toggle, Variant};
+use crate::metric::{
+    Comparison, Headline, MIN_RELATIVE, count, p50_speedups, p50_spread, phase_headlines, rate,
+    ratio,
+};
+use crate::settings::{Objective, Toggle, TuneSettings, Variant};
 use anyhow::{Context, Result, anyhow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -457,4 +461,304 @@ fn cycle(p: &Prepared) -> Result<([Instant; 4], Option<wasmtime::Error>)> {
     p.teardown(store, sandbox);
     let t3 = Instant::now();
     Ok(([t0, t1, t2, t3], fault))
+}
+
+/// `max / p50` of whole cycles above which a variant is flagged for outliers.
+pub const MAX_OVER_P50: f64 = 50.0;
+/// `p99 / p50` of whole cycles above which the spread is flagged.
+pub const P99_OVER_P50: f64 = 10.0;
+/// Relative change of the cycle median between the first and second half of
+/// the run above which the variant is flagged as not steady.
+pub const HALF_DRIFT: f64 = 0.25;
+/// Fewer timed cycles than this make the tail percentiles a handful of samples.
+pub const MIN_CYCLES: u64 = 200;
+/// A phase median closer than this factor to the clock's own cost is flagged.
+pub const TIMER_FLOOR_FACTOR: f64 = 10.0;
+
+/// Warnings for one churn result (empty when its figures look trustworthy),
+/// the way hyperfine warns about outliers: computed from the result afterwards.
+pub fn warnings(c: &ChurnResult) -> Vec<String> {
+    let mut out = Vec::new();
+    let f = &c.faults;
+    if f.total() > 0 {
+        out.push(format!(
+            "guest faults: {} of {} timed cycles faulted (traps {}, deadline {}, memory limit {}, other {}); first: {}. \
+             Their cycles are timed like the others, so the latency figures describe faulting sandboxes.",
+            f.total(),
+            c.total_cycles,
+            f.traps,
+            f.deadlines,
+            f.memory_limits,
+            f.other,
+            f.first.as_deref().unwrap_or("-")
+        ));
+    }
+    if let Some(d) = &c.dirty_regions {
+        out.extend(d.warnings());
+    }
+    let Some(cycle) = c.phases.iter().find(|p| p.phase == "cycle") else {
+        return out;
+    };
+    let s = &cycle.summary;
+    let p50 = s.p50_ns.max(1) as f64;
+    if s.max_ns as f64 / p50 > MAX_OVER_P50 {
+        out.push(format!(
+            "outliers: the slowest cycle took {:.0}x the median; a few cycles were interrupted \
+             (scheduler, page reclaim, another process). Read p99.9 rather than max, or rerun on a quieter machine.",
+            s.max_ns as f64 / p50
+        ));
+    }
+    if s.p99_ns as f64 / p50 > P99_OVER_P50 {
+        out.push(format!(
+            "wide spread: p99 is {:.0}x the median, so the median alone misrepresents this variant.",
+            s.p99_ns as f64 / p50
+        ));
+    }
+    let (a, b) = (c.cycle_first_half.p50_ns, c.cycle_second_half.p50_ns);
+    if a > 0 && b > 0 {
+        let drift = (b as f64 - a as f64) / a as f64;
+        if drift.abs() > HALF_DRIFT {
+            out.push(format!(
+                "not steady: the median cycle {} by {:.0}% from the first half of the run to the second; \
+                 raise warmup or iterations (or look for a leak: Pss {:+.0} KiB per 1,000 cycles).",
+                if drift > 0.0 { "grew" } else { "shrank" },
+                drift.abs() * 100.0,
+                c.pss_growth_per_1000_cycles_bytes / 1024.0
+            ));
+        }
+    }
+    if c.total_cycles < MIN_CYCLES {
+        out.push(format!(
+            "few samples: {} timed cycles, so p99.9 and max are single cycles.",
+            c.total_cycles
+        ));
+    }
+    let floor = c.timer_floor.p50_ns.max(1) as f64;
+    for p in &c.phases {
+        if p.summary.count > 0 && (p.summary.p50_ns as f64) < floor * TIMER_FLOOR_FACTOR {
+            out.push(format!(
+                "near the timer floor: {} p50 is {} ns, within {TIMER_FLOOR_FACTOR:.0}x of a clock read ({} ns); \
+                 treat it as 'under {} ns'.",
+                p.phase,
+                p.summary.p50_ns,
+                c.timer_floor.p50_ns,
+                (floor * TIMER_FLOOR_FACTOR) as u64
+            ));
+        }
+    }
+    out
+}
+
+/// The churn scenario: instantiate -> call -> drop, again and again.
+pub struct Churn;
+
+impl super::Scenario for Churn {
+    type Result = ChurnResult;
+    const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Churn;
+
+    fn run(v: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, Option<Histograms>)> {
+        let (r, h) = run(v, artifact)?;
+        Ok((r, Some(h)))
+    }
+
+    fn phases(r: &ChurnResult) -> &[PhaseLatency] {
+        &r.phases
+    }
+
+    fn phases_mut(r: &mut ChurnResult) -> Option<&mut Vec<PhaseLatency>> {
+        Some(&mut r.phases)
+    }
+
+    fn charted_phases() -> &'static [&'static str] {
+        &["cycle"]
+    }
+
+    /// Phase p50/p99, cycles/s and faults per cycle.
+    fn headlines(c: &ChurnResult) -> Vec<Headline> {
+        let mut out = Vec::new();
+        phase_headlines(&c.phases, &mut out);
+        let cycle = c
+            .phases
+            .iter()
+            .find(|p| p.phase == "cycle")
+            .map_or(MIN_RELATIVE, |p| p50_spread(&p.summary));
+        out.push(rate("cycles / s", c.cycles_per_sec, cycle));
+        out.push(count("minor faults / cycle", c.minor_faults_per_cycle));
+        out.push(count("major faults / cycle", c.major_faults_per_cycle));
+        out
+    }
+
+    /// Cycles per second.
+    fn primary(c: &ChurnResult) -> Option<f64> {
+        Some(c.cycles_per_sec)
+    }
+
+    /// Phase p50 speedups and the cycles/s ratio.
+    fn vs_baseline(b: &ChurnResult, x: &ChurnResult, c: &mut Comparison) {
+        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
+        c.throughput_ratio = ratio(x.cycles_per_sec, b.cycles_per_sec);
+    }
+
+    fn calls(c: &ChurnResult) -> Option<(&GuestFaults, u64)> {
+        Some((&c.faults, c.total_cycles))
+    }
+
+    fn warnings(c: &ChurnResult) -> Vec<String> {
+        warnings(c)
+    }
+
+    fn objectives() -> &'static [Objective] {
+        &[Objective::SandboxesPerSecond, Objective::P99TimeToReady]
+    }
+
+    /// Sandboxes per second, or the instantiate p99 (negated: higher is better).
+    fn score(t: &TuneSettings, c: &ChurnResult) -> Result<super::Score, String> {
+        let inst = c
+            .phases
+            .iter()
+            .find(|p| p.phase == "instantiate")
+            .ok_or("no instantiate latency")?
+            .summary;
+        let value = match t.objective {
+            Objective::SandboxesPerSecond => c.cycles_per_sec,
+            _ => -(inst.p99_ns as f64),
+        };
+        Ok(super::Score {
+            value,
+            rate: c.cycles_per_sec,
+            latency: inst,
+            memory_bytes: None,
+        })
+    }
+
+    fn report(_rows: &[super::Row<'_, ChurnResult>], _ctx: &super::ReportContext<'_>) -> String {
+        String::new()
+    }
+}
+
+/// A churn result for tests: `phases` with their summaries, `cycles`
+/// timed cycles at `cycles_per_sec`; every other figure zero.
+#[cfg(test)]
+pub(crate) fn fixture(
+    phases: &[(&str, LatencySummary)],
+    cycles: u64,
+    cycles_per_sec: f64,
+) -> crate::scenario::ScenarioResult {
+    let flat = LatencySummary {
+        count: 10,
+        min_ns: 1,
+        mean_ns: 1.0,
+        stdev_ns: 0.0,
+        p50_ns: 1,
+        p90_ns: 1,
+        p99_ns: 1,
+        p999_ns: 1,
+        max_ns: 1,
+    };
+    crate::scenario::ScenarioResult::Churn(ChurnResult {
+        threads: 1,
+        iterations_per_thread: cycles,
+        warmup_per_thread: 0,
+        total_cycles: cycles,
+        wall_ns: 1,
+        cycles_per_sec,
+        module_load_ns: 0,
+        phases: phases
+            .iter()
+            .map(|(name, summary)| PhaseLatency {
+                phase: name.to_string(),
+                summary: *summary,
+                hlog_path: None,
+                hgrm_path: None,
+            })
+            .collect(),
+        cycle_first_half: flat,
+        cycle_second_half: flat,
+        memory_before: MemorySample::default(),
+        memory_after: MemorySample::default(),
+        minor_faults_per_cycle: 0.0,
+        major_faults_per_cycle: 0.0,
+        pss_growth_per_1000_cycles_bytes: 0.0,
+        rss_growth_per_1000_cycles_bytes: 0.0,
+        timer_floor: TimerFloor {
+            samples: 1,
+            min_ns: 1,
+            p50_ns: 1,
+            p99_ns: 1,
+        },
+        faults: Default::default(),
+        warmup_faults: Default::default(),
+        background_load: 0,
+        contention: None,
+        major_fault_sites: None,
+        dirty_regions: None,
+    })
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::*;
+    use crate::measure::latency::{LatencySummary, TimerFloor};
+
+    fn summary(p50: u64, p99: u64, max: u64) -> LatencySummary {
+        LatencySummary {
+            count: 1000,
+            min_ns: p50,
+            mean_ns: p50 as f64,
+            stdev_ns: 0.0,
+            p50_ns: p50,
+            p90_ns: p50,
+            p99_ns: p99,
+            p999_ns: p99,
+            max_ns: max,
+        }
+    }
+
+    fn result(cycle: LatencySummary, first: u64, second: u64, cycles: u64) -> ChurnResult {
+        let crate::scenario::ScenarioResult::Churn(mut c) =
+            fixture(&[("cycle", cycle)], cycles, 1.0)
+        else {
+            unreachable!()
+        };
+        c.cycle_first_half = summary(first, first, first);
+        c.cycle_second_half = summary(second, second, second);
+        c.timer_floor = TimerFloor {
+            samples: 1,
+            min_ns: 20,
+            p50_ns: 20,
+            p99_ns: 30,
+        };
+        c
+    }
+
+    #[test]
+    fn steady_tight_run_has_no_warning() {
+        let c = result(summary(10_000, 20_000, 40_000), 10_000, 10_400, 2000);
+        assert!(warnings(&c).is_empty(), "{:?}", warnings(&c));
+    }
+
+    #[test]
+    fn each_problem_is_named() {
+        let w = warnings(&result(
+            summary(10_000, 200_000, 5_000_000),
+            10_000,
+            10_000,
+            2000,
+        ));
+        assert!(w.iter().any(|w| w.starts_with("outliers")), "{w:?}");
+        assert!(w.iter().any(|w| w.starts_with("wide spread")), "{w:?}");
+        let w = warnings(&result(
+            summary(10_000, 10_000, 10_000),
+            8_000,
+            12_000,
+            2000,
+        ));
+        assert!(w.iter().any(|w| w.contains("grew by 50%")), "{w:?}");
+        let w = warnings(&result(summary(100, 100, 100), 100, 100, 50));
+        assert!(w.iter().any(|w| w.starts_with("few samples")), "{w:?}");
+        assert!(
+            w.iter().any(|w| w.starts_with("near the timer floor")),
+            "{w:?}"
+        );
+    }
 }

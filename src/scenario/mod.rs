@@ -1,4 +1,16 @@
 //! Scenarios: what a variant's child process does and measures.
+//!
+//! Every scenario is one module behind one interface, as guests are
+//! ([`crate::guest`]): it implements [`Scenario`] (its key checks, how a
+//! child runs it, its result type, its headline metrics, its failure
+//! judgement, its warnings and its report section), and the registry at the
+//! end of this file lists it once. The runner, rounds, `compare`, `tune`
+//! and the report writers work on [`ScenarioResult`] and [`Row`]s through
+//! this interface and name no scenario.
+//!
+//! Adding a scenario: write its module, add its `kind` to
+//! [`crate::settings::ScenarioKind`] and one line to [`registry!`]'s list
+//! below, document it in the README and give it a config.
 
 pub mod churn;
 pub mod pool;
@@ -10,11 +22,232 @@ pub mod tenants;
 
 pub use crate::guest::{Prepared, engine, needs_artifact, prepare};
 pub use crate::host::guest_faults::{FaultKind, GuestFaults, classify};
+pub use crate::measure::latency::{Histograms, PhaseLatency};
 
-use crate::measure::latency::{Hist, LatencySummary};
+use crate::measure::memory::{MemorySample, PerInstance};
+use crate::metric::{Comparison, Headline, RoundStat};
+use crate::settings::{Objective, Problem, ScenarioKind, TuneSettings, Variant};
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, SystemTime};
+use std::path::Path;
+
+/// A scenario: what a child measures, and everything the lab says about it.
+///
+/// Implemented by a unit type per scenario (`churn::Churn`, ...); every
+/// function is associated (no state), so the registry dispatches on the
+/// [`ScenarioResult`] variant or the [`ScenarioKind`].
+pub trait Scenario {
+    /// The figures one child measures (one round of one variant).
+    type Result: Clone
+        + std::fmt::Debug
+        + PartialEq
+        + Serialize
+        + DeserializeOwned
+        + JsonSchema
+        + Send
+        + 'static;
+
+    /// The `[scenario] kind` that selects it.
+    const KIND: ScenarioKind;
+
+    /// Checks the keys it reads in `v`, before anything is measured (beyond
+    /// what every scenario shares, checked in [`crate::settings`]).
+    fn validate(_v: &Variant) -> Result<(), Problem> {
+        Ok(())
+    }
+
+    /// Precompiles what its child will only deserialize beyond the variant's
+    /// own guest (the tenants' modules); returns how many were compiled now.
+    fn precompile(_v: &Variant, _cache_dir: &Path) -> anyhow::Result<usize> {
+        Ok(0)
+    }
+
+    /// Measures `v` in this (child) process, from the precompiled `artifact`
+    /// when there is one: its figures and, when it times phases, their
+    /// histograms.
+    fn run(
+        v: &Variant,
+        artifact: Option<&Path>,
+    ) -> anyhow::Result<(Self::Result, Option<Histograms>)>;
+
+    /// Its timed phases (histograms are saved for them), in report order.
+    fn phases(_r: &Self::Result) -> &[PhaseLatency] {
+        &[]
+    }
+
+    /// [`Scenario::phases`], to set where their histograms were saved.
+    fn phases_mut(_r: &mut Self::Result) -> Option<&mut Vec<PhaseLatency>> {
+        None
+    }
+
+    /// The phases its latency chart draws.
+    fn charted_phases() -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Its headline metrics, in report order: what rounds summarise,
+    /// `compare` judges, and the JSON's `between_rounds` holds.
+    fn headlines(r: &Self::Result) -> Vec<Headline>;
+
+    /// The one figure that picks a variant's median round.
+    fn primary(r: &Self::Result) -> Option<f64>;
+
+    /// Sets the ratios of `x` to the baseline's `base` in `c` (oriented so
+    /// that above 1 is better).
+    fn vs_baseline(_base: &Self::Result, _x: &Self::Result, _c: &mut Comparison) {}
+
+    /// The timed calls and their guest faults, for the judgement that a
+    /// variant whose every call faulted measured nothing.
+    fn calls(_r: &Self::Result) -> Option<(&GuestFaults, u64)> {
+        None
+    }
+
+    /// Why the variant fails although its child finished (a leak above its
+    /// bound, a server that died), if it does.
+    fn failure(_v: &Variant, _r: &Self::Result) -> Option<String> {
+        None
+    }
+
+    /// Reasons not to trust some of its figures.
+    fn warnings(_r: &Self::Result) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Per-instance memory at each live-instance count, when it measures it.
+    fn memory_steps(_r: &Self::Result) -> Vec<MemoryStep<'_>> {
+        Vec::new()
+    }
+
+    /// Memory of the module before any instance and per instance at the
+    /// largest count, when it measures them (`tune`'s memory probe).
+    fn memory_cost(_r: &Self::Result) -> Option<MemoryCost> {
+        None
+    }
+
+    /// The objectives of `pooling-lab tune` it can be scored on.
+    fn objectives() -> &'static [Objective] {
+        &[]
+    }
+
+    /// Its score on `t.objective` (higher is better), or why the candidate
+    /// is out (over the latency target, over the memory budget).
+    fn score(_t: &TuneSettings, _r: &Self::Result) -> Result<Score, String> {
+        Err("this scenario has no score for the objective".into())
+    }
+
+    /// Its section of the Markdown report, over every variant it measured.
+    fn report(rows: &[Row<'_, Self::Result>], ctx: &ReportContext<'_>) -> String;
+}
+
+/// One reading of a scenario that holds instances alive.
+pub struct MemoryStep<'a> {
+    /// Live instances.
+    pub live_instances: u32,
+    /// The process's reading.
+    pub total: &'a MemorySample,
+    /// Per instance above the module's reading.
+    pub per_instance: &'a PerInstance,
+}
+
+/// What a fixed module and each of its instances cost (`tune`'s memory probe).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemoryCost {
+    /// Pss after the module was loaded, before any instance.
+    pub fixed_pss_bytes: f64,
+    /// Pss per instance at the largest live-instance count.
+    pub per_instance_pss_bytes: f64,
+}
+
+/// A candidate's standing on a tune objective.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// The objective as a number where higher is better.
+    pub value: f64,
+    /// The throughput it ran at (cycles or requests per second).
+    pub rate: f64,
+    /// The latency the objective is about (instantiate; a served request).
+    pub latency: crate::measure::latency::LatencySummary,
+    /// The memory the run measured of itself (a server's Pss, a tenants
+    /// run's peak Pss), which ties are resolved by.
+    pub memory_bytes: Option<f64>,
+}
+
+/// One measured variant, as a scenario's report section sees it.
+pub struct Row<'a, R> {
+    /// Variant name.
+    pub name: &'a str,
+    /// The name as a table shows it (marked when measured while disturbed).
+    pub label: String,
+    /// Its settings.
+    pub settings: &'a Variant,
+    /// Its figures (the median round's with rounds).
+    pub result: &'a R,
+    /// Ratios to the baseline (absent for the baseline).
+    pub vs_baseline: Option<&'a Comparison>,
+    /// Headline metrics between rounds (empty without rounds).
+    pub between_rounds: &'a [RoundStat],
+}
+
+/// What a report section knows of the run beyond its rows.
+pub struct ReportContext<'a> {
+    /// Name of the baseline variant.
+    pub baseline: &'a str,
+    /// Experiment name.
+    pub experiment: &'a str,
+}
+
+impl<R> Row<'_, R> {
+    /// `value (min-max)` of `metric` over the rounds, or `value` alone.
+    pub fn with_range(&self, metric: &str, value: String, show: impl Fn(f64) -> String) -> String {
+        match self.between_rounds.iter().find(|s| s.metric == metric) {
+            Some(s) => format!("{} ({}-{})", show(s.median), show(s.min), show(s.max)),
+            None => value,
+        }
+    }
+
+    /// A ratio to the baseline as a table shows it: `baseline` for the
+    /// baseline itself, `12x`, `1.23x`, or `-`.
+    pub fn times(&self, ctx: &ReportContext<'_>, value: Option<f64>) -> String {
+        if self.name == ctx.baseline {
+            return "baseline".into();
+        }
+        times(value)
+    }
+
+    /// The throughput ratio to the baseline, with its per-round range.
+    pub fn throughput_vs_baseline(&self, ctx: &ReportContext<'_>) -> String {
+        let cmp = self.vs_baseline;
+        let median = self.times(ctx, cmp.and_then(|b| b.throughput_ratio));
+        match cmp.and_then(|b| b.throughput_ratio_range) {
+            Some((lo, hi)) if self.name != ctx.baseline => {
+                format!("{median} ({}-{})", times(Some(lo)), times(Some(hi)))
+            }
+            _ => median,
+        }
+    }
+
+    /// The p50 speedup over the baseline in `phase`, with its per-round range.
+    pub fn speedup_vs_baseline(&self, ctx: &ReportContext<'_>, phase: &str) -> String {
+        let cmp = self.vs_baseline;
+        let median = self.times(ctx, cmp.and_then(|b| b.p50_speedup.get(phase).copied()));
+        match cmp.and_then(|b| b.p50_speedup_range.get(phase)) {
+            Some(&(lo, hi)) if self.name != ctx.baseline => {
+                format!("{median} ({}-{})", times(Some(lo)), times(Some(hi)))
+            }
+            _ => median,
+        }
+    }
+}
+
+/// A ratio as a table shows it (`12x`, `1.23x`, `-`).
+pub fn times(value: Option<f64>) -> String {
+    match value {
+        Some(x) if x >= 10.0 => format!("{x:.0}x"),
+        Some(x) => format!("{x:.2}x"),
+        None => "-".into(),
+    }
+}
 
 /// What the parent precompiled for a variant's child ([`ensure_artifacts`]).
 pub struct Artifacts {
@@ -22,27 +255,21 @@ pub struct Artifacts {
     pub path: std::path::PathBuf,
     /// Whether it was compiled now (not found in the cache).
     pub fresh: bool,
-    /// Tenants compiled now (tenants scenario; 0 when all were cached).
+    /// Other modules its scenario compiled now (tenants; 0 when all were cached).
     pub tenants_compiled: usize,
 }
 
 /// Precompiles into `cache_dir` everything the child of `v` will only
-/// deserialize: the variant's guest and, for the tenants scenario, every
-/// tenant the run loads. `None` when the child compiles (`load = "compile"`).
-pub fn ensure_artifacts(
-    v: &crate::settings::Variant,
-    cache_dir: &std::path::Path,
-) -> anyhow::Result<Option<Artifacts>> {
+/// deserialize: the variant's guest and what its scenario loads besides
+/// ([`Scenario::precompile`]). `None` when the child compiles (`load = "compile"`).
+pub fn ensure_artifacts(v: &Variant, cache_dir: &Path) -> anyhow::Result<Option<Artifacts>> {
     if !needs_artifact(v) {
         return Ok(None);
     }
     let engine = engine(v)?;
     let wasm = crate::guest::guest_wasm(&v.guest)?;
     let (path, fresh) = crate::guest::ensure_artifact(cache_dir, &engine, &wasm)?;
-    let tenants_compiled = match v.scenario.kind {
-        crate::settings::ScenarioKind::Tenants => tenants::precompile(v, cache_dir)?,
-        _ => 0,
-    };
+    let tenants_compiled = precompile(v, cache_dir)?;
     Ok(Some(Artifacts {
         path,
         fresh,
@@ -55,12 +282,7 @@ pub fn ensure_artifacts(
 /// looks exactly like that, and must not be reported as a measurement.
 /// `None` when some call succeeded, or when the config says faults are
 /// expected (`[scenario] expect_faults`, or a synthetic guest told to fault).
-pub fn all_calls_faulted(
-    v: &crate::settings::Variant,
-    churn: Option<&churn::ChurnResult>,
-    soak: Option<&soak::SoakResult>,
-    tenants: Option<&tenants::TenantsResult>,
-) -> Option<String> {
+pub fn all_calls_faulted(v: &Variant, r: &ScenarioResult) -> Option<String> {
     use crate::settings::GuestFault;
     let told_to_fault = matches!(
         v.guest.fault,
@@ -69,11 +291,7 @@ pub fn all_calls_faulted(
     if v.scenario.expect_faults || told_to_fault {
         return None;
     }
-    let (faults, calls) = match (churn, soak) {
-        (Some(c), _) => (&c.faults, c.total_cycles),
-        (_, Some(s)) => (&s.faults, s.cycles),
-        _ => tenants.map(|t| (&t.faults, t.requests))?,
-    };
+    let (faults, calls) = r.calls()?;
     (calls > 0 && faults.total() >= calls).then(|| {
         format!(
             "every one of the {calls} timed calls faulted, so nothing was measured; the first: {} (if the faults are what this experiment measures, set [scenario] expect_faults = true)",
@@ -82,37 +300,242 @@ pub fn all_calls_faulted(
     })
 }
 
-/// One timed phase's latency and where its full histogram was saved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct PhaseLatency {
-    /// Phase name (`instantiate`, `call`, `drop`, `cycle`, `acquire`, ...).
-    pub phase: String,
-    /// Percentiles over all threads.
-    pub summary: LatencySummary,
-    /// The `.hlog` interval log (V2 deflate, base64), relative to the JSON file's folder.
-    pub hlog_path: Option<String>,
-    /// The `.hgrm` percentile distribution (microseconds), relative to the JSON file's folder.
-    pub hgrm_path: Option<String>,
+/// `v` as the probe that measures what its module and each of `live`
+/// sandboxes cost (`tune`'s finalist memory check).
+pub fn memory_probe(v: &Variant, live: u32) -> Variant {
+    scaling::probe(v, live)
 }
 
-impl PhaseLatency {
-    /// A phase summarised from its histogram; the paths are set when it is saved.
-    pub fn of(phase: &str, h: &Hist) -> PhaseLatency {
-        PhaseLatency {
-            phase: phase.to_string(),
-            summary: LatencySummary::of(h),
-            hlog_path: None,
-            hgrm_path: None,
-        }
+impl ScenarioResult {
+    /// Why the variant measured as `self` fails although its child finished:
+    /// its scenario's own judgement, else every timed call faulted.
+    pub fn failure(&self, v: &Variant) -> Option<String> {
+        self.own_failure(v).or_else(|| all_calls_faulted(v, self))
     }
 }
 
-/// The merged histograms of a run, to be saved next to the result.
-pub struct Histograms {
-    /// Phase name and histogram, in report order.
-    pub named: Vec<(String, Hist)>,
-    /// When the timed part started.
-    pub started: SystemTime,
-    /// Length of the timed part.
-    pub wall: Duration,
+/// Declares the registry: the one list of scenarios, the [`ScenarioResult`]
+/// enum (one variant per scenario, tagged with its kind in JSON) and the
+/// dispatch from it and from a [`ScenarioKind`] to each scenario's
+/// [`Scenario`] functions.
+macro_rules! registry {
+    ($($Variant:ident ($get:ident, $get_mut:ident) => $module:ident :: $Type:ident),* $(,)?) => {
+        /// One scenario's figures, tagged with its kind (`"scenario": "churn"`
+        /// in the JSON, beside the figures).
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(tag = "scenario", rename_all = "kebab-case")]
+        pub enum ScenarioResult {
+            $(
+                #[doc = concat!("The `", stringify!($module), "` scenario's figures.")]
+                $Variant(<$module::$Type as Scenario>::Result),
+            )*
+        }
+
+        /// The `[scenario] kind` of every registered scenario, in registry order.
+        pub const KINDS: &[ScenarioKind] = &[$(<$module::$Type as Scenario>::KIND),*];
+
+        /// Checks `v`'s keys with its scenario's own checks.
+        pub fn validate(v: &Variant) -> Result<(), Problem> {
+            $(if v.scenario.kind == <$module::$Type as Scenario>::KIND {
+                return <$module::$Type as Scenario>::validate(v);
+            })*
+            Ok(())
+        }
+
+        /// What `v`'s scenario precompiles beyond its guest.
+        pub fn precompile(v: &Variant, cache_dir: &Path) -> anyhow::Result<usize> {
+            $(if v.scenario.kind == <$module::$Type as Scenario>::KIND {
+                return <$module::$Type as Scenario>::precompile(v, cache_dir);
+            })*
+            Ok(0)
+        }
+
+        /// Runs `v`'s scenario in this (child) process.
+        pub fn run(
+            v: &Variant,
+            artifact: Option<&Path>,
+        ) -> anyhow::Result<(ScenarioResult, Option<Histograms>)> {
+            $(if v.scenario.kind == <$module::$Type as Scenario>::KIND {
+                let (r, h) = <$module::$Type as Scenario>::run(v, artifact)?;
+                return Ok((ScenarioResult::$Variant(r), h));
+            })*
+            anyhow::bail!("no scenario is registered for kind {:?}", v.scenario.kind)
+        }
+
+        /// The scenarios that can be scored on `objective`.
+        pub fn kinds_for(objective: Objective) -> Vec<ScenarioKind> {
+            let mut out = Vec::new();
+            $(if <$module::$Type as Scenario>::objectives().contains(&objective) {
+                out.push(<$module::$Type as Scenario>::KIND);
+            })*
+            out
+        }
+
+        /// Every scenario's report section, in registry order, over the rows
+        /// of the variants it measured.
+        pub fn report_sections(rows: &[Row<'_, ScenarioResult>], ctx: &ReportContext<'_>) -> String {
+            let mut out = String::new();
+            $(
+                let mine: Vec<Row<'_, <$module::$Type as Scenario>::Result>> = rows
+                    .iter()
+                    .filter_map(|r| match r.result {
+                        ScenarioResult::$Variant(x) => Some(Row {
+                            name: r.name,
+                            label: r.label.clone(),
+                            settings: r.settings,
+                            result: x,
+                            vs_baseline: r.vs_baseline,
+                            between_rounds: r.between_rounds,
+                        }),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    })
+                    .collect();
+                if !mine.is_empty() {
+                    out.push_str(&<$module::$Type as Scenario>::report(&mine, ctx));
+                }
+            )*
+            out
+        }
+
+        impl ScenarioResult {
+            $(
+                #[doc = concat!("The `", stringify!($module), "` scenario's figures, if these are.")]
+                pub fn $get(&self) -> Option<&<$module::$Type as Scenario>::Result> {
+                    match self {
+                        Self::$Variant(r) => Some(r),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+
+                #[doc = concat!("The `", stringify!($module), "` scenario's figures, to change them.")]
+                pub fn $get_mut(&mut self) -> Option<&mut <$module::$Type as Scenario>::Result> {
+                    match self {
+                        Self::$Variant(r) => Some(r),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+            )*
+
+            /// The kind of scenario that measured it.
+            pub fn kind(&self) -> ScenarioKind {
+                match self {
+                    $(Self::$Variant(_) => <$module::$Type as Scenario>::KIND),*
+                }
+            }
+
+            /// [`Scenario::headlines`].
+            pub fn headlines(&self) -> Vec<Headline> {
+                match self {
+                    $(Self::$Variant(r) => <$module::$Type as Scenario>::headlines(r)),*
+                }
+            }
+
+            /// [`Scenario::primary`].
+            pub fn primary(&self) -> Option<f64> {
+                match self {
+                    $(Self::$Variant(r) => <$module::$Type as Scenario>::primary(r)),*
+                }
+            }
+
+            /// [`Scenario::phases`].
+            pub fn phases(&self) -> &[PhaseLatency] {
+                match self {
+                    $(Self::$Variant(r) => <$module::$Type as Scenario>::phases(r)),*
+                }
+            }
+
+            /// [`Scenario::phases_mut`].
+            pub fn phases_mut(&mut self) -> Option<&mut Vec<PhaseLatency>> {
+                match self {
+                    $(Self::$Variant(r) => <$module::$Type as Scenario>::phases_mut(r)),*
+                }
+            }
+
+            /// The phases of [`Scenario::charted_phases`] it has.
+            pub fn charted_phases(&self) -> Vec<&PhaseLatency> {
+                match self {
+                    $(Self::$Variant(r) => {
+                        let wanted = <$module::$Type as Scenario>::charted_phases();
+                        <$module::$Type as Scenario>::phases(r)
+                            .iter()
+                            .filter(|p| wanted.contains(&p.phase.as_str()))
+                            .collect()
+                    }),*
+                }
+            }
+
+            /// Ratios of `self` to the baseline's `base`; `None` when they
+            /// are of different scenarios or share no ratio.
+            pub fn vs_baseline(&self, baseline: &str, base: &ScenarioResult) -> Option<Comparison> {
+                let mut c = Comparison::empty(baseline);
+                match (base, self) {
+                    $((Self::$Variant(b), Self::$Variant(x)) => {
+                        <$module::$Type as Scenario>::vs_baseline(b, x, &mut c)
+                    }),*
+                    #[allow(unreachable_patterns)]
+                    _ => return None,
+                }
+                (!c.is_empty()).then_some(c)
+            }
+
+            /// [`Scenario::calls`].
+            pub fn calls(&self) -> Option<(&GuestFaults, u64)> {
+                match self {
+                    $(Self::$Variant(r) => <$module::$Type as Scenario>::calls(r)),*
+                }
+            }
+
+            fn own_failure(&self, v: &Variant) -> Option<String> {
+                match self {
+                    $(Self::$Variant(r) => <$module::$Type as Scenario>::failure(v, r)),*
+                }
+            }
+
+            /// [`Scenario::warnings`].
+            pub fn warnings(&self) -> Vec<String> {
+                match self {
+                    $(Self::$Variant(r) => <$module::$Type as Scenario>::warnings(r)),*
+                }
+            }
+
+            /// [`Scenario::memory_steps`].
+            pub fn memory_steps(&self) -> Vec<MemoryStep<'_>> {
+                match self {
+                    $(Self::$Variant(r) => <$module::$Type as Scenario>::memory_steps(r)),*
+                }
+            }
+
+            /// [`Scenario::memory_cost`].
+            pub fn memory_cost(&self) -> Option<MemoryCost> {
+                match self {
+                    $(Self::$Variant(r) => <$module::$Type as Scenario>::memory_cost(r)),*
+                }
+            }
+
+            /// [`Scenario::score`].
+            pub fn score(&self, t: &TuneSettings) -> Result<Score, String> {
+                match self {
+                    $(Self::$Variant(r) => {
+                        if !<$module::$Type as Scenario>::objectives().contains(&t.objective) {
+                            return Err(format!("no figures for the objective {:?}", t.objective));
+                        }
+                        <$module::$Type as Scenario>::score(t, r)
+                    }),*
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    Scaling(scaling, scaling_mut) => scaling::Scaling,
+    Churn(churn, churn_mut) => churn::Churn,
+    Pool(pool, pool_mut) => pool::Pool,
+    Session(session, session_mut) => session::Session,
+    Soak(soak, soak_mut) => soak::Soak,
+    Serve(serve, serve_mut) => serve::Serve,
+    Tenants(tenants, tenants_mut) => tenants::Tenants,
 }

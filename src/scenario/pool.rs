@@ -17,6 +17,7 @@ use crate::guest::Sandbox;
 use crate::host::Host;
 use crate::measure::latency::{self, Hist};
 use crate::measure::memory::{self, MemorySample};
+use crate::metric::{Headline, MIN_RELATIVE, p50_spread, phase_headlines, rate};
 use crate::settings::{PoolRecycle, ScenarioSettings, Variant};
 use crate::slot_pool::{OnExhausted, PoolConfig, PoolError, Recycle, SandboxPool};
 use anyhow::{Context, Result, anyhow};
@@ -349,4 +350,64 @@ where
         ),
         wall,
     ))
+}
+
+/// The pool scenario: per-request instantiation vs a prewarmed sandbox pool.
+pub struct Pool;
+
+impl super::Scenario for Pool {
+    type Result = PoolResult;
+    const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Pool;
+
+    fn run(v: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Option<Histograms>)> {
+        let (r, h) = run(v, artifact)?;
+        Ok((r, Some(h)))
+    }
+
+    fn phases(r: &PoolResult) -> &[PhaseLatency] {
+        &r.phases
+    }
+
+    fn phases_mut(r: &mut PoolResult) -> Option<&mut Vec<PhaseLatency>> {
+        Some(&mut r.phases)
+    }
+
+    fn charted_phases() -> &'static [&'static str] {
+        &["inline-ready", "pooled-acquire"]
+    }
+
+    /// Phase p50/p99 and both request rates.
+    fn headlines(p: &PoolResult) -> Vec<Headline> {
+        let mut out = Vec::new();
+        phase_headlines(&p.phases, &mut out);
+        let spread = |name: &str| {
+            p.phases
+                .iter()
+                .find(|x| x.phase == name)
+                .map_or(MIN_RELATIVE, |x| p50_spread(&x.summary))
+        };
+        out.push(rate(
+            "inline requests / s",
+            p.inline_requests_per_sec,
+            spread("inline-request"),
+        ));
+        out.push(rate(
+            "pooled requests / s",
+            p.pooled_requests_per_sec,
+            spread("pooled-request"),
+        ));
+        out
+    }
+
+    /// The pooled acquire's p99.
+    fn primary(p: &PoolResult) -> Option<f64> {
+        p.phases
+            .iter()
+            .find(|x| x.phase == "pooled-acquire")
+            .map(|x| x.summary.p99_ns as f64)
+    }
+
+    fn report(_rows: &[super::Row<'_, PoolResult>], _ctx: &super::ReportContext<'_>) -> String {
+        String::new()
+    }
 }

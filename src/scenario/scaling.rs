@@ -9,6 +9,7 @@ use super::Prepared;
 use crate::guest::Sandbox;
 use crate::host::Host;
 use crate::measure::memory::{self, MemorySample, PerInstance};
+use crate::metric::{Better, Comparison, Headline, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit, ratio};
 use crate::settings::{Sharing, Variant};
 use anyhow::{Context, Result};
 use schemars::JsonSchema;
@@ -116,4 +117,95 @@ fn instantiate_and_call(p: &Prepared, call: bool) -> Result<(Store<Host>, Sandbo
         .map_err(|e| anyhow::anyhow!("calling the guest: {e:#}"))?;
     let call_ns = t.elapsed().as_nanos();
     Ok((store, sandbox, inst_ns, call_ns))
+}
+
+/// `v` measuring memory with one and with `live` instances alive.
+pub fn probe(v: &Variant, live: u32) -> Variant {
+    let mut probe = v.clone();
+    probe.scenario.kind = crate::settings::ScenarioKind::Scaling;
+    probe.scenario.counts = vec![1, live];
+    probe
+}
+
+/// The scaling scenario: N live instances held at once, memory read at each N.
+pub struct Scaling;
+
+impl super::Scenario for Scaling {
+    type Result = ScalingResult;
+    const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Scaling;
+
+    fn run(
+        v: &Variant,
+        artifact: Option<&Path>,
+    ) -> Result<(ScalingResult, Option<super::Histograms>)> {
+        Ok((run(v, artifact)?, None))
+    }
+
+    /// Per-instance Pss and Private_Dirty at every N.
+    fn headlines(s: &ScalingResult) -> Vec<Headline> {
+        let mut out = Vec::new();
+        for st in &s.steps {
+            let n = st.live_instances;
+            for (metric, value) in [
+                ("Pss / instance", st.per_instance.pss_bytes),
+                (
+                    "Private_Dirty / instance",
+                    st.per_instance.private_dirty_bytes,
+                ),
+            ] {
+                out.push(Headline {
+                    metric: format!("{metric} @ N={n}"),
+                    value,
+                    unit: Unit::Bytes,
+                    better: Better::Lower,
+                    within_rel: MIN_RELATIVE,
+                    floor_abs: MIN_PROCESS_BYTES / f64::from(n.max(1)),
+                    timing: false,
+                    judged: true,
+                });
+            }
+        }
+        out
+    }
+
+    /// Pss per instance at the largest N.
+    fn primary(s: &ScalingResult) -> Option<f64> {
+        s.steps.last().map(|st| st.per_instance.pss_bytes)
+    }
+
+    /// Baseline Pss per instance / this variant's, at the largest N both measured.
+    fn vs_baseline(b: &ScalingResult, x: &ScalingResult, c: &mut Comparison) {
+        let common = x.steps.iter().rev().find_map(|xs| {
+            b.steps
+                .iter()
+                .find(|bs| bs.live_instances == xs.live_instances)
+                .map(|bs| (bs, xs))
+        });
+        if let Some((bs, xs)) = common {
+            c.pss_per_instance_ratio = ratio(bs.per_instance.pss_bytes, xs.per_instance.pss_bytes);
+        }
+    }
+
+    fn memory_steps(s: &ScalingResult) -> Vec<super::MemoryStep<'_>> {
+        s.steps
+            .iter()
+            .map(|st| super::MemoryStep {
+                live_instances: st.live_instances,
+                total: &st.memory,
+                per_instance: &st.per_instance,
+            })
+            .collect()
+    }
+
+    fn memory_cost(s: &ScalingResult) -> Option<super::MemoryCost> {
+        let step = s.steps.last()?;
+        Some(super::MemoryCost {
+            fixed_pss_bytes: s.after_module.pss_bytes as f64,
+            per_instance_pss_bytes: step.per_instance.pss_bytes,
+        })
+    }
+
+    fn report(_rows: &[super::Row<'_, ScalingResult>], _ctx: &super::ReportContext<'_>) -> String {
+        String::new()
+    }
 }

@@ -19,7 +19,12 @@ use super::{Histograms, PhaseLatency};
 use crate::guest::http::RequestSpec;
 use crate::http_bench::{external, load, process, tools, wrk};
 use crate::measure::memory::{self, MemorySample};
+use crate::metric::{
+    Better, Comparison, Headline, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit, count, p50_speedups,
+    p50_spread, phase_headlines, rate, ratio,
+};
 use crate::settings::{LoadGenerator, ServeServer, Variant};
+use crate::settings::{Objective, TuneSettings};
 use anyhow::{Context, Result};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -384,5 +389,140 @@ impl Measured {
             Measured::Ours(r) => r.ok as f64 / r.wall.as_secs_f64().max(1e-9),
             Measured::Wrk(w) => w.requests_per_sec(),
         }
+    }
+}
+
+/// The serve scenario: a wasi:http component under HTTP load, its server in
+/// a process of its own.
+pub struct Serve;
+
+impl super::Scenario for Serve {
+    type Result = ServeResult;
+    const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Serve;
+
+    fn run(v: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, Option<Histograms>)> {
+        let (r, h) = run(v, artifact)?;
+        Ok((r, Some(h)))
+    }
+
+    fn phases(r: &ServeResult) -> &[PhaseLatency] {
+        &r.phases
+    }
+
+    fn phases_mut(r: &mut ServeResult) -> Option<&mut Vec<PhaseLatency>> {
+        Some(&mut r.phases)
+    }
+
+    /// Phase p50/p99, requests/s (judged in a closed loop only), the
+    /// server's Pss and its faults per request.
+    fn headlines(s: &ServeResult) -> Vec<Headline> {
+        let mut out = Vec::new();
+        phase_headlines(&s.phases, &mut out);
+        let request = s
+            .phases
+            .iter()
+            .find(|p| p.phase == "request")
+            .map_or(MIN_RELATIVE, |p| p50_spread(&p.summary));
+        let mut r = rate("requests / s", s.requests_per_sec, request);
+        // In an open loop the rate is the schedule's, not a measurement.
+        r.judged = s.rate == 0.0;
+        out.push(r);
+        out.push(Headline {
+            metric: "server Pss".into(),
+            value: s.memory_after.pss_bytes as f64,
+            unit: Unit::Bytes,
+            better: Better::Lower,
+            within_rel: MIN_RELATIVE,
+            floor_abs: MIN_PROCESS_BYTES,
+            timing: false,
+            judged: true,
+        });
+        out.push(count("minor faults / request", s.minor_faults_per_request));
+        out
+    }
+
+    /// Closed loop: the throughput; open loop (the rate is the schedule's):
+    /// the request p99.
+    fn primary(s: &ServeResult) -> Option<f64> {
+        if s.rate > 0.0 {
+            s.phases
+                .iter()
+                .find(|p| p.phase == "request")
+                .map(|p| p.summary.p99_ns as f64)
+        } else {
+            Some(s.requests_per_sec)
+        }
+    }
+
+    /// Phase p50 speedups, requests/s between two closed loops, server Pss.
+    fn vs_baseline(b: &ServeResult, x: &ServeResult, c: &mut Comparison) {
+        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
+        // Requests/s compare only between two closed loops (an open loop's
+        // rate is its schedule).
+        if b.rate == 0.0 && x.rate == 0.0 {
+            c.throughput_ratio = ratio(x.requests_per_sec, b.requests_per_sec);
+        }
+        c.server_pss_ratio = ratio(
+            b.memory_after.pss_bytes as f64,
+            x.memory_after.pss_bytes as f64,
+        );
+    }
+
+    /// The server died mid-run (the figures up to then are kept), or no
+    /// request was answered as expected.
+    fn failure(_v: &Variant, s: &ServeResult) -> Option<String> {
+        match &s.server_died {
+            Some(d) => Some(format!(
+                "the server died mid-run ({} of {} requests answered): {d}",
+                s.ok, s.requests
+            )),
+            None if s.ok == 0 => Some(format!(
+                "no request of {} was answered as expected; the first error: {}{}",
+                s.requests,
+                s.first_error.as_deref().unwrap_or("?"),
+                s.server_first_failure
+                    .as_deref()
+                    .map_or_else(String::new, |f| format!("; in the server: {f}"))
+            )),
+            None => None,
+        }
+    }
+
+    fn objectives() -> &'static [Objective] {
+        &[Objective::RequestsPerSecond]
+    }
+
+    /// Requests per second, with the request p99 at or under the target.
+    fn score(t: &TuneSettings, s: &ServeResult) -> Result<super::Score, String> {
+        let req = s
+            .phases
+            .iter()
+            .find(|p| p.phase == "request")
+            .ok_or("no request latency")?
+            .summary;
+        if s.ok == 0 {
+            return Err(format!(
+                "no request answered: {}",
+                s.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        let target = (t.p99_target_ms * 1e6) as u64;
+        if target > 0 && req.p99_ns > target {
+            return Err(format!(
+                "request p99 {} is over the target {}",
+                crate::units::duration(req.p99_ns as f64),
+                crate::units::duration(target as f64)
+            ));
+        }
+        Ok(super::Score {
+            value: s.requests_per_sec,
+            rate: s.requests_per_sec,
+            latency: req,
+            memory_bytes: Some(s.memory_after.pss_bytes as f64),
+        })
+    }
+
+    fn report(_rows: &[super::Row<'_, ServeResult>], _ctx: &super::ReportContext<'_>) -> String {
+        String::new()
     }
 }

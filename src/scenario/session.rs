@@ -10,6 +10,7 @@
 use super::{Histograms, PhaseLatency};
 use crate::measure::latency;
 use crate::measure::memory::{self, MemorySample};
+use crate::metric::{Comparison, Headline, p50_speedups, phase_headlines};
 use crate::settings::Variant;
 use anyhow::{Result, anyhow};
 use schemars::JsonSchema;
@@ -139,4 +140,51 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
             wall: wall.elapsed(),
         },
     ))
+}
+
+/// The session scenario: one sandbox for many executions vs a fresh one each.
+pub struct Session;
+
+impl super::Scenario for Session {
+    type Result = SessionResult;
+    const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Session;
+
+    fn run(v: &Variant, artifact: Option<&Path>) -> Result<(SessionResult, Option<Histograms>)> {
+        let (r, h) = run(v, artifact)?;
+        Ok((r, Some(h)))
+    }
+
+    fn phases(r: &SessionResult) -> &[PhaseLatency] {
+        &r.phases
+    }
+
+    fn phases_mut(r: &mut SessionResult) -> Option<&mut Vec<PhaseLatency>> {
+        Some(&mut r.phases)
+    }
+
+    fn charted_phases() -> &'static [&'static str] {
+        &["session-exec", "fresh-exec"]
+    }
+
+    fn headlines(s: &SessionResult) -> Vec<Headline> {
+        let mut out = Vec::new();
+        phase_headlines(&s.phases, &mut out);
+        out
+    }
+
+    /// The fresh execution's p50.
+    fn primary(s: &SessionResult) -> Option<f64> {
+        s.phases
+            .iter()
+            .find(|p| p.phase == "fresh-exec")
+            .map(|p| p.summary.p50_ns as f64)
+    }
+
+    fn vs_baseline(b: &SessionResult, x: &SessionResult, c: &mut Comparison) {
+        p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
+    }
+
+    fn report(_rows: &[super::Row<'_, SessionResult>], _ctx: &super::ReportContext<'_>) -> String {
+        String::new()
+    }
 }

@@ -9,6 +9,7 @@
 use super::GuestFaults;
 use crate::measure::fit::linear_fit;
 use crate::measure::memory;
+use crate::metric::{Better, Headline, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit};
 use crate::settings::{SoakMode, Variant};
 use anyhow::{Result, anyhow};
 use schemars::JsonSchema;
@@ -133,4 +134,58 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<SoakResult> {
         exceeded: bound > 0 && pss.slope > bound as f64,
         faults,
     })
+}
+
+/// The soak scenario: many cycles in one process, Pss sampled, its growth fitted.
+pub struct Soak;
+
+impl super::Scenario for Soak {
+    type Result = SoakResult;
+    const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Soak;
+
+    fn run(
+        v: &Variant,
+        artifact: Option<&Path>,
+    ) -> Result<(SoakResult, Option<super::Histograms>)> {
+        Ok((run(v, artifact)?, None))
+    }
+
+    /// The Pss slope (reported, not judged).
+    fn headlines(k: &SoakResult) -> Vec<Headline> {
+        vec![Headline {
+            metric: "Pss slope / 1000 cycles".into(),
+            value: k.pss_slope_per_1000_bytes,
+            unit: Unit::Bytes,
+            better: Better::Lower,
+            within_rel: MIN_RELATIVE,
+            floor_abs: MIN_PROCESS_BYTES,
+            timing: false,
+            judged: false,
+        }]
+    }
+
+    fn primary(k: &SoakResult) -> Option<f64> {
+        Some(k.pss_slope_per_1000_bytes)
+    }
+
+    fn calls(k: &SoakResult) -> Option<(&super::GuestFaults, u64)> {
+        Some((&k.faults, k.cycles))
+    }
+
+    /// A leak: Pss grew faster than `soak_max_growth_per_1000`.
+    fn failure(_v: &Variant, k: &SoakResult) -> Option<String> {
+        k.exceeded.then(|| {
+            format!(
+                "leak: Pss grows {:.0} KiB per 1,000 cycles (fitted over {} samples, R² {:.2}), above [scenario] soak_max_growth_per_1000 = {} KiB",
+                k.pss_slope_per_1000_bytes / 1024.0,
+                k.samples.len(),
+                k.pss_fit_r2,
+                k.max_growth_per_1000_bytes / 1024
+            )
+        })
+    }
+
+    fn report(_rows: &[super::Row<'_, SoakResult>], _ctx: &super::ReportContext<'_>) -> String {
+        String::new()
+    }
 }

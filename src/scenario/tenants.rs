@@ -71,8 +71,10 @@ use crate::measure::fit::linear_fit;
 use crate::measure::latency::{self, Hist, LatencySummary};
 use crate::measure::mappings;
 use crate::measure::memory::{self, MemorySample};
+use crate::metric::{Better, Headline, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit, phase_headlines};
 pub use crate::settings::trace::parse_trace;
 use crate::settings::{ByteSize, GuestKind, GuestSettings, Load, TenantMix, Variant};
+use crate::settings::{Objective, TuneSettings};
 use anyhow::{Context, Result, anyhow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -1133,4 +1135,96 @@ pub fn phase<'a>(r: &'a TenantsResult, name: &str) -> Option<&'a LatencySummary>
         .iter()
         .find(|p| p.phase == name)
         .map(|p| &p.summary)
+}
+
+/// The tenants scenario: many distinct modules rotated through one engine
+/// and one pool.
+pub struct Tenants;
+
+impl super::Scenario for Tenants {
+    type Result = TenantsResult;
+    const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Tenants;
+
+    fn precompile(v: &Variant, cache_dir: &Path) -> Result<usize> {
+        precompile(v, cache_dir)
+    }
+
+    fn run(v: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult, Option<Histograms>)> {
+        let (r, h) = run(v, artifact)?;
+        Ok((r, Some(h)))
+    }
+
+    fn phases(r: &TenantsResult) -> &[PhaseLatency] {
+        &r.phases
+    }
+
+    fn phases_mut(r: &mut TenantsResult) -> Option<&mut Vec<PhaseLatency>> {
+        Some(&mut r.phases)
+    }
+
+    /// Phase p50/p99, the affine hit rate and the peak Pss over the load.
+    fn headlines(t: &TenantsResult) -> Vec<Headline> {
+        let mut out = Vec::new();
+        phase_headlines(&t.phases, &mut out);
+        if let Some(rate) = t.affine_hit_rate {
+            out.push(Headline {
+                metric: "affine hit rate".into(),
+                value: rate,
+                unit: Unit::Count,
+                better: Better::Higher,
+                within_rel: MIN_RELATIVE,
+                floor_abs: 0.0,
+                timing: false,
+                judged: false,
+            });
+        }
+        out.push(Headline {
+            metric: "peak Pss over load".into(),
+            value: t.peak_over_load_pss_bytes as f64,
+            unit: Unit::Bytes,
+            better: Better::Lower,
+            within_rel: MIN_RELATIVE,
+            floor_abs: MIN_PROCESS_BYTES,
+            timing: false,
+            judged: true,
+        });
+        out
+    }
+
+    /// The instantiate p99.
+    fn primary(t: &TenantsResult) -> Option<f64> {
+        phase(t, "instantiate").map(|s| s.p99_ns as f64)
+    }
+
+    fn calls(t: &TenantsResult) -> Option<(&GuestFaults, u64)> {
+        Some((&t.faults, t.requests))
+    }
+
+    fn objectives() -> &'static [Objective] {
+        &[Objective::TenantsP99Instantiate]
+    }
+
+    /// The instantiate p99 (negated: higher is better), with the run's peak
+    /// Pss within the memory budget.
+    fn score(t: &TuneSettings, r: &TenantsResult) -> Result<super::Score, String> {
+        let inst = *phase(r, "instantiate").ok_or("no instantiate latency")?;
+        let budget = t.memory_budget.0;
+        if budget > 0 && r.peak_pss_bytes > budget {
+            return Err(format!(
+                "peak Pss {} is over the memory budget {}",
+                crate::units::mib(r.peak_pss_bytes as f64),
+                crate::units::mib(budget as f64)
+            ));
+        }
+        Ok(super::Score {
+            value: -(inst.p99_ns as f64),
+            rate: r.requests_per_sec,
+            latency: inst,
+            memory_bytes: Some(r.peak_pss_bytes as f64),
+        })
+    }
+
+    fn report(_rows: &[super::Row<'_, TenantsResult>], _ctx: &super::ReportContext<'_>) -> String {
+        String::new()
+    }
 }

@@ -13,7 +13,7 @@ mod value;
 
 pub use error::ConfigError;
 pub use parse::{
-    Experiment, ExperimentMeta, MAX_VARIANTS, Objective, TuneSettings, all_keys, max_live,
+    Experiment, ExperimentMeta, MAX_VARIANTS, Objective, Problem, TuneSettings, all_keys, max_live,
     synthetic_min_memory,
 };
 pub use schema::{

@@ -799,11 +799,18 @@ fn check_experiment(
 }
 
 /// A validation problem before its place in the file is known.
-struct Problem {
-    section: &'static str,
-    key: &'static str,
-    message: String,
-    fix: String,
+/// A mistake in one variant's keys, found after parsing: the error names
+/// the file and the line of `[section] key` ([`Experiment::error_at`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// Section of the key.
+    pub section: &'static str,
+    /// The key.
+    pub key: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
 }
 
 const WASM_PAGE: u64 = 64 << 10;

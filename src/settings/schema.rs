@@ -926,6 +926,16 @@ pub enum ScenarioKind {
     Tenants,
 }
 
+impl ScenarioKind {
+    /// The name a config gives it (`kind = "churn"`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
 /// Which tenant each request of the tenants scenario goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
