@@ -98,8 +98,8 @@ fn main() -> anyhow::Result<()> {
         s.wall.as_secs_f64(),
         duration(s.latency.p50_ns as f64),
         duration(s.latency.p99_ns as f64),
-        m.hits,
-        m.misses,
+        m.counts.hits,
+        m.counts.misses,
         duration(m.acquire.p50_ns as f64),
         duration(m.acquire.p99_ns as f64),
     );

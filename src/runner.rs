@@ -345,126 +345,25 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
     let progress = RunProgress::new(opts.quiet);
     let say = |msg: &str| progress.say(msg);
 
-    // Pre-initialise and precompile before any variant runs. `measured[i]` is
-    // the variant as its child runs it (a `preinit` variant's interpreter
-    // replaced by the snapshot); the result records `exp.variants[i]`.
-    let mut measured: Vec<(Variant, Option<crate::result::PreinitSnapshot>)> =
-        Vec::with_capacity(exp.variants.len());
-    // The user's own files first: a file that is missing or cut short is
-    // named before anything is snapshotted or compiled from it.
-    check_files(exp, exp.variants.iter())?;
-    for (i, v) in exp.variants.iter().enumerate() {
-        if v.guest.snapshot_point() == crate::settings::SnapshotPoint::None {
-            measured.push((v.clone(), None));
-            continue;
-        }
-        let t = Instant::now();
-        let spinner = progress.spinner(&format!(
-            "snapshotting the guest for `{}` (wasmtime-wizer)",
-            v.name
-        ));
-        let resolved = snapshot_variant(exp, i, &opts.cache_dir);
-        spinner.finish_and_clear();
-        let resolved = resolved?;
-        measured.push(match resolved {
-            Some((r, snapshot, fresh)) => {
-                if fresh {
-                    say(&format!(
-                        "snapshotted `{}` {} ({:.1}s, checked against the un-snapshotted guest)",
-                        v.name,
-                        snapshot.point.as_deref().unwrap_or(""),
-                        t.elapsed().as_secs_f64()
-                    ));
-                }
-                (r, Some(snapshot))
-            }
-            None => (v.clone(), None),
-        });
-    }
-    check_files(exp, measured.iter().map(|(v, _)| v))?;
-    let mut artifacts: Vec<Option<PathBuf>> = Vec::with_capacity(exp.variants.len());
-    for (v, _) in &measured {
-        let t = Instant::now();
-        let spinner = progress.spinner(&format!("precompiling the guest for `{}`", v.name));
-        let made = scenario::ensure_artifacts(v, &opts.cache_dir)
-            .with_context(|| format!("{}: variant `{}`", exp.path.display(), v.name))?;
-        spinner.finish_and_clear();
-        if let Some(a) = &made {
-            let what = match (a.fresh, a.tenants_compiled) {
-                (false, 0) => None,
-                (true, 0) => Some(a.path.display().to_string()),
-                (false, n) => Some(format!("{n} tenants of `{}`", v.name)),
-                (true, n) => Some(format!(
-                    "{} and {n} tenants of `{}`",
-                    a.path.display(),
-                    v.name
-                )),
-            };
-            if let Some(what) = what {
-                say(&format!(
-                    "precompiled {what} ({:.1}s)",
-                    t.elapsed().as_secs_f64()
-                ));
-            }
-        }
-        artifacts.push(made.map(|a| a.path));
-    }
-    // Load and link every variant's guest once, as its child will: a
-    // missing or mistyped export, a file that is not WebAssembly or a pool
-    // too small for a component stops the run here, with the key and line.
-    for (i, ((run_as, _), artifact)) in measured.iter().zip(&artifacts).enumerate() {
-        link_check(exp, i, run_as, artifact.as_deref())?;
-    }
-
-    let mut result = ResultFile {
-        schema_version: crate::result::SCHEMA_VERSION,
-        experiment: exp.name.clone(),
-        description: exp.meta.description.clone(),
-        config_path: exp.path.display().to_string(),
-        config_source: std::fs::read_to_string(&exp.path).unwrap_or_default(),
-        started_at,
-        updated_at: now_rfc3339(),
-        complete: false,
-        host: HostInfo::detect(),
-        baseline: exp.baseline.clone(),
-        axes: exp
-            .axes
-            .iter()
-            .map(|(key, values)| AxisResult {
-                key: key.clone(),
-                values: values.clone(),
-            })
-            .collect(),
-        variants: Vec::with_capacity(exp.variants.len()),
-        plots: Vec::new(),
-        rounds: opts
-            .rounds
-            .or(exp.meta.rounds)
-            .unwrap_or(1)
-            .clamp(1, crate::rounds::MAX_ROUNDS),
-        disturbed_cpu_share: Some(
-            exp.meta
-                .disturbed_cpu_share
-                .unwrap_or(disturbance::DEFAULT_THRESHOLD),
-        ),
-    };
+    let prepared = prepare_variants(exp, &opts.cache_dir, &progress)?;
+    let mut result = new_result(exp, opts, started_at);
 
     let total = exp.variants.len();
     let rounds = result.rounds;
     let threshold = result
         .disturbed_cpu_share
         .unwrap_or(disturbance::DEFAULT_THRESHOLD);
-    let (runs, preinit_snapshots): (Vec<Variant>, Vec<_>) = measured.into_iter().unzip();
-    let runs_as: Vec<(Variant, Option<PathBuf>)> = runs.into_iter().zip(artifacts).collect();
-    let mut slots: Vec<Slot> = preinit_snapshots
-        .into_iter()
-        .map(|preinit_snapshot| Slot {
+    let mut runs_as: Vec<(Variant, Option<PathBuf>)> = Vec::with_capacity(total);
+    let mut slots: Vec<Slot> = Vec::with_capacity(total);
+    for p in prepared {
+        runs_as.push((p.run_as, p.artifact));
+        slots.push(Slot {
             records: Vec::new(),
             effective: serde_json::Value::Null,
-            preinit_snapshot,
+            preinit_snapshot: p.snapshot,
             saved: None,
-        })
-        .collect();
+        });
+    }
     let mut count = crate::progress::MeasurementCount::new(total as u64, u64::from(rounds));
     let variants_bar = progress.bar(count.total(), "variants");
     'rounds: for round in 1..=rounds {
@@ -634,6 +533,144 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
         json_path,
         markdown_path,
     })
+}
+
+/// A variant as its child measures it.
+struct PreparedVariant {
+    /// The variant the child runs (a `preinit` or `snapshot` variant's guest
+    /// replaced by its snapshot).
+    run_as: Variant,
+    /// The snapshot it starts from, if any.
+    snapshot: Option<PreinitSnapshot>,
+    /// Its precompiled artifact, when the child deserializes.
+    artifact: Option<PathBuf>,
+}
+
+/// Everything before the first measurement: the user's files checked,
+/// snapshots made, guests precompiled, and every guest loaded and linked
+/// once as its child will (a missing export or a pool too small stops the
+/// run here, with the key and line).
+fn prepare_variants(
+    exp: &Experiment,
+    cache_dir: &Path,
+    progress: &RunProgress,
+) -> Result<Vec<PreparedVariant>> {
+    // Pre-initialise and precompile before any variant runs. `measured[i]` is
+    // the variant as its child runs it (a `preinit` variant's interpreter
+    // replaced by the snapshot); the result records `exp.variants[i]`.
+    let mut measured: Vec<(Variant, Option<crate::result::PreinitSnapshot>)> =
+        Vec::with_capacity(exp.variants.len());
+    // The user's own files first: a file that is missing or cut short is
+    // named before anything is snapshotted or compiled from it.
+    check_files(exp, exp.variants.iter())?;
+    for (i, v) in exp.variants.iter().enumerate() {
+        if v.guest.snapshot_point() == crate::settings::SnapshotPoint::None {
+            measured.push((v.clone(), None));
+            continue;
+        }
+        let t = Instant::now();
+        let spinner = progress.spinner(&format!(
+            "snapshotting the guest for `{}` (wasmtime-wizer)",
+            v.name
+        ));
+        let resolved = snapshot_variant(exp, i, cache_dir);
+        spinner.finish_and_clear();
+        let resolved = resolved?;
+        measured.push(match resolved {
+            Some((r, snapshot, fresh)) => {
+                if fresh {
+                    progress.say(&format!(
+                        "snapshotted `{}` {} ({:.1}s, checked against the un-snapshotted guest)",
+                        v.name,
+                        snapshot.point.as_deref().unwrap_or(""),
+                        t.elapsed().as_secs_f64()
+                    ));
+                }
+                (r, Some(snapshot))
+            }
+            None => (v.clone(), None),
+        });
+    }
+    check_files(exp, measured.iter().map(|(v, _)| v))?;
+    let mut artifacts: Vec<Option<PathBuf>> = Vec::with_capacity(exp.variants.len());
+    for (v, _) in &measured {
+        let t = Instant::now();
+        let spinner = progress.spinner(&format!("precompiling the guest for `{}`", v.name));
+        let made = scenario::ensure_artifacts(v, cache_dir)
+            .with_context(|| format!("{}: variant `{}`", exp.path.display(), v.name))?;
+        spinner.finish_and_clear();
+        if let Some(a) = &made {
+            let what = match (a.fresh, a.tenants_compiled) {
+                (false, 0) => None,
+                (true, 0) => Some(a.path.display().to_string()),
+                (false, n) => Some(format!("{n} tenants of `{}`", v.name)),
+                (true, n) => Some(format!(
+                    "{} and {n} tenants of `{}`",
+                    a.path.display(),
+                    v.name
+                )),
+            };
+            if let Some(what) = what {
+                progress.say(&format!(
+                    "precompiled {what} ({:.1}s)",
+                    t.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        artifacts.push(made.map(|a| a.path));
+    }
+    // Load and link every variant's guest once, as its child will: a
+    // missing or mistyped export, a file that is not WebAssembly or a pool
+    // too small for a component stops the run here, with the key and line.
+    for (i, ((run_as, _), artifact)) in measured.iter().zip(&artifacts).enumerate() {
+        link_check(exp, i, run_as, artifact.as_deref())?;
+    }
+
+    Ok(measured
+        .into_iter()
+        .zip(artifacts)
+        .map(|((run_as, snapshot), artifact)| PreparedVariant {
+            run_as,
+            snapshot,
+            artifact,
+        })
+        .collect())
+}
+
+/// The result file of a run that starts now: no variant measured yet.
+fn new_result(exp: &Experiment, opts: &RunOptions, started_at: String) -> ResultFile {
+    ResultFile {
+        schema_version: crate::result::SCHEMA_VERSION,
+        experiment: exp.name.clone(),
+        description: exp.meta.description.clone(),
+        config_path: exp.path.display().to_string(),
+        config_source: std::fs::read_to_string(&exp.path).unwrap_or_default(),
+        started_at,
+        updated_at: now_rfc3339(),
+        complete: false,
+        host: HostInfo::detect(),
+        baseline: exp.baseline.clone(),
+        axes: exp
+            .axes
+            .iter()
+            .map(|(key, values)| AxisResult {
+                key: key.clone(),
+                values: values.clone(),
+            })
+            .collect(),
+        variants: Vec::with_capacity(exp.variants.len()),
+        plots: Vec::new(),
+        rounds: opts
+            .rounds
+            .or(exp.meta.rounds)
+            .unwrap_or(1)
+            .clamp(1, crate::rounds::MAX_ROUNDS),
+        disturbed_cpu_share: Some(
+            exp.meta
+                .disturbed_cpu_share
+                .unwrap_or(disturbance::DEFAULT_THRESHOLD),
+        ),
+    }
 }
 
 /// One variant's rounds so far.

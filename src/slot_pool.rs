@@ -29,6 +29,8 @@
 use crate::measure::latency::{self, Hist, LatencySummary};
 use crossbeam::queue::{ArrayQueue, SegQueue};
 use parking_lot::{Condvar, Mutex};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -135,12 +137,13 @@ pub struct Slot<T: 'static, I = Instance> {
     pub id: u64,
 }
 
-/// A snapshot of the pool's counters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PoolMetrics {
+/// What the pool has done so far: its acquires by outcome and its
+/// instances by fate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PoolCounts {
     /// Acquires served by a ready instance.
     pub hits: u64,
-    /// Acquires that had to make an instance inline.
+    /// Acquires that had to make an instance inline (nothing was ready).
     pub misses: u64,
     /// Acquires that returned [`PoolError::Exhausted`].
     pub exhausted: u64,
@@ -152,6 +155,13 @@ pub struct PoolMetrics {
     pub reused: u64,
     /// Failures while a worker made an instance.
     pub refill_errors: u64,
+}
+
+/// A snapshot of the pool's counters and state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolMetrics {
+    /// Acquires and instances so far.
+    pub counts: PoolCounts,
     /// Instances held by callers now.
     pub in_use: usize,
     /// Instances ready now.
@@ -378,13 +388,15 @@ impl<T: Send + 'static, I: Send + 'static> SandboxPool<T, I> {
     pub fn metrics(&self) -> PoolMetrics {
         let s = &*self.shared;
         PoolMetrics {
-            hits: s.hits.load(Ordering::Relaxed),
-            misses: s.misses.load(Ordering::Relaxed),
-            exhausted: s.exhausted.load(Ordering::Relaxed),
-            created: s.created.load(Ordering::Relaxed),
-            discarded: s.discarded.load(Ordering::Relaxed),
-            reused: s.reused.load(Ordering::Relaxed),
-            refill_errors: s.refill_errors.load(Ordering::Relaxed),
+            counts: PoolCounts {
+                hits: s.hits.load(Ordering::Relaxed),
+                misses: s.misses.load(Ordering::Relaxed),
+                exhausted: s.exhausted.load(Ordering::Relaxed),
+                created: s.created.load(Ordering::Relaxed),
+                discarded: s.discarded.load(Ordering::Relaxed),
+                reused: s.reused.load(Ordering::Relaxed),
+                refill_errors: s.refill_errors.load(Ordering::Relaxed),
+            },
             in_use: s.in_use.load(Ordering::Acquire),
             ready: s.ready.len(),
             alive: s.alive.load(Ordering::Acquire),

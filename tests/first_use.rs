@@ -81,7 +81,7 @@ fn the_production_example_honours_fuel_and_epochs() {
     let served = production::serve(Path::new("tests/fixtures/tuned.toml"), 20)
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(served.requests, 20);
-    assert!(served.metrics.hits + served.metrics.misses >= 20);
+    assert!(served.metrics.counts.hits + served.metrics.counts.misses >= 20);
 }
 
 /// A variant whose engine meters fuel or checks epochs is measured, not

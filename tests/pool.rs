@@ -56,15 +56,19 @@ fn stress(recycle: Recycle) {
     });
     let m = p.metrics();
     assert_eq!(m.in_use, 0, "{m:?}");
-    assert_eq!(m.hits + m.misses, (threads * per_thread) as u64, "{m:?}");
-    assert_eq!(m.exhausted, 0);
+    assert_eq!(
+        m.counts.hits + m.counts.misses,
+        (threads * per_thread) as u64,
+        "{m:?}"
+    );
+    assert_eq!(m.counts.exhausted, 0);
     assert!(m.alive <= capacity, "{m:?}");
     assert!(peak.load(Ordering::Relaxed) as usize <= capacity);
     // Every instance made is either still alive or was dropped.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let m = p.metrics();
-        if m.created == m.discarded + m.alive as u64 {
+        if m.counts.created == m.counts.discarded + m.alive as u64 {
             break;
         }
         assert!(
@@ -74,8 +78,8 @@ fn stress(recycle: Recycle) {
         std::thread::sleep(Duration::from_millis(5));
     }
     match recycle {
-        Recycle::Discard => assert_eq!(m.reused, 0),
-        Recycle::Reuse { .. } => assert!(m.reused > 0, "{m:?}"),
+        Recycle::Discard => assert_eq!(m.counts.reused, 0),
+        Recycle::Reuse { .. } => assert!(m.counts.reused > 0, "{m:?}"),
     }
 }
 
@@ -114,7 +118,7 @@ fn exhaustion_is_a_typed_error_within_the_timeout() {
     assert!(err.to_string().contains("raise the pool capacity"), "{err}");
     // It waited for the timeout, and not for ever (generous bound for a loaded host).
     assert!(waited >= Duration::from_millis(100) && waited < Duration::from_secs(5));
-    assert_eq!(p.metrics().exhausted, 1);
+    assert_eq!(p.metrics().counts.exhausted, 1);
 
     // A slot released while someone waits is handed over.
     std::thread::scope(|s| {

@@ -64,17 +64,20 @@ fn pool_scenario_serves_from_the_pool_and_beats_inline_instantiation() {
     // fast the workers refill on this machine's load (a speed, for
     // benchmarks): the test asserts only that the pool served from the pool.
     let c = &p.counters;
-    assert!(c.hits > 0, "no acquire was served from the pool: {c:?}");
-    assert_eq!(c.exhausted, 0, "{c:?}");
+    assert!(
+        c.counts.hits > 0,
+        "no acquire was served from the pool: {c:?}"
+    );
+    assert_eq!(c.counts.exhausted, 0, "{c:?}");
     assert_eq!(
-        c.hits + c.misses,
+        c.counts.hits + c.counts.misses,
         (200 + 20) * u64::from(p.threads),
         "{c:?}"
     );
     // Every served sandbox was made once (discarded after its request), the
     // prewarmed ones included.
-    assert!(c.created >= c.hits + c.misses, "{c:?}");
-    assert!(c.created >= 8, "pool_prewarm = 8: {c:?}");
+    assert!(c.counts.created >= c.counts.hits + c.counts.misses, "{c:?}");
+    assert!(c.counts.created >= 8, "pool_prewarm = 8: {c:?}");
     // A hit pops a sandbox made before the request; inline instantiation
     // makes one (256 copy-on-write faults) on the request path. The fastest
     // pooled acquire beats the fastest inline ready, whatever the load.

@@ -19,7 +19,7 @@ use crate::measure::latency::{self, Hist};
 use crate::measure::memory::{self, MemorySample};
 use crate::metric::{Headline, MIN_RELATIVE, p50_spread, phase_headlines, rate};
 use crate::settings::{PoolRecycle, ScenarioSettings, Variant};
-use crate::slot_pool::{OnExhausted, PoolConfig, PoolError, Recycle, SandboxPool};
+use crate::slot_pool::{OnExhausted, PoolConfig, PoolCounts, PoolError, Recycle, SandboxPool};
 use anyhow::{Context, Result, anyhow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -47,20 +47,9 @@ pub const PHASES: [&str; 6] = [
 /// The pool's own counters after the pooled phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PoolCounters {
-    /// Acquires served by a ready sandbox.
-    pub hits: u64,
-    /// Acquires that made a sandbox inline (nothing was ready).
-    pub misses: u64,
-    /// Acquires that failed with "exhausted".
-    pub exhausted: u64,
-    /// Sandboxes made (prewarm, workers, inline).
-    pub created: u64,
-    /// Sandboxes dropped.
-    pub discarded: u64,
-    /// Sandboxes returned for another request (`pool_recycle = "reuse"`).
-    pub reused: u64,
-    /// Failures while a worker made a sandbox.
-    pub refill_errors: u64,
+    /// Acquires and sandboxes, by outcome.
+    #[serde(flatten)]
+    pub counts: PoolCounts,
     /// Median time from the ready count falling below `pool_refill_below`
     /// until the workers brought it back.
     pub refill_lag_p50_ns: u64,
@@ -189,7 +178,10 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
     let memory_after_requests = memory::sample()?;
     let m = pool.metrics();
     if let Some(e) = pool.last_refill_error() {
-        anyhow::ensure!(m.refill_errors == 0, "the pool's workers failed: {e}");
+        anyhow::ensure!(
+            m.counts.refill_errors == 0,
+            "the pool's workers failed: {e}"
+        );
     }
     drop(pool);
     let memory_after_pool_dropped = memory::sample()?;
@@ -213,13 +205,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Hi
         pooled_requests_per_sec: per_sec(pooled_wall),
         phases,
         counters: PoolCounters {
-            hits: m.hits,
-            misses: m.misses,
-            exhausted: m.exhausted,
-            created: m.created,
-            discarded: m.discarded,
-            reused: m.reused,
-            refill_errors: m.refill_errors,
+            counts: m.counts.clone(),
             refill_lag_p50_ns: m.refill_lag.p50_ns,
             refill_lag_p99_ns: m.refill_lag.p99_ns,
         },

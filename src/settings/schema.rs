@@ -57,6 +57,65 @@ fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
+/// The file form of a section (every key optional, spanned, possibly a
+/// list) and how it becomes variants: its axes, one variant's values, a
+/// `[[variant]]`'s overrides and where each key is written. Shared by
+/// [`knob_section!`] and [`plain_section!`]; `$wrap` makes a file value the
+/// section's field (`Some` for a knob, whose `None` keeps wasmtime's default).
+macro_rules! file_form {
+    ([$section:literal] $Name:ident, $File:ident, $wrap:path, { $($key:ident : $T:ty),* }) => {
+        /// File form of the section: every key optional, spanned, possibly a list.
+        #[derive(Debug, Default, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $File {
+            $(
+                #[serde(default)]
+                pub $key: Option<Spanned<OneOrMany<$T>>>,
+            )*
+        }
+
+        impl $File {
+            pub(crate) fn axes(&self, out: &mut Vec<Axis>) {
+                $(
+                    if let Some(v) = &self.$key {
+                        if let OneOrMany::Many(vals) = v.get_ref() {
+                            out.push(Axis { section: $section, key: stringify!($key), labels: vals.iter().map(label).collect() });
+                        }
+                    }
+                )*
+            }
+
+            pub(crate) fn resolve(&self, pick: &dyn Fn(&str, &str) -> usize) -> $Name {
+                let mut out = $Name::default();
+                $(
+                    if let Some(v) = &self.$key {
+                        out.$key = $wrap(v.get_ref().values()[pick($section, stringify!($key))].clone());
+                    }
+                )*
+                out
+            }
+
+            /// Keys set in `other` replace this section's.
+            pub(crate) fn merge_from(&mut self, other: &Self) {
+                $(
+                    if other.$key.is_some() {
+                        self.$key = other.$key.clone();
+                    }
+                )*
+            }
+
+            pub(crate) fn span(&self, key: &str) -> Option<Span> {
+                $(
+                    if key == stringify!($key) {
+                        return self.$key.as_ref().map(|v| v.span());
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
 /// Declares a section of keys that are applied to wasmtime.
 ///
 /// Every key is an `Option`: `None` keeps wasmtime's own default. Each key
@@ -135,55 +194,7 @@ macro_rules! knob_section {
             }
         }
 
-        /// File form of the section: every key optional, spanned, possibly a list.
-        #[derive(Debug, Default, Clone, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub(crate) struct $File {
-            $(
-                #[serde(default)]
-                pub $key: Option<Spanned<OneOrMany<$T>>>,
-            )*
-        }
-
-        impl $File {
-            pub(crate) fn axes(&self, out: &mut Vec<Axis>) {
-                $(
-                    if let Some(v) = &self.$key {
-                        if let OneOrMany::Many(vals) = v.get_ref() {
-                            out.push(Axis { section: $section, key: stringify!($key), labels: vals.iter().map(label).collect() });
-                        }
-                    }
-                )*
-            }
-
-            pub(crate) fn resolve(&self, pick: &dyn Fn(&str, &str) -> usize) -> $Name {
-                let mut out = $Name::default();
-                $(
-                    if let Some(v) = &self.$key {
-                        out.$key = Some(v.get_ref().values()[pick($section, stringify!($key))].clone());
-                    }
-                )*
-                out
-            }
-
-            /// Keys set in `other` replace this section's.
-            pub(crate) fn merge_from(&mut self, other: &Self) {
-                $(
-                    if other.$key.is_some() {
-                        self.$key = other.$key.clone();
-                    }
-                )*
-            }
-
-            pub(crate) fn span(&self, key: &str) -> Option<Span> {
-                $(
-                    if key == stringify!($key) {
-                        return self.$key.as_ref().map(|v| v.span());
-                    }
-                )*
-                None
-            }
-        }
+        file_form! { [$section] $Name, $File, Some, { $($key: $T),* } }
     };
 }
 
@@ -228,55 +239,7 @@ macro_rules! plain_section {
             ];
         }
 
-        /// File form of the section: every key optional, spanned, possibly a list.
-        #[derive(Debug, Default, Clone, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub(crate) struct $File {
-            $(
-                #[serde(default)]
-                pub $key: Option<Spanned<OneOrMany<$T>>>,
-            )*
-        }
-
-        impl $File {
-            pub(crate) fn axes(&self, out: &mut Vec<Axis>) {
-                $(
-                    if let Some(v) = &self.$key {
-                        if let OneOrMany::Many(vals) = v.get_ref() {
-                            out.push(Axis { section: $section, key: stringify!($key), labels: vals.iter().map(label).collect() });
-                        }
-                    }
-                )*
-            }
-
-            pub(crate) fn resolve(&self, pick: &dyn Fn(&str, &str) -> usize) -> $Name {
-                let mut out = $Name::default();
-                $(
-                    if let Some(v) = &self.$key {
-                        out.$key = v.get_ref().values()[pick($section, stringify!($key))].clone();
-                    }
-                )*
-                out
-            }
-
-            /// Keys set in `other` replace this section's.
-            pub(crate) fn merge_from(&mut self, other: &Self) {
-                $(
-                    if other.$key.is_some() {
-                        self.$key = other.$key.clone();
-                    }
-                )*
-            }
-
-            pub(crate) fn span(&self, key: &str) -> Option<Span> {
-                $(
-                    if key == stringify!($key) {
-                        return self.$key.as_ref().map(|v| v.span());
-                    }
-                )*
-                None
-            }
-        }
+        file_form! { [$section] $Name, $File, std::convert::identity, { $($key: $T),* } }
     };
 }
 
