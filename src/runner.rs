@@ -600,12 +600,12 @@ fn prepare_variants(
             .with_context(|| format!("{}: variant `{}`", exp.path.display(), v.name))?;
         spinner.finish_and_clear();
         if let Some(a) = &made {
-            let what = match (a.fresh, a.tenants_compiled) {
+            let what = match (a.fresh, a.scenario_compiled) {
                 (false, 0) => None,
                 (true, 0) => Some(a.path.display().to_string()),
-                (false, n) => Some(format!("{n} tenants of `{}`", v.name)),
+                (false, n) => Some(format!("{n} modules the scenario of `{}` loads", v.name)),
                 (true, n) => Some(format!(
-                    "{} and {n} tenants of `{}`",
+                    "{} and {n} modules the scenario of `{}` loads",
                     a.path.display(),
                     v.name
                 )),

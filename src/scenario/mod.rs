@@ -255,8 +255,8 @@ pub struct Artifacts {
     pub path: std::path::PathBuf,
     /// Whether it was compiled now (not found in the cache).
     pub fresh: bool,
-    /// Other modules its scenario compiled now (tenants; 0 when all were cached).
-    pub tenants_compiled: usize,
+    /// Other modules its scenario loads, compiled now (0 when all were cached).
+    pub scenario_compiled: usize,
 }
 
 /// Precompiles into `cache_dir` everything the child of `v` will only
@@ -269,11 +269,11 @@ pub fn ensure_artifacts(v: &Variant, cache_dir: &Path) -> anyhow::Result<Option<
     let engine = engine(v)?;
     let wasm = crate::guest::guest_wasm(&v.guest)?;
     let (path, fresh) = crate::guest::ensure_artifact(cache_dir, &engine, &wasm)?;
-    let tenants_compiled = precompile(v, cache_dir)?;
+    let scenario_compiled = precompile(v, cache_dir)?;
     Ok(Some(Artifacts {
         path,
         fresh,
-        tenants_compiled,
+        scenario_compiled,
     }))
 }
 
