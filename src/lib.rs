@@ -17,6 +17,7 @@
 
 pub mod background;
 pub mod export;
+pub mod files;
 pub mod guest;
 pub mod host;
 pub mod http_bench;

@@ -10,6 +10,7 @@ use crate::settings::Variant;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::guest::PreinitSnapshot;
 pub use crate::metric::{Better, Comparison, RoundStat, Unit};
 
 /// Version of the result layout. Bump on any incompatible change, and teach
@@ -205,43 +206,6 @@ pub struct RoundRecord {
     /// This round's figures, tagged with the scenario.
     #[serde(default)]
     pub result: Option<ScenarioResult>,
-}
-
-/// The snapshot a variant's sandboxes start from (`[guest] snapshot`, python
-/// `preinit`; wasmtime-wizer), or the toolchain pre-initialisation of a
-/// component measured as it is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct PreinitSnapshot {
-    /// Where it is cached (under the artifact cache); a component's own path
-    /// when its toolchain pre-initialised it.
-    pub path: String,
-    /// Its size in bytes (code + the snapshot's memory image as data segments).
-    pub wasm_bytes: u64,
-    /// The snapshot point (`after-init`, `after-warmup`; `toolchain` for a
-    /// component its toolchain pre-initialised). Absent in older results.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub point: Option<String>,
-    /// Size of the un-snapshotted module in bytes.
-    #[serde(default)]
-    pub original_bytes: u64,
-    /// Bytes of the snapshot's data segments (its memory image).
-    #[serde(default)]
-    pub data_image_bytes: u64,
-    /// Bytes of the un-snapshotted module's data segments.
-    #[serde(default)]
-    pub original_data_image_bytes: u64,
-    /// Time to build it (instrument, compile, initialise, warm up, snapshot),
-    /// in ms, when pooling-lab built it (0 in older results).
-    #[serde(default)]
-    pub build_ms: f64,
-    /// Random and clock reads of the snapshot's initialisation: every
-    /// sandbox starts with those same values.
-    #[serde(default)]
-    pub frozen: crate::host::nondeterminism::Reads,
-    /// The tools that pre-initialised a component (`processed-by`), when
-    /// pooling-lab measured the component as they left it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub toolchain: Option<String>,
 }
 
 /// Outcome of a variant.

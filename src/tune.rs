@@ -700,9 +700,9 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let w = &cands[winner].variant;
     let tuned_toml = dir.join("tuned.toml");
-    crate::report::json::write_atomic(&tuned_toml, tuned_toml_text(exp, w, &t)?.as_bytes())?;
+    crate::files::write_atomic(&tuned_toml, tuned_toml_text(exp, w, &t)?.as_bytes())?;
     let summary = summary(exp, &t, &cands, &pick, &finalists);
-    crate::report::json::write_atomic(&dir.join("summary.md"), summary.as_bytes())?;
+    crate::files::write_atomic(&dir.join("summary.md"), summary.as_bytes())?;
     crate::export::write_all(w, &dir).with_context(|| {
         format!(
             "writing the exports (`pooling-lab export {}` writes them again)",

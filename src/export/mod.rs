@@ -155,7 +155,7 @@ pub fn write_all(v: &Variant, dir: &Path) -> Result<(Vec<PathBuf>, cli_options::
     let mut paths = Vec::new();
     for (name, text) in FILES.iter().zip(texts) {
         let path = dir.join(name);
-        crate::report::json::write_atomic(&path, text.as_bytes())?;
+        crate::files::write_atomic(&path, text.as_bytes())?;
         paths.push(path);
     }
     Ok((paths, cli))

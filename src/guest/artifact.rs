@@ -8,6 +8,8 @@
 use crate::WasmtimeContext;
 use crate::settings::{GuestKind, GuestSettings, Load};
 use anyhow::{Context, Result};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -88,13 +90,7 @@ pub fn guest_wasm(g: &GuestSettings) -> Result<Vec<u8>> {
 pub fn resolve_preinit(
     v: &crate::settings::Variant,
     cache_dir: &Path,
-) -> Result<
-    Option<(
-        crate::settings::Variant,
-        crate::result::PreinitSnapshot,
-        bool,
-    )>,
-> {
+) -> Result<Option<(crate::settings::Variant, PreinitSnapshot, bool)>> {
     use super::snapshot;
     let point = v.guest.snapshot_point();
     if point == crate::settings::SnapshotPoint::None {
@@ -113,7 +109,7 @@ pub fn resolve_preinit(
             }
             .into());
         };
-        let report = crate::result::PreinitSnapshot {
+        let report = PreinitSnapshot {
             path: v.guest.wasm.clone(),
             wasm_bytes: wasm.len() as u64,
             point: Some("toolchain".into()),
@@ -139,7 +135,7 @@ pub fn resolve_preinit(
         Engine::new(&config).wt_context(|| "creating the engine to pre-initialise the guest")?;
     let (path, built, fresh) = snapshot::ensure_snapshot(cache_dir, &engine, &wasm, &v.guest)?;
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let report = crate::result::PreinitSnapshot {
+    let report = PreinitSnapshot {
         path: path.display().to_string(),
         wasm_bytes: bytes.len() as u64,
         point: Some(point.name().to_string()),
@@ -283,4 +279,41 @@ pub fn load_module(
     artifact: Option<&Path>,
 ) -> Result<Module> {
     load(engine, how, wasm, artifact)?.module()
+}
+
+/// The snapshot a variant's sandboxes start from (`[guest] snapshot`, python
+/// `preinit`; wasmtime-wizer), or the toolchain pre-initialisation of a
+/// component measured as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PreinitSnapshot {
+    /// Where it is cached (under the artifact cache); a component's own path
+    /// when its toolchain pre-initialised it.
+    pub path: String,
+    /// Its size in bytes (code + the snapshot's memory image as data segments).
+    pub wasm_bytes: u64,
+    /// The snapshot point (`after-init`, `after-warmup`; `toolchain` for a
+    /// component its toolchain pre-initialised). Absent in older results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point: Option<String>,
+    /// Size of the un-snapshotted module in bytes.
+    #[serde(default)]
+    pub original_bytes: u64,
+    /// Bytes of the snapshot's data segments (its memory image).
+    #[serde(default)]
+    pub data_image_bytes: u64,
+    /// Bytes of the un-snapshotted module's data segments.
+    #[serde(default)]
+    pub original_data_image_bytes: u64,
+    /// Time to build it (instrument, compile, initialise, warm up, snapshot),
+    /// in ms, when pooling-lab built it (0 in older results).
+    #[serde(default)]
+    pub build_ms: f64,
+    /// Random and clock reads of the snapshot's initialisation: every
+    /// sandbox starts with those same values.
+    #[serde(default)]
+    pub frozen: crate::host::nondeterminism::Reads,
+    /// The tools that pre-initialised a component (`processed-by`), when
+    /// pooling-lab measured the component as they left it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolchain: Option<String>,
 }

@@ -37,7 +37,8 @@ pub mod synthetic_component;
 pub mod wasm_file;
 
 pub use artifact::{
-    FETCH_COMMAND, artifact_path, ensure_artifact, guest_wasm, resolve_preinit, write_cached,
+    FETCH_COMMAND, PreinitSnapshot, artifact_path, ensure_artifact, guest_wasm, resolve_preinit,
+    write_cached,
 };
 
 use crate::WasmtimeContext;
