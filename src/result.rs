@@ -163,7 +163,7 @@ pub struct VariantResult {
     pub rounds: Vec<RoundRecord>,
     /// With rounds: the round whose figures fill this variant's scenario
     /// fields (the median round of its primary figure, see
-    /// [`crate::rounds::primary`]); 0 without rounds.
+    /// [`crate::scenario::Scenario::primary`]); 0 without rounds.
     #[serde(default)]
     pub shown_round: u32,
     /// With rounds: every headline metric's median, min-max and confidence
