@@ -13,6 +13,7 @@
 //! below, document it in the README and give it a config.
 
 pub mod churn;
+pub mod cold_start;
 pub mod pool;
 pub mod scaling;
 pub mod serve;
@@ -538,4 +539,5 @@ registry! {
     Soak(soak, soak_mut) => soak::Soak,
     Serve(serve, serve_mut) => serve::Serve,
     Tenants(tenants, tenants_mut) => tenants::Tenants,
+    ColdStart(cold_start, cold_start_mut) => cold_start::ColdStart,
 }

@@ -1026,6 +1026,10 @@ fn validate(v: &Variant) -> Result<(), Problem> {
             }
             (*s.counts.last().unwrap_or(&1), "counts")
         }
+        ScenarioKind::ColdStart => {
+            crate::scenario::validate(v)?;
+            (1, "kind")
+        }
         ScenarioKind::Churn
         | ScenarioKind::Pool
         | ScenarioKind::Session

@@ -887,6 +887,11 @@ pub enum ScenarioKind {
     /// the affine hit rate, memory over the run and what dropping tenants
     /// returns.
     Tenants,
+    /// A new host's first request, `iterations` times: a fresh engine, the
+    /// guest loaded as `[guest] load` says and linked, the first sandbox
+    /// instantiated and called once, everything dropped; each phase timed,
+    /// and the memory the first repetition holds after its first call.
+    ColdStart,
 }
 
 impl ScenarioKind {
@@ -1175,9 +1180,10 @@ plain_section! {
         /// (one sandbox for many executions vs a fresh sandbox each) or `soak`
         /// (the Pss slope over a long run: the leak signal), `serve` (a
         /// wasi:http component served over HTTP under load: requests/s,
-        /// latency, the server's memory) or `tenants` (many modules rotated
-        /// through one pool).
-        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak | serve | tenants";
+        /// latency, the server's memory), `tenants` (many modules rotated
+        /// through one pool) or `cold-start` (a new host's first request:
+        /// engine, load, instantiate, first call).
+        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak | serve | tenants | cold-start";
         /// Scaling: live-instance counts to measure at, ascending.
         counts: Vec<u32> = vec![1, 10, 100], unit "list of counts";
         /// Scaling: sample idle sandboxes (instantiated, never called: what a
