@@ -39,7 +39,7 @@ use pooling_lab::measure::faults::{MajorFaultTrace, Mapping, ThreadUsage, parse_
 use pooling_lab::measure::latency::{self, Hist, LatencySummary};
 use pooling_lab::measure::memory;
 use pooling_lab::report::{duration, mib};
-use pooling_lab::settings::{Experiment, Variant};
+use pooling_lab::settings::Variant;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -55,7 +55,7 @@ fn main() -> Result<()> {
     let path = std::env::args()
         .nth(1)
         .ok_or_else(|| anyhow!("usage: python_breakdown <experiment.toml>"))?;
-    let exp = Experiment::load(Path::new(&path)).map_err(|e| anyhow!("{e}"))?;
+    let exp = pooling_lab::scenario::load(Path::new(&path)).map_err(|e| anyhow!("{e}"))?;
     let cache = PathBuf::from(".cache/pooling-lab");
     let mut md = String::new();
     let host = pooling_lab::result::HostInfo::detect();

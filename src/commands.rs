@@ -4,7 +4,7 @@ use crate::cli::*;
 use anyhow::Result;
 use pooling_lab::report;
 use pooling_lab::runner::{self, RunOptions};
-use pooling_lab::settings::{ConfigError, Experiment, all_keys};
+use pooling_lab::settings::{ConfigError, all_keys};
 use std::process::ExitCode;
 
 /// Commands that only print: a closed pipe (`pooling-lab explain | head`)
@@ -53,7 +53,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         quiet,
         rounds,
     } = args;
-    let exp = Experiment::load(&config)?;
+    let exp = pooling_lab::scenario::load(&config)?;
     let opts = RunOptions {
         results_dir,
         cache_dir,
@@ -87,7 +87,7 @@ fn tune(args: TuneArgs) -> Result<ExitCode> {
         cache_dir,
         quiet,
     } = args;
-    let exp = Experiment::load(&config)?;
+    let exp = pooling_lab::scenario::load(&config)?;
     let out = pooling_lab::tune::run(
         &exp,
         &pooling_lab::tune::TuneOptions {
@@ -141,7 +141,7 @@ fn snapshot(args: SnapshotArgs) -> Result<ExitCode> {
         out,
         cache_dir,
     } = args;
-    let exp = Experiment::load(&config)?;
+    let exp = pooling_lab::scenario::load(&config)?;
     let i = match &variant {
         Some(name) => exp.variants.iter().position(|v| &v.name == name),
         None if exp.variants.len() == 1 => Some(0),
@@ -188,7 +188,7 @@ fn snapshot(args: SnapshotArgs) -> Result<ExitCode> {
 /// `pooling-lab check`.
 fn check(args: CheckArgs) -> Result<ExitCode> {
     let CheckArgs { config, cache_dir } = args;
-    let exp = Experiment::load(&config)?;
+    let exp = pooling_lab::scenario::load(&config)?;
     // The checks `run` makes before measuring: engines, guest files,
     // exports and signatures, pool fit.
     runner::preflight(&exp, &cache_dir)?;

@@ -19,8 +19,8 @@ pub use crate::metric::{Better, Headline, MIN_PROCESS_BYTES, MIN_RELATIVE, Round
 use crate::result::{RoundRecord, VariantStatus};
 use crate::scenario::ScenarioResult;
 
-/// Most rounds a run may ask for.
-pub const MAX_ROUNDS: u32 = 50;
+/// Most rounds a run may ask for (declared with `[experiment] rounds`).
+pub use crate::settings::MAX_ROUNDS;
 
 /// Confidence the median's interval aims for (the interval from order
 /// statistics reaches it from 5 rounds on; below, min-max is given with the

@@ -1,11 +1,12 @@
 //! Broken configs fail before measuring with file:line, key and fix; the
 //! committed configs all parse and build their engines.
 
-use pooling_lab::settings::{ConfigError, Experiment};
+use pooling_lab::settings::ConfigError;
 use std::path::Path;
 
 fn parse(src: &str) -> ConfigError {
-    Experiment::parse(Path::new("configs/broken.toml"), src).expect_err("config should be rejected")
+    pooling_lab::scenario::parse(Path::new("configs/broken.toml"), src)
+        .expect_err("config should be rejected")
 }
 
 #[test]
@@ -60,7 +61,7 @@ fn pool_smaller_than_largest_count() {
 fn wasmtime_rejections_are_caught_before_measuring() {
     // pooling max_memory_size above the reservation is legal TOML and passes our
     // checks, but wasmtime refuses the engine: check_engines must say so.
-    let exp = Experiment::parse(
+    let exp = pooling_lab::scenario::parse(
         Path::new("x.toml"),
         "[engine]\nallocator = \"pooling\"\nmemory_reservation = \"16MiB\"\n[pooling]\nmax_memory_size = \"64MiB\"\ntotal_memories = 4\ntotal_core_instances = 4\ntotal_tables = 4\n[guest]\nimage_size = \"64KiB\"\n[scenario]\ncounts = [1]\n",
     )
@@ -75,10 +76,46 @@ fn committed_configs_are_valid() {
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/configs")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let exp = Experiment::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let exp = pooling_lab::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
             exp.check_engines().unwrap_or_else(|e| panic!("{e}"));
             n += 1;
         }
     }
     assert!(n >= 1);
+}
+
+#[test]
+fn each_scenario_checks_its_own_keys_and_the_shared_load_does_not() {
+    use pooling_lab::settings::Experiment;
+    let cases = [
+        ("[scenario]\ncounts = []\n", "scenario.counts"),
+        (
+            "[scenario]\nkind = \"churn\"\nthreads = 0\n",
+            "scenario.threads",
+        ),
+        (
+            "[scenario]\nkind = \"churn\"\niterations = 0\n",
+            "scenario.iterations",
+        ),
+        (
+            "[scenario]\nkind = \"pool\"\npool_capacity = 0\n",
+            "scenario.pool_capacity",
+        ),
+        ("[scenario]\nkind = \"serve\"\n", "scenario.kind"),
+    ];
+    for (src, key) in cases {
+        let err = pooling_lab::scenario::parse(Path::new("t.toml"), src).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{src}: {err}");
+        assert!(err.location.is_some(), "{err}");
+        // The shared-keys load (production's) leaves the scenario's keys alone.
+        Experiment::parse(Path::new("t.toml"), src).unwrap();
+    }
+    // Shared keys are checked by both.
+    let src = "[engine]\nallocator = \"pooling\"\n[pooling]\ntotal_memories = 2\n[scenario]\nkind = \"churn\"\nthreads = 4\n";
+    for err in [
+        Experiment::parse(Path::new("t.toml"), src).unwrap_err(),
+        pooling_lab::scenario::parse(Path::new("t.toml"), src).unwrap_err(),
+    ] {
+        assert_eq!(err.key.as_deref(), Some("pooling.total_memories"), "{err}");
+    }
 }

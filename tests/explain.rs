@@ -1,6 +1,6 @@
 //! `explain` lists exactly the keys the parser accepts: one source of truth.
 
-use pooling_lab::settings::{Experiment, all_keys};
+use pooling_lab::settings::all_keys;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -45,7 +45,7 @@ fn explain_lists_every_accepted_key_and_nothing_else() {
             "variant" => format!("[[variant]]\n{} = {{ wrong = 1 }}\n", k.key),
             s => format!("[{s}]\n{} = {{ wrong = 1 }}\n", k.key),
         };
-        let err = Experiment::parse(Path::new("t.toml"), &src)
+        let err = pooling_lab::scenario::parse(Path::new("t.toml"), &src)
             .err()
             .unwrap_or_else(|| panic!("{}.{} accepted a table", k.section, k.key));
         assert!(
@@ -90,14 +90,17 @@ fn explain_one_key_and_unknown_key() {
 
 #[test]
 fn each_default_explain_shows_is_valid_toml_that_parses_to_the_default() {
-    let defaults = Experiment::parse(Path::new("d.toml"), "").unwrap().variants[0].clone();
+    let defaults = pooling_lab::scenario::parse(Path::new("d.toml"), "")
+        .unwrap()
+        .variants[0]
+        .clone();
     let mut checked = 0;
     for k in all_keys() {
         let Some(value) = pooling_lab::settings::default_as_toml(k.section, k.key) else {
             continue;
         };
         let src = format!("[{}]\n{} = {value}\n", k.section, k.key);
-        let v = match Experiment::parse(Path::new("d.toml"), &src) {
+        let v = match pooling_lab::scenario::parse(Path::new("d.toml"), &src) {
             Ok(e) => e.variants[0].clone(),
             Err(e) => panic!("{}.{} = {value}: {e}", k.section, k.key),
         };
@@ -126,9 +129,8 @@ fn explain_guest_shows_every_kind_with_an_example_that_parses() {
             kind.name()
         );
         let doc = format!("[guest]\n{}\n", kind.example());
-        let exp =
-            pooling_lab::settings::Experiment::parse(std::path::Path::new("example.toml"), &doc)
-                .unwrap_or_else(|e| panic!("{}: {e}", kind.name()));
+        let exp = pooling_lab::scenario::parse(std::path::Path::new("example.toml"), &doc)
+            .unwrap_or_else(|e| panic!("{}: {e}", kind.name()));
         assert_eq!(exp.variants[0].guest.kind, kind);
         assert!(text.contains(kind.example().lines().last().unwrap()));
     }

@@ -217,7 +217,7 @@ fn every_knob_has_a_cli_option_or_says_what_to_do() {
 #[test]
 fn each_knob_alone_round_trips_through_the_flags_and_the_file() {
     let base = |src: &str| {
-        pooling_lab::settings::Experiment::parse(Path::new("probe.toml"), src)
+        pooling_lab::scenario::parse(Path::new("probe.toml"), src)
             .unwrap()
             .variants
             .remove(0)

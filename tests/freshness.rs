@@ -15,7 +15,7 @@
 //! slot after its reset, through a pointer kept from the previous instance
 //! (`Memory::data_ptr`), must be seen by the next sandbox.
 
-use pooling_lab::settings::{Experiment, Prefault, Variant};
+use pooling_lab::settings::{Prefault, Variant};
 use std::path::Path;
 use wasmtime::{Engine, Instance, Module, Store, TypedFunc};
 
@@ -159,7 +159,7 @@ fn tune_variants() -> Vec<Variant> {
         if !(name.starts_with("tune") && name.ends_with(".toml")) {
             continue;
         }
-        let exp = Experiment::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let exp = pooling_lab::scenario::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         for mut v in exp.variants {
             v.name = format!("{name}: {}", v.name);
             out.push(v);
@@ -202,7 +202,7 @@ prefault = {prefault}
 counts = [1]
 "#
     );
-    Experiment::parse(Path::new("freshness-grid.toml"), &src)
+    pooling_lab::scenario::parse(Path::new("freshness-grid.toml"), &src)
         .unwrap()
         .variants
 }

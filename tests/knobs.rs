@@ -2,14 +2,14 @@
 //! `wasmtime_config` into wasmtime, and wasmtime's own getters read it back.
 //! A knob that is parsed but not applied fails here.
 
-use pooling_lab::settings::{EngineSettings, Experiment, PoolingSettings};
+use pooling_lab::settings::{EngineSettings, PoolingSettings};
 use std::path::Path;
 use wasmtime::{Config, Engine, PoolingAllocationConfig};
 
 /// Parses `section` (serialized to TOML) as an experiment and returns its engine.
 fn engine_from_toml(extra: &str) -> Engine {
     let src = format!("{extra}\n[guest]\nimage_size = \"64KiB\"\n[scenario]\ncounts = [1]\n");
-    let exp = Experiment::parse(Path::new("probe.toml"), &src)
+    let exp = pooling_lab::scenario::parse(Path::new("probe.toml"), &src)
         .unwrap_or_else(|e| panic!("probe config rejected: {e}\n{src}"));
     assert_eq!(exp.variants.len(), 1);
     Engine::new(&exp.variants[0].wasmtime_config())

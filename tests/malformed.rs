@@ -2,7 +2,6 @@
 //! with the message its first line names (`# expect: ...`), a location when
 //! the problem has one, and a fix.
 
-use pooling_lab::settings::Experiment;
 use std::path::Path;
 
 #[test]
@@ -21,7 +20,7 @@ fn each_malformed_config_gives_its_expected_error() {
             .next()
             .and_then(|l| l.strip_prefix("# expect: "))
             .unwrap_or_else(|| panic!("{}: first line must be `# expect: ...`", path.display()));
-        let err = match Experiment::parse(&path, &src) {
+        let err = match pooling_lab::scenario::parse(&path, &src) {
             Ok(_) => panic!("{} was accepted", path.display()),
             Err(e) => e,
         };
@@ -44,7 +43,7 @@ fn each_malformed_config_gives_its_expected_error() {
 
 #[test]
 fn a_missing_file_is_an_error_naming_it() {
-    let err = Experiment::load(Path::new("configs/does-not-exist.toml")).unwrap_err();
+    let err = pooling_lab::scenario::load(Path::new("configs/does-not-exist.toml")).unwrap_err();
     let text = err.to_string();
     assert!(text.starts_with("configs/does-not-exist.toml"), "{text}");
     assert!(text.contains("cannot read the file"), "{text}");
@@ -119,7 +118,11 @@ fn check_runs_the_preflight_of_run() {
     assert!(files.len() >= 3, "{files:?}");
     for path in files {
         let src = std::fs::read_to_string(&path).unwrap();
-        assert!(Experiment::parse(&path, &src).is_ok(), "{}", path.display());
+        assert!(
+            pooling_lab::scenario::parse(&path, &src).is_ok(),
+            "{}",
+            path.display()
+        );
         let (code, err) = lab("check", &path, dir.path(), &cwd);
         let expect = header(&src, &path, "# expect: ");
         let (line, key) = header(&src, &path, "# at: ").split_once(": ").unwrap();

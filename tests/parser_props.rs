@@ -4,7 +4,7 @@
 //! negative numbers, sizes, nested lists, inline tables), plus raw bytes.
 //! The case count bounds the time (a few seconds in CI).
 
-use pooling_lab::settings::{Experiment, MAX_VARIANTS, all_keys};
+use pooling_lab::settings::{MAX_VARIANTS, all_keys};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -69,7 +69,7 @@ proptest! {
 
     #[test]
     fn structured_documents_never_panic(src in document()) {
-        if let Ok(e) = Experiment::parse(Path::new("p.toml"), &src) {
+        if let Ok(e) = pooling_lab::scenario::parse(Path::new("p.toml"), &src) {
             prop_assert!(!e.variants.is_empty() && e.variants.len() <= MAX_VARIANTS);
             let mut names: Vec<&str> = e.variants.iter().map(|v| v.name.as_str()).collect();
             names.sort_unstable();
@@ -82,6 +82,6 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_panics(src in "\\PC{0,200}") {
-        let _ = Experiment::parse(Path::new("p.toml"), &src);
+        let _ = pooling_lab::scenario::parse(Path::new("p.toml"), &src);
     }
 }

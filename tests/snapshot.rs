@@ -103,7 +103,7 @@ warmup = 5
     );
     let path = dir.join("snapshot.toml");
     std::fs::write(&path, &src).unwrap();
-    Experiment::parse(&path, &src).unwrap()
+    pooling_lab::scenario::parse(&path, &src).unwrap()
 }
 
 fn snapshot_error(dir: &Path, edits: &[(&str, &str)], guest: &str) -> String {
@@ -313,7 +313,7 @@ fn a_component_its_toolchain_preinitialised_is_reported_not_snapshotted() {
         );
         let cfg = dir.path().join(format!("{file}.toml"));
         std::fs::write(&cfg, &src).unwrap();
-        Experiment::parse(&cfg, &src).unwrap()
+        pooling_lab::scenario::parse(&cfg, &src).unwrap()
     };
     std::fs::write(dir.path().join("wizened.wasm"), &wizened).unwrap();
     std::fs::write(dir.path().join("plain.wasm"), &plain).unwrap();
@@ -484,7 +484,7 @@ fn what_wizer_cannot_snapshot_is_named_with_the_fix() {
     );
     let cfg = dir.path().join("imports.toml");
     std::fs::write(&cfg, &src).unwrap();
-    let exp = Experiment::parse(&cfg, &src).unwrap();
+    let exp = pooling_lab::scenario::parse(&cfg, &src).unwrap();
     let err = runner::snapshot_variant(&exp, 0, &dir.path().join("cache")).unwrap_err();
     let ce = err
         .downcast_ref::<pooling_lab::settings::ConfigError>()

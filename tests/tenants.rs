@@ -4,7 +4,7 @@
 //! comes back, and the trace format and the scenario's keys are checked.
 
 use pooling_lab::scenario::tenants::{self, TenantsResult};
-use pooling_lab::settings::{Experiment, TenantMix};
+use pooling_lab::settings::TenantMix;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -15,7 +15,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn run(toml: &str) -> TenantsResult {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let exp = Experiment::parse(Path::new("tenants-test.toml"), toml).unwrap();
+    let exp = pooling_lab::scenario::parse(Path::new("tenants-test.toml"), toml).unwrap();
     assert_eq!(exp.variants.len(), 1);
     tenants::run(&exp.variants[0], None).unwrap().0
 }
@@ -280,7 +280,7 @@ fn tenants_keys_are_checked_with_file_line_key_and_fix() {
         let src = format!(
             "[engine]\nallocator = \"pooling\"\n[pooling]\ntotal_memories = 8\ntotal_core_instances = 8\n[guest]\nimage_size = \"1MiB\"\n[scenario]\nkind = \"tenants\"\niterations = 600\n{line}\n"
         );
-        let err = match Experiment::parse(Path::new("t.toml"), &src) {
+        let err = match pooling_lab::scenario::parse(Path::new("t.toml"), &src) {
             Ok(_) => panic!("accepted: {line}"),
             Err(e) => e,
         };
@@ -292,7 +292,9 @@ fn tenants_keys_are_checked_with_file_line_key_and_fix() {
     }
     // Tenants that are copies of a guest file have that file's image size.
     let src = "[guest]\nkind = \"wasi-reactor\"\nwasm = \"guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm\"\n[scenario]\nkind = \"tenants\"\niterations = 600\ntenant_image_min = \"64KiB\"\n";
-    let err = Experiment::parse(Path::new("t.toml"), src).err().unwrap();
+    let err = pooling_lab::scenario::parse(Path::new("t.toml"), src)
+        .err()
+        .unwrap();
     let text = err.to_string();
     assert!(text.contains("t.toml:7"), "{text}");
     assert!(text.contains("scenario.tenant_image_min"), "{text}");
@@ -300,7 +302,7 @@ fn tenants_keys_are_checked_with_file_line_key_and_fix() {
     assert!(err.fix.is_some(), "{text}");
     // The pool must hold the live sandboxes.
     let src = "[engine]\nallocator = \"pooling\"\n[pooling]\ntotal_memories = 2\ntotal_core_instances = 8\n[guest]\nimage_size = \"1MiB\"\n[scenario]\nkind = \"tenants\"\nlive = 4\n";
-    let text = Experiment::parse(Path::new("t.toml"), src)
+    let text = pooling_lab::scenario::parse(Path::new("t.toml"), src)
         .err()
         .unwrap()
         .to_string();

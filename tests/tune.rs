@@ -21,7 +21,7 @@ mod common;
 
 #[test]
 fn tuned_toml_round_trips_to_the_same_wasmtime_settings() {
-    let exp = Experiment::parse(
+    let exp = pooling_lab::scenario::parse(
         Path::new("t.toml"),
         r#"
 [engine]
@@ -420,7 +420,7 @@ fn variant<'a>(exp: &'a Experiment, name: &str) -> &'a Variant {
 
 #[test]
 fn kept_resident_memory_is_bounded_by_memory_slots_not_live_instances() {
-    let exp = Experiment::parse(
+    let exp = pooling_lab::scenario::parse(
         Path::new("t.toml"),
         r#"
 [engine]
@@ -511,7 +511,7 @@ kind = "serve"
 server = "SERVER"
 "#;
     // wasmtime serve: the main reference is its defaults, no flags.
-    let exp = Experiment::parse(
+    let exp = pooling_lab::scenario::parse(
         Path::new("t.toml"),
         &text.replace("SERVER", "wasmtime-serve"),
     )
@@ -540,7 +540,8 @@ server = "SERVER"
 
     // pooling-lab's server: both references in it, as before.
     let exp =
-        Experiment::parse(Path::new("t.toml"), &text.replace("SERVER", "pooling-lab")).unwrap();
+        pooling_lab::scenario::parse(Path::new("t.toml"), &text.replace("SERVER", "pooling-lab"))
+            .unwrap();
     let first = &exp.variants[0];
     let refs = tune::references(first);
     assert_eq!(refs.len(), 2);
@@ -567,7 +568,7 @@ server = "SERVER"
 /// Two finalists (`a`, `b`) of the experiment `toml` with these scores,
 /// and the tune's candidates.
 fn finalists(toml: &str, a: &[f64], b: &[f64]) -> Vec<tune::Candidate> {
-    let exp = Experiment::parse(Path::new("t.toml"), toml).unwrap();
+    let exp = pooling_lab::scenario::parse(Path::new("t.toml"), toml).unwrap();
     ["a", "b"]
         .iter()
         .zip([a, b])

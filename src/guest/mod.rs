@@ -25,7 +25,10 @@ pub mod artifact;
 pub mod check;
 pub mod command;
 pub mod component;
+mod fetched;
 pub mod http;
+mod init;
+mod loaded;
 pub mod plan;
 pub mod preflight;
 pub mod python;
@@ -37,9 +40,9 @@ pub mod synthetic_component;
 pub mod wasm_file;
 
 pub use artifact::{
-    FETCH_COMMAND, PreinitSnapshot, artifact_path, ensure_artifact, guest_wasm, resolve_preinit,
-    write_cached,
+    FETCH_COMMAND, PreinitSnapshot, artifact_path, ensure_artifact, guest_wasm, write_cached,
 };
+pub use snapshot::resolve_preinit;
 
 use crate::WasmtimeContext;
 use crate::host::ticker::EpochTicker;

@@ -10,7 +10,7 @@
 //! stdout. Every export the plan names is looked up and type-checked when
 //! the guest is prepared, so a mismatch is an error before any sandbox runs.
 
-use super::reactor::initialize_once;
+use super::init::initialize_once;
 use super::{Guest, Sandbox, check, grants};
 use crate::WasmtimeContext;
 use crate::host::guest_faults::check_failed;

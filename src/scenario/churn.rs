@@ -556,6 +556,11 @@ impl super::Scenario for Churn {
     type Result = ChurnResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Churn;
 
+    /// `iterations` and `threads` within bounds.
+    fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
+        super::check_iterations_and_threads(&v.scenario)
+    }
+
     fn run(v: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, Option<Histograms>)> {
         let (r, h) = run(v, artifact)?;
         Ok((r, Some(h)))

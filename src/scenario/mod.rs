@@ -307,6 +307,64 @@ pub fn memory_probe(v: &Variant, live: u32) -> Variant {
     scaling::probe(v, live)
 }
 
+/// Reads and validates an experiment file: the keys every scenario shares
+/// ([`crate::settings::Experiment::load`]) and, in each variant, its
+/// scenario's own keys ([`validate`]).
+pub fn load(path: &Path) -> Result<crate::settings::Experiment, crate::settings::ConfigError> {
+    crate::settings::Experiment::load_with(path, &validate)
+}
+
+/// [`load`] from experiment text; `path` names it in messages and gives the
+/// default experiment name.
+pub fn parse(
+    path: &Path,
+    source: &str,
+) -> Result<crate::settings::Experiment, crate::settings::ConfigError> {
+    crate::settings::Experiment::parse_with(path, source, &validate)
+}
+
+/// Checks `[scenario] iterations` and `threads`, which every scenario that
+/// runs calls on threads reads (all but scaling).
+fn check_iterations_and_threads(s: &crate::settings::ScenarioSettings) -> Result<(), Problem> {
+    use crate::settings::MAX_THREADS;
+    if s.iterations == 0 {
+        return Err(Problem {
+            section: "scenario",
+            key: "iterations",
+            message: "iterations must be at least 1".into(),
+            fix: "e.g. iterations = 2000".into(),
+        });
+    }
+    if s.threads == 0 || s.threads > MAX_THREADS {
+        return Err(Problem {
+            section: "scenario",
+            key: "threads",
+            message: format!("threads = {} is outside 1..={MAX_THREADS}", s.threads),
+            fix: "use 1 up to a few times the host's cores".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Rejects a command guest (it runs once per instance, as `wasmtime run`
+/// does) in a scenario that runs many calls in one sandbox: `key` is the key
+/// that asks for that and `what` says how.
+fn reusable_guest(v: &Variant, key: &'static str, what: &str) -> Result<(), Problem> {
+    let g = &v.guest;
+    if g.kind.reusable() {
+        return Ok(());
+    }
+    Err(Problem {
+        section: "scenario",
+        key,
+        message: format!(
+            "{what}, but kind = \"{}\" is a command: it runs once per instance, as `wasmtime run` does",
+            g.kind.name()
+        ),
+        fix: "measure commands with a fresh instance per call (kind = \"churn\", \"scaling\", \"pool\" with pool_recycle = \"discard\", or soak_mode = \"fresh\")".into(),
+    })
+}
+
 impl ScenarioResult {
     /// Why the variant measured as `self` fails although its child finished:
     /// its scenario's own judgement, else every timed call faulted.

@@ -345,6 +345,85 @@ impl super::Scenario for Pool {
     type Result = PoolResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Pool;
 
+    /// `iterations`, `threads`, the pool's sizes, workers, rate and timeout
+    /// within bounds; a guest that can be reused when `pool_recycle = "reuse"`.
+    fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
+        use crate::settings::Problem;
+        super::check_iterations_and_threads(&v.scenario)?;
+        let s = &v.scenario;
+        let p = |key: &'static str, message: String, fix: String| {
+            Err(Problem {
+                section: "scenario",
+                key,
+                message,
+                fix,
+            })
+        };
+        if s.pool_capacity == 0 {
+            return p(
+                "pool_capacity",
+                "pool_capacity must be at least 1".into(),
+                "e.g. pool_capacity = 16".into(),
+            );
+        }
+        if s.pool_prewarm > s.pool_capacity {
+            return p(
+                "pool_prewarm",
+                format!(
+                    "pool_prewarm = {} is above pool_capacity = {}",
+                    s.pool_prewarm, s.pool_capacity
+                ),
+                format!("lower pool_prewarm to at most {}", s.pool_capacity),
+            );
+        }
+        if s.pool_refill_below > s.pool_capacity {
+            return p(
+                "pool_refill_below",
+                format!(
+                    "pool_refill_below = {} is above pool_capacity = {}: workers could never catch up",
+                    s.pool_refill_below, s.pool_capacity
+                ),
+                format!("lower pool_refill_below to at most {}", s.pool_capacity),
+            );
+        }
+        if s.pool_workers == 0 || s.pool_workers > 64 {
+            return p(
+                "pool_workers",
+                format!("pool_workers = {} is outside 1..=64", s.pool_workers),
+                "use 1 or 2 workers per core you can spare for refilling".into(),
+            );
+        }
+        if s.pool_max_uses == 0 {
+            return p(
+                "pool_max_uses",
+                "pool_max_uses must be at least 1".into(),
+                "e.g. pool_max_uses = 100".into(),
+            );
+        }
+        if !s.rate.is_finite() || s.rate < 0.0 {
+            return p(
+                "rate",
+                format!("rate = {} is not a request rate", s.rate),
+                "give requests per second (e.g. 500.0), or 0 for a closed loop".into(),
+            );
+        }
+        if s.acquire_timeout_ms == 0 {
+            return p(
+                "acquire_timeout_ms",
+                "acquire_timeout_ms must be at least 1".into(),
+                "e.g. acquire_timeout_ms = 1000".into(),
+            );
+        }
+        if s.pool_recycle == crate::settings::PoolRecycle::Reuse {
+            super::reusable_guest(
+                v,
+                "pool_recycle",
+                "pool_recycle = \"reuse\" serves many requests from one sandbox",
+            )?;
+        }
+        Ok(())
+    }
+
     fn run(v: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Option<Histograms>)> {
         let (r, h) = run(v, artifact)?;
         Ok((r, Some(h)))

@@ -134,6 +134,22 @@ impl super::Scenario for Scaling {
     type Result = ScalingResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Scaling;
 
+    /// `counts`: at least one live-instance count, each at least 1.
+    fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
+        use crate::settings::Problem;
+        let s = &v.scenario;
+        if s.counts.is_empty() || s.counts[0] == 0 {
+            return Err(Problem {
+                section: "scenario",
+                key: "counts",
+                message: "counts must list at least one live-instance count, each at least 1"
+                    .into(),
+                fix: "e.g. counts = [1, 10, 100]".into(),
+            });
+        }
+        Ok(())
+    }
+
     fn run(
         v: &Variant,
         artifact: Option<&Path>,

@@ -400,6 +400,81 @@ impl super::Scenario for Serve {
     type Result = ServeResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Serve;
 
+    /// `iterations`, `threads` within bounds; a wasi:http component to serve,
+    /// with connections, server threads, rate and load generator within bounds.
+    fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
+        use crate::settings::{GuestKind, Problem};
+        super::check_iterations_and_threads(&v.scenario)?;
+        let s = &v.scenario;
+        if !matches!(
+            v.guest.kind,
+            GuestKind::HttpComponent | GuestKind::SyntheticHttp
+        ) {
+            return Err(Problem {
+                section: "scenario",
+                key: "kind",
+                message: format!(
+                    "serve serves a wasi:http/proxy component; this guest is kind = \"{}\"",
+                    v.guest.kind.name()
+                ),
+                fix:
+                    "use [guest] kind = \"http-component\" (with wasm = \"...\") or \"synthetic-http\""
+                        .into(),
+            });
+        }
+        if s.connections == 0 || s.connections > 4096 {
+            return Err(Problem {
+                section: "scenario",
+                key: "connections",
+                message: format!("connections = {} is outside 1..=4096", s.connections),
+                fix: "e.g. connections = 16".into(),
+            });
+        }
+        if s.server_threads == 0 || s.server_threads > 256 {
+            return Err(Problem {
+                section: "scenario",
+                key: "server_threads",
+                message: format!("server_threads = {} is outside 1..=256", s.server_threads),
+                fix: "use about one per core".into(),
+            });
+        }
+        if !s.rate.is_finite() || s.rate < 0.0 {
+            return Err(Problem {
+                section: "scenario",
+                key: "rate",
+                message: format!("rate = {} is not a request rate", s.rate),
+                fix: "give requests per second (e.g. 2000.0), or 0 for a closed loop".into(),
+            });
+        }
+        if s.load_generator == crate::settings::LoadGenerator::Wrk {
+            if s.rate > 0.0 {
+                return Err(Problem {
+                    section: "scenario",
+                    key: "load_generator",
+                    message: format!(
+                        "wrk runs a closed loop (the next request when the last is answered), but rate = {}",
+                        s.rate
+                    ),
+                    fix:
+                        "use rate = 0.0 with wrk, or load_generator = \"pooling-lab\" for an open loop"
+                            .into(),
+                });
+            }
+            if s.load_duration_s == 0 || s.load_duration_s > s.max_duration_s {
+                return Err(Problem {
+                    section: "scenario",
+                    key: "load_duration_s",
+                    message: format!(
+                        "load_duration_s = {} is outside 1..=max_duration_s ({})",
+                        s.load_duration_s, s.max_duration_s
+                    ),
+                    fix: "e.g. load_duration_s = 10".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn run(v: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, Option<Histograms>)> {
         let (r, h) = run(v, artifact)?;
         Ok((r, Some(h)))

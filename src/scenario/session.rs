@@ -149,6 +149,12 @@ impl super::Scenario for Session {
     type Result = SessionResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Session;
 
+    /// `iterations` and `threads` within bounds; a guest that can be reused.
+    fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
+        super::check_iterations_and_threads(&v.scenario)?;
+        super::reusable_guest(v, "kind", "session runs many calls in one sandbox")
+    }
+
     fn run(v: &Variant, artifact: Option<&Path>) -> Result<(SessionResult, Option<Histograms>)> {
         let (r, h) = run(v, artifact)?;
         Ok((r, Some(h)))

@@ -143,6 +143,33 @@ impl super::Scenario for Soak {
     type Result = SoakResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Soak;
 
+    /// `iterations`, `threads` within bounds; at least 3 memory samples; a
+    /// guest that can be reused when `soak_mode = "reuse"`.
+    fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
+        use crate::settings::Problem;
+        super::check_iterations_and_threads(&v.scenario)?;
+        let s = &v.scenario;
+        if s.soak_sample_every == 0 || s.soak_sample_every > s.iterations / 2 {
+            return Err(Problem {
+                section: "scenario",
+                key: "soak_sample_every",
+                message: format!(
+                    "soak_sample_every = {} gives fewer than 3 samples over {} iterations",
+                    s.soak_sample_every, s.iterations
+                ),
+                fix: "sample at least 3 times: soak_sample_every <= iterations / 2 (10+ samples fit a slope well)".into(),
+            });
+        }
+        if s.soak_mode == crate::settings::SoakMode::Reuse {
+            super::reusable_guest(
+                v,
+                "soak_mode",
+                "soak_mode = \"reuse\" runs every call in one sandbox",
+            )?;
+        }
+        Ok(())
+    }
+
     fn run(
         v: &Variant,
         artifact: Option<&Path>,

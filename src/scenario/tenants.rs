@@ -1141,9 +1141,123 @@ pub fn phase<'a>(r: &'a TenantsResult, name: &str) -> Option<&'a LatencySummary>
 /// and one pool.
 pub struct Tenants;
 
+/// Most tenants a tenants variant may have (each is a compiled module).
+pub const MAX_TENANTS: u32 = 100_000;
+
 impl super::Scenario for Tenants {
     type Result = TenantsResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Tenants;
+
+    /// `iterations`, `threads` within bounds; image sizes only for generated
+    /// tenants, a live count, a mix it can draw from (a trace file that exists
+    /// and names only known tenants), a churn schedule and a sampling interval
+    /// within the run.
+    fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
+        use crate::settings::{GuestKind, MAX_THREADS, Problem};
+        super::check_iterations_and_threads(&v.scenario)?;
+        let s = &v.scenario;
+        let p = |key: &'static str, message: String, fix: String| {
+            Err(Problem {
+                section: "scenario",
+                key,
+                message,
+                fix,
+            })
+        };
+        if s.tenants == 0 || s.tenants > MAX_TENANTS {
+            return p(
+                "tenants",
+                format!("tenants = {} is outside 1..={MAX_TENANTS}", s.tenants),
+                "e.g. tenants = 100".into(),
+            );
+        }
+        if s.live == 0 || s.live > MAX_THREADS {
+            return p(
+                "live",
+                format!("live = {} is outside 1..={MAX_THREADS}", s.live),
+                "e.g. live = 4 (sandboxes alive at once)".into(),
+            );
+        }
+        if !s.zipf_exponent.is_finite() || s.zipf_exponent < 0.0 || s.zipf_exponent > 10.0 {
+            return p(
+                "zipf_exponent",
+                format!("zipf_exponent = {} is outside 0..=10", s.zipf_exponent),
+                "e.g. zipf_exponent = 1.0 (0 is uniform)".into(),
+            );
+        }
+        let generated = matches!(
+            v.guest.kind,
+            GuestKind::Synthetic | GuestKind::SyntheticComponent | GuestKind::SyntheticHttp
+        );
+        if !generated && s.tenant_image_min.0 > 0 {
+            return p(
+                "tenant_image_min",
+                format!(
+                    "tenant_image_min = {} sizes generated tenants, but kind = \"{}\" tenants are copies of the guest's file (its image, its size)",
+                    s.tenant_image_min,
+                    v.guest.kind.name()
+                ),
+                "remove tenant_image_min, or use a synthetic kind to vary image sizes".into(),
+            );
+        }
+        if generated && s.tenant_image_min.0 > v.guest.image_size.0 {
+            return p(
+                "tenant_image_min",
+                format!(
+                    "tenant_image_min = {} is above [guest] image_size = {}, the largest tenant image",
+                    s.tenant_image_min, v.guest.image_size
+                ),
+                format!("lower tenant_image_min to at most {}", v.guest.image_size),
+            );
+        }
+        if s.mix == crate::settings::TenantMix::Trace {
+            if s.trace.is_empty() {
+                return p(
+                    "trace",
+                    "mix = \"trace\" needs a trace file".into(),
+                    "set trace = \"configs/traces/tenants-zipf.txt\" (written by `pooling-lab trace`), or use mix = \"uniform\" | \"zipf\"".into(),
+                );
+            }
+            let text = match std::fs::read_to_string(&s.trace) {
+                Ok(t) => t,
+                Err(e) => {
+                    return p(
+                        "trace",
+                        format!("cannot read the trace file `{}`: {e}", s.trace),
+                        "give a path relative to where pooling-lab runs; `pooling-lab trace OUT --tenants N --requests N` writes one".into(),
+                    );
+                }
+            };
+            if let Err(e) = crate::settings::trace::parse_trace(&text, s.tenants) {
+                return p(
+                    "trace",
+                    format!("the trace file `{}`: {e}", s.trace),
+                    "one tenant id per line, 0 up to tenants - 1; `#` starts a comment".into(),
+                );
+            }
+        }
+        if s.tenant_churn_every > 0 && (s.tenant_churn == 0 || s.tenant_churn > s.tenants) {
+            return p(
+                "tenant_churn",
+                format!(
+                    "tenant_churn = {} is outside 1..=tenants ({})",
+                    s.tenant_churn, s.tenants
+                ),
+                "replace at least one tenant per replacement, at most all of them".into(),
+            );
+        }
+        if s.sample_every == 0 || s.sample_every > s.iterations / 2 {
+            return p(
+                "sample_every",
+                format!(
+                    "sample_every = {} gives fewer than 3 memory samples over {} requests",
+                    s.sample_every, s.iterations
+                ),
+                "sample at least 3 times: sample_every <= iterations / 2 (10+ samples fit a slope well)".into(),
+            );
+        }
+        Ok(())
+    }
 
     fn precompile(v: &Variant, cache_dir: &Path) -> Result<usize> {
         precompile(v, cache_dir)
