@@ -23,3 +23,8 @@ pub fn duration(ns: f64) -> String {
         format!("{ns:.0} ns")
     }
 }
+
+/// Formats a signed change in bytes as whole KiB with its sign (`"+12 KiB"`).
+pub fn kib_signed(bytes: f64) -> String {
+    format!("{:+.0} KiB", bytes / 1024.0)
+}

@@ -145,10 +145,9 @@ fn compiling_at_start_costs_more_than_loading_a_precompiled_file() {
     assert!(s.contains("| total |"), "{s}");
 }
 
-/// Once the Markdown writer prints every scenario's section
-/// (`scenario::report_sections`), the run's Markdown shows this one.
+/// The run's Markdown (`scenario::report_sections`) shows this section with
+/// both variants.
 #[test]
-#[ignore = "src/report/markdown.rs does not call scenario::report_sections yet"]
 fn the_markdown_report_has_the_section_with_both_variants() {
     let dir = tempfile::tempdir().unwrap();
     let (_r, md) = run(dir.path());

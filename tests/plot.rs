@@ -71,7 +71,7 @@ fn fits_match_the_markdown_figures() {
     let expected = fixture_fits(QUICK);
     assert_eq!(fits.len(), expected.len());
     let md = std::fs::read_to_string(Path::new(QUICK).with_extension("md")).unwrap();
-    let table = markdown::fit_table(&quick);
+    let table = markdown::render(&quick);
     for ((name, f), (want_name, want)) in fits.iter().zip(&expected) {
         assert_eq!(name, want_name);
         let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * y.abs().max(1.0);

@@ -9,8 +9,6 @@
 //!   axis HdrHistogram's own plotter uses (p0, p90, p99, p99.9, ...).
 
 use super::mib;
-#[allow(unused_imports)]
-use super::{churn_of, pool_of, scaling_of, serve_of, session_of, soak_of, tenants_of};
 use crate::measure::latency::{self, Hist};
 use crate::result::ResultFile;
 use anyhow::{Result, anyhow};
@@ -23,20 +21,27 @@ pub const SIZE: (u32, u32) = (960, 600);
 
 pub use crate::measure::fit::{Fit, linear_fit};
 
-/// Total Pss (bytes) vs live instances, fitted, per scaling variant.
+/// Total Pss (bytes) vs live instances, fitted, per variant that measured
+/// memory at several live-instance counts ([`crate::scenario::MemoryStep`]).
 pub fn scaling_fits(r: &ResultFile) -> Vec<(String, Fit)> {
     r.variants
         .iter()
         .filter_map(|v| {
-            let s = scaling_of(v)?;
-            let pts: Vec<(f64, f64)> = s
-                .steps
+            let pts: Vec<(f64, f64)> = memory_steps(v)
                 .iter()
-                .map(|st| (f64::from(st.live_instances), st.memory.pss_bytes as f64))
+                .map(|st| (f64::from(st.live_instances), st.total.pss_bytes as f64))
                 .collect();
             Some((v.name.clone(), linear_fit(&pts)?))
         })
         .collect()
+}
+
+/// A variant's memory readings at each live-instance count (none when its
+/// scenario does not hold instances alive, or it failed).
+fn memory_steps(v: &crate::result::VariantResult) -> Vec<crate::scenario::MemoryStep<'_>> {
+    v.result
+        .as_ref()
+        .map_or_else(Vec::new, crate::scenario::ScenarioResult::memory_steps)
 }
 
 /// How a series is drawn.
@@ -312,7 +317,7 @@ pub fn percentile_curve(h: &Hist) -> Vec<(f64, f64)> {
 /// `json_dir` (the result file's folder). Returns the written files.
 pub fn write_all(json_dir: &Path, out_dir: &Path, r: &ResultFile) -> Result<Vec<PathBuf>> {
     let mut charts: Vec<(&str, Chart)> = Vec::new();
-    if r.variants.iter().any(|v| scaling_of(v).is_some()) {
+    if r.variants.iter().any(|v| !memory_steps(v).is_empty()) {
         charts.push(("memory-per-instance", memory_per_instance(r)));
         charts.push(("total-pss", total_pss(r)));
     }
@@ -330,16 +335,14 @@ pub fn write_all(json_dir: &Path, out_dir: &Path, r: &ResultFile) -> Result<Vec<
 pub fn memory_per_instance(r: &ResultFile) -> Chart {
     let mut series = Vec::new();
     for (i, v) in r.variants.iter().enumerate() {
-        let Some(s) = scaling_of(v) else { continue };
+        let steps = memory_steps(v);
+        if steps.is_empty() {
+            continue;
+        }
         let pts = |f: &dyn Fn(&crate::measure::memory::PerInstance) -> f64| {
-            s.steps
+            steps
                 .iter()
-                .map(|st| {
-                    (
-                        f64::from(st.live_instances),
-                        f(&st.per_instance) / 1048576.0,
-                    )
-                })
+                .map(|st| (f64::from(st.live_instances), f(st.per_instance) / 1048576.0))
                 .collect::<Vec<_>>()
         };
         series.push(Series {
@@ -371,14 +374,16 @@ pub fn total_pss(r: &ResultFile) -> Chart {
     let fits = scaling_fits(r);
     let mut series = Vec::new();
     for (i, v) in r.variants.iter().enumerate() {
-        let Some(s) = scaling_of(v) else { continue };
-        let pts: Vec<(f64, f64)> = s
-            .steps
+        let steps = memory_steps(v);
+        if steps.is_empty() {
+            continue;
+        }
+        let pts: Vec<(f64, f64)> = steps
             .iter()
             .map(|st| {
                 (
                     f64::from(st.live_instances),
-                    st.memory.pss_bytes as f64 / 1048576.0,
+                    st.total.pss_bytes as f64 / 1048576.0,
                 )
             })
             .collect();
@@ -429,28 +434,21 @@ pub fn total_pss(r: &ResultFile) -> Chart {
     }
 }
 
-/// Percentile curves of the saved histograms: `cycle` for churn, the four
-/// phases for pool, both executions for session.
+/// Percentile curves of the saved histograms of each variant's charted
+/// phases ([`crate::scenario::Scenario::charted_phases`]).
 fn latency_chart(json_dir: &Path, r: &ResultFile) -> Result<Option<Chart>> {
     let mut series = Vec::new();
     let mut color = 0;
     for v in &r.variants {
-        let (phases, wanted): (_, &[&str]) = if let Some(c) = churn_of(v) {
-            (&c.phases, &["cycle"])
-        } else if let Some(p) = pool_of(v) {
-            (&p.phases, &["inline-ready", "pooled-acquire"])
-        } else if let Some(s) = session_of(v) {
-            (&s.phases, &["session-exec", "fresh-exec"])
-        } else {
-            continue;
-        };
-        for p in phases.iter().filter(|p| wanted.contains(&p.phase.as_str())) {
+        let Some(result) = &v.result else { continue };
+        let charted = result.charted_phases();
+        for p in &charted {
             let Some(rel) = &p.hlog_path else { continue };
             let bytes = std::fs::read(json_dir.join(rel))?;
             let merged =
                 latency::merge(latency::read_interval_log(&bytes)?.iter().map(|(_, h)| h))?;
             series.push(Series {
-                label: if wanted.len() > 1 {
+                label: if charted.len() > 1 {
                     format!("{} {}", v.name, p.phase)
                 } else {
                     v.name.clone()

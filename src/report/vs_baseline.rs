@@ -130,7 +130,7 @@ mod tests {
     }
 
     fn churn(inst_p50: u64, cps: f64) -> ScenarioResult {
-        crate::scenario::churn::fixture(
+        crate::scenario::fixtures::churn(
             &[("instantiate", summary(inst_p50)), ("cycle", summary(0))],
             10,
             cps,

@@ -549,6 +549,219 @@ pub fn warnings(c: &ChurnResult) -> Vec<String> {
     out
 }
 
+/// Churn throughput, faults and memory drift, one row per variant.
+fn throughput_table(
+    rows: &[super::Row<'_, ChurnResult>],
+    ctx: &super::ReportContext<'_>,
+) -> String {
+    use crate::units::kib_signed;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("| variant | threads | timed cycles | cycles/s | vs baseline | minor faults / cycle | major faults / cycle | Pss change / 1000 cycles | VmRSS change / 1000 cycles |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        let c = row.result;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {:.1} | {:.2} | {} | {} |",
+            row.label,
+            c.threads,
+            c.total_cycles,
+            row.with_range("cycles / s", format!("{:.0}", c.cycles_per_sec), |x| {
+                format!("{x:.0}")
+            }),
+            row.throughput_vs_baseline(ctx),
+            c.minor_faults_per_cycle,
+            c.major_faults_per_cycle,
+            kib_signed(c.pss_growth_per_1000_cycles_bytes),
+            kib_signed(c.rss_growth_per_1000_cycles_bytes),
+        );
+    }
+    out
+}
+
+/// The measuring threads' faults, context switches and storage reads over
+/// the timed cycles, and where traced major faults landed.
+fn contention_table(rows: &[super::Row<'_, ChurnResult>]) -> String {
+    use crate::units::mib;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("| variant | threads | background load | minor faults / cycle | major faults / cycle | voluntary switches / cycle | involuntary switches / cycle | read from storage |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut sites = String::new();
+    for row in rows {
+        let c = row.result;
+        let Some(k) = &c.contention else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
+            row.label,
+            c.threads,
+            c.background_load,
+            k.minor_faults_per_cycle,
+            k.major_faults_per_cycle,
+            k.voluntary_switches_per_cycle,
+            k.involuntary_switches_per_cycle,
+            mib(k.io_read_bytes as f64),
+        );
+        if let Some(f) = &c.major_fault_sites {
+            let top = |xs: &[(String, u64)]| {
+                xs.iter()
+                    .take(4)
+                    .map(|(m, n)| format!("{m}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let _ = writeln!(
+                sites,
+                "| {} | {} | {} | {} | {} | {} |",
+                row.name,
+                f.sampled,
+                f.lost,
+                f.distinct_pages,
+                f.unavailable.clone().unwrap_or_else(|| top(&f.by_mapping)),
+                top(&f.by_code)
+            );
+        }
+    }
+    if !sites.is_empty() {
+        out.push_str("\nMajor faults of the timed cycles, sampled one by one (perf): the mapping each faulting address lies in, and the code that took it.\n\n");
+        out.push_str("| variant | sampled | lost | distinct pages | landed in | taken by code in |\n|---|---:|---:|---:|---|---|\n");
+        out.push_str(&sites);
+    }
+    out
+}
+
+/// The dirty page regions a request leaves for the slot's reset, and what
+/// the variant's wasmtime does with them; empty when no variant scanned.
+fn dirty_table(rows: &[super::Row<'_, ChurnResult>]) -> String {
+    use crate::units::mib;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("| variant | samples | regions a request wrote (median / max) | pages a request wrote (median / max) | dirty after the call: regions / pages (median) | pages a wasmtime 50 scan calls dirty (median / max) | reset by PAGEMAP_SCAN | keep_resident | what the reset does |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---|---:|---|\n");
+    let mut scanned = 0;
+    for row in rows {
+        let Some(d) = row.result.dirty_regions.as_ref() else {
+            continue;
+        };
+        scanned += 1;
+        if let Some(why) = &d.unavailable {
+            let _ = writeln!(
+                out,
+                "| {} | - | - | - | - | - | - | - | not scanned: {why} |",
+                row.label
+            );
+            continue;
+        }
+        let warnings = d.warnings();
+        let verdict = if !d.reset_by_scan {
+            "no scan: the reset does not look at dirty pages".to_string()
+        } else if warnings.is_empty() {
+            "resets every dirty page in place".to_string()
+        } else {
+            warnings.join("; ")
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} | {} |",
+            row.label,
+            d.samples,
+            d.written_regions_median,
+            d.written_regions_max,
+            d.written_pages_median,
+            d.written_pages_max,
+            d.regions_median,
+            d.pages_median,
+            d.reset_pages_median,
+            d.reset_pages_max,
+            if d.reset_by_scan { "yes" } else { "no" },
+            mib(d.keep_resident_bytes as f64),
+            verdict,
+        );
+    }
+    if scanned == 0 { String::new() } else { out }
+}
+
+/// Latency percentiles, one row per variant and phase.
+fn latency_table(rows: &[super::Row<'_, ChurnResult>], ctx: &super::ReportContext<'_>) -> String {
+    use crate::units::duration;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("| variant | phase | p50 | p90 | p99 | p99.9 | max | mean | p50 vs baseline |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        for p in &row.result.phases {
+            let s = &p.summary;
+            let d = |ns: u64| duration(ns as f64);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                row.label,
+                p.phase,
+                d(s.p50_ns),
+                d(s.p90_ns),
+                d(s.p99_ns),
+                d(s.p999_ns),
+                d(s.max_ns),
+                duration(s.mean_ns),
+                row.times(
+                    ctx,
+                    row.vs_baseline
+                        .and_then(|b| b.p50_speedup.get(&p.phase).copied())
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// The clock's own cost across the variants' processes.
+fn timer_floor_line(rows: &[super::Row<'_, ChurnResult>]) -> Option<String> {
+    let floors: Vec<_> = rows.iter().map(|r| r.result.timer_floor).collect();
+    let lo = floors.iter().map(|f| f.p50_ns).min()?;
+    let hi = floors.iter().map(|f| f.p50_ns).max()?;
+    let min = floors.iter().map(|f| f.min_ns).min()?;
+    let range = if lo == hi {
+        format!("{lo} ns")
+    } else {
+        format!("{lo}-{hi} ns")
+    };
+    Some(format!(
+        "Timer floor: one clock read costs {range} (median of back-to-back `Instant::now()` pairs; \
+         fastest {min} ns), so every figure above carries that much of the clock itself."
+    ))
+}
+
+/// Where the full histograms of each variant were saved, with their phases.
+fn histogram_files(rows: &[super::Row<'_, ChurnResult>]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for row in rows {
+        let c = row.result;
+        let Some(dir) = c
+            .phases
+            .iter()
+            .find_map(|p| p.hlog_path.as_deref())
+            .and_then(|p| Path::new(p).parent())
+        else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "- {}: `{}/` ({})",
+            row.name,
+            dir.display(),
+            c.phases
+                .iter()
+                .map(|p| p.phase.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    out
+}
+
 /// The churn scenario: instantiate -> call -> drop, again and again.
 pub struct Churn;
 
@@ -636,8 +849,71 @@ impl super::Scenario for Churn {
         })
     }
 
-    fn report(_rows: &[super::Row<'_, ChurnResult>], _ctx: &super::ReportContext<'_>) -> String {
-        String::new()
+    /// Throughput, latency per phase, what a request leaves for the reset,
+    /// the measuring threads' faults and waits, the timer floor and where
+    /// the histograms are.
+    fn report(rows: &[super::Row<'_, ChurnResult>], ctx: &super::ReportContext<'_>) -> String {
+        let mut out = format!(
+            "## Churn: throughput, faults, memory drift\n\nBaseline: `{}`. Ratios above 1 are better than the baseline.\n\n",
+            ctx.baseline
+        );
+        out.push_str(&throughput_table(rows, ctx));
+        out.push_str("\n## Churn: latency per phase\n\n");
+        out.push_str(
+            "instantiate = `Store::new` + `InstancePre::instantiate`; call = the fresh \
+             sandbox's only call, its start-up included: `_initialize` when the module exports \
+             it (reactor, python, core) and, for a `core` plan, its `init` calls before its \
+             `calls` (a command's start-up is inside `_start`; the host calls no initialiser \
+             of a component); from a snapshot neither runs (wizer dropped `_initialize`, \
+             `init` ran before the snapshot), so call is the workload alone; drop = \
+             dropping the store (teardown, slot reset); cycle = all three.\n\n",
+        );
+        out.push_str(&latency_table(rows, ctx));
+        let dirty = dirty_table(rows);
+        if !dirty.is_empty() {
+            out.push_str(
+                "\n## Churn: what a request leaves for the slot's reset\n\n\
+                 Dirty page regions (disjoint runs of written, private pages) in the sandbox's \
+                 linear memory right after its call, read with PAGEMAP_SCAN the way wasmtime's \
+                 reset reads them, in untimed cycles after the timed ones. With keep-resident \
+                 memory they include the pages kept from earlier sandboxes in the slot: what the \
+                 next reset scans. Up to wasmtime 49 one reset handles 32 regions and decommits \
+                 the rest; wasmtime 50 resumes the scan until `linear_memory_keep_resident` is \
+                 spent, and asks for written pages whether present or not, which the kernel also \
+                 reports for never-touched pages in a page table the guest touched (the column \
+                 \"pages a wasmtime 50 scan calls dirty\").\n\n",
+            );
+            out.push_str(&dirty);
+        }
+        let contention = contention_table(rows);
+        if contention.lines().count() > 2 {
+            out.push_str(
+                "\n## Churn: faults and waits of the measuring threads\n\n\
+                 Per timed cycle, the measuring threads' own figures (getrusage per thread): a \
+                 voluntary switch is a thread going to sleep (a lock, I/O), an involuntary one \
+                 the scheduler preempting it. Linux counts a retried fault (one that waited for \
+                 a locked page) as major; \"read from storage\" tells real page-ins apart.\n\n",
+            );
+            out.push_str(&contention);
+        }
+        if let Some(line) = timer_floor_line(rows) {
+            out.push_str(&format!("\n{line}\n"));
+        }
+        let files = histogram_files(rows);
+        if !files.is_empty() {
+            out.push_str(
+                "\nFull histograms, relative to this file: `.hlog` (HdrHistogram interval log, \
+                 V2 compressed) and `.hgrm` (percentile distribution in microseconds, for \
+                 HdrHistogram's plotter):\n\n",
+            );
+            out.push_str(&files);
+        }
+        out
+    }
+
+    /// The throughput table.
+    fn summary(rows: &[super::Row<'_, ChurnResult>], ctx: &super::ReportContext<'_>) -> String {
+        throughput_table(rows, ctx)
     }
 }
 

@@ -25,9 +25,11 @@ pub use crate::guest::{Prepared, engine, needs_artifact, prepare};
 pub use crate::host::guest_faults::{FaultKind, GuestFaults, classify};
 pub use crate::measure::latency::{Histograms, PhaseLatency};
 
+use crate::measure::latency::LatencySummary;
 use crate::measure::memory::{MemorySample, PerInstance};
 use crate::metric::{Comparison, Headline, RoundStat};
 use crate::settings::{Objective, Problem, ScenarioKind, TuneSettings, Variant};
+use crate::units::duration;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -139,6 +141,12 @@ pub trait Scenario {
 
     /// Its section of the Markdown report, over every variant it measured.
     fn report(rows: &[Row<'_, Self::Result>], ctx: &ReportContext<'_>) -> String;
+
+    /// Its main table(s) for what `pooling-lab run` prints on stdout, over
+    /// every variant it measured; empty when it prints none.
+    fn summary(_rows: &[Row<'_, Self::Result>], _ctx: &ReportContext<'_>) -> String {
+        String::new()
+    }
 }
 
 /// One reading of a scenario that holds instances alive.
@@ -198,7 +206,22 @@ pub struct ReportContext<'a> {
     pub experiment: &'a str,
 }
 
-impl<R> Row<'_, R> {
+impl<'a, R> Row<'a, R> {
+    /// The same row over other figures (its scenario's own, for its section).
+    pub fn with_result<'b, T>(&self, result: &'b T) -> Row<'b, T>
+    where
+        'a: 'b,
+    {
+        Row {
+            name: self.name,
+            label: self.label.clone(),
+            settings: self.settings,
+            result,
+            vs_baseline: self.vs_baseline,
+            between_rounds: self.between_rounds,
+        }
+    }
+
     /// `value (min-max)` of `metric` over the rounds, or `value` alone.
     pub fn with_range(&self, metric: &str, value: String, show: impl Fn(f64) -> String) -> String {
         match self.between_rounds.iter().find(|s| s.metric == metric) {
@@ -248,6 +271,53 @@ pub fn times(value: Option<f64>) -> String {
         Some(x) => format!("{x:.2}x"),
         None => "-".into(),
     }
+}
+
+/// The latency summary of the phase called `name`, if `phases` has it.
+pub fn phase_summary<'a>(phases: &'a [PhaseLatency], name: &str) -> Option<&'a LatencySummary> {
+    phases.iter().find(|p| p.phase == name).map(|p| &p.summary)
+}
+
+/// `p50 / p99` of a latency summary as a table shows it, or `-`.
+pub fn p50_p99(s: Option<&LatencySummary>) -> String {
+    s.map_or("-".into(), |s| {
+        format!(
+            "{} / {}",
+            duration(s.p50_ns as f64),
+            duration(s.p99_ns as f64)
+        )
+    })
+}
+
+/// `p99.9 / max` of a latency summary as a table shows it, or `-`.
+pub fn p999_max(s: Option<&LatencySummary>) -> String {
+    s.map_or("-".into(), |s| {
+        format!(
+            "{} / {}",
+            duration(s.p999_ns as f64),
+            duration(s.max_ns as f64)
+        )
+    })
+}
+
+/// The folders the full histograms of `S`'s variants were saved in, as a
+/// Markdown paragraph and list (empty when none was saved).
+pub fn histogram_folders<S: Scenario>(rows: &[Row<'_, S::Result>]) -> String {
+    use std::fmt::Write as _;
+    let mut list = String::new();
+    for row in rows {
+        if let Some(dir) = S::phases(row.result)
+            .iter()
+            .find_map(|p| p.hlog_path.as_deref())
+            .and_then(|p| Path::new(p).parent())
+        {
+            let _ = writeln!(list, "- {}: `{}/`", row.name, dir.display());
+        }
+    }
+    if list.is_empty() {
+        return list;
+    }
+    format!("\nFull histograms (`.hlog`, `.hgrm`), relative to this file:\n\n{list}")
 }
 
 /// What the parent precompiled for a variant's child ([`ensure_artifacts`]).
@@ -373,6 +443,12 @@ impl ScenarioResult {
     }
 }
 
+/// Scenario results for the unit tests of modules that name no scenario.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    pub(crate) use super::churn::fixture as churn;
+}
+
 /// Declares the registry: the one list of scenarios, the [`ScenarioResult`]
 /// enum (one variant per scenario, tagged with its kind in JSON) and the
 /// dispatch from it and from a [`ScenarioKind`] to each scenario's
@@ -438,20 +514,36 @@ macro_rules! registry {
                 let mine: Vec<Row<'_, <$module::$Type as Scenario>::Result>> = rows
                     .iter()
                     .filter_map(|r| match r.result {
-                        ScenarioResult::$Variant(x) => Some(Row {
-                            name: r.name,
-                            label: r.label.clone(),
-                            settings: r.settings,
-                            result: x,
-                            vs_baseline: r.vs_baseline,
-                            between_rounds: r.between_rounds,
-                        }),
+                        ScenarioResult::$Variant(x) => Some(r.with_result(x)),
                         #[allow(unreachable_patterns)]
                         _ => None,
                     })
                     .collect();
                 if !mine.is_empty() {
                     out.push_str(&<$module::$Type as Scenario>::report(&mine, ctx));
+                }
+            )*
+            out
+        }
+
+        /// Every scenario's [`Scenario::summary`], in registry order, over
+        /// the rows of the variants it measured (empty ones left out).
+        pub fn summary_tables(rows: &[Row<'_, ScenarioResult>], ctx: &ReportContext<'_>) -> Vec<String> {
+            let mut out = Vec::new();
+            $(
+                let mine: Vec<Row<'_, <$module::$Type as Scenario>::Result>> = rows
+                    .iter()
+                    .filter_map(|r| match r.result {
+                        ScenarioResult::$Variant(x) => Some(r.with_result(x)),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    })
+                    .collect();
+                if !mine.is_empty() {
+                    let table = <$module::$Type as Scenario>::summary(&mine, ctx);
+                    if !table.is_empty() {
+                        out.push(table);
+                    }
                 }
             )*
             out
@@ -594,8 +686,8 @@ registry! {
     Churn(churn, churn_mut) => churn::Churn,
     Pool(pool, pool_mut) => pool::Pool,
     Session(session, session_mut) => session::Session,
-    Soak(soak, soak_mut) => soak::Soak,
     Serve(serve, serve_mut) => serve::Serve,
     Tenants(tenants, tenants_mut) => tenants::Tenants,
+    Soak(soak, soak_mut) => soak::Soak,
     ColdStart(cold_start, cold_start_mut) => cold_start::ColdStart,
 }

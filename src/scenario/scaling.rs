@@ -127,6 +127,117 @@ pub fn probe(v: &Variant, live: u32) -> Variant {
     probe
 }
 
+/// How to read the memory columns; printed under the per-instance table.
+const READING_GUIDE: &str = "\
+Trust **Pss** (and Private_Dirty). VmRSS counts a page once per mapping, so N \
+instances mapping one copy-on-write image each count the whole image: VmRSS per \
+instance overstates what an extra sandbox costs. Pss divides shared pages among \
+their sharers; Private_Dirty is what each instance wrote. Per-instance = \
+(reading after N live instances - reading after the module was loaded) / N.";
+
+/// What the per-instance table's two latency columns time; printed under it.
+const SCALING_LATENCY: &str = "\
+Latency, mean over the instances added in that step: instantiate = \
+`InstancePre::instantiate` of a new sandbox; first call = its first workload \
+call, which includes the guest's own start-up (a reactor's `_initialize`, a \
+plan's `init` calls) unless it starts from a snapshot. For percentiles, run \
+the churn scenario.";
+
+/// The side-by-side table of per-instance memory, grouped by live-instance count.
+fn memory_table(rows: &[super::Row<'_, ScalingResult>]) -> String {
+    use crate::units::{duration, gib, mib};
+    use std::fmt::Write as _;
+    let mut counts: Vec<u32> = rows
+        .iter()
+        .flat_map(|r| r.result.steps.iter().map(|st| st.live_instances))
+        .collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let mut out = String::new();
+    out.push_str("| N | variant | Pss / inst | Private_Dirty / inst | VmRSS / inst | minor faults / inst | total Pss | VmSize | instantiate (mean) | first call (mean) |\n");
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for n in counts {
+        for row in rows {
+            let Some(step) = row.result.steps.iter().find(|s| s.live_instances == n) else {
+                continue;
+            };
+            let p = &step.per_instance;
+            // An idle scenario holds its instances without calling them.
+            let first_call = if row.settings.scenario.idle {
+                "not called".into()
+            } else {
+                duration(step.call_mean_ns)
+            };
+            let _ = writeln!(
+                out,
+                "| {n} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {first_call} |",
+                row.label,
+                mib(p.pss_bytes),
+                mib(p.private_dirty_bytes),
+                mib(p.vm_rss_bytes),
+                p.minor_faults,
+                mib(step.memory.pss_bytes as f64),
+                gib(step.memory.vm_size_bytes as f64),
+                duration(step.instantiate_mean_ns),
+            );
+        }
+    }
+    out
+}
+
+/// Fixed (shared) costs per variant: engine and module before any instance.
+fn fixed_cost_table(rows: &[super::Row<'_, ScalingResult>]) -> String {
+    use crate::units::{duration, gib, mib};
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str(
+        "| variant | engine: Pss | engine: VmSize | module loaded: Pss | module load time |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|\n");
+    for row in rows {
+        let s = row.result;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            row.label,
+            mib(s.after_engine.pss_bytes as f64 - s.process_start.pss_bytes as f64),
+            gib(s.after_engine.vm_size_bytes as f64 - s.process_start.vm_size_bytes as f64),
+            mib(s.after_module.pss_bytes as f64 - s.after_engine.pss_bytes as f64),
+            duration(s.module_load_ns as f64),
+        );
+    }
+    out
+}
+
+/// Least-squares fit of total Pss against live instances, per variant.
+fn fit_table(rows: &[super::Row<'_, ScalingResult>]) -> String {
+    use crate::units::mib;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("| variant | slope: Pss per instance | intercept: shared Pss | R² |\n");
+    out.push_str("|---|---:|---:|---:|\n");
+    for row in rows {
+        let points: Vec<(f64, f64)> = row
+            .result
+            .steps
+            .iter()
+            .map(|st| (f64::from(st.live_instances), st.memory.pss_bytes as f64))
+            .collect();
+        let Some(f) = crate::measure::fit::linear_fit(&points) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.4} |",
+            row.name,
+            mib(f.slope),
+            mib(f.intercept),
+            f.r2
+        );
+    }
+    out
+}
+
 /// The scaling scenario: N live instances held at once, memory read at each N.
 pub struct Scaling;
 
@@ -221,7 +332,24 @@ impl super::Scenario for Scaling {
         })
     }
 
-    fn report(_rows: &[super::Row<'_, ScalingResult>], _ctx: &super::ReportContext<'_>) -> String {
-        String::new()
+    /// Per-instance memory at every N, the fixed costs and the linear fit.
+    fn report(rows: &[super::Row<'_, ScalingResult>], _ctx: &super::ReportContext<'_>) -> String {
+        let mut out = String::from("## Per-instance memory\n\n");
+        out.push_str(&memory_table(rows));
+        out.push_str(&format!("\n{READING_GUIDE}\n\n{SCALING_LATENCY}\n\n"));
+        out.push_str("## Fixed cost (before any instance)\n\n");
+        out.push_str(&fixed_cost_table(rows));
+        out.push_str(
+            "\n## Does it scale linearly?\n\nLeast-squares line through total Pss at each N: \
+             the slope is what one more instance costs, the intercept what all share, \
+             R² how straight the line is.\n\n",
+        );
+        out.push_str(&fit_table(rows));
+        out
+    }
+
+    /// The per-instance table.
+    fn summary(rows: &[super::Row<'_, ScalingResult>], _ctx: &super::ReportContext<'_>) -> String {
+        memory_table(rows)
     }
 }

@@ -142,6 +142,33 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
     ))
 }
 
+/// One sandbox for K executions vs K fresh ones, one row per variant.
+fn session_table(rows: &[super::Row<'_, SessionResult>], ctx: &super::ReportContext<'_>) -> String {
+    use super::{p50_p99, phase_summary as phase};
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("| variant | executions | session exec p50 / p99 | session exec p50 vs baseline | fresh exec p50 / p99 | fresh exec p50 vs baseline | fresh / session (p50) | faults / exec: session | faults / exec: fresh | session Pss growth / exec (2nd half) |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        let s = row.result;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {:.0}x | {:.1} | {:.1} | {:+.0} B |",
+            row.label,
+            s.executions,
+            p50_p99(phase(&s.phases, "session-exec")),
+            row.speedup_vs_baseline(ctx, "session-exec"),
+            p50_p99(phase(&s.phases, "fresh-exec")),
+            row.speedup_vs_baseline(ctx, "fresh-exec"),
+            s.fresh_over_session_p50,
+            s.session_minor_faults_per_exec,
+            s.fresh_minor_faults_per_exec,
+            s.session_pss_growth_per_exec_bytes,
+        );
+    }
+    out
+}
+
 /// The session scenario: one sandbox for many executions vs a fresh one each.
 pub struct Session;
 
@@ -190,7 +217,20 @@ impl super::Scenario for Session {
         p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
     }
 
-    fn report(_rows: &[super::Row<'_, SessionResult>], _ctx: &super::ReportContext<'_>) -> String {
-        String::new()
+    /// The session table and where the histograms are.
+    fn report(rows: &[super::Row<'_, SessionResult>], ctx: &super::ReportContext<'_>) -> String {
+        let mut out = String::from(
+            "\n## Session: one sandbox for many executions vs a fresh sandbox each\n\n\
+             session exec = one call in a sandbox that has already run; fresh exec = \
+             instantiate + call + drop.\n\n",
+        );
+        out.push_str(&session_table(rows, ctx));
+        out.push_str(&super::histogram_folders::<Self>(rows));
+        out
+    }
+
+    /// The session table.
+    fn summary(rows: &[super::Row<'_, SessionResult>], ctx: &super::ReportContext<'_>) -> String {
+        session_table(rows, ctx)
     }
 }

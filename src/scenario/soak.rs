@@ -136,6 +136,36 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<SoakResult> {
     })
 }
 
+/// Fitted Pss growth per 1,000 cycles against the bound, one row per variant.
+fn soak_table(rows: &[super::Row<'_, SoakResult>]) -> String {
+    use crate::units::kib_signed;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("| variant | mode | cycles | samples | Pss slope / 1000 cycles | R² | VmRSS slope / 1000 cycles | bound | verdict |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+    for row in rows {
+        let k = row.result;
+        let _ = writeln!(
+            out,
+            "| {} | {:?} | {} | {} | {} | {:.2} | {} | {} | {} |",
+            row.name,
+            k.mode,
+            k.cycles,
+            k.samples.len(),
+            kib_signed(k.pss_slope_per_1000_bytes),
+            k.pss_fit_r2,
+            kib_signed(k.rss_slope_per_1000_bytes),
+            if k.max_growth_per_1000_bytes > 0 {
+                format!("{} KiB", k.max_growth_per_1000_bytes / 1024)
+            } else {
+                "none".into()
+            },
+            if k.exceeded { "**leaking**" } else { "ok" }
+        );
+    }
+    out
+}
+
 /// The soak scenario: many cycles in one process, Pss sampled, its growth fitted.
 pub struct Soak;
 
@@ -212,7 +242,17 @@ impl super::Scenario for Soak {
         })
     }
 
-    fn report(_rows: &[super::Row<'_, SoakResult>], _ctx: &super::ReportContext<'_>) -> String {
-        String::new()
+    /// The memory growth table.
+    fn report(rows: &[super::Row<'_, SoakResult>], _ctx: &super::ReportContext<'_>) -> String {
+        let mut out = String::from(
+            "\n## Soak: memory growth\n\nLeast-squares slope of Pss over the samples; R² near 0 means no trend (noise), near 1 a steady growth.\n\n",
+        );
+        out.push_str(&soak_table(rows));
+        out
+    }
+
+    /// The memory growth table.
+    fn summary(rows: &[super::Row<'_, SoakResult>], _ctx: &super::ReportContext<'_>) -> String {
+        soak_table(rows)
     }
 }

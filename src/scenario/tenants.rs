@@ -1137,6 +1137,104 @@ pub fn phase<'a>(r: &'a TenantsResult, name: &str) -> Option<&'a LatencySummary>
         .map(|p| &p.summary)
 }
 
+/// Affine hit rate and the instantiate latency split by affinity, one row
+/// per variant.
+fn tenants_table(rows: &[super::Row<'_, TenantsResult>]) -> String {
+    use super::{p50_p99, phase_summary as phase};
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("| variant | tenants | live | mix | requests | affine hit rate | affine / non-affine / cold | instantiate p50 / p99 | affine p50 / p99 | non-affine p50 / p99 | faults / req: affine | faults / req: non-affine | distinct slots | requests/s |\n");
+    out.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        let t = row.result;
+        let mix = match t.mix {
+            TenantMix::Uniform => "uniform".to_string(),
+            TenantMix::Zipf => format!("zipf {}", t.zipf_exponent),
+            TenantMix::Trace => "trace".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} / {} / {} | {} | {} | {} | {:.1} | {:.1} | {} | {:.0} |",
+            row.label,
+            t.tenants,
+            t.live,
+            mix,
+            t.requests,
+            t.affine_hit_rate
+                .map_or("- (no pool)".into(), |x| format!("{:.1}%", x * 100.0)),
+            t.affine,
+            t.non_affine_warm,
+            t.cold,
+            p50_p99(phase(&t.phases, "instantiate")),
+            p50_p99(phase(&t.phases, "instantiate-affine").filter(|s| s.count > 0)),
+            p50_p99(phase(&t.phases, "instantiate-non-affine").filter(|s| s.count > 0)),
+            t.faults_per_affine_request,
+            t.faults_per_non_affine_request,
+            t.distinct_slots,
+            t.requests_per_sec,
+        );
+    }
+    out
+}
+
+/// Memory over the run against the bound the settings imply, and what
+/// dropping tenants returned, one row per variant.
+fn memory_table(rows: &[super::Row<'_, TenantsResult>]) -> String {
+    use crate::units::{kib_signed, mib};
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("| variant | Pss after load | peak Pss over load | implied bound (warm slots x kept + live x memory + code) | within bound | unused warm slots / bytes they keep (wasmtime, last sample) | Pss slope / 1000 req (R²) | Private_Dirty slope / 1000 req | Rss slope / 1000 req | 2nd-half Private_Dirty growth | levels off | returned by replacements (Pss) | returned by dropping all tenants (Pss) | retained after all dropped (Pss) |\n");
+    out.push_str("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|\n");
+    for row in rows {
+        let t = row.result;
+        let b = &t.bound;
+        let replaced: i64 = t
+            .replacements
+            .iter()
+            .map(|d| d.pss_before_bytes as i64 - d.pss_after_drop_bytes as i64)
+            .sum();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} ({} x {} + {} x {}{} + {}) | {} | {} | {} ({:.2}) | {} | {} | {} | {} | {} | {} | {} |",
+            row.label,
+            mib(t.drop_all.after_load.pss_bytes as f64),
+            mib(t.peak_over_load_pss_bytes as f64),
+            mib(b.bound_bytes as f64),
+            b.warm_slots,
+            mib(b.per_warm_slot_bytes as f64),
+            b.live,
+            mib(b.per_live_bytes as f64),
+            if b.per_live_observed { "" } else { " declared" },
+            mib(b.code_bytes as f64),
+            match (t.within_bound, b.per_live_observed) {
+                (true, _) => "yes",
+                (false, true) => "**no**",
+                (false, false) => "no (component memory growth unseen)",
+            },
+            t.samples
+                .last()
+                .and_then(|x| x
+                    .pool_unused_warm_memories
+                    .zip(x.pool_unused_resident_bytes))
+                .map_or("-".to_string(), |(n, b)| format!("{n} / {}", mib(b as f64))),
+            kib_signed(t.pss_slope_per_1000_bytes),
+            t.pss_fit_r2,
+            kib_signed(t.private_dirty_slope_per_1000_bytes),
+            kib_signed(t.rss_slope_per_1000_bytes),
+            mib(t.second_half_private_dirty_growth_bytes),
+            if t.levels_off { "yes" } else { "**no**" },
+            if t.replacements.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{} over {}", mib(replaced as f64), t.replacements.len())
+            },
+            mib(t.drop_all.returned_pss_bytes as f64),
+            mib(t.drop_all.retained_pss_bytes as f64),
+        );
+    }
+    out
+}
+
 /// The tenants scenario: many distinct modules rotated through one engine
 /// and one pool.
 pub struct Tenants;
@@ -1338,7 +1436,43 @@ impl super::Scenario for Tenants {
         })
     }
 
-    fn report(_rows: &[super::Row<'_, TenantsResult>], _ctx: &super::ReportContext<'_>) -> String {
-        String::new()
+    /// Affinity and latency, memory against the implied bound, and where
+    /// the histograms are.
+    fn report(rows: &[super::Row<'_, TenantsResult>], _ctx: &super::ReportContext<'_>) -> String {
+        let mut out = String::from(
+            "\n## Tenants: many modules through one pool\n\n\
+             Each request drops the oldest live sandbox, instantiates one for its tenant and calls it. \
+             **Affine** = the instance's linear memory landed in a pool slot (named by its base address, \
+             `Memory::data_ptr`) whose previous user was the same module, so its image was still mapped; \
+             **non-affine** = the slot was last used by another module or by a dropped tenant (purged); \
+             **cold** = a slot never used before in the process (counted as non-affine). \
+             Component tenants (memories invisible to the host) are classified from the process's file-backed \
+             mappings read before and after each instantiation: unchanged = affine (no image re-mapped), \
+             an image mapped at a new address = cold, otherwise non-affine (on-demand component variants read the \
+             mappings too, unused, so that pooled and on-demand pay for the reading alike). \
+             Faults are the measuring thread's minor faults over instantiate + call. \
+             Requests/s leaves out the scenario's own readings (memory samples, replacements, image mappings). \
+             On-demand has no slots, so every request counts as non-affine.\n\n",
+        );
+        out.push_str(&tenants_table(rows));
+        out.push_str(
+            "\nMemory is sampled every `sample_every` requests (smaps_rollup). The bound is what the \
+             settings imply over the level right after every tenant was loaded: \
+             live sandboxes x the largest tenant memory + warm slots (min(max_unused_warm_slots, slots - live)) \
+             x what one keeps resident (min(linear_memory_keep_resident, largest tenant memory)) + the tenants' \
+             compiled code when loaded from files (it faults in as tenants run); within bound \
+             allows 4 MiB for instance bookkeeping. A component's memories are invisible to the host: its \
+             memory is the declared initial size (\"declared\"), so growth past it is not in the bound. Levels off = the fitted Private_Dirty growth over the second half of \
+             the samples (what slots keep resident and the heap, without the tenants' file-backed module pages, \
+             which move by steps at each replacement) is under 1 MiB or 5% of its level.\n\n",
+        );
+        out.push_str(&memory_table(rows));
+        out.push_str(&super::histogram_folders::<Self>(rows));
+        out
+    }
+
+    /// Affinity and latency, then memory against the implied bound.
+    fn summary(rows: &[super::Row<'_, TenantsResult>], _ctx: &super::ReportContext<'_>) -> String {
+        format!("{}\n{}", tenants_table(rows), memory_table(rows))
     }
 }
