@@ -140,7 +140,7 @@ fn compiling_at_start_costs_more_than_loading_a_precompiled_file() {
         "{s}"
     );
     for name in ["load=compile", "load=file"] {
-        assert!(s.contains(&format!("### {name}\n")), "{s}");
+        assert!(s.contains(&format!("### {name}")), "{s}");
     }
     assert!(s.contains("| total |"), "{s}");
 }
@@ -157,7 +157,7 @@ fn the_markdown_report_has_the_section_with_both_variants() {
         "{md}"
     );
     for name in ["load=compile", "load=file"] {
-        assert!(md.contains(&format!("### {name}\n")), "{md}");
+        assert!(md.contains(&format!("### {name}")), "{md}");
     }
 }
 
