@@ -285,6 +285,28 @@ impl Experiment {
             )
             .fix("split the experiment into several files, or shorten the lists"));
         }
+        // Two equal alternatives in one list make two variants of the same
+        // name: measured twice, told apart by nothing.
+        for a in groups.iter().flat_map(|g| &g.axes) {
+            if let Some(dup) = a
+                .labels
+                .iter()
+                .enumerate()
+                .find(|(i, l)| a.labels[..*i].contains(l))
+                .map(|(_, l)| l)
+            {
+                let offset = DeTable::parse(source)
+                    .ok()
+                    .and_then(|doc| value_offset(doc.get_ref(), a.section, a.key));
+                return Err(ConfigError::new(
+                    path,
+                    format!("the list of {}.{} has {dup:?} twice", a.section, a.key),
+                )
+                .at(source, offset)
+                .key(format!("{}.{}", a.section, a.key))
+                .fix("list each alternative once (two equal alternatives are one variant measured twice under one name)"));
+            }
+        }
 
         let mut variants: Vec<Variant> = Vec::with_capacity(total);
         let mut spans: Vec<Sections> = Vec::with_capacity(total);
