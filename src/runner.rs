@@ -265,23 +265,23 @@ pub fn snapshot_variant(
 fn check_files<'a>(exp: &Experiment, variants: impl Iterator<Item = &'a Variant>) -> Result<()> {
     for (i, v) in variants.enumerate() {
         if let Err(p) = guest::preflight::check_file(v) {
-            return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
+            return Err(exp.error_at(i, p.section, p.key, p.message, p.fix).into());
         }
-        if let Err(p) = crate::http_bench::tools::check(v) {
-            return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
+        if let Err(p) = crate::scenario::check_programs(v) {
+            return Err(exp.error_at(i, p.section, p.key, p.message, p.fix).into());
         }
     }
     Ok(())
 }
 
 /// Checks that the programs every variant of `exp` starts are there (the
-/// wasmtime CLI, wrk: [`crate::http_bench::tools::check`]): a missing one is a
+/// wasmtime CLI, wrk: [`crate::scenario::check_programs`]): a missing one is a
 /// [`crate::settings::ConfigError`] naming its key and line, before
 /// anything is measured.
 pub fn check_programs(exp: &Experiment) -> Result<()> {
     for (i, v) in exp.variants.iter().enumerate() {
-        if let Err(p) = crate::http_bench::tools::check(v) {
-            return Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into());
+        if let Err(p) = crate::scenario::check_programs(v) {
+            return Err(exp.error_at(i, p.section, p.key, p.message, p.fix).into());
         }
     }
     Ok(())
@@ -292,11 +292,11 @@ pub fn check_programs(exp: &Experiment) -> Result<()> {
 /// [`guest::preflight::check`]): a configuration mistake is a
 /// [`crate::settings::ConfigError`] naming the key and line.
 fn link_check(exp: &Experiment, i: usize, v: &Variant, artifact: Option<&Path>) -> Result<()> {
-    match guest::preflight::check(v, artifact)
+    match guest::preflight::check(v, artifact, crate::scenario::max_live(v))
         .with_context(|| format!("preparing the guest of variant `{}`", v.name))?
     {
         Ok(_) => Ok(()),
-        Err(p) => Err(exp.error_at(i, p.section, &p.key, p.message, p.fix).into()),
+        Err(p) => Err(exp.error_at(i, p.section, p.key, p.message, p.fix).into()),
     }
 }
 
@@ -354,10 +354,10 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
         .disturbed_cpu_share
         .unwrap_or(disturbance::DEFAULT_THRESHOLD);
     let mut runs_as: Vec<(Variant, Option<PathBuf>)> = Vec::with_capacity(total);
-    let mut slots: Vec<Slot> = Vec::with_capacity(total);
+    let mut so_far: Vec<VariantRounds> = Vec::with_capacity(total);
     for p in prepared {
         runs_as.push((p.run_as, p.artifact));
-        slots.push(Slot {
+        so_far.push(VariantRounds {
             records: Vec::new(),
             effective: serde_json::Value::Null,
             preinit_snapshot: p.snapshot,
@@ -406,7 +406,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             inner.finish_and_clear();
             variants_bar.inc(1);
             let wall_ns = t.elapsed().as_nanos() as u64;
-            let slot = &mut slots[i];
+            let rounds_of = &mut so_far[i];
             let mut record = RoundRecord {
                 round,
                 position,
@@ -430,7 +430,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                         .as_ref()
                         .map(|h| (h.started_unix_s, h.started_unix_s + h.wall_ns as f64 / 1e9));
                     record.disturbance = disturbance::assess(&samples, window, threshold);
-                    slot.effective = effective;
+                    rounds_of.effective = effective;
                     record.result = Some(figures);
                     histograms = h;
                 }
@@ -463,7 +463,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
                 }
             }
             if rerun
-                && let Some(old) = slot
+                && let Some(old) = rounds_of
                     .records
                     .iter_mut()
                     .rev()
@@ -479,8 +479,8 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             {
                 say(&format!("  warning: {w}"));
             }
-            slot.records.push((record, histograms));
-            let Some(vr) = assemble(v, slot, rounds, &dir, &stamp, &exp.name, i, &say) else {
+            rounds_of.records.push((record, histograms));
+            let Some(vr) = assemble(v, rounds_of, rounds, &dir, &stamp, &exp.name, i, &say) else {
                 continue;
             };
             match result.variants.iter_mut().find(|x| x.name == vr.name) {
@@ -674,7 +674,7 @@ fn new_result(exp: &Experiment, opts: &RunOptions, started_at: String) -> Result
 }
 
 /// One variant's rounds so far.
-struct Slot {
+struct VariantRounds {
     /// Each round's record, with its histograms (saved for the shown round).
     records: Vec<(RoundRecord, Option<EncodedHistograms>)>,
     /// Settings read back from the engine (the same in every round).
@@ -692,7 +692,7 @@ struct Slot {
 #[allow(clippy::too_many_arguments)]
 fn assemble(
     v: &Variant,
-    slot: &mut Slot,
+    rounds_of: &mut VariantRounds,
     rounds: u32,
     dir: &Path,
     stamp: &str,
@@ -700,28 +700,29 @@ fn assemble(
     index: usize,
     say: &dyn Fn(&str),
 ) -> Option<VariantResult> {
-    let plain: Vec<RoundRecord> = slot.records.iter().map(|(r, _)| r.clone()).collect();
+    let plain: Vec<RoundRecord> = rounds_of.records.iter().map(|(r, _)| r.clone()).collect();
     let shown = if rounds > 1 {
         crate::rounds::median_round(&plain)
     } else {
         None
     }
-    .unwrap_or(slot.records.len().saturating_sub(1));
-    if let Some((rec, Some(enc))) = slot.records.get_mut(shown) {
+    .unwrap_or(rounds_of.records.len().saturating_sub(1));
+    if let Some((rec, Some(enc))) = rounds_of.records.get_mut(shown) {
         let key = (rec.round, rec.rerun);
         let phases: Option<&mut Vec<PhaseLatency>> =
             rec.result.as_mut().and_then(ScenarioResult::phases_mut);
         if let Some(phases) = phases
-            && slot.saved != Some(key)
+            && rounds_of.saved != Some(key)
         {
             let sub = Path::new(stamp).join(variant_slug(index, &v.name));
             match save_histograms(dir, &sub, experiment, &v.name, enc, phases) {
-                Ok(()) => slot.saved = Some(key),
+                Ok(()) => rounds_of.saved = Some(key),
                 Err(e) => say(&format!("  warning: histograms not saved: {e:#}")),
             }
         }
     }
-    let mut rounds_kept: Vec<RoundRecord> = slot.records.iter().map(|(r, _)| r.clone()).collect();
+    let mut rounds_kept: Vec<RoundRecord> =
+        rounds_of.records.iter().map(|(r, _)| r.clone()).collect();
     let rec = rounds_kept.get(shown).cloned()?;
     let counted: Vec<&RoundRecord> = rounds_kept
         .iter()
@@ -796,7 +797,7 @@ fn assemble(
         name: v.name.clone(),
         settings: v.clone(),
         effective: if measured {
-            slot.effective.clone()
+            rounds_of.effective.clone()
         } else {
             serde_json::Value::Null
         },
@@ -805,7 +806,7 @@ fn assemble(
         result: rec.result,
         vs_baseline: None,
         warnings,
-        preinit_snapshot: slot.preinit_snapshot.clone(),
+        preinit_snapshot: rounds_of.preinit_snapshot.clone(),
         shown_round: if rounds > 1 { rec.round } else { 0 },
         rounds: rounds_kept,
         between_rounds,

@@ -48,8 +48,8 @@ use crate::report::{duration, mib};
 use crate::runner;
 use crate::scenario;
 use crate::settings::{
-    Allocator, EngineSettings, Experiment, Objective, PoolingSettings, ScenarioKind, ServeServer,
-    TuneSettings, Variant, WasmtimeFlags,
+    Allocator, EngineSettings, Experiment, Objective, PoolingSettings, ServeServer, TuneSettings,
+    Variant, WasmtimeFlags,
 };
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
@@ -229,7 +229,7 @@ pub const ON_DEMAND: &str = "reference: on-demand";
 
 /// Whether `v` is served by `wasmtime serve` itself.
 fn in_wasmtime_serve(v: &Variant) -> bool {
-    v.scenario.kind == ScenarioKind::Serve && v.scenario.server == ServeServer::WasmtimeServe
+    crate::scenario::server(v) == Some(ServeServer::WasmtimeServe)
 }
 
 /// The references a tune measures next to its candidates, made from the
@@ -464,12 +464,13 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     }
     // The references are measured in the candidates' server: one server per
     // tune, or a gain would compare two servers.
-    if exp
+    let servers: std::collections::BTreeSet<String> = exp
         .variants
         .iter()
-        .any(|v| v.scenario.server != exp.variants[0].scenario.server)
-        && wanted.contains(&ScenarioKind::Serve)
-    {
+        .filter_map(crate::scenario::server)
+        .map(|s| format!("{s:?}"))
+        .collect();
+    if servers.len() > 1 {
         bail!(
             "{}: a serving tune measures its candidates and references in one server: give every candidate the same [scenario] server",
             exp.path.display()
@@ -918,7 +919,7 @@ fn summary(
                 r.variant.name,
                 if in_wasmtime_serve(&r.variant) {
                     ", both served by `wasmtime serve`"
-                } else if r.variant.scenario.kind == ScenarioKind::Serve {
+                } else if crate::scenario::server(&r.variant) == Some(ServeServer::PoolingLab) {
                     ", both served by pooling-lab's server"
                 } else {
                     ""
@@ -1004,10 +1005,8 @@ fn summary(
 /// references, and what its gains are.
 fn served_by(cands: &[Candidate]) -> Option<String> {
     let first = cands.iter().find(|c| !c.reference)?;
-    if first.variant.scenario.kind != ScenarioKind::Serve {
-        return None;
-    }
-    Some(if in_wasmtime_serve(&first.variant) {
+    let server = crate::scenario::server(&first.variant)?;
+    Some(if server == ServeServer::WasmtimeServe {
         format!(
             "Server: candidates and references were all served by `wasmtime serve` itself (the wasmtime CLI{}): each candidate with its settings as `-O` flags, `{WASMTIME_SERVE_DEFAULTS}` with no flags (its own defaults, what production compares against) and `{ON_DEMAND}` with `-O pooling-allocator=n`. Each gain below is the ratio of medians measured in that server, in this run.",
             if first.variant.scenario.wasmtime_cli.is_empty() {

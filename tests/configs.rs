@@ -111,11 +111,55 @@ fn each_scenario_checks_its_own_keys_and_the_shared_load_does_not() {
         Experiment::parse(Path::new("t.toml"), src).unwrap();
     }
     // Shared keys are checked by both.
-    let src = "[engine]\nallocator = \"pooling\"\n[pooling]\ntotal_memories = 2\n[scenario]\nkind = \"churn\"\nthreads = 4\n";
+    let src = "[scenario]\nkind = \"churn\"\nbackground_load = 5000\n";
     for err in [
         Experiment::parse(Path::new("t.toml"), src).unwrap_err(),
         pooling_lab::scenario::parse(Path::new("t.toml"), src).unwrap_err(),
     ] {
-        assert_eq!(err.key.as_deref(), Some("pooling.total_memories"), "{err}");
+        assert_eq!(
+            err.key.as_deref(),
+            Some("scenario.background_load"),
+            "{err}"
+        );
     }
+    // The pool's slots against the live count need the scenario (its key
+    // names the count): scenario's load checks it, production's cannot.
+    for (kind, live_key, live) in [
+        ("churn", "threads", "threads = 4"),
+        ("tenants", "live", "live = 4\ntenants = 2"),
+        ("scaling", "counts", "counts = [1, 4]"),
+    ] {
+        let src = format!(
+            "[engine]\nallocator = \"pooling\"\n[pooling]\ntotal_memories = 2\n[scenario]\nkind = \"{kind}\"\n{live}\n"
+        );
+        let err = pooling_lab::scenario::parse(Path::new("t.toml"), &src).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("pooling.total_memories"), "{err}");
+        assert_eq!(err.location.map(|l| l.0), Some(4), "{err}");
+        assert!(
+            err.message.contains(&format!("{live_key}: 4")),
+            "{kind}: {err}"
+        );
+        let fix = err.fix.as_deref().unwrap_or_default();
+        assert!(fix.contains("at least 4"), "{kind}: {err}");
+        assert!(
+            fix.contains(&format!("[scenario] {live_key}")),
+            "{kind}: {err}"
+        );
+        Experiment::parse(Path::new("t.toml"), &src).unwrap();
+        // The same pool is fine for on-demand variants, which do not use it.
+        let on_demand = src.replace("\"pooling\"", "\"on-demand\"");
+        pooling_lab::scenario::parse(Path::new("t.toml"), &on_demand).unwrap();
+    }
+    // A key only churn reads is refused in another scenario.
+    let err = pooling_lab::scenario::parse(
+        Path::new("t.toml"),
+        "[scenario]\nkind = \"pool\"\ntrace_major_faults = true\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.key.as_deref(),
+        Some("scenario.trace_major_faults"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("churn scenario only"), "{err}");
 }

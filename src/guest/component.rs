@@ -51,7 +51,7 @@ impl ComponentGuest {
         let names = export_names(&component);
         if !names.iter().any(|n| n.starts_with(want)) {
             bail!(super::plan::ExportMismatch {
-                key: "kind".into(),
+                key: "kind",
                 message: format!(
                     "kind = \"{}\" calls the export `{want}`, which this component does not have; it exports: {}{}",
                     if cli {

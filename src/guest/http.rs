@@ -47,14 +47,14 @@ impl RequestSpec {
     pub fn from_settings(g: &GuestSettings) -> Result<RequestSpec> {
         let method = http::Method::from_bytes(g.http_method.as_bytes()).map_err(|_| {
             super::plan::ExportMismatch {
-                key: "http_method".into(),
+                key: "http_method",
                 message: format!("`{}` is not an HTTP method", g.http_method),
             }
         })?;
         let mut headers = Vec::new();
         for h in &g.http_headers {
             let bad = || super::plan::ExportMismatch {
-                key: "http_headers".into(),
+                key: "http_headers",
                 message: format!("`{h}` is not a header: write \"Name: value\""),
             };
             let (k, v) = h.split_once(':').ok_or_else(bad)?;
@@ -64,14 +64,14 @@ impl RequestSpec {
         }
         if !g.http_path.starts_with('/') {
             bail!(super::plan::ExportMismatch {
-                key: "http_path".into(),
+                key: "http_path",
                 message: format!("`{}` must start with `/`", g.http_path),
             });
         }
         let uri = format!("http://localhost{}", g.http_path)
             .parse()
             .map_err(|e| super::plan::ExportMismatch {
-                key: "http_path".into(),
+                key: "http_path",
                 message: format!("`{}` is not a path and query: {e}", g.http_path),
             })?;
         Ok(RequestSpec {
@@ -113,7 +113,7 @@ pub fn proxy_pre(component: &Component) -> Result<ProxyPre<Host>> {
     let names = super::component::export_names(component);
     if !names.iter().any(|n| n.starts_with(HANDLER_EXPORT)) {
         bail!(super::plan::ExportMismatch {
-            key: "kind".into(),
+            key: "kind",
             message: format!(
                 "a wasi:http proxy exports `{HANDLER_EXPORT}.x`; this component exports: {}",
                 if names.is_empty() {

@@ -32,7 +32,7 @@ pub const I64: ValType = ValType::I64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportMismatch {
     /// The `[guest]` key that names the export.
-    pub key: String,
+    pub key: &'static str,
     /// What is wrong.
     pub message: String,
 }
@@ -72,7 +72,7 @@ fn exported_funcs(module: &Module) -> Vec<String> {
 /// actual signature (or the exports there are) and what was expected.
 pub fn expect_func(
     module: &Module,
-    key: &str,
+    key: &'static str,
     name: &str,
     params: &[ValType],
     results: &[ValType],
@@ -84,7 +84,7 @@ pub fn expect_func(
     };
     if !same(&p, params) || !same(&r, results) {
         return Err(ExportMismatch {
-            key: key.to_string(),
+            key,
             message: format!(
                 "the export `{name}` has the signature {}, but {} expected",
                 sig(&p, &r),
@@ -97,16 +97,16 @@ pub fn expect_func(
 }
 
 /// The type of the exported function `name`, or an [`ExportMismatch`].
-pub fn func_type(module: &Module, key: &str, name: &str) -> Result<wasmtime::FuncType> {
+pub fn func_type(module: &Module, key: &'static str, name: &str) -> Result<wasmtime::FuncType> {
     match module.get_export(name) {
         Some(wasmtime::ExternType::Func(f)) => Ok(f),
         Some(other) => Err(ExportMismatch {
-            key: key.to_string(),
+            key,
             message: format!("the export `{name}` is not a function but {other:?}"),
         }
         .into()),
         None => Err(ExportMismatch {
-            key: key.to_string(),
+            key,
             message: format!(
                 "the guest has no export `{name}`; its functions are: {}",
                 exported_funcs(module).join(", ")
@@ -147,7 +147,7 @@ enum FreeExport {
 
 impl FreeExport {
     /// Checks `name` in `module` as a free export of either shape.
-    fn check(module: &Module, key: &str, name: &str) -> Result<FreeExport> {
+    fn check(module: &Module, key: &'static str, name: &str) -> Result<FreeExport> {
         let f = func_type(module, key, name)?;
         let export = || {
             module
@@ -163,7 +163,7 @@ impl FreeExport {
                 Ok(FreeExport::PtrLen(export()?, name.to_string()))
             }
             (p, _) => Err(ExportMismatch {
-                key: key.to_string(),
+                key,
                 message: format!(
                     "the export `{name}` has the signature {}, but a free export is (i32) -> () or (i32, i32) -> ()",
                     sig(&p, &f.results().collect::<Vec<_>>())
@@ -284,7 +284,7 @@ impl PlanGuest {
     pub fn new(module: Module, g: &GuestSettings) -> Result<PlanGuest> {
         if g.calls.is_empty() {
             bail!(ExportMismatch {
-                key: "calls".into(),
+                key: "calls",
                 message: "kind = \"core\" needs a plan: at least one call, e.g. calls = [{ export = \"render\", args = [{ bytes = \"# hi\" }], result = \"packed\" }]".into(),
             });
         }
@@ -300,7 +300,7 @@ impl PlanGuest {
             AllocExport::None
         } else if g.alloc_export.is_empty() {
             bail!(ExportMismatch {
-                key: "alloc_export".into(),
+                key: "alloc_export",
                 message: "the plan passes bytes or reads results from memory, so it needs the guest's allocator export (e.g. alloc_export = \"malloc\")".into(),
             })
         } else if g.alloc_export == "cabi_realloc" {
@@ -324,7 +324,7 @@ impl PlanGuest {
         let memory = match module.get_export("memory") {
             Some(wasmtime::ExternType::Memory(_)) => Some(index("memory")?),
             _ if needs_memory => bail!(ExportMismatch {
-                key: "kind".into(),
+                key: "kind",
                 message: "the plan writes or reads guest memory, but the guest exports no `memory`"
                     .into(),
             }),
@@ -657,7 +657,12 @@ impl PlanState {
 }
 
 /// Type-checks one planned call and prepares it.
-fn prepare_step(module: &Module, key: &str, c: &PlanCall, free: &FreeExport) -> Result<Step> {
+fn prepare_step(
+    module: &Module,
+    key: &'static str,
+    c: &PlanCall,
+    free: &FreeExport,
+) -> Result<Step> {
     let params = check_call(module, key, c)?;
     let results = func_type(module, key, &c.export)?.results().len();
     let mut types = params.iter();
@@ -686,7 +691,7 @@ fn prepare_step(module: &Module, key: &str, c: &PlanCall, free: &FreeExport) -> 
     let result_free = if !c.free_export.is_empty() {
         if !c.result.reads_memory() {
             bail!(ExportMismatch {
-                key: key.into(),
+                key,
                 message: format!(
                     "`{}`: free_export = \"{}\" releases a result in guest memory, but result = \"{}\" returns none: remove free_export or read the result",
                     c.export,
@@ -717,7 +722,7 @@ fn prepare_step(module: &Module, key: &str, c: &PlanCall, free: &FreeExport) -> 
         }
         text.trim().parse().map(Some).map_err(|_| {
             ExportMismatch {
-                key: key.into(),
+                key,
                 message: format!(
                     "`{}`: {what} = \"{text}\" is not an integer, but the call's result is one: write the decimal value",
                     c.export
@@ -740,7 +745,7 @@ fn prepare_step(module: &Module, key: &str, c: &PlanCall, free: &FreeExport) -> 
 }
 
 /// Checks one planned call against the export's type; returns its params.
-fn check_call(module: &Module, key: &str, c: &PlanCall) -> Result<Vec<ValType>> {
+fn check_call(module: &Module, key: &'static str, c: &PlanCall) -> Result<Vec<ValType>> {
     let f = func_type(module, key, &c.export)?;
     let params: Vec<ValType> = f.params().collect();
     let results: Vec<ValType> = f.results().collect();
@@ -769,7 +774,7 @@ fn check_call(module: &Module, key: &str, c: &PlanCall) -> Result<Vec<ValType>> 
     if c.result == PlanResult::PtrOutLen && !c.args.iter().any(|a| matches!(a, PlanArg::Out { .. }))
     {
         bail!(ExportMismatch {
-            key: key.into(),
+            key,
             message: format!(
                 "`{}`: result = \"ptr-out-len\" reads the length from an out-pointer: add an argument {{ out = \"len\" }} where the export takes it",
                 c.export

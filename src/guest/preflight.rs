@@ -7,32 +7,8 @@
 
 use super::plan::ExportMismatch;
 use super::shape::{self, Shape};
-use crate::settings::{GuestKind, Variant, max_live};
+use crate::settings::{GuestKind, Problem, Variant};
 use std::path::Path;
-
-/// A problem found before measuring, with the key that fixes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Section of the key.
-    pub section: &'static str,
-    /// The key.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub fix: String,
-}
-
-impl Problem {
-    fn new(section: &'static str, key: &str, message: String, fix: String) -> Problem {
-        Problem {
-            section,
-            key: key.to_string(),
-            message,
-            fix,
-        }
-    }
-}
 
 /// Reads `v`'s guest: a file that is missing, cannot be read, is not
 /// WebAssembly or does not decode and validate as WebAssembly (a file cut
@@ -117,12 +93,14 @@ fn kind_matches(v: &Variant, wasm: &[u8]) -> Result<(), Problem> {
 }
 
 /// Checks `v` (with its precompiled `artifact`, if any): reads the guest,
-/// checks a component's pool needs, then loads and links it as a measuring
-/// child would (type-checking every export it names). `Ok(Err(problem))` is
-/// a configuration mistake; `Err` anything else.
+/// checks a component's pool needs for the `live` sandboxes its scenario
+/// holds at once (with the key that sets it), then loads and links it as a
+/// measuring child would (type-checking every export it names).
+/// `Ok(Err(problem))` is a configuration mistake; `Err` anything else.
 pub fn check(
     v: &Variant,
     artifact: Option<&Path>,
+    live: (u32, &'static str),
 ) -> anyhow::Result<Result<Option<Shape>, Problem>> {
     let wasm = match check_file(v) {
         Ok(w) => w,
@@ -131,7 +109,7 @@ pub fn check(
     let is_component = wasmparser::Parser::is_component(&wasm);
     let shape = if is_component {
         let shape = shape::of(&wasm)?;
-        if let Err(p) = fits_pool(v, &shape) {
+        if let Err(p) = fits_pool(v, &shape, live) {
             return Ok(Err(p));
         }
         Some(shape)
@@ -146,7 +124,7 @@ pub fn check(
             if let Some(m) = e.downcast_ref::<ExportMismatch>() {
                 return Ok(Err(Problem::new(
                     "guest",
-                    &m.key,
+                    m.key,
                     m.message.clone(),
                     format!(
                         "correct [guest] {} (or the guest), so that the export and its signature match",
@@ -211,14 +189,18 @@ fn number_after(msg: &str, marker: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Whether the pool fits `shape` times the instances the scenario holds.
-pub fn fits_pool(v: &Variant, shape: &Shape) -> Result<(), Problem> {
+/// Whether the pool fits `shape` times the `live` instances the scenario
+/// holds (and the `[scenario]` key that sets that count).
+pub fn fits_pool(
+    v: &Variant,
+    shape: &Shape,
+    (live, live_key): (u32, &'static str),
+) -> Result<(), Problem> {
     if !v.is_pooling() {
         return Ok(());
     }
     let d = wasmtime::PoolingAllocationConfig::default();
     let p = &v.pooling;
-    let (live, live_key) = max_live(&v.scenario);
     let live = u64::from(live);
     let per_component = [
         (

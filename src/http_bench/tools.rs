@@ -9,7 +9,7 @@
 //! (relative to where pooling-lab runs). wrk is looked up on PATH unless a
 //! path is given.
 
-use crate::guest::preflight::Problem;
+use crate::settings::Problem;
 use crate::settings::{LoadGenerator, ServeServer, Variant};
 use std::path::{Path, PathBuf};
 
@@ -76,14 +76,12 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Checks that the programs `v` starts exist and can be run: the wasmtime
-/// CLI for `server = "wasmtime-serve"`, wrk for `load_generator = "wrk"`.
+/// Checks that the programs serving `v` (a `serve` variant) starts exist and
+/// can be run: the wasmtime CLI for `server = "wasmtime-serve"`, wrk for
+/// `load_generator = "wrk"`.
 /// Made before anything is measured; a missing one is a [`Problem`] naming
 /// the key and how to install it.
 pub fn check(v: &Variant) -> Result<(), Problem> {
-    if v.scenario.kind != crate::settings::ScenarioKind::Serve {
-        return Ok(());
-    }
     if v.scenario.server == ServeServer::WasmtimeServe {
         let cli = wasmtime_cli(&v.scenario.wasmtime_cli);
         if locate(&cli).is_none() {
@@ -105,8 +103,7 @@ pub fn check(v: &Variant) -> Result<(), Problem> {
                     "server"
                 } else {
                     "wasmtime_cli"
-                }
-                .into(),
+                },
                 message: format!(
                     "serving with `wasmtime serve` needs the wasmtime CLI, and no executable one is at {} ([scenario] wasmtime_cli{})",
                     cli.display(),
@@ -129,8 +126,7 @@ pub fn check(v: &Variant) -> Result<(), Problem> {
                     "load_generator"
                 } else {
                     "wrk"
-                }
-                .into(),
+                },
                 message: format!(
                     "load_generator = \"wrk\" needs wrk, and `{}` is not an executable{}",
                     w.display(),

@@ -769,6 +769,19 @@ impl super::Scenario for Churn {
     type Result = ChurnResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Churn;
 
+    /// `background_load` and `trace_major_faults`, when set: only churn
+    /// measures them.
+    fn own_keys_set(s: &crate::settings::ScenarioSettings) -> Vec<&'static str> {
+        let mut set = Vec::new();
+        if s.background_load > 0 {
+            set.push("background_load");
+        }
+        if s.trace_major_faults {
+            set.push("trace_major_faults");
+        }
+        set
+    }
+
     /// `iterations` and `threads` within bounds.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
         super::check_iterations_and_threads(&v.scenario)

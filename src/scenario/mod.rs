@@ -28,7 +28,9 @@ pub use crate::measure::latency::{Histograms, PhaseLatency};
 use crate::measure::latency::LatencySummary;
 use crate::measure::memory::{MemorySample, PerInstance};
 use crate::metric::{Comparison, Headline, RoundStat};
-use crate::settings::{Objective, Problem, ScenarioKind, TuneSettings, Variant};
+use crate::settings::{
+    Objective, Problem, ScenarioKind, ScenarioSettings, ServeServer, TuneSettings, Variant,
+};
 use crate::units::duration;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -104,6 +106,32 @@ pub trait Scenario {
     /// variant whose every call faulted measured nothing.
     fn calls(_r: &Self::Result) -> Option<(&GuestFaults, u64)> {
         None
+    }
+
+    /// The most sandboxes it holds at once in `s`, and the `[scenario]` key
+    /// that sets it: the pool must have a slot for each (checked before
+    /// measuring, with the guest's shape for a component).
+    fn max_live(s: &ScenarioSettings) -> (u32, &'static str) {
+        (s.threads, "threads")
+    }
+
+    /// The keys only it reads that `s` sets: every other scenario rejects
+    /// them (they would measure nothing there).
+    fn own_keys_set(_s: &ScenarioSettings) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// The HTTP server that answers `v`'s requests, when the scenario
+    /// serves HTTP (tune measures its references in that server).
+    fn server(_v: &Variant) -> Option<ServeServer> {
+        None
+    }
+
+    /// Checks that the programs the scenario starts for `v` (a server, a load
+    /// generator) can be run, before anything is measured; a missing one is
+    /// a [`Problem`] naming the key and how to install it.
+    fn check_programs(_v: &Variant) -> Result<(), Problem> {
+        Ok(())
     }
 
     /// Why the variant fails although its child finished (a leak above its
@@ -377,11 +405,24 @@ pub fn memory_probe(v: &Variant, live: u32) -> Variant {
     scaling::probe(v, live)
 }
 
+/// The registered scenarios' answers to the checks every variant shares.
+struct Rules;
+
+impl crate::settings::ScenarioRules for Rules {
+    fn check(&self, v: &Variant) -> Result<(), Problem> {
+        validate(v)
+    }
+
+    fn max_live(&self, v: &Variant) -> Option<(u32, &'static str)> {
+        Some(max_live(v))
+    }
+}
+
 /// Reads and validates an experiment file: the keys every scenario shares
 /// ([`crate::settings::Experiment::load`]) and, in each variant, its
 /// scenario's own keys ([`validate`]).
 pub fn load(path: &Path) -> Result<crate::settings::Experiment, crate::settings::ConfigError> {
-    crate::settings::Experiment::load_with(path, &validate)
+    crate::settings::Experiment::load_with(path, &Rules)
 }
 
 /// [`load`] from experiment text; `path` names it in messages and gives the
@@ -390,7 +431,7 @@ pub fn parse(
     path: &Path,
     source: &str,
 ) -> Result<crate::settings::Experiment, crate::settings::ConfigError> {
-    crate::settings::Experiment::parse_with(path, source, &validate)
+    crate::settings::Experiment::parse_with(path, source, &Rules)
 }
 
 /// Checks `[scenario] iterations` and `threads`, which every scenario that
@@ -469,10 +510,47 @@ macro_rules! registry {
         /// The `[scenario] kind` of every registered scenario, in registry order.
         pub const KINDS: &[ScenarioKind] = &[$(<$module::$Type as Scenario>::KIND),*];
 
-        /// Checks `v`'s keys with its scenario's own checks.
+        /// Checks `v`'s keys with its scenario's own checks, and that it
+        /// sets no key only another scenario reads.
         pub fn validate(v: &Variant) -> Result<(), Problem> {
             $(if v.scenario.kind == <$module::$Type as Scenario>::KIND {
-                return <$module::$Type as Scenario>::validate(v);
+                <$module::$Type as Scenario>::validate(v)?;
+            })*
+            $(if v.scenario.kind != <$module::$Type as Scenario>::KIND {
+                let kind = <$module::$Type as Scenario>::KIND.name();
+                if let Some(key) = <$module::$Type as Scenario>::own_keys_set(&v.scenario).first().copied() {
+                    return Err(Problem::new(
+                        "scenario",
+                        key,
+                        format!("{key} is measured by the {kind} scenario only"),
+                        format!("set [scenario] kind = \"{kind}\", or remove {key}"),
+                    ));
+                }
+            })*
+            Ok(())
+        }
+
+        /// The most sandboxes `v`'s scenario holds at once, and the key
+        /// that sets it.
+        pub fn max_live(v: &Variant) -> (u32, &'static str) {
+            $(if v.scenario.kind == <$module::$Type as Scenario>::KIND {
+                return <$module::$Type as Scenario>::max_live(&v.scenario);
+            })*
+            (v.scenario.threads, "threads")
+        }
+
+        /// The HTTP server answering `v`'s requests, if its scenario serves HTTP.
+        pub fn server(v: &Variant) -> Option<ServeServer> {
+            $(if v.scenario.kind == <$module::$Type as Scenario>::KIND {
+                return <$module::$Type as Scenario>::server(v);
+            })*
+            None
+        }
+
+        /// Checks that the programs `v`'s scenario starts can be run.
+        pub fn check_programs(v: &Variant) -> Result<(), Problem> {
+            $(if v.scenario.kind == <$module::$Type as Scenario>::KIND {
+                return <$module::$Type as Scenario>::check_programs(v);
             })*
             Ok(())
         }

@@ -389,6 +389,16 @@ impl super::Scenario for Pool {
     type Result = PoolResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Pool;
 
+    /// `pool_capacity` when it holds at least `threads` warm instances, else
+    /// `threads` (each worker holds one).
+    fn max_live(s: &crate::settings::ScenarioSettings) -> (u32, &'static str) {
+        if s.pool_capacity >= s.threads {
+            (s.pool_capacity, "pool_capacity")
+        } else {
+            (s.threads, "threads")
+        }
+    }
+
     /// `iterations`, `threads`, the pool's sizes, workers, rate and timeout
     /// within bounds; a guest that can be reused when `pool_recycle = "reuse"`.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {

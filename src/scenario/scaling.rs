@@ -245,9 +245,15 @@ impl super::Scenario for Scaling {
     type Result = ScalingResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Scaling;
 
-    /// `counts`: at least one live-instance count, each at least 1.
+    /// The largest of `counts`.
+    fn max_live(s: &crate::settings::ScenarioSettings) -> (u32, &'static str) {
+        (s.counts.last().copied().unwrap_or(1), "counts")
+    }
+
+    /// `counts`: at least one live-instance count, each at least 1; no
+    /// engine per sandbox with the pooling allocator beyond one sandbox.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
-        use crate::settings::Problem;
+        use crate::settings::{Allocator, Problem, Sharing};
         let s = &v.scenario;
         if s.counts.is_empty() || s.counts[0] == 0 {
             return Err(Problem {
@@ -256,6 +262,20 @@ impl super::Scenario for Scaling {
                 message: "counts must list at least one live-instance count, each at least 1"
                     .into(),
                 fix: "e.g. counts = [1, 10, 100]".into(),
+            });
+        }
+        let (max_count, _) = Self::max_live(s);
+        if v.guest.sharing == Sharing::EnginePerSandbox
+            && v.engine.allocator == Some(Allocator::Pooling)
+            && max_count > 1
+        {
+            return Err(Problem {
+                section: "guest",
+                key: "sharing",
+                message: format!(
+                    "engine-per-sandbox with the pooling allocator makes {max_count} engines, and each reserves a whole pool of its own (total_memories slots of address space, ~4 TiB with the defaults): the kernel refuses after a few"
+                ),
+                fix: "measure this anti-pattern with [engine] allocator = \"on-demand\", or use sharing = \"shared\" with pooling".into(),
             });
         }
         Ok(())

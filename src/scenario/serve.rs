@@ -243,7 +243,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
     crate::progress::set_total(s.iterations, "requests");
     let started = SystemTime::now();
     let measured = match s.load_generator {
-        LoadGenerator::PoolingLab => load::run(&spec).map(Measured::Ours),
+        LoadGenerator::PoolingLab => load::run(&spec).map(LoadFigures::Ours),
         LoadGenerator::Wrk => wrk::run(&wrk::WrkSpec {
             wrk: tools::wrk(variant).display().to_string(),
             addr,
@@ -257,7 +257,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
             timeout: spec.timeout,
             request: spec.request.clone(),
         })
-        .map(Measured::Wrk),
+        .map(LoadFigures::Wrk),
     };
     stop.store(true, Ordering::Relaxed);
     let (peak_pss, peak_rss) = sampler.join().unwrap_or((0, 0));
@@ -267,8 +267,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
     let measuring_process_memory = memory::sample_of("self").unwrap_or_default();
     let m = measured?;
     let (requests, n) = match &m {
-        Measured::Ours(_) => (s.iterations, s.iterations.max(1) as f64),
-        Measured::Wrk(w) => (w.requests, w.requests.max(1) as f64),
+        LoadFigures::Ours(_) => (s.iterations, s.iterations.max(1) as f64),
+        LoadFigures::Wrk(w) => (w.requests, w.requests.max(1) as f64),
     };
     let (command, server_version, server_start, precompile) = match &server {
         Running::Ours(p) => (None, None, p.start, None),
@@ -296,8 +296,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
             LoadGenerator::Wrk => "wrk".into(),
         },
         load_command: match &m {
-            Measured::Wrk(w) => Some(w.command.join(" ")),
-            Measured::Ours(_) => None,
+            LoadFigures::Wrk(w) => Some(w.command.join(" ")),
+            LoadFigures::Ours(_) => None,
         },
         command,
         server_version,
@@ -307,20 +307,20 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
         ok: m.ok(),
         errors: m.errors().clone(),
         first_error: match &m {
-            Measured::Ours(r) => r.first_error.clone(),
-            Measured::Wrk(_) => None,
+            LoadFigures::Ours(r) => r.first_error.clone(),
+            LoadFigures::Wrk(_) => None,
         },
         unsent: match &m {
-            Measured::Ours(r) => r.unsent,
-            Measured::Wrk(_) => 0,
+            LoadFigures::Ours(r) => r.unsent,
+            LoadFigures::Wrk(_) => 0,
         },
         requests_per_sec: m.requests_per_sec(),
         phases: match &m {
-            Measured::Ours(r) => vec![
+            LoadFigures::Ours(r) => vec![
                 PhaseLatency::of("request", &r.latency),
                 PhaseLatency::of("service", &r.service),
             ],
-            Measured::Wrk(w) => vec![PhaseLatency {
+            LoadFigures::Wrk(w) => vec![PhaseLatency {
                 phase: "request".into(),
                 summary: w.latency,
                 hlog_path: None,
@@ -348,13 +348,13 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
         server_died,
     };
     let histograms = match m {
-        Measured::Ours(r) => Histograms {
+        LoadFigures::Ours(r) => Histograms {
             named: vec![("request".into(), r.latency), ("service".into(), r.service)],
             started,
             wall: r.wall,
         },
         // wrk keeps its histogram to itself: its percentiles are in the summary.
-        Measured::Wrk(w) => Histograms {
+        LoadFigures::Wrk(w) => Histograms {
             named: Vec::new(),
             started,
             wall: w.duration,
@@ -364,30 +364,30 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
 }
 
 /// The timed load's figures, from either generator.
-enum Measured {
+enum LoadFigures {
     Ours(load::LoadResult),
     Wrk(wrk::WrkResult),
 }
 
-impl Measured {
+impl LoadFigures {
     fn ok(&self) -> u64 {
         match self {
-            Measured::Ours(r) => r.ok,
-            Measured::Wrk(w) => w.ok(),
+            LoadFigures::Ours(r) => r.ok,
+            LoadFigures::Wrk(w) => w.ok(),
         }
     }
 
     fn errors(&self) -> &BTreeMap<String, u64> {
         match self {
-            Measured::Ours(r) => &r.errors,
-            Measured::Wrk(w) => &w.errors,
+            LoadFigures::Ours(r) => &r.errors,
+            LoadFigures::Wrk(w) => &w.errors,
         }
     }
 
     fn requests_per_sec(&self) -> f64 {
         match self {
-            Measured::Ours(r) => r.ok as f64 / r.wall.as_secs_f64().max(1e-9),
-            Measured::Wrk(w) => w.requests_per_sec(),
+            LoadFigures::Ours(r) => r.ok as f64 / r.wall.as_secs_f64().max(1e-9),
+            LoadFigures::Wrk(w) => w.requests_per_sec(),
         }
     }
 }
@@ -472,6 +472,11 @@ pub struct Serve;
 impl super::Scenario for Serve {
     type Result = ServeResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Serve;
+
+    /// One sandbox per open connection's request in flight.
+    fn max_live(s: &crate::settings::ScenarioSettings) -> (u32, &'static str) {
+        (s.connections, "connections")
+    }
 
     /// `iterations`, `threads` within bounds; a wasi:http component to serve,
     /// with connections, server threads, rate and load generator within bounds.
@@ -614,6 +619,17 @@ impl super::Scenario for Serve {
             b.memory_after.pss_bytes as f64,
             x.memory_after.pss_bytes as f64,
         );
+    }
+
+    /// `server`: pooling-lab's own or `wasmtime serve`.
+    fn server(v: &Variant) -> Option<ServeServer> {
+        Some(v.scenario.server)
+    }
+
+    /// The wasmtime CLI for `server = "wasmtime-serve"`, wrk for
+    /// `load_generator = "wrk"` ([`tools::check`]).
+    fn check_programs(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
+        tools::check(v)
     }
 
     /// The server died mid-run (the figures up to then are kept), or no

@@ -176,6 +176,11 @@ impl super::Scenario for Session {
     type Result = SessionResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Session;
 
+    /// One sandbox, called again and again.
+    fn max_live(_s: &crate::settings::ScenarioSettings) -> (u32, &'static str) {
+        (1, "kind")
+    }
+
     /// `iterations` and `threads` within bounds; a guest that can be reused.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
         super::check_iterations_and_threads(&v.scenario)?;

@@ -173,6 +173,11 @@ impl super::Scenario for Soak {
     type Result = SoakResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Soak;
 
+    /// One sandbox at a time.
+    fn max_live(_s: &crate::settings::ScenarioSettings) -> (u32, &'static str) {
+        (1, "kind")
+    }
+
     /// `iterations`, `threads` within bounds; at least 3 memory samples; a
     /// guest that can be reused when `soak_mode = "reuse"`.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {

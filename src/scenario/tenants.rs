@@ -1246,6 +1246,11 @@ impl super::Scenario for Tenants {
     type Result = TenantsResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Tenants;
 
+    /// `live` sandboxes, kept alive between requests.
+    fn max_live(s: &crate::settings::ScenarioSettings) -> (u32, &'static str) {
+        (s.live, "live")
+    }
+
     /// `iterations`, `threads` within bounds; image sizes only for generated
     /// tenants, a live count, a mix it can draw from (a trace file that exists
     /// and names only known tenants), a churn schedule and a sampling interval

@@ -6,7 +6,7 @@ use super::error::ConfigError;
 use super::keys::{check_keys, find_key, key_at, nearest, value_offset};
 use super::schema::{Axis, EngineFile, GuestFile, PoolingFile, ScenarioFile};
 use super::tune::TuneSettings;
-use super::validate::{Problem, validate};
+use super::validate::{NoScenario, ScenarioRules, validate};
 use super::variant::{LAB_BUILD_THIS, LabBuild, Variant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -121,7 +121,7 @@ impl Sections {
 }
 
 /// A group of variants: the top-level sections, or one `[[variant]]` merged onto them.
-struct Group {
+struct VariantGroup {
     name: Option<toml::Spanned<String>>,
     sections: Sections,
     axes: Vec<Axis>,
@@ -158,28 +158,26 @@ impl Experiment {
     /// from a tuned file. The lab loads with `pooling_lab::scenario::load`,
     /// which adds each scenario's checks through [`Experiment::load_with`].
     pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
-        Experiment::load_with(path, &|_| Ok(()))
+        Experiment::load_with(path, &NoScenario)
     }
 
     /// Reads an experiment file and checks every variant: first with
-    /// `check` (its scenario's own keys), then with the checks every
-    /// scenario shares. A [`Problem`] becomes an error naming the file, the
+    /// `rules` (its scenario's own keys), then with the checks every
+    /// scenario shares (the pool's slots against the scenario's live count
+    /// from `rules`). A [`Problem`](super::Problem) becomes an error naming the file, the
     /// line of the key, the key and the fix.
-    pub fn load_with(
-        path: &Path,
-        check: &dyn Fn(&Variant) -> Result<(), Problem>,
-    ) -> Result<Experiment, ConfigError> {
+    pub fn load_with(path: &Path, rules: &dyn ScenarioRules) -> Result<Experiment, ConfigError> {
         let source = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new(path, format!("cannot read the file: {e}"))
                 .fix("check the path; experiments live in configs/ (e.g. configs/quick.toml)")
         })?;
-        Experiment::parse_with(path, &source, check)
+        Experiment::parse_with(path, &source, rules)
     }
 
     /// [`Experiment::load`] from experiment text; `path` is used for messages
     /// and the default name.
     pub fn parse(path: &Path, source: &str) -> Result<Experiment, ConfigError> {
-        Experiment::parse_with(path, source, &|_| Ok(()))
+        Experiment::parse_with(path, source, &NoScenario)
     }
 
     /// [`Experiment::load_with`] from experiment text; `path` is used for
@@ -187,7 +185,7 @@ impl Experiment {
     pub fn parse_with(
         path: &Path,
         source: &str,
-        check: &dyn Fn(&Variant) -> Result<(), Problem>,
+        rules: &dyn ScenarioRules,
     ) -> Result<Experiment, ConfigError> {
         let doc = DeTable::parse(source).map_err(|e| {
             ConfigError::new(path, format!("not valid TOML: {}", e.message().trim()))
@@ -234,9 +232,9 @@ impl Experiment {
             guest: form.guest,
             scenario: form.scenario,
         };
-        let mut groups: Vec<Group> = Vec::new();
+        let mut groups: Vec<VariantGroup> = Vec::new();
         if form.variant.is_empty() {
-            groups.push(Group {
+            groups.push(VariantGroup {
                 name: None,
                 axes: base.axes(),
                 sections: base,
@@ -251,7 +249,7 @@ impl Experiment {
                     guest: over.guest,
                     scenario: over.scenario,
                 });
-                groups.push(Group {
+                groups.push(VariantGroup {
                     name: Some(over.name),
                     axes: sections.axes(),
                     sections,
@@ -374,18 +372,21 @@ impl Experiment {
                 v.scenario.counts.sort_unstable();
                 v.scenario.counts.dedup();
                 spans.push(sec.clone());
-                check(&v).and_then(|()| validate(&v)).map_err(|p| {
-                    let offset = sec.span(p.section, p.key).map(|s| s.start);
-                    let label = if total > 1 {
-                        format!("variant `{}`: ", v.name)
-                    } else {
-                        String::new()
-                    };
-                    ConfigError::new(path, format!("{label}{}", p.message))
-                        .at(source, offset)
-                        .key(format!("{}.{}", p.section, p.key))
-                        .fix(p.fix)
-                })?;
+                rules
+                    .check(&v)
+                    .and_then(|()| validate(&v, rules))
+                    .map_err(|p| {
+                        let offset = sec.span(p.section, p.key).map(|s| s.start);
+                        let label = if total > 1 {
+                            format!("variant `{}`: ", v.name)
+                        } else {
+                            String::new()
+                        };
+                        ConfigError::new(path, format!("{label}{}", p.message))
+                            .at(source, offset)
+                            .key(format!("{}.{}", p.section, p.key))
+                            .fix(p.fix)
+                    })?;
                 variants.push(v);
                 // Odometer over the axes, last axis fastest.
                 for i in (0..idx.len()).rev() {
@@ -734,20 +735,6 @@ mod tests {
     }
 
     #[test]
-    fn pool_smaller_than_largest_count_is_rejected_at_its_line() {
-        let err = parse(
-            "[engine]\nallocator = \"pooling\"\n[pooling]\ntotal_memories = 50\n[scenario]\ncounts = [1, 100]\n",
-        )
-        .unwrap_err();
-        assert_eq!(err.key.as_deref(), Some("pooling.total_memories"));
-        assert_eq!(err.location.map(|l| l.0), Some(4));
-        assert!(err.message.contains("counts: 100"), "{err}");
-        assert!(err.fix.unwrap().contains("at least 100"));
-        // The same pool is fine for on-demand variants, which do not use it.
-        parse("[pooling]\ntotal_memories = 50\n[scenario]\ncounts = [1, 100]\n").unwrap();
-    }
-
-    #[test]
     fn max_memory_size_below_guest_minimum_is_rejected() {
         let err = parse(
             "[engine]\nallocator = \"pooling\"\n[pooling]\nmax_memory_size = \"1MiB\"\n[guest]\nimage_size = \"4MiB\"\n",
@@ -867,14 +854,9 @@ linear_memory_keep_resident = ["0", "1MiB"]
     }
 
     #[test]
-    fn churn_pool_must_hold_every_thread() {
-        let err = parse(
-            "[engine]\nallocator = \"pooling\"\n[pooling]\ntotal_core_instances = 2\ntotal_memories = 2\n[scenario]\nkind = \"churn\"\nthreads = 4\n",
-        )
-        .unwrap_err();
-        assert_eq!(err.key.as_deref(), Some("pooling.total_core_instances"));
-        assert!(err.fix.unwrap().contains("[scenario] threads"));
-        // threads as a list becomes variants.
+    fn a_list_of_threads_becomes_variants() {
+        // (The pool's slots against the threads are a scenario's check:
+        // tests/configs.rs.)
         let e = parse("[scenario]\nkind = \"churn\"\nthreads = [1, 2]\n").unwrap();
         assert_eq!(e.variants[1].name, "threads=2");
     }

@@ -36,6 +36,6 @@ pub use schema::{
 };
 pub use size::ByteSize;
 pub use tune::{Objective, TuneSettings};
-pub use validate::{MAX_THREADS, Problem, max_live, synthetic_min_memory};
+pub use validate::{MAX_THREADS, NoScenario, Problem, ScenarioRules, synthetic_min_memory};
 pub use value::OneOrMany;
 pub use variant::{LAB_BUILD_THIS, LabBuild, Variant};

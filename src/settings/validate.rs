@@ -3,16 +3,14 @@
 //! scenario checks its own keys (`crate::scenario::Scenario::validate`,
 //! injected into [`super::Experiment::load_with`]).
 
-use super::schema::{
-    Allocator, GuestFault, GuestKind, GuestSettings, PlanArg, Prefault, ScenarioKind,
-    ScenarioSettings, Sharing, SnapshotPoint,
-};
+use super::schema::{GuestFault, GuestKind, GuestSettings, PlanArg, Prefault, SnapshotPoint};
 use super::size::ByteSize;
 use super::variant::Variant;
 
-/// A validation problem before its place in the file is known:
-/// a mistake in one variant's keys, found after parsing: the error names
-/// the file and the line of `[section] key` ([`super::Experiment::error_at`]).
+/// A problem found before anything is measured, before its place in the file
+/// is known: a mistake in one variant's keys (found after parsing), or in the
+/// guest file or the programs they name. The error made of it names the file
+/// and the line of `[section] key` ([`super::Experiment::error_at`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     /// Section of the key.
@@ -23,6 +21,19 @@ pub struct Problem {
     pub message: String,
     /// How to fix it.
     pub fix: String,
+}
+
+impl Problem {
+    /// The problem with `[section] key`: `message` says what is wrong, `fix`
+    /// how to fix it.
+    pub fn new(section: &'static str, key: &'static str, message: String, fix: String) -> Problem {
+        Problem {
+            section,
+            key,
+            message,
+            fix,
+        }
+    }
 }
 
 const WASM_PAGE: u64 = 64 << 10;
@@ -46,18 +57,6 @@ pub fn synthetic_min_memory(g: &GuestSettings) -> u64 {
     let dirty_end = (g.dirty_offset.0 + dirty_span(g)).div_ceil(WASM_PAGE) * WASM_PAGE;
     let needed = image.max(dirty_end).max(WASM_PAGE);
     needed.max(g.memory_min.0.div_ceil(WASM_PAGE) * WASM_PAGE)
-}
-
-/// The most sandboxes a scenario holds at once, and the `[scenario]` key that sets it.
-pub fn max_live(s: &ScenarioSettings) -> (u32, &'static str) {
-    match s.kind {
-        ScenarioKind::Scaling => (s.counts.last().copied().unwrap_or(1), "counts"),
-        ScenarioKind::Pool if s.pool_capacity >= s.threads => (s.pool_capacity, "pool_capacity"),
-        ScenarioKind::Session | ScenarioKind::Soak => (1, "kind"),
-        ScenarioKind::Serve => (s.connections, "connections"),
-        ScenarioKind::Tenants => (s.live, "live"),
-        _ => (s.threads, "threads"),
-    }
 }
 
 /// Checks the guest's instance count and call plan (`core_instances`,
@@ -126,14 +125,40 @@ fn validate_guest_plan(v: &Variant) -> Result<(), Problem> {
 /// tenants' sandboxes): more than this is a typo, not a machine.
 pub const MAX_THREADS: u32 = 1024;
 
+/// What the checks every variant shares ask of the scenario it runs:
+/// `pooling_lab::scenario` answers for the lab's scenarios
+/// ([`super::Experiment::load_with`]); a load without scenarios
+/// ([`super::Experiment::load`], production's) checks only what needs none.
+pub trait ScenarioRules {
+    /// Checks the keys the scenario of `v` reads itself.
+    fn check(&self, v: &Variant) -> Result<(), Problem>;
+
+    /// The most sandboxes the scenario of `v` holds at once, and the
+    /// `[scenario]` key that sets it (the pool must have a slot for each).
+    fn max_live(&self, v: &Variant) -> Option<(u32, &'static str)>;
+}
+
+/// No scenario: nothing of a scenario's own is checked.
+pub struct NoScenario;
+
+impl ScenarioRules for NoScenario {
+    fn check(&self, _v: &Variant) -> Result<(), Problem> {
+        Ok(())
+    }
+
+    fn max_live(&self, _v: &Variant) -> Option<(u32, &'static str)> {
+        None
+    }
+}
+
 /// Checks what every variant shares whatever its scenario: its guest,
-/// engine and pooling keys and the shared `[scenario]` keys. Runs after the
-/// scenario's own checks (so a file's first mistake is reported first), which
-/// are what make `max_live` meaningful (e.g. scaling's non-empty `counts`).
-pub(crate) fn validate(v: &Variant) -> Result<(), Problem> {
+/// engine and pooling keys and the shared `[scenario]` keys, and that the
+/// pool has a slot for each sandbox the scenario holds (`rules`). Runs after
+/// the scenario's own checks (so a file's first mistake is reported first),
+/// which are what make its live count meaningful (e.g. scaling's non-empty
+/// `counts`).
+pub(crate) fn validate(v: &Variant, rules: &dyn ScenarioRules) -> Result<(), Problem> {
     let s = &v.scenario;
-    // The most instances alive at once, and the key that sets it.
-    let (max_count, live_key) = max_live(s);
     validate_guest_plan(v)?;
     if s.background_load > MAX_THREADS {
         return Err(Problem {
@@ -145,21 +170,6 @@ pub(crate) fn validate(v: &Variant) -> Result<(), Problem> {
             ),
             fix: "use 0 (none) up to a few times the host's cores".into(),
         });
-    }
-    // Keys only churn reads: rejected here for every other scenario (no
-    // other scenario's own check looks at them).
-    for (key, on) in [
-        ("background_load", s.background_load > 0),
-        ("trace_major_faults", s.trace_major_faults),
-    ] {
-        if on && s.kind != ScenarioKind::Churn {
-            return Err(Problem {
-                section: "scenario",
-                key,
-                message: format!("{key} is measured by the churn scenario only"),
-                fix: format!("set [scenario] kind = \"churn\", or remove {key}"),
-            });
-        }
     }
     let g = &v.guest;
     // Only the synthetic guest's memory needs are known before loading it.
@@ -222,20 +232,6 @@ pub(crate) fn validate(v: &Variant) -> Result<(), Problem> {
                 "raise memory_max to at least {}, or set it to 0 (no maximum)",
                 ByteSize(min_mem)
             ),
-        });
-    }
-    if g.sharing == Sharing::EnginePerSandbox
-        && v.engine.allocator == Some(Allocator::Pooling)
-        && s.kind == ScenarioKind::Scaling
-        && max_count > 1
-    {
-        return Err(Problem {
-            section: "guest",
-            key: "sharing",
-            message: format!(
-                "engine-per-sandbox with the pooling allocator makes {max_count} engines, and each reserves a whole pool of its own (total_memories slots of address space, ~4 TiB with the defaults): the kernel refuses after a few"
-            ),
-            fix: "measure this anti-pattern with [engine] allocator = \"on-demand\", or use sharing = \"shared\" with pooling".into(),
         });
     }
     if !g.preinit.is_empty() && g.kind != GuestKind::Python {
@@ -334,6 +330,9 @@ pub(crate) fn validate(v: &Variant) -> Result<(), Problem> {
     ];
     for (key, set, default, needed) in pools {
         let have = set.unwrap_or(default);
+        let Some((max_count, live_key)) = rules.max_live(v) else {
+            break;
+        };
         if needed && u64::from(have) < u64::from(max_count) {
             return Err(Problem {
                 section: "pooling",
