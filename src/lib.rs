@@ -18,6 +18,7 @@
 pub mod background;
 pub mod export;
 pub mod files;
+pub mod git;
 pub mod guest;
 pub mod host;
 pub mod http_bench;

@@ -232,6 +232,11 @@ pub struct HostInfo {
     pub git_commit: Option<String>,
     /// Whether the working tree had uncommitted changes.
     pub git_dirty: Option<bool>,
+    /// `git rev-parse HEAD` of the checkout the binary was built from (when
+    /// it differs from `git_commit`, the figures are the build's, not the
+    /// checkout's). `None`: not built from a checkout, or an older result.
+    #[serde(default)]
+    pub build_commit: Option<String>,
     /// Kernel release.
     pub kernel: String,
     /// CPU model name.
@@ -268,15 +273,7 @@ impl HostInfo {
             .find_map(|l| l.strip_prefix("MemTotal:"))
             .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
             .map_or(0, |kb| kb * 1024);
-        let git = |args: &[&str]| {
-            std::process::Command::new("git")
-                .args(args)
-                .stderr(std::process::Stdio::null())
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        };
+        use crate::git::git;
         let git_commit = git(&["rev-parse", "HEAD"]);
         let git_dirty = git_commit
             .as_ref()
@@ -287,6 +284,9 @@ impl HostInfo {
             wasmtime_version: env!("POOLING_LAB_WASMTIME_VERSION").to_string(),
             git_commit,
             git_dirty,
+            build_commit: Some(env!("POOLING_LAB_BUILD_COMMIT"))
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
             cpu_model: cpu_field("model name").unwrap_or_else(|| "unknown".into()),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -671,8 +671,267 @@ pub enum AffinityFrom {
     NotTracked,
 }
 
-struct Hists {
+/// The tenants loaded so far, by index (`None` while one is being
+/// replaced), and the seed and generation the next new tenant gets.
+struct Roster<'a> {
+    engine: &'a Engine,
+    source: &'a TenantSource,
+    how: Load,
+    cache_dir: Option<&'a Path>,
+    tenants: Vec<Option<Tenant>>,
+    /// The first tenants have seeds 1..=M; replacements continue from M + 1.
+    next_seed: u64,
+    next_generation: u64,
+}
+
+impl<'a> Roster<'a> {
+    /// Loads `count` tenants (seeds 1..=`count`) as `how` says, their
+    /// artifacts cached in `cache_dir`.
+    fn load(
+        engine: &'a Engine,
+        source: &'a TenantSource,
+        how: Load,
+        cache_dir: Option<&'a Path>,
+        count: u32,
+    ) -> Result<Roster<'a>> {
+        let mut roster = Roster {
+            engine,
+            source,
+            how,
+            cache_dir,
+            tenants: Vec::with_capacity(count as usize),
+            next_seed: 1,
+            next_generation: 1,
+        };
+        crate::progress::set_total(u64::from(count), "tenants loaded");
+        for _ in 0..count {
+            let tenant = roster.next_tenant()?;
+            roster.tenants.push(Some(tenant));
+            crate::progress::tick(1);
+        }
+        Ok(roster)
+    }
+
+    /// Makes and loads the next new tenant.
+    fn next_tenant(&mut self) -> Result<Tenant> {
+        let tenant = load_tenant(
+            self.engine,
+            self.source,
+            self.how,
+            self.cache_dir,
+            self.next_seed,
+            self.next_generation,
+        )?;
+        self.next_seed += 1;
+        self.next_generation += 1;
+        Ok(tenant)
+    }
+
+    /// The tenants loaded now.
+    fn loaded(&self) -> impl Iterator<Item = &Tenant> {
+        self.tenants.iter().flatten()
+    }
+
+    /// Tenant `index`.
+    fn get(&self, index: usize) -> Result<&Tenant> {
+        self.tenants[index]
+            .as_ref()
+            .context("a tenant slot is empty")
+    }
+
+    /// Drops `count` distinct tenants drawn with `rng` (after `at_request`
+    /// timed requests) and loads new ones in their places; the memory
+    /// right before, after the drop and after the loads.
+    fn replace(&mut self, rng: &mut Rng, count: u32, at_request: u64) -> Result<TenantDrop> {
+        let before = memory::sample()?;
+        let n = self.tenants.len();
+        let mut picked: Vec<usize> = Vec::new();
+        while picked.len() < (count as usize).min(n) {
+            let p = rng.below(n as u64) as usize;
+            if !picked.contains(&p) {
+                picked.push(p);
+            }
+        }
+        for &p in &picked {
+            self.tenants[p] = None;
+        }
+        memory::release_free_heap();
+        let after = memory::sample()?;
+        let mut event = TenantDrop {
+            at_request,
+            dropped: picked.len() as u32,
+            pss_before_bytes: before.pss_bytes,
+            pss_after_drop_bytes: after.pss_bytes,
+            rss_before_bytes: before.rss_bytes,
+            rss_after_drop_bytes: after.rss_bytes,
+            pss_after_load_bytes: 0,
+        };
+        for &p in &picked {
+            self.tenants[p] = Some(self.next_tenant()?);
+        }
+        memory::release_free_heap();
+        event.pss_after_load_bytes = memory::sample()?.pss_bytes;
+        Ok(event)
+    }
+}
+
+/// What the timed requests counted: each phase's histogram (in [`PHASES`]
+/// order), the requests of each slot class and their faults.
+struct Tally {
     phases: [Hist; 6],
+    affine: u64,
+    warm: u64,
+    cold: u64,
+    faults_affine: u64,
+    faults_other: u64,
+    guest_faults: GuestFaults,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            phases: std::array::from_fn(|_| latency::new_histogram()),
+            affine: 0,
+            warm: 0,
+            cold: 0,
+            faults_affine: 0,
+            faults_other: 0,
+            guest_faults: GuestFaults::default(),
+        }
+    }
+
+    /// Records one timed request of slot class `class`: its phases (drop,
+    /// instantiate, call, in ns), its minor `faults` and its call's `outcome`.
+    fn record(
+        &mut self,
+        class: Class,
+        faults: u64,
+        outcome: &wasmtime::Result<()>,
+        (drop_ns, inst_ns, call_ns): (u64, u64, u64),
+    ) {
+        if let Err(e) = outcome {
+            self.guest_faults.record(e);
+        }
+        let [inst, inst_affine, inst_other, call, drop, request] = &mut self.phases;
+        inst.saturating_record(inst_ns);
+        call.saturating_record(call_ns);
+        drop.saturating_record(drop_ns);
+        request.saturating_record(drop_ns + inst_ns + call_ns);
+        match class {
+            Class::Affine => {
+                self.affine += 1;
+                self.faults_affine += faults;
+                inst_affine.saturating_record(inst_ns);
+            }
+            Class::Warm | Class::Cold => {
+                if class == Class::Cold {
+                    self.cold += 1;
+                } else {
+                    self.warm += 1;
+                }
+                self.faults_other += faults;
+                inst_other.saturating_record(inst_ns);
+            }
+        }
+    }
+}
+
+/// Reads where a request's sandbox landed: the pool slots' last users (core
+/// modules, by their memory's base) or the image mappings seen so far
+/// (components).
+struct Affinity {
+    from: AffinityFrom,
+    slots: SlotMap,
+    image_addresses: HashSet<u64>,
+}
+
+impl Affinity {
+    /// The slot class of a sandbox of tenant `generation` whose memory is at
+    /// `base` (core modules), or whose instantiation changed the process's
+    /// file mappings from `maps` `.0` to `.1` (components).
+    fn classify(
+        &mut self,
+        generation: u64,
+        base: Option<usize>,
+        maps: Option<(&[mappings::FileMapping], &[mappings::FileMapping])>,
+    ) -> Class {
+        if let (AffinityFrom::MemoryBase, Some(b)) = (self.from, base) {
+            return match self.slots.record(b, generation) {
+                Some(true) => Class::Affine,
+                Some(false) => Class::Warm,
+                None => Class::Cold,
+            };
+        }
+        if let (AffinityFrom::ImageMappings, Some((before, after))) = (self.from, maps) {
+            let (new, gone) = mappings::added(before, after);
+            let cold = gone == 0
+                && !new.is_empty()
+                && new.iter().all(|m| !self.image_addresses.contains(&m.start));
+            self.image_addresses.extend(new.iter().map(|m| m.start));
+            return match (new.is_empty() && gone == 0, cold) {
+                (true, _) => Class::Affine,
+                (false, true) => Class::Cold,
+                (false, false) => Class::Warm,
+            };
+        }
+        Class::Warm
+    }
+
+    /// Distinct slots (or image mappings) seen.
+    fn distinct(&self) -> u64 {
+        match self.from {
+            AffinityFrom::ImageMappings => self.image_addresses.len() as u64,
+            _ => self.slots.len() as u64,
+        }
+    }
+}
+
+/// The memory samples' growth: slopes per 1,000 requests and the growth of
+/// Private_Dirty over the second half of the run.
+struct Growth {
+    pss: crate::measure::fit::Fit,
+    private_dirty: crate::measure::fit::Fit,
+    rss: crate::measure::fit::Fit,
+    second_half_private_dirty_bytes: f64,
+}
+
+impl Growth {
+    fn of(samples: &[TenantsSample]) -> Result<Growth> {
+        let fit = |f: &dyn Fn(&TenantsSample) -> u64, from: usize| {
+            let pts: Vec<(f64, f64)> = samples[from.min(samples.len())..]
+                .iter()
+                .map(|x| (x.requests as f64 / 1000.0, f(x) as f64))
+                .collect();
+            linear_fit(&pts)
+        };
+        let pss =
+            fit(&|x| x.pss_bytes, 0).ok_or_else(|| anyhow!("too few memory samples to fit"))?;
+        let private_dirty =
+            fit(&|x| x.private_dirty_bytes, 0).ok_or_else(|| anyhow!("too few samples"))?;
+        let rss = fit(&|x| x.rss_bytes, 0).ok_or_else(|| anyhow!("too few samples"))?;
+        let half = samples.len() / 2;
+        let second = fit(&|x| x.private_dirty_bytes, half);
+        let span_k = samples
+            .last()
+            .zip(samples.get(half))
+            .map_or(0.0, |(l, h)| (l.requests - h.requests) as f64 / 1000.0);
+        Ok(Growth {
+            pss,
+            private_dirty,
+            rss,
+            second_half_private_dirty_bytes: second.map_or(0.0, |f| f.slope * span_k),
+        })
+    }
+}
+
+/// The tenant ids of `s.trace` when `mix = "trace"`, else none.
+fn read_trace(s: &crate::settings::ScenarioSettings) -> Result<Vec<u32>> {
+    if s.mix != TenantMix::Trace {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&s.trace)
+        .with_context(|| format!("reading the trace file {}", s.trace))?;
+    parse_trace(&text, s.tenants).map_err(|e| anyhow!("the trace file {}: {e}", s.trace))
 }
 
 /// Runs the tenants scenario in this process. `artifact` (the variant's own
@@ -681,55 +940,26 @@ struct Hists {
 pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult, Histograms)> {
     let s = &variant.scenario;
     let g = &variant.guest;
-    let trace = if s.mix == TenantMix::Trace {
-        let text = std::fs::read_to_string(&s.trace)
-            .with_context(|| format!("reading the trace file {}", s.trace))?;
-        parse_trace(&text, s.tenants).map_err(|e| anyhow!("the trace file {}: {e}", s.trace))?
-    } else {
-        Vec::new()
-    };
+    let trace = read_trace(s)?;
     let engine = super::engine(variant)?;
     let ticker = if s.call_deadline_ms > 0 {
         Some(EpochTicker::start(&engine)?)
     } else {
         None
     };
-    let cache_dir = artifact.and_then(Path::parent);
     let source = TenantSource::new(g, s.tenant_image_min.0)?;
     memory::release_free_heap();
     let before_load = memory::sample()?;
 
-    // Tenants: seeds 1..=M; replacements continue from M + 1.
     let t = Instant::now();
-    let mut next_seed = 1u64;
-    let mut next_generation = 1u64;
-    let mut tenants: Vec<Option<Tenant>> = Vec::with_capacity(s.tenants as usize);
-    crate::progress::set_total(u64::from(s.tenants), "tenants loaded");
-    for _ in 0..s.tenants {
-        tenants.push(Some(load_tenant(
-            &engine,
-            &source,
-            g.load,
-            cache_dir,
-            next_seed,
-            next_generation,
-        )?));
-        next_seed += 1;
-        next_generation += 1;
-        crate::progress::tick(1);
-    }
+    let cache_dir = artifact.and_then(Path::parent);
+    let mut roster = Roster::load(&engine, &source, g.load, cache_dir, s.tenants)?;
     let tenants_load_ns = t.elapsed().as_nanos() as u64;
-    let images: Vec<u64> = tenants.iter().flatten().map(|t| t.image_bytes).collect();
-    let mut max_memory = tenants
-        .iter()
-        .flatten()
-        .map(|t| t.memory_bytes)
-        .max()
-        .unwrap_or(0);
+    let images: Vec<u64> = roster.loaded().map(|t| t.image_bytes).collect();
+    let mut max_memory = roster.loaded().map(|t| t.memory_bytes).max().unwrap_or(0);
     // Every tenant is of one kind: the first one's WASI needs are everyone's.
-    let (wasi_level, wasi) = tenants
-        .iter()
-        .flatten()
+    let (wasi_level, wasi) = roster
+        .loaded()
         .next()
         .map_or((WasiLevel::None, WasiSpec::default()), |t| t.guest.wasi());
     let spec = StoreSpec {
@@ -744,44 +974,40 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     memory::release_free_heap();
     let after_load = memory::sample()?;
 
-    let total = s.warmup + s.iterations;
     let mix = request_mix(
         s.mix,
         s.tenants,
-        total,
+        s.warmup + s.iterations,
         s.zipf_exponent,
         s.seed,
         trace.as_slice(),
     );
     let mut churn_rng = Rng(s.seed ^ 0x5eed_c4a2);
     let tracking = variant.is_pooling();
-    let affinity_from = if !tracking {
-        AffinityFrom::NotTracked
-    } else if g.kind.is_component() {
-        AffinityFrom::ImageMappings
-    } else {
-        AffinityFrom::MemoryBase
+    let mut affinity = Affinity {
+        from: if !tracking {
+            AffinityFrom::NotTracked
+        } else if g.kind.is_component() {
+            AffinityFrom::ImageMappings
+        } else {
+            AffinityFrom::MemoryBase
+        },
+        slots: SlotMap::default(),
+        image_addresses: HashSet::new(),
     };
     // Component kinds read the mappings on-demand too, where nothing is
     // classified: the reading (outside the clock) may cool caches, and
     // pooled and on-demand variants should pay for it alike.
     let read_maps = g.kind.is_component();
-    let mut slots = SlotMap::default();
-    let mut image_addresses: HashSet<u64> = HashSet::new();
     let pool_metrics = engine.pooling_allocator_metrics();
     let mut ring: VecDeque<(Store<Host>, Sandbox)> = VecDeque::with_capacity(s.live as usize);
-    let mut hists = Hists {
-        phases: std::array::from_fn(|_| latency::new_histogram()),
-    };
-    let (mut affine, mut warm, mut cold) = (0u64, 0u64, 0u64);
-    let (mut faults_affine, mut faults_other) = (0u64, 0u64);
-    let mut guest_faults = GuestFaults::default();
+    let mut tally = Tally::new();
     let mut replacements = Vec::new();
     let mut samples = Vec::with_capacity((s.iterations / s.sample_every.max(1) + 2) as usize);
     let mut started = SystemTime::now();
     let mut t_start = Instant::now();
     let mut bookkeeping = Duration::ZERO;
-    crate::progress::set_total(total, "requests (warmup included)");
+    crate::progress::set_total(mix.len() as u64, "requests (warmup included)");
 
     for (i, &tenant_index) in mix.iter().enumerate() {
         let i = i as u64;
@@ -804,48 +1030,10 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
             && done.is_multiple_of(s.tenant_churn_every)
         {
             let aside = Instant::now();
-            let before = memory::sample()?;
-            let mut picked: Vec<usize> = Vec::new();
-            while picked.len() < s.tenant_churn.min(s.tenants) as usize {
-                let p = churn_rng.below(u64::from(s.tenants)) as usize;
-                if !picked.contains(&p) {
-                    picked.push(p);
-                }
-            }
-            for &p in &picked {
-                tenants[p] = None;
-            }
-            memory::release_free_heap();
-            let after = memory::sample()?;
-            let mut event = TenantDrop {
-                at_request: done,
-                dropped: picked.len() as u32,
-                pss_before_bytes: before.pss_bytes,
-                pss_after_drop_bytes: after.pss_bytes,
-                rss_before_bytes: before.rss_bytes,
-                rss_after_drop_bytes: after.rss_bytes,
-                pss_after_load_bytes: 0,
-            };
-            for &p in &picked {
-                tenants[p] = Some(load_tenant(
-                    &engine,
-                    &source,
-                    g.load,
-                    cache_dir,
-                    next_seed,
-                    next_generation,
-                )?);
-                next_seed += 1;
-                next_generation += 1;
-            }
-            memory::release_free_heap();
-            event.pss_after_load_bytes = memory::sample()?.pss_bytes;
-            replacements.push(event);
+            replacements.push(roster.replace(&mut churn_rng, s.tenant_churn, done)?);
             bookkeeping += aside.elapsed();
         }
-        let tenant = tenants[tenant_index as usize]
-            .as_ref()
-            .context("a tenant slot is empty")?;
+        let tenant = roster.get(tenant_index as usize)?;
 
         let t0 = Instant::now();
         if ring.len() >= s.live as usize
@@ -880,26 +1068,13 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
             .memory_export
             .as_ref()
             .and_then(|e| sandbox.core_memory_at(&mut store, e));
-        let base = match affinity_from {
-            AffinityFrom::MemoryBase => memory.map(|m| m.data_ptr(&store) as usize),
-            _ => None,
-        };
+        let base = memory.map(|m| m.data_ptr(&store) as usize);
         let aside = Instant::now();
-        let maps_after = if read_maps {
-            mappings::file_mappings()?
+        let class = if read_maps {
+            let maps_after = mappings::file_mappings()?;
+            affinity.classify(tenant.generation, base, Some((&maps_before, &maps_after)))
         } else {
-            Vec::new()
-        };
-        let remapped = match affinity_from {
-            AffinityFrom::ImageMappings => {
-                let (new, gone) = mappings::added(&maps_before, &maps_after);
-                let cold = gone == 0
-                    && !new.is_empty()
-                    && new.iter().all(|m| !image_addresses.contains(&m.start));
-                image_addresses.extend(new.iter().map(|m| m.start));
-                Some((new.is_empty() && gone == 0, cold))
-            }
-            _ => None,
+            affinity.classify(tenant.generation, base, None)
         };
         bookkeeping += aside.elapsed();
         if ticker.is_some() {
@@ -918,43 +1093,10 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         }
         ring.push_back((store, sandbox));
 
-        let class = match (base, remapped) {
-            (Some(b), _) => match slots.record(b, tenant.generation) {
-                Some(true) => Class::Affine,
-                Some(false) => Class::Warm,
-                None => Class::Cold,
-            },
-            (None, Some((true, _))) => Class::Affine,
-            (None, Some((false, true))) => Class::Cold,
-            _ => Class::Warm,
-        };
         if timed {
-            if let Err(e) = outcome {
-                guest_faults.record(&e);
-            }
             let ns = |a: Instant, b: Instant| (b - a).as_nanos() as u64;
-            let (drop_ns, inst_ns, call_ns) = (ns(t0, t1), ns(t2, t3), ns(t4, t5));
-            let [inst, inst_affine, inst_other, call, drop, request] = &mut hists.phases;
-            inst.saturating_record(inst_ns);
-            call.saturating_record(call_ns);
-            drop.saturating_record(drop_ns);
-            request.saturating_record(drop_ns + inst_ns + call_ns);
-            match class {
-                Class::Affine => {
-                    affine += 1;
-                    faults_affine += request_faults;
-                    inst_affine.saturating_record(inst_ns);
-                }
-                Class::Warm | Class::Cold => {
-                    if class == Class::Cold {
-                        cold += 1;
-                    } else {
-                        warm += 1;
-                    }
-                    faults_other += request_faults;
-                    inst_other.saturating_record(inst_ns);
-                }
-            }
+            let phases = (ns(t0, t1), ns(t2, t3), ns(t4, t5));
+            tally.record(class, request_faults, &outcome, phases);
             let done = done + 1;
             if done.is_multiple_of(s.sample_every.max(1)) {
                 let aside = Instant::now();
@@ -973,7 +1115,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     let wall = t_start.elapsed();
 
     let code_bytes: u64 = match g.load {
-        Load::File => tenants.iter().flatten().map(|t| t.code_bytes).sum(),
+        Load::File => roster.loaded().map(|t| t.code_bytes).sum(),
         Load::Compile | Load::Bytes => 0,
     };
 
@@ -984,28 +1126,12 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     }
     memory::release_free_heap();
     let sandboxes_dropped = memory::sample()?;
-    drop(tenants);
+    drop(roster);
     memory::release_free_heap();
     let tenants_dropped = memory::sample()?;
     drop(ticker);
 
-    let fit = |f: &dyn Fn(&TenantsSample) -> u64, from: usize| {
-        let pts: Vec<(f64, f64)> = samples[from.min(samples.len())..]
-            .iter()
-            .map(|x| (x.requests as f64 / 1000.0, f(x) as f64))
-            .collect();
-        linear_fit(&pts)
-    };
-    let pss = fit(&|x| x.pss_bytes, 0).ok_or_else(|| anyhow!("too few memory samples to fit"))?;
-    let dirty = fit(&|x| x.private_dirty_bytes, 0).ok_or_else(|| anyhow!("too few samples"))?;
-    let rss = fit(&|x| x.rss_bytes, 0).ok_or_else(|| anyhow!("too few samples"))?;
-    let half = samples.len() / 2;
-    let second = fit(&|x| x.private_dirty_bytes, half);
-    let span_k = samples
-        .last()
-        .zip(samples.get(half))
-        .map_or(0.0, |(l, h)| (l.requests - h.requests) as f64 / 1000.0);
-    let second_half_private_dirty_growth_bytes = second.map_or(0.0, |f| f.slope * span_k);
+    let growth = Growth::of(&samples)?;
     let peak_pss_bytes = samples.iter().map(|x| x.pss_bytes).max().unwrap_or(0);
     let peak_over_load = peak_pss_bytes as i64 - after_load.pss_bytes as i64;
     let level = samples.last().map_or(0, |x| x.private_dirty_bytes) as i64
@@ -1017,10 +1143,19 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     bound.code_bytes = code_bytes;
     bound.bound_bytes += code_bytes;
     let requests = s.iterations;
+    let Tally {
+        phases: hists,
+        affine,
+        warm,
+        cold,
+        faults_affine,
+        faults_other,
+        guest_faults,
+    } = tally;
     let non_affine = warm + cold;
     let result = TenantsResult {
         guest_kind: g.kind.name().to_string(),
-        affinity_from,
+        affinity_from: affinity.from,
         tenants: s.tenants,
         live: s.live,
         mix: s.mix,
@@ -1040,24 +1175,21 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         non_affine_warm: warm,
         cold,
         affine_hit_rate: tracking.then(|| affine as f64 / requests.max(1) as f64),
-        distinct_slots: match affinity_from {
-            AffinityFrom::ImageMappings => image_addresses.len() as u64,
-            _ => slots.len() as u64,
-        },
+        distinct_slots: affinity.distinct(),
         phases: PHASES
             .iter()
-            .zip(&hists.phases)
+            .zip(&hists)
             .map(|(p, h)| PhaseLatency::of(p, h))
             .collect(),
         faults_per_affine_request: faults_affine as f64 / affine.max(1) as f64,
         faults_per_non_affine_request: faults_other as f64 / non_affine.max(1) as f64,
         replacements,
-        pss_slope_per_1000_bytes: pss.slope,
-        pss_fit_r2: pss.r2,
-        private_dirty_slope_per_1000_bytes: dirty.slope,
-        rss_slope_per_1000_bytes: rss.slope,
-        second_half_private_dirty_growth_bytes,
-        levels_off: second_half_private_dirty_growth_bytes < level_off_limit,
+        pss_slope_per_1000_bytes: growth.pss.slope,
+        pss_fit_r2: growth.pss.r2,
+        private_dirty_slope_per_1000_bytes: growth.private_dirty.slope,
+        rss_slope_per_1000_bytes: growth.rss.slope,
+        second_half_private_dirty_growth_bytes: growth.second_half_private_dirty_bytes,
+        levels_off: growth.second_half_private_dirty_bytes < level_off_limit,
         within_bound: peak_over_load <= (bound.bound_bytes + BOUND_SLACK_BYTES) as i64,
         bound,
         peak_over_load_pss_bytes: peak_over_load,
@@ -1074,11 +1206,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
         samples,
         faults: guest_faults,
     };
-    let named = PHASES
-        .iter()
-        .map(|p| (*p).to_string())
-        .zip(hists.phases)
-        .collect();
+    let named = PHASES.iter().map(|p| (*p).to_string()).zip(hists).collect();
     Ok((
         result,
         Histograms {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 pub fn host_line(h: &crate::result::HostInfo, config_path: &str) -> String {
     format!(
         "Measured with pooling-lab {} on wasmtime {}, Linux {}, {} ({} CPUs, {} RAM); \
-         memory protection keys: {}; PAGEMAP_SCAN: {}; commit {}{}. Config: `{}`. \
+         memory protection keys: {}; PAGEMAP_SCAN: {}; commit {}{}{}. Config: `{}`. \
          Each variant ran in its own process.",
         h.pooling_lab_version,
         h.wasmtime_version,
@@ -36,6 +36,13 @@ pub fn host_line(h: &crate::result::HostInfo, config_path: &str) -> String {
             " (dirty)"
         } else {
             ""
+        },
+        match (&h.build_commit, &h.git_commit) {
+            (Some(b), Some(c)) if b != c => format!(
+                " (the binary was built at {}: its figures are that build's)",
+                &b[..b.len().min(12)]
+            ),
+            _ => String::new(),
         },
         config_path,
     )
@@ -169,4 +176,32 @@ pub fn failures(r: &ResultFile) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_line;
+
+    #[test]
+    fn host_line_names_a_build_other_than_the_checkout() {
+        let mut h = crate::result::HostInfo::detect();
+        h.git_commit = Some("a".repeat(40));
+        h.git_dirty = Some(false);
+        h.build_commit = h.git_commit.clone();
+        let same = host_line(&h, "configs/quick.toml");
+        assert!(!same.contains("binary was built"), "{same}");
+        assert!(
+            same.contains(&format!("commit {}.", "a".repeat(12))),
+            "{same}"
+        );
+        h.build_commit = Some("b".repeat(40));
+        let other = host_line(&h, "configs/quick.toml");
+        assert!(
+            other.contains(&format!("binary was built at {}", "b".repeat(12))),
+            "{other}"
+        );
+        // Older results (no build recorded) read as before.
+        h.build_commit = None;
+        assert_eq!(host_line(&h, "configs/quick.toml"), same);
+    }
 }
