@@ -138,11 +138,16 @@ pub struct Sample {
     pub machine: CpuTimes,
     /// Runnable tasks at that moment (`procs_running`).
     pub procs_running: u32,
-    /// CPU ticks of the measuring child.
+    /// CPU ticks of the measuring child (and its descendants) while it has
+    /// not been reaped; 0 after.
     pub child_cpu: u64,
     /// Major faults of the measuring child.
     pub child_major_faults: u64,
-    /// CPU ticks of the sampling process itself (the runner).
+    /// CPU ticks of the sampling process itself (the runner) and of its
+    /// reaped children (`cutime + cstime`): once the runner reaps the
+    /// measuring child, the child's CPU moves here, so `child_cpu + own_cpu`
+    /// never falls and the child's last moments (between its last sample and
+    /// its exit) count as the measurement's, not as another process's.
     pub own_cpu: u64,
     /// `/proc/pressure/cpu` some total, microseconds.
     pub psi_cpu_us: Option<u64>,
@@ -179,10 +184,18 @@ fn descendants_cpu(pid: u32, depth: u32) -> u64 {
 }
 
 /// Reads one [`Sample`]; `None` if `/proc/stat` cannot be read. A child that
-/// has already exited keeps its last figures (`last`).
+/// has already exited and been reaped reads as 0 CPU (its CPU is in the
+/// runner's reaped-children count from then on: see [`Sample::own_cpu`]) and
+/// keeps its last major faults (`last`).
 pub fn sample(child_pid: u32, last: Option<&Sample>) -> Option<Sample> {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let (machine, procs_running) = parse_proc_stat(&read("/proc/stat")?)?;
+    // The runner before the child: a child reaped between the two readings
+    // then counts nowhere in this sample (others look busier, never quieter)
+    // rather than twice.
+    let own_cpu = read("/proc/self/stat")
+        .and_then(|t| Some(parse_pid_stat(&t)?.0 + parse_pid_stat_reaped(&t)?))
+        .unwrap_or(0);
     // A server or load generator the measuring process started (`wasmtime
     // serve`, wrk) is part of the measurement, not a disturbance: its CPU
     // counts as the child's, live (descendants) or reaped (cutime + cstime).
@@ -192,11 +205,7 @@ pub fn sample(child_pid: u32, last: Option<&Sample>) -> Option<Sample> {
             let reaped = parse_pid_stat_reaped(&t)?;
             Some((cpu + reaped + descendants_cpu(child_pid, 3), majflt))
         })
-        .or_else(|| last.map(|l| (l.child_cpu, l.child_major_faults)))
-        .unwrap_or((0, 0));
-    let own_cpu = read("/proc/self/stat")
-        .and_then(|t| parse_pid_stat(&t))
-        .map_or(0, |(cpu, _)| cpu);
+        .unwrap_or((0, last.map_or(0, |l| l.child_major_faults)));
     Some(Sample {
         at_unix_s: SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -382,8 +391,7 @@ pub fn assess(
     let total = total as f64;
     let busy = sb.machine.busy.saturating_sub(sa.machine.busy) as f64;
     let steal = sb.machine.steal.saturating_sub(sa.machine.steal) as f64;
-    let own =
-        (sb.child_cpu.saturating_sub(sa.child_cpu) + sb.own_cpu.saturating_sub(sa.own_cpu)) as f64;
+    let own = (sb.child_cpu + sb.own_cpu).saturating_sub(sa.child_cpu + sa.own_cpu) as f64;
     let dt = (sb.at_unix_s - sa.at_unix_s).max(1e-9);
     let psi = |f: fn(&Sample) -> Option<u64>| {
         Some((f(sb)?.saturating_sub(f(sa)?) as f64 / 1e6 / dt).clamp(0.0, 1.0))
@@ -483,6 +491,27 @@ intr 1 2 3\nctxt 99\nprocs_running 3\nprocs_blocked 0\n";
         assert!(d.describe().contains("major faults"), "{}", d.describe());
         reading[1].child_major_faults = MAJOR_FAULTS_DISTURBED;
         assert!(!assess(&reading, None, 0.10).unwrap().disturbed);
+    }
+
+    #[test]
+    fn a_reaped_childs_last_cpu_is_the_measurements() {
+        // 2 CPUs, 1 s: 200 ticks. The child used 60 ticks by the first
+        // sample and 150 in all; it exited and was reaped before the second,
+        // which reads it as 0 and finds its 150 in the runner's reaped count.
+        // Nothing else ran: the machine was busy 150 - 60 = 90 ticks between.
+        let mut a = s(0.0, 60, 140, 60, 2);
+        a.own_cpu = 0;
+        let mut b = s(1.0, 150, 250, 0, 1);
+        b.own_cpu = 150;
+        let d = assess(&[a, b], None, 0.10).unwrap();
+        assert!(d.other_cpu_share < 1e-9, "{d:?}");
+        assert!(!d.disturbed, "{d:?}");
+        // Without the reaped count, the child's last 90 ticks would be
+        // another process's: 45% of the machine.
+        b.own_cpu = 0;
+        b.child_cpu = 60;
+        let d = assess(&[a, b], None, 0.10).unwrap();
+        assert!((d.other_cpu_share - 0.45).abs() < 1e-9, "{d:?}");
     }
 
     #[test]
