@@ -93,17 +93,12 @@ impl Guest for Command {
     }
 
     fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
-        if store
-            .data()
-            .guest
-            .as_ref()
-            .is_some_and(|g| g.is::<Started>())
-        {
+        if store.data().state.contains::<Started>() {
             return Err(format_err!(
                 "a command's `_start` runs once per instance: this scenario reuses sandboxes, which a WASI command cannot serve"
             ));
         }
-        store.data_mut().guest = Some(Box::new(Started));
+        store.data_mut().state.insert(Started);
         let instance = *sandbox.core()?;
         let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
         let status = exit_status(start.call(&mut *store, ()))?;

@@ -123,7 +123,7 @@ impl Guest for ComponentGuest {
         };
         let instance = *instance;
         if self.cli {
-            let state = store.data_mut().guest_state(|| State {
+            let state = store.data_mut().state.get_or_insert_with(|| State {
                 run: None,
                 ran: false,
             });
@@ -143,7 +143,8 @@ impl Guest for ComponentGuest {
         }
         let cached = store
             .data_mut()
-            .guest_state(|| State {
+            .state
+            .get_or_insert_with(|| State {
                 run: None,
                 ran: false,
             })
@@ -157,7 +158,8 @@ impl Guest for ComponentGuest {
                 )?;
                 store
                     .data_mut()
-                    .guest_state(|| State {
+                    .state
+                    .get_or_insert_with(|| State {
                         run: None,
                         ran: false,
                     })

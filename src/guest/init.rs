@@ -12,19 +12,14 @@ pub(crate) fn initialize_once(
     store: &mut Store<Host>,
     instance: &Instance,
 ) -> wasmtime::Result<()> {
-    let done = store
-        .data()
-        .guest
-        .as_ref()
-        .is_some_and(|g| g.is::<Initialised>());
-    if !done {
+    if !store.data().state.contains::<Initialised>() {
         // `get_func`, not `get_typed_func`: a module without `_initialize`
         // (a wizer snapshot) is the common case of a fresh Python sandbox,
         // and a failed typed lookup builds an error message every time.
         if let Some(init) = instance.get_func(&mut *store, "_initialize") {
             init.typed::<(), ()>(&*store)?.call(&mut *store, ())?;
         }
-        store.data_mut().guest = Some(Box::new(Initialised));
+        store.data_mut().state.insert(Initialised);
     }
     Ok(())
 }

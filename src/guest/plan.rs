@@ -549,26 +549,21 @@ impl PlanGuest {
     /// Runs `_initialize` and the plan's `init` once per store, leaving the
     /// store's [`PlanState`] in place.
     fn init_once(&self, store: &mut Store<Host>, instance: &Instance) -> wasmtime::Result<()> {
-        let owner = store
-            .data()
-            .guest
-            .as_ref()
-            .and_then(|g| g.downcast_ref::<PlanState>())
-            .map(|s| s.owner);
+        let owner = store.data().state.get::<PlanState>().map(|s| s.owner);
         match owner {
             Some(id) if id == self.id => return Ok(()),
             Some(_) => {
                 // Another plan initialised this instance (a snapshot's
                 // warm-up): only the exports are this plan's to resolve.
                 let state = self.resolve(store, instance)?;
-                store.data_mut().guest = Some(Box::new(state));
+                store.data_mut().state.insert(state);
                 return Ok(());
             }
             None => {}
         }
         initialize_once(store, instance)?;
         let state = self.resolve(store, instance)?;
-        store.data_mut().guest = Some(Box::new(state));
+        store.data_mut().state.insert(state);
         for i in 0..self.init_len {
             use wasmtime::error::Context as _;
             self.with_state(store, |st, store| self.run_step(store, st, i))
@@ -584,17 +579,11 @@ impl PlanGuest {
         store: &mut Store<Host>,
         f: impl FnOnce(&mut PlanState, &mut Store<Host>) -> wasmtime::Result<()>,
     ) -> wasmtime::Result<()> {
-        let taken = store.data_mut().guest.take();
-        let mut state = match taken.map(|g| g.downcast::<PlanState>()) {
-            Some(Ok(state)) => state,
-            Some(Err(other)) => {
-                store.data_mut().guest = Some(other);
-                return Err(format_err!("the store holds another guest's state"));
-            }
-            None => return Err(format_err!("the plan's state is missing")),
+        let Some(mut state) = store.data_mut().state.take::<PlanState>() else {
+            return Err(format_err!("the plan's state is missing"));
         };
         let out = f(&mut state, store);
-        store.data_mut().guest = Some(state);
+        store.data_mut().state.insert(state);
         out
     }
 }

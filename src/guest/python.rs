@@ -144,9 +144,8 @@ impl Guest for Python {
     fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
         let cached = store
             .data()
-            .guest
-            .as_ref()
-            .and_then(|g| g.downcast_ref::<PythonState>())
+            .state
+            .get::<PythonState>()
             .map(|s| (s.memory, s.alloc.clone(), s.turn.clone()));
         let (memory, alloc, turn) = match cached {
             Some(exports) => exports,
@@ -155,7 +154,7 @@ impl Guest for Python {
                 initialize_once(store, &instance)?;
                 let state = self.resolve(store, &instance)?;
                 let exports = (state.memory, state.alloc.clone(), state.turn.clone());
-                store.data_mut().guest = Some(Box::new(state));
+                store.data_mut().state.insert(state);
                 exports
             }
         };

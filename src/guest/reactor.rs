@@ -174,21 +174,19 @@ impl Guest for Reactor {
 
     fn call(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {
         let instance = *sandbox.core()?;
-        let taken = store.data_mut().guest.take();
-        let mut state = match taken.map(|g| g.downcast::<ReactorState>()) {
+        let mut state = match store.data_mut().state.take::<ReactorState>() {
             // (Another reactor of the same module, a snapshot's warm-up,
             // resolves the same exports: only argv, kept here, differs.)
-            Some(Ok(state)) => state,
-            other => {
-                // A fresh store (or one `initialise` marked): `_initialize`
-                // once, then the exports resolved for this store.
-                store.data_mut().guest = other.and_then(Result::err);
+            Some(state) => state,
+            None => {
+                // A fresh store: `_initialize` once (the init marker is
+                // its own entry), then the exports resolved for this store.
                 initialize_once(store, &instance)?;
-                Box::new(self.resolve(store, &instance)?)
+                self.resolve(store, &instance)?
             }
         };
         let out = self.run(store, &mut state);
-        store.data_mut().guest = Some(state);
+        store.data_mut().state.insert(state);
         out
     }
 }

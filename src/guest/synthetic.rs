@@ -252,18 +252,13 @@ impl Guest for SyntheticGuest {
         store: &mut wasmtime::Store<Host>,
         sandbox: &mut Sandbox,
     ) -> wasmtime::Result<()> {
-        let run = match store
-            .data_mut()
-            .guest
-            .as_ref()
-            .and_then(|g| g.downcast_ref::<Entry>())
-        {
+        let run = match store.data().state.get::<Entry>() {
             Some(Entry(run)) => run.clone(),
             None => {
                 let run = sandbox
                     .core()?
                     .get_typed_func::<(), ()>(&mut *store, ENTRY)?;
-                store.data_mut().guest = Some(Box::new(Entry(run.clone())));
+                store.data_mut().state.insert(Entry(run.clone()));
                 run
             }
         };

@@ -4,17 +4,18 @@
 //!
 //! Nothing here knows a particular guest kind: a kind describes what its
 //! sandboxes may see with a [`wasi::WasiSpec`] and keeps its own per-store
-//! state in [`Host::guest`]. Guest kinds (`crate::guest`) sit above this
+//! state in [`Host::state`], under its own type. Guest kinds (`crate::guest`) sit above this
 //! module and scenarios above both; this module imports neither.
 
 pub mod guest_faults;
 pub mod nondeterminism;
 pub mod pagemap;
 pub mod prefault;
+pub mod store_state;
 pub mod ticker;
 pub mod wasi;
 
-use std::any::Any;
+pub use store_state::StoreState;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -96,27 +97,16 @@ pub struct Host {
     pub wasi: Wasi,
     /// Captured stdout/stderr, when the guest has WASI.
     pub output: Option<Output>,
-    /// Per-store state of the guest kind (an initialised flag, exports
-    /// looked up once, ...), which this layer does not interpret.
-    pub guest: Option<Box<dyn Any + Send>>,
+    /// Per-store state of the layers above (a reactor's init marker, a
+    /// kind's exports looked up once, a command's start), one value per
+    /// type, so that no layer replaces another's. This layer does not
+    /// interpret it.
+    pub state: StoreState,
     /// When set, each call's outputs (a label naming the call, and the bytes
     /// it returned or wrote to stdout) are appended here, to compare one
     /// guest's outputs with another's (a snapshot's with the original's).
     /// `None` in measured stores: nothing is copied.
     pub transcript: Option<Vec<(String, Vec<u8>)>>,
-}
-
-impl Host {
-    /// The guest kind's per-store state of type `S`, made with `init` on first use.
-    pub fn guest_state<S: Any + Send>(&mut self, init: impl FnOnce() -> S) -> &mut S {
-        if !self.guest.as_ref().is_some_and(|g| g.is::<S>()) {
-            self.guest = Some(Box::new(init()));
-        }
-        self.guest
-            .as_mut()
-            .and_then(|g| g.downcast_mut::<S>())
-            .expect("just set to an S")
-    }
 }
 
 impl WasiView for Host {
@@ -208,7 +198,7 @@ pub fn new_store(engine: &Engine, spec: &StoreSpec) -> Store<Host> {
             .build(),
         wasi,
         output,
-        guest: None,
+        state: StoreState::new(),
         transcript: None,
     };
     let mut store = Store::new(engine, host);
