@@ -10,7 +10,7 @@ use crate::settings::Variant;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::guest::PreinitSnapshot;
+pub use crate::guest::{PreinitSnapshot, VaryingOutput};
 pub use crate::metric::{Better, Comparison, RoundStat, Unit};
 
 /// Version of the result layout. Bump on any incompatible change, and teach

