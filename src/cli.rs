@@ -77,6 +77,14 @@ pub struct RunArgs {
     /// `[experiment] rounds`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(pooling_lab::rounds::MAX_ROUNDS)))]
     pub rounds: Option<u32>,
+    /// Replay the file instead of measuring it: every variant runs with its
+    /// measured amounts cut to the least that exercises each setting (a
+    /// dozen calls, two live counts, one round, no other lab builds), to
+    /// check that a committed config or tuned file still runs. Every
+    /// allocator, engine and guest setting is kept; the figures are not
+    /// findings, and the result's description says so.
+    #[arg(long, conflicts_with = "rounds")]
+    pub replay: bool,
 }
 
 /// Search the experiment's variants for the best settings against its

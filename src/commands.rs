@@ -52,8 +52,23 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         cache_dir,
         quiet,
         rounds,
+        replay,
     } = args;
-    let exp = pooling_lab::scenario::load(&config)?;
+    let mut exp = pooling_lab::scenario::load(&config)?;
+    if replay {
+        for left_out in pooling_lab::scenario::replay_cut(&mut exp)? {
+            eprintln!("replay: left out {left_out}");
+        }
+        if exp.variants.is_empty() {
+            println!("replay: no variant of {} can run here", config.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        exp.meta.description = Some(format!(
+            "REPLAY (measured amounts cut; figures are not findings) of {}: {}",
+            config.display(),
+            exp.meta.description.as_deref().unwrap_or("")
+        ));
+    }
     let opts = RunOptions {
         results_dir,
         cache_dir,

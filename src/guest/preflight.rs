@@ -56,6 +56,34 @@ pub fn check_file(v: &Variant) -> Result<Vec<u8>, Problem> {
     Ok(wasm)
 }
 
+/// The first file `v`'s guest reads that does not exist (the module; for
+/// python also its stdlib), if any: what a replay of a committed config
+/// leaves a variant out for, naming the fetch script's `--only` name when
+/// the script provides it.
+pub fn missing_file(v: &Variant) -> Option<(String, Option<&'static str>)> {
+    let g = &v.guest;
+    let files: Vec<String> = match g.kind {
+        GuestKind::Synthetic | GuestKind::SyntheticComponent | GuestKind::SyntheticHttp => {
+            Vec::new()
+        }
+        GuestKind::Python => vec![
+            g.python_wasm.clone(),
+            Path::new(&g.python_lib)
+                .join("python315.zip")
+                .display()
+                .to_string(),
+        ],
+        _ => vec![g.wasm.clone()],
+    };
+    files
+        .into_iter()
+        .find(|f| !Path::new(f).is_file())
+        .map(|f| {
+            let by = super::artifact::fetched_by(&f);
+            (f, by)
+        })
+}
+
 /// The fix for a guest file that is not valid WebAssembly, by its origin.
 fn damaged_fix(path: &str, file_key: &str) -> String {
     match super::artifact::fetched_by(path) {

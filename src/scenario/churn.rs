@@ -638,7 +638,7 @@ fn dirty_table(rows: &[super::Row<'_, ChurnResult>]) -> String {
     use crate::units::mib;
     use std::fmt::Write as _;
     let mut out = String::new();
-    out.push_str("| variant | samples | regions a request wrote (median / max) | pages a request wrote (median / max) | dirty after the call: regions / pages (median) | pages a wasmtime 50 scan calls dirty (median / max) | reset by PAGEMAP_SCAN | keep_resident | what the reset does |\n");
+    out.push_str("| variant | samples | regions a request wrote (median / max) | pages a request wrote (median / max) | dirty after the call: regions / pages (median) | pages the measuring build's reset scans as dirty (median / max) | reset by PAGEMAP_SCAN | keep_resident | what the reset does |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---|---:|---|\n");
     let mut scanned = 0;
     for row in rows {
@@ -892,9 +892,11 @@ impl super::Scenario for Churn {
                  memory they include the pages kept from earlier sandboxes in the slot: what the \
                  next reset scans. Up to wasmtime 49 one reset handles 32 regions and decommits \
                  the rest; wasmtime 50 resumes the scan until `linear_memory_keep_resident` is \
-                 spent, and asks for written pages whether present or not, which the kernel also \
-                 reports for never-touched pages in a page table the guest touched (the column \
-                 \"pages a wasmtime 50 scan calls dirty\").\n\n",
+                 spent; 50.0.0-50.0.2 ask for written pages whether present or not, which the \
+                 kernel also reports for never-touched pages in a page table the guest touched; \
+                 50.0.3 asks for present (or swapped) written pages only (the column \
+                 \"pages the measuring build's reset scans as dirty\", by the wasmtime of the \
+                 build that measured the variant).\n\n",
             );
             out.push_str(&dirty);
         }

@@ -115,6 +115,15 @@ pub trait Scenario {
         (s.threads, "threads")
     }
 
+    /// Cuts `s`'s measured amounts (calls, live counts, durations, samples)
+    /// to the least that still runs every setting, for `run --replay`: the
+    /// replay of committed configs checks that each still runs, not what it
+    /// measures. Allocator, engine and guest settings are never touched.
+    fn replay_cut(s: &mut ScenarioSettings) {
+        s.iterations = s.iterations.min(REPLAY_CALLS);
+        s.warmup = s.warmup.min(REPLAY_WARMUP);
+    }
+
     /// The keys only it reads that `s` sets: every other scenario rejects
     /// them (they would measure nothing there).
     fn own_keys_set(_s: &ScenarioSettings) -> Vec<&'static str> {
@@ -434,6 +443,100 @@ pub fn parse(
     crate::settings::Experiment::parse_with(path, source, &Rules)
 }
 
+/// Timed calls (requests, cycles, repetitions) a replayed variant makes at most.
+pub const REPLAY_CALLS: u64 = 12;
+/// Warm-up calls a replayed variant makes at most.
+pub const REPLAY_WARMUP: u64 = 2;
+
+/// A variant a replay leaves out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The variant's name (or how many, for a group).
+    pub variant: String,
+    /// Why it is not replayed.
+    pub reason: String,
+    /// The guest file it lacks and the fetch script's `--only` name that
+    /// provides it, when a missing guest is the reason.
+    pub missing_guest: Option<(String, Option<&'static str>)>,
+}
+
+impl std::fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.variant, self.reason)
+    }
+}
+
+/// Cuts every variant of `exp` for a replay (`run --replay`): each
+/// scenario's [`Scenario::replay_cut`], one round. Left out, and returned
+/// for the run to say: variants of other lab builds (`[experiment] builds`
+/// names binaries CI does not build), variants whose guest file is missing,
+/// and variants whose programs (the wasmtime CLI, wrk) cannot be run. A cut
+/// that breaks a scenario's own checks is an error naming the variant.
+pub fn replay_cut(exp: &mut crate::settings::Experiment) -> anyhow::Result<Vec<LeftOut>> {
+    let mut left_out = Vec::new();
+    exp.meta.rounds = Some(1);
+    let other_builds = exp
+        .variants
+        .iter()
+        .filter(|v| v.lab_build.is_some())
+        .count();
+    if other_builds > 0 {
+        left_out.push(LeftOut {
+            variant: format!("{other_builds} variant(s) of other lab builds"),
+            reason: "[experiment] builds names binaries a replay does not build; this build's variants are replayed".into(),
+            missing_guest: None,
+        });
+        exp.meta.builds.clear();
+    }
+    exp.variants.retain(|v| {
+        if v.lab_build.is_some() {
+            return false;
+        }
+        if let Some((file, by)) = crate::guest::preflight::missing_file(v) {
+            let reason = match by {
+                Some(name) => format!(
+                    "its guest {file} is missing (`{} --only {name}` provides it)",
+                    crate::guest::FETCH_COMMAND
+                ),
+                None => format!("its guest {file} is missing"),
+            };
+            left_out.push(LeftOut {
+                variant: v.name.clone(),
+                reason,
+                missing_guest: Some((file, by)),
+            });
+            return false;
+        }
+        if let Err(p) = check_programs(v) {
+            left_out.push(LeftOut {
+                variant: v.name.clone(),
+                reason: format!("{} (fix: {})", p.message, p.fix),
+                missing_guest: None,
+            });
+            return false;
+        }
+        true
+    });
+    if !exp.variants.iter().any(|v| v.name == exp.baseline)
+        && let Some(first) = exp.variants.first()
+    {
+        exp.baseline = first.name.clone();
+    }
+    for v in &mut exp.variants {
+        cut_variant(v);
+        validate(v).map_err(|p| {
+            anyhow::anyhow!(
+                "the replay cut broke variant `{}`: [{}] {}: {}",
+                v.name,
+                p.section,
+                p.key,
+                p.message
+            )
+        })?;
+    }
+    Ok(left_out)
+}
+
 /// Checks `[scenario] iterations` and `threads`, which every scenario that
 /// runs calls on threads reads (all but scaling).
 fn check_iterations_and_threads(s: &crate::settings::ScenarioSettings) -> Result<(), Problem> {
@@ -528,6 +631,14 @@ macro_rules! registry {
                 }
             })*
             Ok(())
+        }
+
+        /// Cuts `v`'s measured amounts with its scenario's
+        /// [`Scenario::replay_cut`].
+        fn cut_variant(v: &mut Variant) {
+            $(if v.scenario.kind == <$module::$Type as Scenario>::KIND {
+                <$module::$Type as Scenario>::replay_cut(&mut v.scenario);
+            })*
         }
 
         /// The most sandboxes `v`'s scenario holds at once, and the key

@@ -250,6 +250,15 @@ impl super::Scenario for Scaling {
         (s.counts.last().copied().unwrap_or(1), "counts")
     }
 
+    /// The two smallest counts, each at most 4: two steps, so the
+    /// per-instance slope is still computed.
+    fn replay_cut(s: &mut crate::settings::ScenarioSettings) {
+        let mut counts: Vec<u32> = s.counts.iter().map(|&c| c.min(4)).collect();
+        counts.dedup();
+        counts.truncate(2);
+        s.counts = counts;
+    }
+
     /// `counts`: at least one live-instance count, each at least 1; no
     /// engine per sandbox with the pooling allocator beyond one sandbox.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {

@@ -478,6 +478,13 @@ impl super::Scenario for Serve {
         (s.connections, "connections")
     }
 
+    /// A dozen requests of pooling-lab's load, one second of wrk's.
+    fn replay_cut(s: &mut crate::settings::ScenarioSettings) {
+        s.iterations = s.iterations.min(super::REPLAY_CALLS);
+        s.warmup = s.warmup.min(super::REPLAY_WARMUP);
+        s.load_duration_s = 1;
+    }
+
     /// `iterations`, `threads` within bounds; a wasi:http component to serve,
     /// with connections, server threads, rate and load generator within bounds.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {

@@ -178,6 +178,16 @@ impl super::Scenario for Soak {
         (1, "kind")
     }
 
+    /// A few dozen cycles, sampled three times (the fewest the slope takes),
+    /// and no leak bound: a slope over a few dozen cycles is the allocator's
+    /// first growth, not a leak (the replay checks that the soak runs).
+    fn replay_cut(s: &mut crate::settings::ScenarioSettings) {
+        s.iterations = s.iterations.min(3 * super::REPLAY_CALLS);
+        s.warmup = s.warmup.min(super::REPLAY_WARMUP);
+        s.soak_sample_every = s.soak_sample_every.min(s.iterations / 3).max(1);
+        s.soak_max_growth_per_1000 = crate::settings::ByteSize(0);
+    }
+
     /// `iterations`, `threads` within bounds; at least 3 memory samples; a
     /// guest that can be reused when `soak_mode = "reuse"`.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {

@@ -1379,6 +1379,18 @@ impl super::Scenario for Tenants {
         (s.live, "live")
     }
 
+    /// Enough requests to reach every tenant once, sampled three times,
+    /// with a replacement inside the run when the config churns tenants.
+    fn replay_cut(s: &mut crate::settings::ScenarioSettings) {
+        let requests = (u64::from(s.tenants) + u64::from(s.live)).max(super::REPLAY_CALLS);
+        s.iterations = s.iterations.min(requests);
+        s.warmup = s.warmup.min(super::REPLAY_WARMUP);
+        s.sample_every = s.sample_every.min(s.iterations / 3).max(1);
+        if s.tenant_churn_every > 0 {
+            s.tenant_churn_every = s.tenant_churn_every.min(s.iterations / 2).max(1);
+        }
+    }
+
     /// `iterations`, `threads` within bounds; image sizes only for generated
     /// tenants, a live count, a mix it can draw from (a trace file that exists
     /// and names only known tenants), a churn schedule and a sampling interval
