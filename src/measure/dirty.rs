@@ -96,7 +96,14 @@ impl Before {
         }
         let len = len.max(self.len as usize);
         let now = regions(start, len, true)?;
-        let reset = regions(start, len, false)?;
+        // What the linked wasmtime's reset asks for (50.0.0-50.0.2: written
+        // whether present or not; 50.0.3 on: present or swapped, which is
+        // `present` on a machine without swap).
+        let reset = regions(
+            start,
+            len,
+            !reset_scans_untouched_pages(env!("POOLING_LAB_WASMTIME_VERSION")),
+        )?;
         let page = page_size();
         let mut written = Vec::new();
         for &(a, b) in &now {
@@ -321,16 +328,25 @@ impl DirtyRegions {
 }
 
 /// Whether wasmtime `version`'s reset scans for written pages whether they
-/// are present or not (50 on: it dropped `PAGE_IS_PRESENT` so that swapped-out
-/// dirty pages are reset too). The kernel reports every never-touched page
-/// of a page table that exists as written in a VMA without userfaultfd
-/// write-protection, so such a reset also writes pages no guest touched.
+/// are present or not (50.0.0 to 50.0.2: 50 dropped `PAGE_IS_PRESENT` so that
+/// swapped-out dirty pages are reset too). The kernel reports every
+/// never-touched page of a page table that exists as written in a VMA
+/// without userfaultfd write-protection, so such a reset also writes pages
+/// no guest touched. 50.0.3 also asks for `PRESENT | SWAPPED`
+/// (`category_anyof_mask`), and so do the releases after it; a 50.0.x build
+/// carrying 50.0.3's `pagemap.rs` says so in its version's build metadata
+/// (`50.0.1+pagemap-50.0.3`, scripts/prepare-wasmtime-scan-patch.sh).
 pub fn reset_scans_untouched_pages(wasmtime_version: &str) -> bool {
-    wasmtime_version
-        .split('.')
-        .next()
-        .and_then(|m| m.trim().parse::<u64>().ok())
-        .is_some_and(|major| major >= 50)
+    let (release, metadata) = wasmtime_version
+        .trim()
+        .split_once('+')
+        .unwrap_or((wasmtime_version.trim(), ""));
+    let mut parts = release.split('.').map(|p| p.parse::<u64>().ok());
+    let (Some(Some(major)), minor, patch) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let patched = metadata.starts_with("pagemap-");
+    major == 50 && minor.flatten() == Some(0) && patch.flatten().is_some_and(|p| p < 3) && !patched
 }
 
 /// The warning for a reset that writes pages no guest wrote: wasmtime 50's
@@ -444,5 +460,14 @@ mod tests {
         assert!(untouched_warning("50.0.1", 186, 259, 10240).is_none());
         assert!(untouched_warning("50.0.1", 186, 373, 10240).is_some());
         assert!(untouched_warning("48.0.8", 10, 512, 4096).is_none());
+        // 50.0.3's reset asks for present or swapped pages: no untouched
+        // page is written back, in the release or in a 50.0.1 carrying it.
+        assert!(reset_scans_untouched_pages("50.0.0"));
+        assert!(reset_scans_untouched_pages("50.0.2"));
+        assert!(!reset_scans_untouched_pages("50.0.3"));
+        assert!(!reset_scans_untouched_pages("50.0.1+pagemap-50.0.3"));
+        assert!(!reset_scans_untouched_pages("51.0.0"));
+        assert!(!reset_scans_untouched_pages("49.0.0"));
+        assert!(untouched_warning("50.0.3", 10, 512, 4096).is_none());
     }
 }
