@@ -660,12 +660,12 @@ max_memory_size = "1GiB"
 [guest]
 kind = "python"
 load = "file"
-preinit = "import json"
-code = "print(json.dumps({{'sum': sum(range(10))}}))"
-expect_stdout = '{{"sum": 45}}'
+preinit = "import numpy"
+code = "print(int(numpy.arange(10).sum()))"
+expect_stdout = "45"
 snapshot = "{point}"
-snapshot_warmup_calls = 2
-snapshot_warmup_code = "print(json.dumps([1, 2]))"
+snapshot_warmup_calls = 3
+snapshot_warmup_code = "a = numpy.ones((8, 8)) * 3; print(int(a.sum()))"
 [scenario]
 kind = ["churn", "session"]
 iterations = 6
@@ -731,8 +731,54 @@ fn a_python_snapshot_after_init_runs_churn_and_a_session() {
 
 /// The warm-up's own per-store state (the interpreter's exports) used to
 /// replace the store's init marker, so the `gc.freeze()` after it ran
-/// `_initialize` a second time and the snapshot trapped.
+/// `_initialize` a second time, which traps once numpy is imported (the
+/// committed tune-python tuned.toml's setup: numpy preinit, 3 warm-ups).
 #[test]
 fn a_python_snapshot_after_warmup_runs_churn_and_a_session() {
     python_snapshot_runs("after-warmup");
+}
+
+/// A guest of the python kind's ABI (`_initialize`, `host_alloc`, `turn`)
+/// whose `_initialize` traps when it runs a second time in one instance.
+const PYTHON_ABI: &str = r#"
+(module
+  (memory (export "memory") 2)
+  (global $inits (mut i32) (i32.const 0))
+  (func (export "_initialize")
+    (if (global.get $inits) (then unreachable))
+    (global.set $inits (i32.const 1)))
+  (func (export "host_alloc") (param i32) (result i32) (i32.const 4096))
+  (func (export "turn") (param i32 i32) (result i32) (i32.const 0))
+)
+"#;
+
+/// The layers of a python-kind snapshot share the store: the init marker
+/// (`_initialize` ran), the warm-up's interpreter exports, and the
+/// `gc.freeze()` turn after the warm-up, which checks the marker again.
+/// When one layer's state replaced another's, `_initialize` ran twice and
+/// this guest traps, deterministically (CPython's second `_initialize`
+/// traps only in some runs).
+#[test]
+fn a_python_kind_after_warmup_snapshot_runs_initialize_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("python-abi.wat");
+    std::fs::write(&wat, PYTHON_ABI).unwrap();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    std::fs::write(lib.join("python315.zip"), b"").unwrap();
+    let path = dir.path().join("python-abi.toml");
+    let src = format!(
+        "[guest]\nkind = \"python\"\npython_wasm = \"{}\"\npython_lib = \"{}\"\nload = \"compile\"\ncode = \"measured\"\nexpect_stdout = \"\"\nsnapshot = \"after-warmup\"\nsnapshot_warmup_calls = 2\nsnapshot_warmup_code = \"warm-up\"\n[scenario]\nkind = \"churn\"\niterations = 4\nwarmup = 1\n",
+        wat.display(),
+        lib.display()
+    );
+    std::fs::write(&path, &src).unwrap();
+    let exp = pooling_lab::scenario::parse(&path, &src).unwrap();
+    let (_, report, _) = runner::snapshot_variant(&exp, 0, &dir.path().join("cache"))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .unwrap();
+    assert_eq!(report.point.as_deref(), Some("after-warmup"));
+    // The snapshot starts initialised: wizer dropped `_initialize`.
+    let bytes = std::fs::read(&report.path).unwrap();
+    assert!(!snapshot::exports_func(&bytes, "_initialize").unwrap());
 }
