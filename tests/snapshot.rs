@@ -677,8 +677,10 @@ warmup = 1
     // Compiled CPython is kept between test runs (keyed by its bytes and
     // the engine); the snapshot is made again every run, so the test checks
     // this build's snapshotting, not a snapshot an earlier build made.
-    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("python-snapshot-cache-{point}"));
+    // Outside the checkout, as the replay's cache (tests/replay.rs), so a
+    // fresh clone on the same machine does not compile CPython again.
+    let cache = std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+        .join(format!(".cache/pooling-lab/tests/python-snapshot-{point}"));
     if let Ok(entries) = std::fs::read_dir(&cache) {
         for e in entries.flatten() {
             if e.file_name().to_string_lossy().starts_with("snapshot-") {
