@@ -32,6 +32,8 @@ pub mod runner;
 pub mod scenario;
 pub mod settings;
 pub mod slot_pool;
+#[doc(hidden)]
+pub mod testing;
 pub mod tune;
 pub mod units;
 

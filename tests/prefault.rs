@@ -44,9 +44,10 @@ prefault = ["all", "untouched"]
 
 #[test]
 fn with_prefault_the_reset_scan_finds_only_the_pages_guests_wrote() {
-    if dirty::available().is_err() {
-        eprintln!("SKIPPED: PAGEMAP_SCAN unavailable on this kernel: no reset scan to change");
-        return;
+    if let Err(e) = dirty::available() {
+        return common::skip(&format!(
+            "PAGEMAP_SCAN unavailable ({e}); Linux 6.7+ has it"
+        ));
     }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("prefault.toml");
