@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
-pub use super::fetched::{FETCH_COMMAND, FETCHED_GUESTS, fetched_by};
 pub use super::loaded::Loaded;
 
 /// The wasm bytes of a guest: generated for the synthetic kinds, read (and

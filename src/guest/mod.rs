@@ -25,7 +25,7 @@ pub mod artifact;
 pub mod check;
 pub mod command;
 pub mod component;
-mod fetched;
+pub mod fetched;
 pub mod http;
 mod init;
 mod loaded;
@@ -40,9 +40,9 @@ pub mod synthetic_component;
 pub mod wasm_file;
 
 pub use artifact::{
-    FETCH_COMMAND, PreinitSnapshot, VaryingOutput, artifact_path, ensure_artifact, guest_wasm,
-    write_cached,
+    PreinitSnapshot, VaryingOutput, artifact_path, ensure_artifact, guest_wasm, write_cached,
 };
+pub use fetched::FETCH_COMMAND;
 pub use snapshot::resolve_preinit;
 
 use crate::WasmtimeContext;

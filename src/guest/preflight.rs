@@ -79,17 +79,17 @@ pub fn missing_file(v: &Variant) -> Option<(String, Option<&'static str>)> {
         .into_iter()
         .find(|f| !Path::new(f).is_file())
         .map(|f| {
-            let by = super::artifact::fetched_by(&f);
+            let by = super::fetched::fetched_by(&f);
             (f, by)
         })
 }
 
 /// The fix for a guest file that is not valid WebAssembly, by its origin.
 fn damaged_fix(path: &str, file_key: &str) -> String {
-    match super::artifact::fetched_by(path) {
+    match super::fetched::fetched_by(path) {
         Some(name) => format!(
             "fetch it again: delete {path} and run `{} --only {name}`",
-            super::FETCH_COMMAND
+            super::fetched::FETCH_COMMAND
         ),
         None => format!(
             "rebuild or copy {path} again (a complete .wasm file), or point [guest] {file_key} at one"

@@ -23,14 +23,14 @@ pub fn unreadable(path: &str, key: &str) -> (String, String) {
         }
         _ => format!("no such file: {path}"),
     };
-    match super::artifact::fetched_by(path) {
+    match super::fetched::fetched_by(path) {
         Some(name) => (
             format!(
                 "{message} (a guest the project's fetch script provides; guests/ is not committed)"
             ),
             format!(
                 "run `{} --only {name}` (see its --help)",
-                super::FETCH_COMMAND
+                super::fetched::FETCH_COMMAND
             ),
         ),
         None => (
