@@ -654,7 +654,9 @@ fn check_experiment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{Allocator, ByteSize, OneOrMany};
+    use crate::settings::schema::Allocator;
+    use crate::settings::size::ByteSize;
+    use crate::settings::value::OneOrMany;
 
     fn parse(src: &str) -> Result<Experiment, ConfigError> {
         Experiment::parse(Path::new("test.toml"), src)
