@@ -12,23 +12,14 @@ pub mod run;
 pub mod snapshots;
 
 pub use faults::faults_table;
-pub use run::{between_rounds_table, conditions_table, failures, host_line, warnings};
+pub use run::{between_rounds_table, conditions_table, failures, host_line, label, warnings};
 pub use snapshots::preinit_lines;
 
-use crate::result::{ResultFile, VariantResult};
+use crate::result::ResultFile;
 use crate::scenario::{ReportContext, Row, ScenarioResult};
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
-
-/// A variant's name in a table, marked when it was measured on a disturbed machine.
-pub fn label(v: &VariantResult) -> String {
-    if v.disturbed {
-        format!("{} (**disturbed**)", v.name)
-    } else {
-        v.name.clone()
-    }
-}
 
 /// Every measured variant of `r` as a scenario's report section sees it
 /// (failed variants, which have no figures, are left out).

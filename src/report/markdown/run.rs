@@ -1,11 +1,19 @@
 //! The run's own parts of the report: the host line, the measurement
 //! conditions, every headline metric between rounds, warnings and failures.
 
-use super::label;
 use crate::report::{duration, gib, mib};
-use crate::result::{ResultFile, VariantStatus};
+use crate::result::{ResultFile, VariantResult, VariantStatus};
 use crate::rounds::{RoundStat, Unit};
 use std::fmt::Write as _;
+
+/// A variant's name in a table, marked when it was measured on a disturbed machine.
+pub fn label(v: &VariantResult) -> String {
+    if v.disturbed {
+        format!("{} (**disturbed**)", v.name)
+    } else {
+        v.name.clone()
+    }
+}
 
 /// "Measured with ... on ...; commit ...; Config: ..." for a report's header.
 pub fn host_line(h: &crate::result::HostInfo, config_path: &str) -> String {
