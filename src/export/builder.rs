@@ -5,7 +5,7 @@
 //! applies them so), and `tests/export.rs` compiles a generated file and
 //! checks the engine it builds.
 
-use super::{full_key, set_keys};
+use super::shared::{full_key, set_keys};
 use crate::settings::{ByteSize, KeyDoc, Prefault, Variant};
 use anyhow::{Result, bail};
 use std::fmt::Write as _;
@@ -104,7 +104,7 @@ pub fn code(v: &Variant) -> Result<String> {
         );
     }
     s.push_str("    config\n}\n");
-    if let Some(lines) = super::fuel_epoch_note(v) {
+    if let Some(lines) = super::shared::fuel_epoch_note(v) {
         s.push('\n');
         for l in lines {
             s.push_str(&format!("// {l}\n"));
@@ -113,7 +113,7 @@ pub fn code(v: &Variant) -> Result<String> {
     if v.guest.prefault != Prefault::None {
         s.push_str(&prefault_code(v.guest.prefault));
     }
-    if let Some(lines) = super::snapshot_note(v) {
+    if let Some(lines) = super::shared::snapshot_note(v) {
         s.push('\n');
         for l in lines {
             s.push_str(&format!("// {l}\n"));

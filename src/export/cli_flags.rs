@@ -3,7 +3,7 @@
 //! holds when every request instantiates a component.
 
 use super::cli_options::{CliExport, Why};
-use super::{CLI_FLAGS_VERSION, CONFIG_FILE};
+use super::shared::{CLI_FLAGS_VERSION, CONFIG_FILE};
 use crate::guest::shape::{self, Shape};
 use crate::settings::{GuestKind, Variant};
 use std::fmt::Write as _;
@@ -53,7 +53,7 @@ pub fn notes(v: &Variant, cli: &CliExport, place: NotesIn) -> String {
         NotesIn::ServeFile => ("in the command above", "sizing below".to_string()),
         NotesIn::ConfigFile => (
             "in the settings below",
-            format!("sizing in {}", super::SERVE_FILE),
+            format!("sizing in {}", super::shared::SERVE_FILE),
         ),
     };
     let mut s = String::from("#\n");
@@ -92,7 +92,7 @@ pub fn notes(v: &Variant, cli: &CliExport, place: NotesIn) -> String {
              #   pagemap_scan reset also copies the image into never-touched pages.\n",
         );
     }
-    if let Some(lines) = super::snapshot_note(v) {
+    if let Some(lines) = super::shared::snapshot_note(v) {
         for l in lines {
             let _ = writeln!(s, "# {l}");
         }

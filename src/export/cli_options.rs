@@ -23,7 +23,7 @@
 //!   pinned to the tuned value with its own option; a knob that still differs
 //!   is listed as not expressible, with what to do instead.
 
-use super::{full_key, set_keys};
+use super::shared::{full_key, set_keys};
 use crate::WasmtimeContext;
 use crate::settings::{
     Allocator, EngineSettings, PoolingSettings, Variant, effective_settings, wasmtime_config,

@@ -4,7 +4,7 @@
 //! ... with the same option names as the flags).
 
 use super::cli_options::CliExport;
-use super::{CLI_FLAGS_VERSION, SERVE_FILE};
+use super::shared::{CLI_FLAGS_VERSION, SERVE_FILE};
 use crate::settings::Variant;
 
 /// The file's text for `v`, from its checked CLI form `cli`.
@@ -19,7 +19,7 @@ pub fn text(v: &Variant, cli: &CliExport) -> String {
          {}\n\n{}",
         v.name,
         env!("POOLING_LAB_WASMTIME_VERSION"),
-        super::CONFIG_FILE,
+        super::shared::CONFIG_FILE,
         super::cli_flags::notes(v, cli, super::cli_flags::NotesIn::ConfigFile).trim_end(),
         cli.toml()
     )
