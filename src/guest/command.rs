@@ -4,8 +4,9 @@
 //! success; any other status is a fault naming it), then stdout/stderr. An
 //! instance runs `_start` once: every call needs a fresh instance.
 
+use super::check;
 use super::plan::expect_func;
-use super::{Guest, Sandbox, check, grants};
+use super::sandbox::{Guest, Sandbox, grants, instantiate_core};
 use crate::WasmtimeContext;
 use crate::host::guest_faults::check_failed;
 use crate::host::wasi::WasiSpec;
@@ -85,7 +86,7 @@ impl Guest for Command {
     }
 
     fn instantiate(&self, store: &mut Store<Host>) -> Result<Sandbox> {
-        super::instantiate_core(&self.pre, store)
+        instantiate_core(&self.pre, store)
     }
 
     fn reusable(&self) -> bool {

@@ -3,7 +3,7 @@
 //! instance, exit status checked) and `synthetic-component` (the generated
 //! component's `run: func()`, which imports nothing).
 
-use super::{Guest, Sandbox, grants};
+use super::sandbox::{Guest, Sandbox, grants};
 use crate::WasmtimeContext;
 use crate::host::wasi::WasiSpec;
 use crate::host::{Host, WasiLevel};

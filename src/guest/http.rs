@@ -5,7 +5,7 @@
 //! (method, path, headers, body) handed to `wasi:http/incoming-handler`,
 //! whose response status and body are checked.
 
-use super::{Guest, Sandbox, grants};
+use super::sandbox::{Guest, Sandbox, grants};
 use crate::WasmtimeContext;
 use crate::host::guest_faults::check_failed;
 use crate::host::wasi::WasiSpec;
@@ -198,8 +198,8 @@ pub async fn handle(
 }
 
 impl Guest for HttpGuest {
-    fn as_http(&self) -> Option<&HttpGuest> {
-        Some(self)
+    fn as_http(&self) -> Option<&ProxyPre<Host>> {
+        Some(&self.pre)
     }
 
     fn wasi(&self) -> (WasiLevel, WasiSpec) {

@@ -10,8 +10,9 @@
 //! stdout. Every export the plan names is looked up and type-checked when
 //! the guest is prepared, so a mismatch is an error before any sandbox runs.
 
+use super::check;
 use super::init::initialize_once;
-use super::{Guest, Sandbox, check, grants};
+use super::sandbox::{Guest, Sandbox, grants, instantiate_core};
 use crate::WasmtimeContext;
 use crate::host::guest_faults::check_failed;
 use crate::host::wasi::WasiSpec;
@@ -796,7 +797,7 @@ impl Guest for PlanGuest {
     }
 
     fn instantiate(&self, store: &mut Store<Host>) -> Result<Sandbox> {
-        super::instantiate_core(&self.pre, store)
+        instantiate_core(&self.pre, store)
     }
 
     fn initialise(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {

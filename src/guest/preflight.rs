@@ -35,7 +35,7 @@ pub fn check_file(v: &Variant) -> Result<Vec<u8>, Problem> {
         let (message, fix) = super::wasm_file::unreadable(path, file_key);
         return Err(Problem::new("guest", file_key, message, fix));
     }
-    let wasm = super::guest_wasm(g).map_err(|e| {
+    let wasm = super::artifact::guest_wasm(g).map_err(|e| {
         let msg = format!("{e:#}");
         let fix = if msg.contains("neither WebAssembly") || msg.contains("not valid WAT") {
             format!("point [guest] {file_key} at a .wasm or .wat file")
@@ -145,8 +145,8 @@ pub fn check(
         None
     };
     drop(wasm);
-    let engine = super::engine(v)?;
-    match super::prepare(engine, v, artifact) {
+    let engine = super::prepared::engine(v)?;
+    match super::prepared::prepare(engine, v, artifact) {
         Ok(_) => Ok(Ok(shape)),
         Err(e) => {
             if let Some(m) = e.downcast_ref::<ExportMismatch>() {

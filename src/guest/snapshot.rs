@@ -54,8 +54,10 @@ use std::time::Instant;
 use wasmtime::{Engine, Instance, Module, Store};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
+use super::artifact::{PreinitSnapshot, VaryingOutput, ensure_artifact, write_cached};
 use super::loaded::Loaded;
-use super::{Guest, Sandbox};
+use super::prepared::guest_for;
+use super::sandbox::{Guest, Sandbox};
 
 /// The export the plain Python interpreter offers for snapshotting.
 pub const INIT_EXPORT: &str = "wizer.initialize";
@@ -197,7 +199,7 @@ pub struct Ensured {
     pub fresh: bool,
     /// The measured call's outputs that vary between fresh sandboxes, and
     /// whether the snapshot froze them ([`verify`]).
-    pub varying: Vec<super::VaryingOutput>,
+    pub varying: Vec<VaryingOutput>,
 }
 
 /// Returns the cached snapshot (and what building and checking it
@@ -219,8 +221,8 @@ pub fn ensure_snapshot(
         Some(built) => (built, false),
         None => {
             let (snapshot, built) = build(cache_dir, engine, wasm, g)?;
-            super::write_cached(cache_dir, &path, &snapshot)?;
-            super::write_cached(cache_dir, &sidecar, &serde_json::to_vec_pretty(&built)?)?;
+            write_cached(cache_dir, &path, &snapshot)?;
+            write_cached(cache_dir, &sidecar, &serde_json::to_vec_pretty(&built)?)?;
             (built, true)
         }
     };
@@ -229,14 +231,14 @@ pub fn ensure_snapshot(
     let stamp = verified_path(&path, g)?;
     let checked = std::fs::read(&stamp)
         .ok()
-        .and_then(|b| serde_json::from_slice::<Vec<super::VaryingOutput>>(&b).ok());
+        .and_then(|b| serde_json::from_slice::<Vec<VaryingOutput>>(&b).ok());
     let varying = match checked {
         Some(varying) => varying,
         None => {
             let snapshot =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let varying = verify(cache_dir, engine, wasm, &snapshot, g)?;
-            super::write_cached(cache_dir, &stamp, &serde_json::to_vec_pretty(&varying)?)?;
+            write_cached(cache_dir, &stamp, &serde_json::to_vec_pretty(&varying)?)?;
             varying
         }
     };
@@ -316,12 +318,12 @@ pub fn build(
     let (cx, instrumented) = wizer.instrument(wasm).map_err(|e| refused(&e))?;
     let module = load(cache_dir, engine, &instrumented)
         .context("compiling the instrumented guest for the snapshot")?;
-    let guest = super::guest_for(g, Loaded::Module(module.clone()))?;
+    let guest = guest_for(g, Loaded::Module(module.clone()))?;
     let recorder = Recorder::new();
     let (mut store, mut sandbox) = fresh(engine, guest.as_ref(), Some(recorder.clone()))?;
     initialise(g, guest.as_ref(), &mut store, &mut sandbox)?;
     if point == SnapshotPoint::AfterWarmup {
-        let warm = super::guest_for(&warmup_settings(g), Loaded::Module(module.clone()))
+        let warm = guest_for(&warmup_settings(g), Loaded::Module(module.clone()))
             .context("preparing the warm-up workload (snapshot_warmup_*)")?;
         let n = g.snapshot_warmup_calls;
         for i in 1..=n {
@@ -360,7 +362,7 @@ pub fn build(
 /// `wasm` compiled by `engine`, through the artifact cache (the guest and
 /// its snapshot are compiled once, and the runner reuses the artifacts).
 fn load(cache_dir: &Path, engine: &Engine, wasm: &[u8]) -> Result<Module> {
-    let (path, _) = super::ensure_artifact(cache_dir, engine, wasm)?;
+    let (path, _) = ensure_artifact(cache_dir, engine, wasm)?;
     // SAFETY: the artifact was produced by `Engine::precompile_module` of an
     // engine with this one's compatibility hash and written by this crate.
     unsafe { Module::deserialize_file(engine, &path) }
@@ -375,7 +377,7 @@ fn transcript_of(
     module: &Module,
     g: &GuestSettings,
 ) -> Result<std::result::Result<Transcript, wasmtime::Error>> {
-    let guest = super::guest_for(g, Loaded::Module(module.clone()))?;
+    let guest = guest_for(g, Loaded::Module(module.clone()))?;
     let (mut store, mut sandbox) = fresh(engine, guest.as_ref(), None)?;
     if g.snapshot_point() != SnapshotPoint::None {
         initialise(g, guest.as_ref(), &mut store, &mut sandbox)?;
@@ -403,7 +405,7 @@ pub fn verify(
     original: &[u8],
     snapshot: &[u8],
     g: &GuestSettings,
-) -> Result<Vec<super::VaryingOutput>> {
+) -> Result<Vec<VaryingOutput>> {
     let point = g.snapshot_point().name();
     let module = load(cache_dir, engine, original)?;
     let mut reference = Vec::with_capacity(2);
@@ -445,7 +447,7 @@ pub fn verify(
         // A declared output that happened not to vary is listed only when
         // the snapshot's differs (otherwise there is nothing to say).
         if varies || (declared && a != Some(want.as_slice())) {
-            varying.push(super::VaryingOutput {
+            varying.push(VaryingOutput {
                 label: label.clone(),
                 without_snapshot: [excerpt(want), show(value(&reference[1], i))],
                 from_snapshot: [show(a), show(b)],
@@ -841,7 +843,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 pub fn resolve_preinit(
     v: &crate::settings::Variant,
     cache_dir: &Path,
-) -> Result<Option<(crate::settings::Variant, super::PreinitSnapshot, bool)>> {
+) -> Result<Option<(crate::settings::Variant, PreinitSnapshot, bool)>> {
     let point = v.guest.snapshot_point();
     if point == crate::settings::SnapshotPoint::None {
         return Ok(None);
@@ -859,7 +861,7 @@ pub fn resolve_preinit(
             }
             .into());
         };
-        let report = super::PreinitSnapshot {
+        let report = PreinitSnapshot {
             path: v.guest.wasm.clone(),
             wasm_bytes: wasm.len() as u64,
             point: Some("toolchain".into()),
@@ -891,7 +893,7 @@ pub fn resolve_preinit(
         varying,
     } = ensure_snapshot(cache_dir, &engine, &wasm, &v.guest)?;
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let report = super::PreinitSnapshot {
+    let report = PreinitSnapshot {
         path: path.display().to_string(),
         wasm_bytes: bytes.len() as u64,
         point: Some(point.name().to_string()),

@@ -6,7 +6,7 @@
 //! pages starting at `dirty_offset`, optional filler functions (code size) and
 //! an optional funcref table.
 
-use super::{Guest, Sandbox};
+use super::sandbox::{Guest, Sandbox, instantiate_core};
 use crate::WasmtimeContext;
 use crate::host::wasi::WasiSpec;
 use crate::host::{Host, WasiLevel};
@@ -244,7 +244,7 @@ impl Guest for SyntheticGuest {
     }
 
     fn instantiate(&self, store: &mut wasmtime::Store<Host>) -> anyhow::Result<Sandbox> {
-        super::instantiate_core(&self.pre, store)
+        instantiate_core(&self.pre, store)
     }
 
     fn call(

@@ -5,7 +5,7 @@
 //! streamed back), on the variant's engine, pool and store limits.
 
 use crate::guest::Prepared;
-use crate::guest::http::HttpGuest;
+use crate::host::Host;
 use anyhow::{Context, Result, anyhow};
 use hyper::server::conn::http1;
 use std::net::SocketAddr;
@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -108,7 +109,7 @@ async fn handle(
     p: &Arc<Prepared>,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<HyperOutgoingBody>> {
-    let http: &HttpGuest = p
+    let http: &ProxyPre<Host> = p
         .guest
         .as_http()
         .ok_or_else(|| anyhow!("not a wasi:http guest"))?;
@@ -124,7 +125,7 @@ async fn handle(
         .http()
         .new_response_outparam(sender)
         .map_err(|e| anyhow!("{e:#}"))?;
-    let pre = http.proxy_pre().clone();
+    let pre = http.clone();
     let deadline = p.deadline_ticks;
     // The handler runs in its own task: it may go on streaming the body
     // after it set the response.
