@@ -39,12 +39,13 @@
 //! Warmup cycles run first and are not timed; memory is read after warmup
 //! (all threads parked at a barrier) and again after the timed cycles.
 
-pub use super::PhaseLatency;
-use super::{GuestFaults, Histograms, Prepared};
 use crate::background::BackgroundLoad;
+use crate::guest::Prepared;
+use crate::host::guest_faults::GuestFaults;
 use crate::measure::dirty::{self, DirtyRegions};
 use crate::measure::faults::{self, Contention, FaultSample, FaultSites, ThreadUsage};
-use crate::measure::latency::{self, Hist, LatencySummary, TimerFloor};
+pub use crate::measure::latency::PhaseLatency;
+use crate::measure::latency::{self, Hist, Histograms, LatencySummary, TimerFloor};
 use crate::measure::memory::{self, MemorySample};
 use crate::metric::{
     Comparison, Headline, MIN_RELATIVE, count, p50_speedups, p50_spread, phase_headlines, rate,
@@ -163,8 +164,8 @@ impl ThreadHists {
 /// Runs the churn scenario in this process.
 pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, Histograms)> {
     let timer_floor = latency::timer_floor(100_000);
-    let engine = super::engine(variant)?;
-    let prepared = super::prepare(engine, variant, artifact)?;
+    let engine = crate::guest::engine(variant)?;
+    let prepared = crate::guest::prepare(engine, variant, artifact)?;
     let s = &variant.scenario;
     let threads = s.threads.max(1);
 
@@ -551,8 +552,8 @@ pub fn warnings(c: &ChurnResult) -> Vec<String> {
 
 /// Churn throughput, faults and memory drift, one row per variant.
 fn throughput_table(
-    rows: &[super::Row<'_, ChurnResult>],
-    ctx: &super::ReportContext<'_>,
+    rows: &[super::interface::Row<'_, ChurnResult>],
+    ctx: &super::interface::ReportContext<'_>,
 ) -> String {
     use crate::units::kib_signed;
     use std::fmt::Write as _;
@@ -582,7 +583,7 @@ fn throughput_table(
 
 /// The measuring threads' faults, context switches and storage reads over
 /// the timed cycles, and where traced major faults landed.
-fn contention_table(rows: &[super::Row<'_, ChurnResult>]) -> String {
+fn contention_table(rows: &[super::interface::Row<'_, ChurnResult>]) -> String {
     use crate::units::mib;
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -634,7 +635,7 @@ fn contention_table(rows: &[super::Row<'_, ChurnResult>]) -> String {
 
 /// The dirty page regions a request leaves for the slot's reset, and what
 /// the variant's wasmtime does with them; empty when no variant scanned.
-fn dirty_table(rows: &[super::Row<'_, ChurnResult>]) -> String {
+fn dirty_table(rows: &[super::interface::Row<'_, ChurnResult>]) -> String {
     use crate::units::mib;
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -684,7 +685,10 @@ fn dirty_table(rows: &[super::Row<'_, ChurnResult>]) -> String {
 }
 
 /// Latency percentiles, one row per variant and phase.
-fn latency_table(rows: &[super::Row<'_, ChurnResult>], ctx: &super::ReportContext<'_>) -> String {
+fn latency_table(
+    rows: &[super::interface::Row<'_, ChurnResult>],
+    ctx: &super::interface::ReportContext<'_>,
+) -> String {
     use crate::units::duration;
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -717,7 +721,7 @@ fn latency_table(rows: &[super::Row<'_, ChurnResult>], ctx: &super::ReportContex
 }
 
 /// The clock's own cost across the variants' processes.
-fn timer_floor_line(rows: &[super::Row<'_, ChurnResult>]) -> Option<String> {
+fn timer_floor_line(rows: &[super::interface::Row<'_, ChurnResult>]) -> Option<String> {
     let floors: Vec<_> = rows.iter().map(|r| r.result.timer_floor).collect();
     let lo = floors.iter().map(|f| f.p50_ns).min()?;
     let hi = floors.iter().map(|f| f.p50_ns).max()?;
@@ -734,7 +738,7 @@ fn timer_floor_line(rows: &[super::Row<'_, ChurnResult>]) -> Option<String> {
 }
 
 /// Where the full histograms of each variant were saved, with their phases.
-fn histogram_files(rows: &[super::Row<'_, ChurnResult>]) -> String {
+fn histogram_files(rows: &[super::interface::Row<'_, ChurnResult>]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for row in rows {
@@ -765,7 +769,7 @@ fn histogram_files(rows: &[super::Row<'_, ChurnResult>]) -> String {
 /// The churn scenario: instantiate -> call -> drop, again and again.
 pub struct Churn;
 
-impl super::Scenario for Churn {
+impl super::interface::Scenario for Churn {
     type Result = ChurnResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Churn;
 
@@ -784,7 +788,7 @@ impl super::Scenario for Churn {
 
     /// `iterations` and `threads` within bounds.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
-        super::check_iterations_and_threads(&v.scenario)
+        super::interface::check_iterations_and_threads(&v.scenario)
     }
 
     fn run(v: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, Option<Histograms>)> {
@@ -843,7 +847,7 @@ impl super::Scenario for Churn {
     }
 
     /// Sandboxes per second, or the instantiate p99 (negated: higher is better).
-    fn score(t: &TuneSettings, c: &ChurnResult) -> Result<super::Score, String> {
+    fn score(t: &TuneSettings, c: &ChurnResult) -> Result<super::interface::Score, String> {
         let inst = c
             .phases
             .iter()
@@ -854,7 +858,7 @@ impl super::Scenario for Churn {
             Objective::SandboxesPerSecond => c.cycles_per_sec,
             _ => -(inst.p99_ns as f64),
         };
-        Ok(super::Score {
+        Ok(super::interface::Score {
             value,
             rate: c.cycles_per_sec,
             latency: inst,
@@ -865,7 +869,10 @@ impl super::Scenario for Churn {
     /// Throughput, latency per phase, what a request leaves for the reset,
     /// the measuring threads' faults and waits, the timer floor and where
     /// the histograms are.
-    fn report(rows: &[super::Row<'_, ChurnResult>], ctx: &super::ReportContext<'_>) -> String {
+    fn report(
+        rows: &[super::interface::Row<'_, ChurnResult>],
+        ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         let mut out = format!(
             "## Churn: throughput, faults, memory drift\n\nBaseline: `{}`. Ratios above 1 are better than the baseline.\n\n",
             ctx.baseline
@@ -927,7 +934,10 @@ impl super::Scenario for Churn {
     }
 
     /// The throughput table.
-    fn summary(rows: &[super::Row<'_, ChurnResult>], ctx: &super::ReportContext<'_>) -> String {
+    fn summary(
+        rows: &[super::interface::Row<'_, ChurnResult>],
+        ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         throughput_table(rows, ctx)
     }
 }

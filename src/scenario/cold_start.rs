@@ -24,8 +24,8 @@
 //! one request (its engine, the loaded guest, one sandbox, and the process's
 //! one-time costs such as library pages first touched).
 
-use super::{GuestFaults, Histograms, PhaseLatency};
-use crate::measure::latency::{self, Hist, LatencySummary};
+use crate::host::guest_faults::GuestFaults;
+use crate::measure::latency::{self, Hist, Histograms, LatencySummary, PhaseLatency};
 use crate::measure::memory::{self, MemorySample};
 use crate::metric::{
     Better, Comparison, Headline, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit, p50_speedups,
@@ -95,9 +95,9 @@ fn repetition(
         None => None,
     };
     let t0 = Instant::now();
-    let engine = super::engine(v)?;
+    let engine = crate::guest::engine(v)?;
     let t1 = Instant::now();
-    let p = super::prepare(engine, v, artifact)?;
+    let p = crate::guest::prepare(engine, v, artifact)?;
     let t2 = Instant::now();
     let mut store = p.new_store();
     let mut sandbox = p
@@ -190,7 +190,7 @@ fn phase<'a>(r: &'a ColdStartResult, name: &str) -> Option<&'a PhaseLatency> {
 /// The cold-start scenario: a new host's first request, phase by phase.
 pub struct ColdStart;
 
-impl super::Scenario for ColdStart {
+impl super::interface::Scenario for ColdStart {
     type Result = ColdStartResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::ColdStart;
 
@@ -267,7 +267,10 @@ impl super::Scenario for ColdStart {
         )]
     }
 
-    fn report(rows: &[super::Row<'_, ColdStartResult>], ctx: &super::ReportContext<'_>) -> String {
+    fn report(
+        rows: &[super::interface::Row<'_, ColdStartResult>],
+        ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         use crate::units::{duration, mib};
         let mut out = String::from("\n## Cold start: a new host's first request\n\n");
         out.push_str(

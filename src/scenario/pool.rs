@@ -12,10 +12,9 @@
 //! latency counts from the request's *scheduled* time, so a request that had
 //! to queue behind a slow one is charged for it (no coordinated omission).
 
-use super::{Histograms, PhaseLatency, Prepared};
-use crate::guest::Sandbox;
+use crate::guest::{Prepared, Sandbox};
 use crate::host::Host;
-use crate::measure::latency::{self, Hist};
+use crate::measure::latency::{self, Hist, Histograms, PhaseLatency};
 use crate::measure::memory::{self, MemorySample};
 use crate::metric::{Headline, MIN_RELATIVE, p50_spread, phase_headlines, rate};
 use crate::settings::{PoolRecycle, ScenarioSettings, Variant};
@@ -118,8 +117,8 @@ const POOL_SPIN: Duration = Duration::from_micros(200);
 
 /// Runs the pool scenario in this process.
 pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(PoolResult, Histograms)> {
-    let engine = super::engine(variant)?;
-    let prepared = super::prepare(engine, variant, artifact)?;
+    let engine = crate::guest::engine(variant)?;
+    let prepared = crate::guest::prepare(engine, variant, artifact)?;
     let s = &variant.scenario;
     let threads = s.threads.max(1) as usize;
     let timeout = Duration::from_millis(s.acquire_timeout_ms);
@@ -339,8 +338,8 @@ where
 }
 
 /// Per-request instantiation vs a prewarmed pool, one row per variant.
-fn pool_table(rows: &[super::Row<'_, PoolResult>]) -> String {
-    use super::{p50_p99, p999_max, phase_summary as phase};
+fn pool_table(rows: &[super::interface::Row<'_, PoolResult>]) -> String {
+    use super::interface::{p50_p99, p999_max, phase_summary as phase};
     use crate::units::{duration, mib};
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -385,7 +384,7 @@ fn pool_table(rows: &[super::Row<'_, PoolResult>]) -> String {
 /// The pool scenario: per-request instantiation vs a prewarmed sandbox pool.
 pub struct Pool;
 
-impl super::Scenario for Pool {
+impl super::interface::Scenario for Pool {
     type Result = PoolResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Pool;
 
@@ -403,7 +402,7 @@ impl super::Scenario for Pool {
     /// within bounds; a guest that can be reused when `pool_recycle = "reuse"`.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
         use crate::settings::Problem;
-        super::check_iterations_and_threads(&v.scenario)?;
+        super::interface::check_iterations_and_threads(&v.scenario)?;
         let s = &v.scenario;
         let p = |key: &'static str, message: String, fix: String| {
             Err(Problem {
@@ -469,7 +468,7 @@ impl super::Scenario for Pool {
             );
         }
         if s.pool_recycle == crate::settings::PoolRecycle::Reuse {
-            super::reusable_guest(
+            super::interface::reusable_guest(
                 v,
                 "pool_recycle",
                 "pool_recycle = \"reuse\" serves many requests from one sandbox",
@@ -527,7 +526,10 @@ impl super::Scenario for Pool {
     }
 
     /// The pool table and where the histograms are.
-    fn report(rows: &[super::Row<'_, PoolResult>], _ctx: &super::ReportContext<'_>) -> String {
+    fn report(
+        rows: &[super::interface::Row<'_, PoolResult>],
+        _ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         let mut out = String::from(
             "\n## Pool: per-request instantiation vs a prewarmed sandbox pool\n\n\
              inline ready = instantiate + the guest's first call on the request's thread; \
@@ -535,12 +537,15 @@ impl super::Scenario for Pool {
              In an open loop (a fixed rate) every latency counts from the request's scheduled time.\n\n",
         );
         out.push_str(&pool_table(rows));
-        out.push_str(&super::histogram_folders::<Self>(rows));
+        out.push_str(&super::interface::histogram_folders::<Self>(rows));
         out
     }
 
     /// The pool table.
-    fn summary(rows: &[super::Row<'_, PoolResult>], _ctx: &super::ReportContext<'_>) -> String {
+    fn summary(
+        rows: &[super::interface::Row<'_, PoolResult>],
+        _ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         pool_table(rows)
     }
 }

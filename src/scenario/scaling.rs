@@ -5,7 +5,7 @@
 //! (the base for per-instance figures), and after each step of `counts`.
 //! Per-instance cost = (reading after N - reading after module load) / N.
 
-use super::Prepared;
+use crate::guest::Prepared;
 use crate::guest::Sandbox;
 use crate::host::Host;
 use crate::measure::memory::{self, MemorySample, PerInstance};
@@ -51,9 +51,9 @@ pub struct ScalingResult {
 /// Runs the scaling scenario in this process.
 pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> {
     let process_start = memory::sample()?;
-    let engine = super::engine(variant)?;
+    let engine = crate::guest::engine(variant)?;
     let after_engine = memory::sample()?;
-    let prepared = super::prepare(engine, variant, artifact)?;
+    let prepared = crate::guest::prepare(engine, variant, artifact)?;
     let after_module = memory::sample()?;
 
     let max = variant.scenario.counts.last().copied().unwrap_or(0) as usize;
@@ -67,12 +67,16 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<ScalingResult> 
         while live.len() < count as usize {
             let own = match variant.guest.sharing {
                 Sharing::Shared => None,
-                Sharing::ModulePerSandbox => {
-                    Some(super::prepare(prepared.engine.clone(), variant, artifact)?)
-                }
-                Sharing::EnginePerSandbox => {
-                    Some(super::prepare(super::engine(variant)?, variant, artifact)?)
-                }
+                Sharing::ModulePerSandbox => Some(crate::guest::prepare(
+                    prepared.engine.clone(),
+                    variant,
+                    artifact,
+                )?),
+                Sharing::EnginePerSandbox => Some(crate::guest::prepare(
+                    crate::guest::engine(variant)?,
+                    variant,
+                    artifact,
+                )?),
             };
             let (store, instance, i, c) =
                 instantiate_and_call(own.as_ref().unwrap_or(&prepared), !variant.scenario.idle)
@@ -144,7 +148,7 @@ plan's `init` calls) unless it starts from a snapshot. For percentiles, run \
 the churn scenario.";
 
 /// The side-by-side table of per-instance memory, grouped by live-instance count.
-fn memory_table(rows: &[super::Row<'_, ScalingResult>]) -> String {
+fn memory_table(rows: &[super::interface::Row<'_, ScalingResult>]) -> String {
     use crate::units::{duration, gib, mib};
     use std::fmt::Write as _;
     let mut counts: Vec<u32> = rows
@@ -186,7 +190,7 @@ fn memory_table(rows: &[super::Row<'_, ScalingResult>]) -> String {
 }
 
 /// Fixed (shared) costs per variant: engine and module before any instance.
-fn fixed_cost_table(rows: &[super::Row<'_, ScalingResult>]) -> String {
+fn fixed_cost_table(rows: &[super::interface::Row<'_, ScalingResult>]) -> String {
     use crate::units::{duration, gib, mib};
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -210,7 +214,7 @@ fn fixed_cost_table(rows: &[super::Row<'_, ScalingResult>]) -> String {
 }
 
 /// Least-squares fit of total Pss against live instances, per variant.
-fn fit_table(rows: &[super::Row<'_, ScalingResult>]) -> String {
+fn fit_table(rows: &[super::interface::Row<'_, ScalingResult>]) -> String {
     use crate::units::mib;
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -241,7 +245,7 @@ fn fit_table(rows: &[super::Row<'_, ScalingResult>]) -> String {
 /// The scaling scenario: N live instances held at once, memory read at each N.
 pub struct Scaling;
 
-impl super::Scenario for Scaling {
+impl super::interface::Scenario for Scaling {
     type Result = ScalingResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Scaling;
 
@@ -293,7 +297,7 @@ impl super::Scenario for Scaling {
     fn run(
         v: &Variant,
         artifact: Option<&Path>,
-    ) -> Result<(ScalingResult, Option<super::Histograms>)> {
+    ) -> Result<(ScalingResult, Option<crate::measure::latency::Histograms>)> {
         Ok((run(v, artifact)?, None))
     }
 
@@ -342,10 +346,10 @@ impl super::Scenario for Scaling {
         }
     }
 
-    fn memory_steps(s: &ScalingResult) -> Vec<super::MemoryStep<'_>> {
+    fn memory_steps(s: &ScalingResult) -> Vec<super::interface::MemoryStep<'_>> {
         s.steps
             .iter()
-            .map(|st| super::MemoryStep {
+            .map(|st| super::interface::MemoryStep {
                 live_instances: st.live_instances,
                 total: &st.memory,
                 per_instance: &st.per_instance,
@@ -353,16 +357,19 @@ impl super::Scenario for Scaling {
             .collect()
     }
 
-    fn memory_cost(s: &ScalingResult) -> Option<super::MemoryCost> {
+    fn memory_cost(s: &ScalingResult) -> Option<super::interface::MemoryCost> {
         let step = s.steps.last()?;
-        Some(super::MemoryCost {
+        Some(super::interface::MemoryCost {
             fixed_pss_bytes: s.after_module.pss_bytes as f64,
             per_instance_pss_bytes: step.per_instance.pss_bytes,
         })
     }
 
     /// Per-instance memory at every N, the fixed costs and the linear fit.
-    fn report(rows: &[super::Row<'_, ScalingResult>], _ctx: &super::ReportContext<'_>) -> String {
+    fn report(
+        rows: &[super::interface::Row<'_, ScalingResult>],
+        _ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         let mut out = String::from("## Per-instance memory\n\n");
         out.push_str(&memory_table(rows));
         out.push_str(&format!("\n{READING_GUIDE}\n\n{SCALING_LATENCY}\n\n"));
@@ -378,7 +385,10 @@ impl super::Scenario for Scaling {
     }
 
     /// The per-instance table.
-    fn summary(rows: &[super::Row<'_, ScalingResult>], _ctx: &super::ReportContext<'_>) -> String {
+    fn summary(
+        rows: &[super::interface::Row<'_, ScalingResult>],
+        _ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         memory_table(rows)
     }
 }

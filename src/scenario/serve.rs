@@ -15,9 +15,9 @@
 //! Per variant: requests/s, request latency percentiles (HDR, saved like
 //! churn's), errors by kind, and those server figures.
 
-use super::{Histograms, PhaseLatency};
 use crate::guest::http::RequestSpec;
 use crate::http_bench::{external, load, process, tools, wrk};
+use crate::measure::latency::{Histograms, PhaseLatency};
 use crate::measure::memory::{self, MemorySample};
 use crate::metric::{
     Better, Comparison, Headline, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit, count, p50_speedups,
@@ -393,8 +393,11 @@ impl LoadFigures {
 }
 
 /// Requests/s, latency, errors and server memory, one row per variant.
-fn serve_table(rows: &[super::Row<'_, ServeResult>], ctx: &super::ReportContext<'_>) -> String {
-    use super::phase_summary;
+fn serve_table(
+    rows: &[super::interface::Row<'_, ServeResult>],
+    ctx: &super::interface::ReportContext<'_>,
+) -> String {
+    use super::interface::phase_summary;
     use crate::units::{duration, gib, mib};
     let mut out = String::from(
         "| variant | server | load | requests/s | requests/s vs baseline | request p50 / p99 / p99.9 | service p50 / p99 | errors | server Pss (after / peak) | server Pss vs baseline (baseline / this) | VmRSS peak | VmSize | minor faults / request | server CPU / request | server start |\n\
@@ -469,7 +472,7 @@ fn serve_table(rows: &[super::Row<'_, ServeResult>], ctx: &super::ReportContext<
 /// a process of its own.
 pub struct Serve;
 
-impl super::Scenario for Serve {
+impl super::interface::Scenario for Serve {
     type Result = ServeResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Serve;
 
@@ -480,8 +483,8 @@ impl super::Scenario for Serve {
 
     /// A dozen requests of pooling-lab's load, one second of wrk's.
     fn replay_cut(s: &mut crate::settings::ScenarioSettings) {
-        s.iterations = s.iterations.min(super::REPLAY_CALLS);
-        s.warmup = s.warmup.min(super::REPLAY_WARMUP);
+        s.iterations = s.iterations.min(super::interface::REPLAY_CALLS);
+        s.warmup = s.warmup.min(super::interface::REPLAY_WARMUP);
         s.load_duration_s = 1;
     }
 
@@ -489,7 +492,7 @@ impl super::Scenario for Serve {
     /// with connections, server threads, rate and load generator within bounds.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
         use crate::settings::{GuestKind, Problem};
-        super::check_iterations_and_threads(&v.scenario)?;
+        super::interface::check_iterations_and_threads(&v.scenario)?;
         let s = &v.scenario;
         if !matches!(
             v.guest.kind,
@@ -664,7 +667,7 @@ impl super::Scenario for Serve {
     }
 
     /// Requests per second, with the request p99 at or under the target.
-    fn score(t: &TuneSettings, s: &ServeResult) -> Result<super::Score, String> {
+    fn score(t: &TuneSettings, s: &ServeResult) -> Result<super::interface::Score, String> {
         let req = s
             .phases
             .iter()
@@ -685,7 +688,7 @@ impl super::Scenario for Serve {
                 crate::units::duration(target as f64)
             ));
         }
-        Ok(super::Score {
+        Ok(super::interface::Score {
             value: s.requests_per_sec,
             rate: s.requests_per_sec,
             latency: req,
@@ -694,7 +697,10 @@ impl super::Scenario for Serve {
     }
 
     /// The serve table and each variant's server and load commands.
-    fn report(rows: &[super::Row<'_, ServeResult>], ctx: &super::ReportContext<'_>) -> String {
+    fn report(
+        rows: &[super::interface::Row<'_, ServeResult>],
+        ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         let mut out = format!(
             "\n## Serve: a wasi:http component under HTTP load\n\n\
              request = from each request's scheduled send time to its answer (open loop: \

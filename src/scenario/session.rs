@@ -7,8 +7,8 @@
 //! * **fresh**: K times instantiate -> call -> drop. Per-execution latency
 //!   includes instantiation and teardown: the price of a clean slate.
 
-use super::{Histograms, PhaseLatency};
 use crate::measure::latency;
+use crate::measure::latency::{Histograms, PhaseLatency};
 use crate::measure::memory::{self, MemorySample};
 use crate::metric::{Comparison, Headline, p50_speedups, phase_headlines};
 use crate::settings::Variant;
@@ -53,8 +53,8 @@ pub struct SessionResult {
 
 /// Runs the session scenario in this process.
 pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult, Histograms)> {
-    let engine = super::engine(variant)?;
-    let p = super::prepare(engine, variant, artifact)?;
+    let engine = crate::guest::engine(variant)?;
+    let p = crate::guest::prepare(engine, variant, artifact)?;
     let k = variant.scenario.iterations;
     let started = SystemTime::now();
     let wall = Instant::now();
@@ -143,8 +143,11 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(SessionResult,
 }
 
 /// One sandbox for K executions vs K fresh ones, one row per variant.
-fn session_table(rows: &[super::Row<'_, SessionResult>], ctx: &super::ReportContext<'_>) -> String {
-    use super::{p50_p99, phase_summary as phase};
+fn session_table(
+    rows: &[super::interface::Row<'_, SessionResult>],
+    ctx: &super::interface::ReportContext<'_>,
+) -> String {
+    use super::interface::{p50_p99, phase_summary as phase};
     use std::fmt::Write as _;
     let mut out = String::new();
     out.push_str("| variant | executions | session exec p50 / p99 | session exec p50 vs baseline | fresh exec p50 / p99 | fresh exec p50 vs baseline | fresh / session (p50) | faults / exec: session | faults / exec: fresh | session Pss growth / exec (2nd half) |\n");
@@ -172,7 +175,7 @@ fn session_table(rows: &[super::Row<'_, SessionResult>], ctx: &super::ReportCont
 /// The session scenario: one sandbox for many executions vs a fresh one each.
 pub struct Session;
 
-impl super::Scenario for Session {
+impl super::interface::Scenario for Session {
     type Result = SessionResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Session;
 
@@ -183,8 +186,8 @@ impl super::Scenario for Session {
 
     /// `iterations` and `threads` within bounds; a guest that can be reused.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
-        super::check_iterations_and_threads(&v.scenario)?;
-        super::reusable_guest(v, "kind", "session runs many calls in one sandbox")
+        super::interface::check_iterations_and_threads(&v.scenario)?;
+        super::interface::reusable_guest(v, "kind", "session runs many calls in one sandbox")
     }
 
     fn run(v: &Variant, artifact: Option<&Path>) -> Result<(SessionResult, Option<Histograms>)> {
@@ -223,19 +226,25 @@ impl super::Scenario for Session {
     }
 
     /// The session table and where the histograms are.
-    fn report(rows: &[super::Row<'_, SessionResult>], ctx: &super::ReportContext<'_>) -> String {
+    fn report(
+        rows: &[super::interface::Row<'_, SessionResult>],
+        ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         let mut out = String::from(
             "\n## Session: one sandbox for many executions vs a fresh sandbox each\n\n\
              session exec = one call in a sandbox that has already run; fresh exec = \
              instantiate + call + drop.\n\n",
         );
         out.push_str(&session_table(rows, ctx));
-        out.push_str(&super::histogram_folders::<Self>(rows));
+        out.push_str(&super::interface::histogram_folders::<Self>(rows));
         out
     }
 
     /// The session table.
-    fn summary(rows: &[super::Row<'_, SessionResult>], ctx: &super::ReportContext<'_>) -> String {
+    fn summary(
+        rows: &[super::interface::Row<'_, SessionResult>],
+        ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         session_table(rows, ctx)
     }
 }

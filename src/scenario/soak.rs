@@ -6,7 +6,7 @@
 //! sandbox). A slope above `soak_max_growth_per_1000` fails the variant, with
 //! the figures kept in the result.
 
-use super::GuestFaults;
+use crate::host::guest_faults::GuestFaults;
 use crate::measure::fit::linear_fit;
 use crate::measure::memory;
 use crate::metric::{Better, Headline, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit};
@@ -55,8 +55,8 @@ pub struct SoakResult {
 
 /// Runs the soak scenario in this process.
 pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<SoakResult> {
-    let engine = super::engine(variant)?;
-    let p = super::prepare(engine, variant, artifact)?;
+    let engine = crate::guest::engine(variant)?;
+    let p = crate::guest::prepare(engine, variant, artifact)?;
     let s = &variant.scenario;
     let mut faults = GuestFaults::default();
     let mut session = match s.soak_mode {
@@ -137,7 +137,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<SoakResult> {
 }
 
 /// Fitted Pss growth per 1,000 cycles against the bound, one row per variant.
-fn soak_table(rows: &[super::Row<'_, SoakResult>]) -> String {
+fn soak_table(rows: &[super::interface::Row<'_, SoakResult>]) -> String {
     use crate::units::kib_signed;
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -169,7 +169,7 @@ fn soak_table(rows: &[super::Row<'_, SoakResult>]) -> String {
 /// The soak scenario: many cycles in one process, Pss sampled, its growth fitted.
 pub struct Soak;
 
-impl super::Scenario for Soak {
+impl super::interface::Scenario for Soak {
     type Result = SoakResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Soak;
 
@@ -182,8 +182,8 @@ impl super::Scenario for Soak {
     /// and no leak bound: a slope over a few dozen cycles is the allocator's
     /// first growth, not a leak (the replay checks that the soak runs).
     fn replay_cut(s: &mut crate::settings::ScenarioSettings) {
-        s.iterations = s.iterations.min(3 * super::REPLAY_CALLS);
-        s.warmup = s.warmup.min(super::REPLAY_WARMUP);
+        s.iterations = s.iterations.min(3 * super::interface::REPLAY_CALLS);
+        s.warmup = s.warmup.min(super::interface::REPLAY_WARMUP);
         s.soak_sample_every = s.soak_sample_every.min(s.iterations / 3).max(1);
         s.soak_max_growth_per_1000 = crate::settings::ByteSize(0);
     }
@@ -192,7 +192,7 @@ impl super::Scenario for Soak {
     /// guest that can be reused when `soak_mode = "reuse"`.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
         use crate::settings::Problem;
-        super::check_iterations_and_threads(&v.scenario)?;
+        super::interface::check_iterations_and_threads(&v.scenario)?;
         let s = &v.scenario;
         if s.soak_sample_every == 0 || s.soak_sample_every > s.iterations / 2 {
             return Err(Problem {
@@ -206,7 +206,7 @@ impl super::Scenario for Soak {
             });
         }
         if s.soak_mode == crate::settings::SoakMode::Reuse {
-            super::reusable_guest(
+            super::interface::reusable_guest(
                 v,
                 "soak_mode",
                 "soak_mode = \"reuse\" runs every call in one sandbox",
@@ -218,7 +218,7 @@ impl super::Scenario for Soak {
     fn run(
         v: &Variant,
         artifact: Option<&Path>,
-    ) -> Result<(SoakResult, Option<super::Histograms>)> {
+    ) -> Result<(SoakResult, Option<crate::measure::latency::Histograms>)> {
         Ok((run(v, artifact)?, None))
     }
 
@@ -240,7 +240,7 @@ impl super::Scenario for Soak {
         Some(k.pss_slope_per_1000_bytes)
     }
 
-    fn calls(k: &SoakResult) -> Option<(&super::GuestFaults, u64)> {
+    fn calls(k: &SoakResult) -> Option<(&GuestFaults, u64)> {
         Some((&k.faults, k.cycles))
     }
 
@@ -258,7 +258,10 @@ impl super::Scenario for Soak {
     }
 
     /// The memory growth table.
-    fn report(rows: &[super::Row<'_, SoakResult>], _ctx: &super::ReportContext<'_>) -> String {
+    fn report(
+        rows: &[super::interface::Row<'_, SoakResult>],
+        _ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         let mut out = String::from(
             "\n## Soak: memory growth\n\nLeast-squares slope of Pss over the samples; R² near 0 means no trend (noise), near 1 a steady growth.\n\n",
         );
@@ -267,7 +270,10 @@ impl super::Scenario for Soak {
     }
 
     /// The memory growth table.
-    fn summary(rows: &[super::Row<'_, SoakResult>], _ctx: &super::ReportContext<'_>) -> String {
+    fn summary(
+        rows: &[super::interface::Row<'_, SoakResult>],
+        _ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         soak_table(rows)
     }
 }

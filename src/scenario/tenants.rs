@@ -59,16 +59,17 @@
 //! operations. Memory is sampled every `sample_every` requests, outside
 //! every timed region.
 
-use super::{GuestFaults, Histograms, PhaseLatency};
 use crate::guest::synthetic::{self, splitmix64};
 use crate::guest::synthetic_component::WASM_PAGE;
 use crate::guest::{Guest, Sandbox, artifact};
+use crate::host::guest_faults::GuestFaults;
 use crate::host::ticker::EpochTicker;
 use crate::host::wasi::WasiSpec;
 use crate::host::{Host, StoreSpec, WasiLevel};
 use crate::measure::faults::ThreadUsage;
 use crate::measure::fit::linear_fit;
 use crate::measure::latency::{self, Hist, LatencySummary};
+use crate::measure::latency::{Histograms, PhaseLatency};
 use crate::measure::mappings;
 use crate::measure::memory::{self, MemorySample};
 use crate::metric::{Better, Headline, MIN_PROCESS_BYTES, MIN_RELATIVE, Unit, phase_headlines};
@@ -562,7 +563,7 @@ pub fn precompile(v: &Variant, cache_dir: &Path) -> Result<usize> {
     if v.guest.load == Load::Compile {
         return Ok(0);
     }
-    let engine = super::engine(v)?;
+    let engine = crate::guest::engine(v)?;
     let source = TenantSource::new(&v.guest, v.scenario.tenant_image_min.0)?;
     let mut compiled = 0;
     for seed in tenant_seeds(v) {
@@ -941,7 +942,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(TenantsResult,
     let s = &variant.scenario;
     let g = &variant.guest;
     let trace = read_trace(s)?;
-    let engine = super::engine(variant)?;
+    let engine = crate::guest::engine(variant)?;
     let ticker = if s.call_deadline_ms > 0 {
         Some(EpochTicker::start(&engine)?)
     } else {
@@ -1267,8 +1268,8 @@ pub fn phase<'a>(r: &'a TenantsResult, name: &str) -> Option<&'a LatencySummary>
 
 /// Affine hit rate and the instantiate latency split by affinity, one row
 /// per variant.
-fn tenants_table(rows: &[super::Row<'_, TenantsResult>]) -> String {
-    use super::{p50_p99, phase_summary as phase};
+fn tenants_table(rows: &[super::interface::Row<'_, TenantsResult>]) -> String {
+    use super::interface::{p50_p99, phase_summary as phase};
     use std::fmt::Write as _;
     let mut out = String::new();
     out.push_str("| variant | tenants | live | mix | requests | affine hit rate | affine / non-affine / cold | instantiate p50 / p99 | affine p50 / p99 | non-affine p50 / p99 | faults / req: affine | faults / req: non-affine | distinct slots | requests/s |\n");
@@ -1307,7 +1308,7 @@ fn tenants_table(rows: &[super::Row<'_, TenantsResult>]) -> String {
 
 /// Memory over the run against the bound the settings imply, and what
 /// dropping tenants returned, one row per variant.
-fn memory_table(rows: &[super::Row<'_, TenantsResult>]) -> String {
+fn memory_table(rows: &[super::interface::Row<'_, TenantsResult>]) -> String {
     use crate::units::{kib_signed, mib};
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -1370,7 +1371,7 @@ pub struct Tenants;
 /// Most tenants a tenants variant may have (each is a compiled module).
 pub const MAX_TENANTS: u32 = 100_000;
 
-impl super::Scenario for Tenants {
+impl super::interface::Scenario for Tenants {
     type Result = TenantsResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Tenants;
 
@@ -1382,9 +1383,10 @@ impl super::Scenario for Tenants {
     /// Enough requests to reach every tenant once, sampled three times,
     /// with a replacement inside the run when the config churns tenants.
     fn replay_cut(s: &mut crate::settings::ScenarioSettings) {
-        let requests = (u64::from(s.tenants) + u64::from(s.live)).max(super::REPLAY_CALLS);
+        let requests =
+            (u64::from(s.tenants) + u64::from(s.live)).max(super::interface::REPLAY_CALLS);
         s.iterations = s.iterations.min(requests);
-        s.warmup = s.warmup.min(super::REPLAY_WARMUP);
+        s.warmup = s.warmup.min(super::interface::REPLAY_WARMUP);
         s.sample_every = s.sample_every.min(s.iterations / 3).max(1);
         if s.tenant_churn_every > 0 {
             s.tenant_churn_every = s.tenant_churn_every.min(s.iterations / 2).max(1);
@@ -1397,7 +1399,7 @@ impl super::Scenario for Tenants {
     /// within the run.
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
         use crate::settings::{GuestKind, MAX_THREADS, Problem};
-        super::check_iterations_and_threads(&v.scenario)?;
+        super::interface::check_iterations_and_threads(&v.scenario)?;
         let s = &v.scenario;
         let p = |key: &'static str, message: String, fix: String| {
             Err(Problem {
@@ -1563,7 +1565,7 @@ impl super::Scenario for Tenants {
 
     /// The instantiate p99 (negated: higher is better), with the run's peak
     /// Pss within the memory budget.
-    fn score(t: &TuneSettings, r: &TenantsResult) -> Result<super::Score, String> {
+    fn score(t: &TuneSettings, r: &TenantsResult) -> Result<super::interface::Score, String> {
         let inst = *phase(r, "instantiate").ok_or("no instantiate latency")?;
         let budget = t.memory_budget.0;
         if budget > 0 && r.peak_pss_bytes > budget {
@@ -1573,7 +1575,7 @@ impl super::Scenario for Tenants {
                 crate::units::mib(budget as f64)
             ));
         }
-        Ok(super::Score {
+        Ok(super::interface::Score {
             value: -(inst.p99_ns as f64),
             rate: r.requests_per_sec,
             latency: inst,
@@ -1583,7 +1585,10 @@ impl super::Scenario for Tenants {
 
     /// Affinity and latency, memory against the implied bound, and where
     /// the histograms are.
-    fn report(rows: &[super::Row<'_, TenantsResult>], _ctx: &super::ReportContext<'_>) -> String {
+    fn report(
+        rows: &[super::interface::Row<'_, TenantsResult>],
+        _ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         let mut out = String::from(
             "\n## Tenants: many modules through one pool\n\n\
              Each request drops the oldest live sandbox, instantiates one for its tenant and calls it. \
@@ -1612,12 +1617,15 @@ impl super::Scenario for Tenants {
              which move by steps at each replacement) is under 1 MiB or 5% of its level.\n\n",
         );
         out.push_str(&memory_table(rows));
-        out.push_str(&super::histogram_folders::<Self>(rows));
+        out.push_str(&super::interface::histogram_folders::<Self>(rows));
         out
     }
 
     /// Affinity and latency, then memory against the implied bound.
-    fn summary(rows: &[super::Row<'_, TenantsResult>], _ctx: &super::ReportContext<'_>) -> String {
+    fn summary(
+        rows: &[super::interface::Row<'_, TenantsResult>],
+        _ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
         format!("{}\n{}", tenants_table(rows), memory_table(rows))
     }
 }
