@@ -36,7 +36,7 @@ warmup = 5
 name = "pooled"
 [variant.scenario]
 threads = 2
-iterations = 150
+iterations = 600
 
 [[variant]]
 name = "on-demand-copy"
@@ -83,16 +83,21 @@ memory_init_cow = false
                 "{hgrm}"
             );
         }
-        // The cycle contains its phases.
-        let p50 = |name: &str| {
-            c.phases
-                .iter()
-                .find(|p| p.phase == name)
-                .unwrap()
-                .summary
-                .p50_ns
+        // The cycle is its three phases: each cycle's four clock reads
+        // split it into instantiate, call and drop, so the cycles' mean is
+        // the sum of the phases' means (the instantiate phase alone is 4%
+        // of a pooled cycle, call 55%, drop 40%; for the copying baseline
+        // 94%, 0.2%, 6%: leaving any out, or timing it over another span,
+        // shows).
+        let mean = |name: &str| {
+            let p = c.phases.iter().find(|p| p.phase == name).unwrap();
+            (p.phase.as_str(), p.summary.mean_ns)
         };
-        assert!(p50("cycle") >= p50("instantiate"));
+        common::assert_mean_is_sum(
+            mean("cycle"),
+            &[mean("instantiate"), mean("call"), mean("drop")],
+            &v.name,
+        );
         assert!(c.timer_floor.p50_ns > 0);
     }
 
@@ -110,13 +115,15 @@ memory_init_cow = false
     // thousands of times apart on any machine; 10x is a robust floor.
     let speedup = cmp.p50_speedup["instantiate"];
     assert!(speedup > 10.0, "instantiate speedup {speedup}");
-    let pooled_cycle = pooled.result.as_ref().and_then(|r| r.churn()).unwrap();
-    let base_cycle = base.result.as_ref().and_then(|r| r.churn()).unwrap();
-    let expected = pooled_cycle.cycles_per_sec / base_cycle.cycles_per_sec;
-    let got = cmp.throughput_ratio.unwrap();
+    // Whole cycles per second, the same way round: a pooled cycle writes 16
+    // pages (64 KiB) where the baseline's writes 2,048 (it copies the 8 MiB
+    // image), on two threads instead of one; its throughput is 50-100x the
+    // baseline's here, and 10x is a floor that load on the machine does not
+    // reach (each variant's wall time is tens of milliseconds at least).
+    let throughput = cmp.throughput_ratio.unwrap();
     assert!(
-        (got - expected).abs() <= expected * 1e-12,
-        "{got} vs {expected}"
+        throughput > 10.0,
+        "pooled / baseline cycles per second: {throughput}"
     );
     // The markdown report names the baseline and links the histograms.
     let md = std::fs::read_to_string(json.with_extension("md")).unwrap();

@@ -121,3 +121,24 @@ pub fn alternating_trace(
 pub fn skip(reason: &str) {
     pooling_lab::testing::cannot_check(reason);
 }
+
+/// Asserts that the mean of phase `whole` is the sum of the means of
+/// `parts`, as `(phase, mean_ns)`: each repetition's `whole` is recorded as
+/// the span from its first clock read to its last, and its `parts` as the
+/// contiguous spans between the same reads, so the means add up exactly but
+/// for the histograms' rounding. A histogram of 3 significant digits holds
+/// every value within 1/2048 of itself (its mean too), hence the tolerance:
+/// a phase left out of `whole`, or one recorded over the wrong span, moves
+/// the sum by that phase's share.
+pub fn assert_mean_is_sum(whole: (&str, f64), parts: &[(&str, f64)], context: &str) {
+    let sum: f64 = parts.iter().map(|(_, m)| m).sum();
+    let tolerance = (whole.1 + sum) / 2048.0;
+    assert!(
+        (whole.1 - sum).abs() <= tolerance,
+        "{context}: mean {} {:.0} ns is not the sum of its phases' means {:.0} ns \
+         (tolerance {tolerance:.0} ns): {parts:?}",
+        whole.0,
+        whole.1,
+        sum
+    );
+}
