@@ -1,10 +1,28 @@
-//! A busy machine is detected, and `compare` does not cry wolf over it.
+//! A busy machine is detected, a quiet run is not called disturbed, and
+//! `compare` does not cry wolf over the busy one.
 //!
 //! The same small churn experiment is run twice with `--rounds 3`; during
 //! the second run this test keeps every CPU busy with shell loops of its
 //! own. The second result must mark every variant disturbed (with the
 //! figure), re-run each disturbed round once, and `compare` must give none of
-//! its rows a verdict of better or worse.
+//! its rows a verdict of better or worse. The first must mark none disturbed
+//! and re-run nothing.
+//!
+//! The two runs differ in what the test controls: its own loops, and the
+//! share of the CPU other processes may take before a variant is disturbed.
+//! The busy run allows 10%, and the test's loops alone take about half. The
+//! quiet run cannot be made quiet on a shared machine: eight CPU-bound
+//! loops in other sessions took 90% of two CPUs from a measurement here,
+//! and still 20-45% with the measurement at the highest priority (nice -20
+//! and its session's autogroup at -20, as root). So it allows 95%: only a
+//! measurement left less than 5% of the machine, or a detection that marks
+//! what it should not, is disturbed there.
+//!
+//! Both runs write their pages past the guest's 8 MiB image: with two
+//! threads writing the same pages of the file-mapped image, this machine's
+//! kernel (6.18) counts some of those copy-on-write faults as major faults
+//! though no page is read from disk (about 0.6 a cycle), which would mark
+//! even the quiet run disturbed (more than 64 major faults).
 //!
 //! Without the detection this test fails: set
 //! `POOLING_LAB_TEST_DISTURBED_SHARE=1.0` (a threshold no machine exceeds) and
@@ -43,6 +61,9 @@ impl Drop for Burners {
     }
 }
 
+/// The share of the CPU other processes may take in the quiet run.
+const QUIET_SHARE: f64 = 0.95;
+
 #[test]
 fn a_busy_machine_is_marked_disturbed_and_compare_gives_it_no_verdict() {
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -51,15 +72,17 @@ fn a_busy_machine_is_marked_disturbed_and_compare_gives_it_no_verdict() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.10);
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("busy.toml");
     // As many churn threads as CPUs: alone they have the machine to
     // themselves; next to as many burning loops they get about half of it.
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+    let config = |sub: &str, share: f64| {
+        let path = dir.path().join(format!("{sub}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"
 [experiment]
-disturbed_cpu_share = {threshold}
+name = "busy"
+disturbed_cpu_share = {share:?}
 [engine]
 allocator = "pooling"
 [pooling]
@@ -70,6 +93,7 @@ max_memory_size = "16MiB"
 [guest]
 image_size = "8MiB"
 dirty_per_call = "256KiB"
+dirty_offset = "8MiB"
 [scenario]
 kind = "churn"
 iterations = 1500
@@ -84,13 +108,15 @@ name = "on-demand"
 [variant.engine]
 allocator = "on-demand"
 "#
-        ),
-    )
-    .unwrap();
-    let run = |sub: &str| {
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let run = |sub: &str, share: f64| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_pooling-lab"))
             .args(["run", "--quiet", "--rounds", "3"])
-            .arg(&config)
+            .arg(config(sub, share))
             .arg("--results-dir")
             .arg(dir.path().join(sub))
             .arg("--cache-dir")
@@ -106,11 +132,37 @@ allocator = "on-demand"
             .unwrap();
         json::read(&json).unwrap()
     };
-    let quiet = run("a");
+    let quiet = run("a", QUIET_SHARE);
     let busy = {
         let _burn = Burners::start(cpus);
-        run("b")
+        run("b", threshold)
     };
+
+    // The quiet run: measured, and no variant disturbed; no round re-run.
+    assert_eq!(quiet.rounds, 3);
+    assert_eq!(quiet.disturbed_cpu_share, Some(QUIET_SHARE));
+    for v in &quiet.variants {
+        assert_eq!(v.status, VariantStatus::Ok, "{}", v.name);
+        let d = v.disturbance.as_ref().unwrap();
+        assert!(
+            !v.disturbed,
+            "{} marked disturbed in the quiet run: {}",
+            v.name,
+            d.describe()
+        );
+        assert!(
+            !v.warnings.iter().any(|w| w.starts_with("disturbed")),
+            "{}: {:?}",
+            v.name,
+            v.warnings
+        );
+        assert!(
+            v.rounds.iter().all(|r| !r.rerun && !r.replaced),
+            "{}: a quiet round was re-run: {:#?}",
+            v.name,
+            v.rounds
+        );
+    }
 
     // compare: no verdict of better or worse for a variant measured on the
     // busy machine.
