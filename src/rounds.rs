@@ -279,4 +279,273 @@ mod tests {
         assert!(rank_test_p(&a, &a) > 0.9);
         assert!((normal_upper_tail(1.96) - 0.025).abs() < 1e-3);
     }
+
+    // The tests below were written for the mutation score
+    // (scripts/mutants.sh): each pins a figure a wrong formula would change.
+
+    /// Sets the pooled acquire's p99 (the pool scenario's primary figure).
+    fn set_p99(result: &mut ScenarioResult, p99: u64) {
+        for phase in result.phases_mut().unwrap() {
+            if phase.phase == "pooled-acquire" {
+                phase.summary.p99_ns = p99;
+            }
+        }
+    }
+
+    /// A committed pool result's first round, as round `round` with the
+    /// pooled acquire's p99 (the pool's primary figure) set to `p99`.
+    fn pool_round(round: u32, p99: u64, ok: bool, replaced: bool) -> RoundRecord {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/results/pool/20261128T041454Z.json"
+        );
+        let file = crate::report::json::read(std::path::Path::new(path)).unwrap();
+        let mut r = file.variants[0].rounds[0].clone();
+        r.round = round;
+        r.replaced = replaced;
+        if !ok {
+            r.status = VariantStatus::Failed {
+                reason: "killed".into(),
+            };
+        }
+        set_p99(r.result.as_mut().unwrap(), p99);
+        assert_eq!(r.result.as_ref().unwrap().primary(), Some(p99 as f64));
+        r
+    }
+
+    #[test]
+    fn a_round_counts_when_measured_and_not_replaced() {
+        assert!(counts(&pool_round(1, 10, true, false)));
+        assert!(!counts(&pool_round(1, 10, true, true)));
+        assert!(!counts(&pool_round(1, 10, false, false)));
+    }
+
+    #[test]
+    fn the_median_round_is_the_counted_round_with_the_middle_primary() {
+        assert_eq!(median_round(&[]), None);
+        // 30, 10, 20: the third round holds the median.
+        let rounds = [
+            pool_round(1, 30, true, false),
+            pool_round(2, 10, true, false),
+            pool_round(3, 20, true, false),
+        ];
+        assert_eq!(median_round(&rounds), Some(2));
+        // Even count: the lower of the two middle ones (20 of 10, 20, 30, 40).
+        let rounds = [
+            pool_round(1, 40, true, false),
+            pool_round(2, 10, true, false),
+            pool_round(3, 30, true, false),
+            pool_round(4, 20, true, false),
+        ];
+        assert_eq!(median_round(&rounds), Some(3));
+        // A replaced round and a failed one do not count: of 50 (replaced),
+        // 5 (failed), 30, 10, 20 the median is 20.
+        let rounds = [
+            pool_round(1, 50, true, true),
+            pool_round(1, 5, false, false),
+            pool_round(2, 30, true, false),
+            pool_round(3, 10, true, false),
+            pool_round(4, 20, true, false),
+        ];
+        assert_eq!(median_round(&rounds), Some(4));
+        // Equal primaries: the earlier one.
+        let rounds = [
+            pool_round(1, 7, true, true),
+            pool_round(1, 7, true, false),
+            pool_round(2, 7, true, false),
+            pool_round(3, 7, true, false),
+        ];
+        assert_eq!(median_round(&rounds), Some(2));
+        // No figures: the first counted round.
+        let mut rounds = [
+            pool_round(1, 7, false, false),
+            pool_round(2, 7, true, true),
+            pool_round(3, 7, true, false),
+            pool_round(4, 7, true, false),
+        ];
+        for r in &mut rounds {
+            r.result = None;
+        }
+        assert_eq!(median_round(&rounds), Some(2));
+    }
+
+    #[test]
+    fn round_stats_follow_the_counted_rounds_in_round_order() {
+        let stat_of = |rounds: &[RoundRecord]| {
+            round_stats(rounds)
+                .into_iter()
+                .find(|s| s.metric == "pooled-acquire p99")
+        };
+        // Fewer than two counted rounds: nothing to summarise.
+        assert!(round_stats(&[pool_round(1, 10, true, false)]).is_empty());
+        assert!(
+            round_stats(&[
+                pool_round(1, 10, true, false),
+                pool_round(2, 20, true, true),
+                pool_round(3, 30, false, false),
+            ])
+            .is_empty()
+        );
+        // Two counted rounds, given out of order, one replaced: the values
+        // are in round order and the replaced one is left out.
+        let s = stat_of(&[
+            pool_round(2, 20, true, false),
+            pool_round(1, 99, true, true),
+            pool_round(1, 10, true, false),
+        ])
+        .unwrap();
+        assert_eq!(s.values, [10.0, 20.0]);
+        assert_eq!((s.median, s.min, s.max), (15.0, 10.0, 20.0));
+        assert_eq!(s.unit, Unit::Nanos);
+        assert_eq!(s.better, Better::Lower);
+        // Every headline of the first counted round is summarised.
+        let r = pool_round(1, 10, true, false);
+        let names: Vec<String> = r
+            .result
+            .as_ref()
+            .unwrap()
+            .headlines()
+            .into_iter()
+            .map(|h| h.metric)
+            .collect();
+        let stats = round_stats(&[r, pool_round(2, 20, true, false)]);
+        assert_eq!(
+            stats.iter().map(|s| s.metric.clone()).collect::<Vec<_>>(),
+            names
+        );
+    }
+
+    #[test]
+    fn the_median_of_nothing_is_not_a_number() {
+        assert!(median_sorted(&[]).is_nan());
+        assert_eq!(median_sorted(&[4.0]), 4.0);
+        assert_eq!(median_sorted(&[4.0, 6.0]), 5.0);
+        let (lo, hi, level) = median_ci(&[], 0.9);
+        assert!(lo.is_nan() && hi.is_nan());
+        assert_eq!(level, 0.0);
+        let s = stat("m", Unit::Bytes, Better::Higher, Vec::new());
+        assert!(s.median.is_nan() && s.min.is_nan() && s.max.is_nan());
+    }
+
+    #[test]
+    fn binomial_tail_and_interval_at_their_edges() {
+        // P(Bin(5, 1/2) <= k): 1, 6, 16, 26, 31, 32 over 32.
+        for (k, want) in [
+            (0, 1.0),
+            (1, 6.0),
+            (2, 16.0),
+            (3, 26.0),
+            (4, 31.0),
+            (5, 32.0),
+        ] {
+            assert!(
+                (binom_half_cdf(5, k) - want / 32.0).abs() < 1e-15,
+                "k = {k}"
+            );
+        }
+        // k beyond n is all of it.
+        assert_eq!(binom_half_cdf(3, 7), 1.0);
+        // 5 rounds at exactly the coverage of x(2)..x(4) (1 - 2 x 6/32 =
+        // 0.625): that interval, not min-max.
+        let five = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(median_ci(&five, 0.625), (2.0, 4.0, 0.625));
+        // Any level at all (0 or below): the narrowest interval, the middle
+        // order statistic, never an inverted one.
+        assert_eq!(median_ci(&[1.0, 2.0, 3.0], -1.0), (2.0, 2.0, 0.0));
+        let (lo, hi, _) = median_ci(&[1.0, 2.0, 3.0, 4.0], -1.0);
+        assert_eq!((lo, hi), (2.0, 3.0));
+        // One round: itself, with no confidence.
+        assert_eq!(median_ci(&[7.0], 0.9), (7.0, 7.0, 0.0));
+        // stat keeps the interval median_ci gives.
+        let s = stat(
+            "m",
+            Unit::Count,
+            Better::Lower,
+            vec![5.0, 3.0, 1.0, 4.0, 2.0],
+        );
+        assert_eq!((s.ci_low, s.ci_high, s.ci_level), (1.0, 5.0, 0.9375));
+        assert_eq!((s.min, s.max, s.median), (1.0, 5.0, 3.0));
+    }
+
+    #[test]
+    fn rank_test_counts_ties_as_halves_and_is_symmetric() {
+        // U = 1 (two ties at 2): 2 of the 20 splits have U <= 1, so
+        // p = 2 x 2/20. Ties as 0 would give 0.1, as 1 give 0.4.
+        let p = rank_test_p(&[1.0, 2.0, 2.0], &[2.0, 3.0, 4.0]);
+        assert!((p - 0.2).abs() < 1e-12, "{p}");
+        // The other way round, and B below A: the same p.
+        let q = rank_test_p(&[2.0, 3.0, 4.0], &[1.0, 2.0, 2.0]);
+        assert!((q - 0.2).abs() < 1e-12, "{q}");
+        let p = rank_test_p(&[4.0, 5.0, 6.0], &[1.0, 2.0, 3.0]);
+        assert!((p - 0.1).abs() < 1e-12, "{p}");
+        // 2 against 3 (sizes differ), U = 1: counts 1, 1, 2, 2, 2, 1, 1;
+        // p = 2 x 2/10.
+        let p = rank_test_p(&[1.0, 3.0], &[2.0, 4.0, 5.0]);
+        assert!((p - 0.4).abs() < 1e-12, "{p}");
+        assert_eq!(
+            mann_whitney_counts(2, 3),
+            [1.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0]
+        );
+        assert_eq!(
+            mann_whitney_counts(3, 2),
+            [1.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0]
+        );
+        // An empty side: nothing to test.
+        assert_eq!(rank_test_p(&[], &[1.0]), 1.0);
+        assert_eq!(rank_test_p(&[1.0], &[]), 1.0);
+        assert_eq!(best_possible_p(0, 3), 1.0);
+        assert_eq!(best_possible_p(3, 0), 1.0);
+        // 4 against 2: 2 / C(6, 2) = 2/15; 1 against 1: 2/2, capped at 1.
+        assert!((best_possible_p(4, 2) - 2.0 / 15.0).abs() < 1e-12);
+        assert!((best_possible_p(2, 4) - 2.0 / 15.0).abs() < 1e-12);
+        assert!((best_possible_p(5, 5) - 2.0 / 252.0).abs() < 1e-12);
+        assert_eq!(best_possible_p(1, 1), 1.0);
+    }
+
+    #[test]
+    fn rank_test_is_exact_up_to_400_pairs_and_close_to_exact_above() {
+        // The exact two-sided p for U = u over m x n pairs, from the counts.
+        let exact = |m: usize, n: usize, u: usize| {
+            let c = mann_whitney_counts(m, n);
+            let total: f64 = c.iter().sum();
+            2.0 * c[..=u].iter().sum::<f64>() / total
+        };
+        // 20 x 20 (400 pairs, the last exact size), U = 15 x 16 / 2 = 120:
+        // exactly the counts' figure (the normal approximation is 0.0315).
+        let a: Vec<f64> = (0..20).map(f64::from).collect();
+        let b: Vec<f64> = (0..20).map(|j| f64::from(j) + 4.5).collect();
+        let p = rank_test_p(&a, &b);
+        assert!((p - exact(20, 20, 120)).abs() < 1e-12, "{p}");
+        assert!((p - 0.030_411_256).abs() < 1e-8, "{p}");
+        // 21 x 21, U = 17 x 18 / 2 = 153: the normal approximation with
+        // continuity correction, sd = sqrt(m n (m + n + 1) / 12): 0.091905
+        // (computed apart, with erfc), within 2e-4 of the exact 0.092097.
+        let a: Vec<f64> = (0..21).map(f64::from).collect();
+        let b: Vec<f64> = (0..21).map(|j| f64::from(j) + 3.5).collect();
+        let p = rank_test_p(&a, &b);
+        assert!((p - 0.091_904_703).abs() < 1e-6, "{p}");
+        assert!((exact(21, 21, 153) - 0.092_097_361).abs() < 1e-8);
+        let q = rank_test_p(&b, &a);
+        assert!((q - p).abs() < 1e-12, "{q} {p}");
+        // At the middle: p = 1.
+        assert!(rank_test_p(&a, &a) > 0.999);
+    }
+
+    #[test]
+    fn the_normal_tail_matches_erfc() {
+        // P(Z > z) = erfc(z / sqrt 2) / 2 (reference values to 1e-10);
+        // Abramowitz-Stegun 7.1.26 is within 1.5e-7 of them.
+        for (z, want) in [
+            (0.3, 0.382_088_577_8),
+            (1.0, 0.158_655_253_9),
+            (-1.0, 0.841_344_746_1),
+            (1.96, 0.024_997_895_1),
+            (2.5, 0.006_209_665_3),
+            (-2.5, 0.993_790_334_7),
+            (4.0, 0.000_031_671_2),
+        ] {
+            let got = normal_upper_tail(z);
+            assert!((got - want).abs() < 1.5e-7, "z = {z}: {got} vs {want}");
+        }
+    }
 }

@@ -615,3 +615,258 @@ impl<T: 'static, I: 'static> SandboxPool<T, I> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Written for the mutation score (scripts/mutants.sh): the counters
+    //! each path moves, the refill to its high watermark and no further,
+    //! failures while making an instance, reuse and poison, a waiting
+    //! acquirer woken by a release, and a dropped pool dropping every store.
+    //! tests/pool.rs stresses the pool with threads.
+
+    use super::*;
+    use crate::settings::{ByteSize, GuestSettings};
+    use std::sync::atomic::AtomicUsize;
+    use wasmtime::{Config, Linker, Module};
+
+    /// Store data that counts its drops.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A pool of the synthetic guest whose instantiations fail from the
+    /// `fail_from`-th on (0-based), with its stores' drop counter.
+    fn pool_failing(
+        config: PoolConfig,
+        fail_from: usize,
+        warm_ups: Option<Arc<AtomicUsize>>,
+    ) -> Result<(SandboxPool<Counted>, Arc<AtomicUsize>), PoolError> {
+        let g = GuestSettings {
+            image_size: ByteSize(64 << 10),
+            dirty_per_call: ByteSize(4 << 10),
+            ..GuestSettings::default()
+        };
+        let engine = Engine::new(&Config::new()).unwrap();
+        let module = Module::new(&engine, crate::guest::synthetic::module_bytes(&g)).unwrap();
+        let pre = Linker::new(&engine).instantiate_pre(&module).unwrap();
+        let made = AtomicUsize::new(0);
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&dropped);
+        let warm_up: Option<Box<WarmUp<Counted>>> = warm_ups.map(|n| {
+            Box::new(move |_: &mut Store<Counted>, _: &mut Instance| {
+                n.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }) as Box<WarmUp<Counted>>
+        });
+        let pool = SandboxPool::with_instantiate(
+            &engine,
+            Box::new(move |store: &mut Store<Counted>| {
+                if made.fetch_add(1, Ordering::SeqCst) >= fail_from {
+                    anyhow::bail!("no more instances");
+                }
+                pre.instantiate(store)
+                    .map_err(|e| anyhow::anyhow!("instantiating: {e:#}"))
+            }),
+            config,
+            Box::new(move |e: &Engine| Store::new(e, Counted(Arc::clone(&counter)))),
+            warm_up,
+        )?;
+        Ok((pool, dropped))
+    }
+
+    fn pool(config: PoolConfig) -> (SandboxPool<Counted>, Arc<AtomicUsize>) {
+        pool_failing(config, usize::MAX, None).unwrap()
+    }
+
+    fn config(capacity: usize, prewarm: usize, refill_below: usize, workers: usize) -> PoolConfig {
+        PoolConfig {
+            capacity,
+            prewarm,
+            refill_below,
+            workers,
+            recycle: Recycle::Discard,
+            on_exhausted: OnExhausted::FailFast,
+        }
+    }
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// Polls `f` until it holds (10 s at most).
+    #[track_caller]
+    fn eventually(what: &str, f: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn without_workers_each_path_moves_its_counter() {
+        let (p, dropped) = pool(config(2, 1, 0, 0));
+        assert_eq!(p.config().capacity, 2);
+        let m = p.metrics();
+        assert_eq!((m.counts.created, m.ready, m.alive, m.in_use), (1, 1, 1, 0));
+        // The prewarmed one: a hit.
+        let a = p.acquire(WAIT).unwrap();
+        // None ready, a slot free: made inline, a miss.
+        let b = p.acquire(WAIT).unwrap();
+        let m = p.metrics();
+        assert_eq!((m.counts.hits, m.counts.misses), (1, 1));
+        assert_eq!((m.counts.created, m.in_use, m.ready, m.alive), (2, 2, 0, 2));
+        // Every slot taken: fail fast, counted.
+        assert!(matches!(
+            p.acquire(WAIT),
+            Err(PoolError::Exhausted { capacity: 2, .. })
+        ));
+        let m = p.metrics();
+        assert_eq!((m.counts.exhausted, m.counts.created, m.alive), (1, 2, 2));
+        assert_eq!(m.acquire.count, 2);
+        assert_eq!(p.acquire_histogram().len(), 2);
+        // Released without workers: dropped at once, the slot freed.
+        drop(a);
+        drop(b);
+        let m = p.metrics();
+        assert_eq!(
+            (m.counts.discarded, m.alive, m.in_use, m.ready),
+            (2, 0, 0, 0)
+        );
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+        assert_eq!(m.counts.reused, 0);
+        assert_eq!(p.last_refill_error(), None);
+        drop(p);
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn workers_refill_to_the_high_watermark_and_no_further() {
+        // High watermark max(prewarm, refill_below) = 3, of 6 slots.
+        let (p, dropped) = pool(config(6, 3, 2, 1));
+        let g = p.acquire(WAIT).unwrap();
+        let h = p.acquire(WAIT).unwrap();
+        // 1 ready < 2: refilled to 3 ready (5 alive), not to capacity.
+        eventually("refilled to 3", || p.metrics().ready == 3);
+        eventually("refill lag recorded", || p.metrics().refill_lag.count >= 1);
+        std::thread::sleep(Duration::from_millis(100));
+        let m = p.metrics();
+        assert_eq!((m.ready, m.alive, m.in_use), (3, 5, 2), "{m:?}");
+        assert_eq!(m.counts.created, 5);
+        assert_eq!(m.counts.hits, 2);
+        // Released with a worker: dropped off the request path.
+        drop(g);
+        drop(h);
+        eventually("discarded by the worker", || {
+            p.metrics().counts.discarded == 2
+        });
+        eventually("alive back to 3", || p.metrics().alive == 3);
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+        // Dropping the pool stops the worker and drops every store.
+        drop(p);
+        assert_eq!(dropped.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn a_failure_to_make_an_instance_is_counted_and_frees_its_slot() {
+        // Prewarm fails: an error, not a pool.
+        assert!(matches!(
+            pool_failing(config(2, 1, 0, 0), 0, None),
+            Err(PoolError::Instantiate(_))
+        ));
+        // Inline: the acquire fails, its slot is given back.
+        let (p, _) = pool_failing(config(2, 1, 0, 0), 1, None).unwrap();
+        let _a = p.acquire(WAIT).unwrap();
+        let err = p.acquire(WAIT).err().unwrap();
+        assert!(matches!(err, PoolError::Instantiate(_)), "{err}");
+        let m = p.metrics();
+        assert_eq!((m.alive, m.in_use, m.counts.misses), (1, 1, 1));
+        // In a worker: counted, the last error kept, the slot given back.
+        let (p, _) = pool_failing(config(2, 1, 1, 1), 1, None).unwrap();
+        let _a = p.acquire(WAIT).unwrap();
+        eventually("a refill error", || p.metrics().counts.refill_errors >= 1);
+        assert!(
+            p.last_refill_error().unwrap().contains("no more instances"),
+            "{:?}",
+            p.last_refill_error()
+        );
+        eventually("its slot given back", || p.metrics().alive == 1);
+        // Every instance made is warmed up once.
+        let warm_ups = Arc::new(AtomicUsize::new(0));
+        let (p, _) = pool_failing(config(3, 2, 0, 0), usize::MAX, Some(warm_ups.clone())).unwrap();
+        let _b = p.acquire(WAIT).unwrap();
+        let _c = p.acquire(WAIT).unwrap();
+        let _d = p.acquire(WAIT).unwrap();
+        assert_eq!(warm_ups.load(Ordering::SeqCst), 3);
+        assert_eq!(p.metrics().counts.created, 3);
+    }
+
+    #[test]
+    fn reuse_keeps_an_instance_for_max_uses_unless_poisoned() {
+        let (p, dropped) = pool(PoolConfig {
+            recycle: Recycle::Reuse { max_uses: 2 },
+            ..config(1, 1, 0, 0)
+        });
+        let first = p.acquire(WAIT).unwrap().slot().id;
+        let mut g = p.acquire(WAIT).unwrap();
+        assert_eq!(g.slot().id, first);
+        assert_eq!(g.slot().uses, 1);
+        drop(g);
+        // Two uses served: discarded, the next one is new.
+        let m = p.metrics();
+        assert_eq!((m.counts.reused, m.counts.discarded), (1, 1));
+        let mut g = p.acquire(WAIT).unwrap();
+        let second = g.slot().id;
+        assert_ne!(second, first);
+        g.poison();
+        drop(g);
+        // Poisoned after one use: discarded.
+        assert_eq!(p.metrics().counts.discarded, 2);
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+        let mut g = p.acquire(WAIT).unwrap();
+        assert_ne!(g.slot().id, second);
+        let (store, instance) = g.parts();
+        instance
+            .get_typed_func::<(), ()>(&mut *store, crate::guest::synthetic::ENTRY)
+            .unwrap()
+            .call(&mut *store, ())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_release_wakes_a_waiting_acquirer_and_a_wait_ends_at_its_timeout() {
+        let (p, _) = pool(PoolConfig {
+            on_exhausted: OnExhausted::Wait,
+            ..config(1, 1, 0, 0)
+        });
+        let held = p.acquire(WAIT).unwrap();
+        // Nothing frees a slot: waits its timeout, then exhausted.
+        let t = Instant::now();
+        let err = p.acquire(Duration::from_millis(200)).err().unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(200));
+        assert!(
+            matches!(err, PoolError::Exhausted { waited, .. } if waited >= Duration::from_millis(200))
+        );
+        // A release while someone waits (up to 20 s) hands the slot over at once.
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let t = Instant::now();
+                p.acquire(Duration::from_secs(20)).map(|_| t.elapsed())
+            });
+            eventually("the waiter sleeps", || {
+                p.shared.waiting_acquirers.load(Ordering::SeqCst) == 1
+            });
+            drop(held);
+            let waited = waiter.join().unwrap().unwrap();
+            assert!(waited < Duration::from_secs(10), "{waited:?}");
+        });
+        // Fail fast ignores the timeout.
+        let (p, _) = pool(config(1, 1, 0, 0));
+        let _held = p.acquire(WAIT).unwrap();
+        let t = Instant::now();
+        assert!(p.acquire(Duration::from_secs(20)).is_err());
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+}

@@ -1071,4 +1071,304 @@ mod tests {
         let two = knobs(&[("guest.prefault", json!("none"))]);
         assert_eq!(one_knob_apart(&w, &two), None);
     }
+
+    mod selection {
+        //! The tune's candidate selection where a wrong comparison would pick the
+        //! wrong winner silently (written for the mutation score, scripts/mutants.sh):
+        //! a candidate's median and range, pruning at the edges of the slots and the
+        //! memory budget, what the references keep of the first candidate, and which
+        //! finalists are tied with the best median (ranges that touch are, ranges
+        //! apart are not; pruned and unmeasured finalists never win). Nothing here
+        //! measures.
+
+        use crate::settings::{
+            Allocator, ByteSize, Experiment, Objective, PoolingSettings, TuneSettings, Variant,
+        };
+        use crate::tune::{self, Candidate};
+        use std::path::Path;
+
+        fn experiment(toml: &str) -> Experiment {
+            crate::scenario::parse(Path::new("t.toml"), toml).unwrap()
+        }
+
+        fn target(live_instances: u32, memory_budget: u64) -> TuneSettings {
+            TuneSettings {
+                objective: Objective::SandboxesPerSecond,
+                live_instances,
+                memory_budget: ByteSize(memory_budget),
+                finalists: 3,
+                rounds: 2,
+                p99_target_ms: 0.0,
+            }
+        }
+
+        fn variant<'a>(exp: &'a Experiment, name: &str) -> &'a Variant {
+            exp.variants.iter().find(|v| v.name == name).unwrap()
+        }
+
+        fn scored(v: &Variant, scores: &[f64]) -> Candidate {
+            let mut c = Candidate::new(v.clone(), false);
+            c.scores = scores.to_vec();
+            c
+        }
+
+        #[test]
+        fn a_candidates_median_is_its_middle_score_and_its_range_min_to_max() {
+            let exp = experiment("[scenario]\nkind = \"churn\"\n");
+            let v = &exp.variants[0];
+            let c = scored(v, &[30.0, 10.0, 20.0]);
+            assert_eq!(c.median(), Some(20.0));
+            assert_eq!(c.score_range(), Some((10.0, 30.0)));
+            // Even count: the upper of the two middle scores (scores are higher-is-better).
+            let c = scored(v, &[40.0, 10.0, 30.0, 20.0]);
+            assert_eq!(c.median(), Some(30.0));
+            assert_eq!(c.score_range(), Some((10.0, 40.0)));
+            let c = scored(v, &[7.0]);
+            assert_eq!((c.median(), c.score_range()), (Some(7.0), Some((7.0, 7.0))));
+            let c = scored(v, &[]);
+            assert_eq!((c.median(), c.score_range()), (None, None));
+        }
+
+        const SLOTS: &str = r#"
+        [engine]
+        allocator = "pooling"
+        [scenario]
+        kind = "churn"
+        [[variant]]
+        name = "sixteen"
+        [variant.pooling]
+        total_core_instances = 16
+        total_memories = 16
+        [[variant]]
+        name = "few-memories"
+        [variant.pooling]
+        total_core_instances = 100
+        total_memories = 10
+        [[variant]]
+        name = "few-instances"
+        [variant.pooling]
+        total_core_instances = 10
+        total_memories = 100
+        [[variant]]
+        name = "kept"
+        [variant.pooling]
+        total_core_instances = 16
+        total_memories = 16
+        linear_memory_keep_resident = "1MiB"
+        [[variant]]
+        name = "on-demand"
+        [variant.engine]
+        allocator = "on-demand"
+        [variant.pooling]
+        total_core_instances = 1
+        total_memories = 1
+        linear_memory_keep_resident = "1GiB"
+        "#;
+
+        #[test]
+        fn pruning_holds_exactly_live_instances_and_exactly_the_budget() {
+            let exp = experiment(SLOTS);
+            let prune = |name: &str, live: u32, budget: u64| {
+                tune::prune_before_measuring(variant(&exp, name), &target(live, budget))
+            };
+            // 16 slots hold 16 live sandboxes, not 17.
+            assert_eq!(prune("sixteen", 16, 1 << 30), None);
+            let why = prune("sixteen", 17, 1 << 30).unwrap();
+            assert!(
+                why.contains("16 pool slots cannot hold live_instances = 17"),
+                "{why}"
+            );
+            // The fewer of instances and memories is the slot count.
+            for name in ["few-memories", "few-instances"] {
+                assert_eq!(prune(name, 10, 1 << 30), None, "{name}");
+                let why = prune(name, 11, 1 << 30).unwrap();
+                assert!(why.contains("10 pool slots"), "{name}: {why}");
+            }
+            // 16 slots x 1 MiB kept: exactly 16 MiB fits a 16 MiB budget.
+            let kept = variant(&exp, "kept");
+            assert_eq!(tune::memory_slots(kept), 16);
+            assert_eq!(tune::kept_resident_bound(kept), 16 << 20);
+            assert_eq!(prune("kept", 16, 16 << 20), None);
+            let why = prune("kept", 16, (16 << 20) - 1).unwrap();
+            assert!(why.contains("exceeds the memory budget"), "{why}");
+            // Nothing kept: any budget.
+            assert_eq!(tune::kept_resident_bound(variant(&exp, "sixteen")), 0);
+            assert_eq!(prune("sixteen", 1, 0), None);
+            // On-demand has no pool: no slots, nothing kept, whatever [pooling] says.
+            let od = variant(&exp, "on-demand");
+            assert_eq!(od.engine.allocator, Some(Allocator::OnDemand));
+            assert_eq!(tune::memory_slots(od), 0);
+            assert_eq!(tune::kept_resident_bound(od), 0);
+            assert_eq!(prune("on-demand", 1000, 0), None);
+        }
+
+        #[test]
+        fn references_keep_what_the_guest_needs_of_the_first_candidate() {
+            let exp = experiment(
+                r#"
+        [engine]
+        allocator = "pooling"
+        max_wasm_stack = "1MiB"
+        async_stack_size = "2MiB"
+        memory_init_cow = false
+        [pooling]
+        total_core_instances = 48
+        total_memories = 40
+        total_tables = 44
+        total_gc_heaps = 36
+        max_memory_size = "128MiB"
+        table_elements = 5000
+        max_core_instance_size = "2MiB"
+        linear_memory_keep_resident = "1MiB"
+        decommit_batch_size = 4
+        [scenario]
+        kind = "churn"
+        "#,
+            );
+            let first = &exp.variants[0];
+            let refs = tune::references(first);
+            assert_eq!(refs.len(), 2);
+            let (main, on_demand) = (&refs[0], &refs[1]);
+            assert_eq!(main.name, tune::WASMTIME_DEFAULT_POOLING);
+            assert_eq!(main.engine.allocator, Some(Allocator::Pooling));
+            // The guest's needs, kept.
+            for e in [&main.engine, &on_demand.engine] {
+                assert_eq!(e.max_wasm_stack, first.engine.max_wasm_stack);
+                assert_eq!(e.async_stack_size, first.engine.async_stack_size);
+                assert!(e.max_wasm_stack.is_some() && e.async_stack_size.is_some());
+                // What is tuned, not.
+                assert_eq!(e.memory_init_cow, None);
+            }
+            let p = &first.pooling;
+            assert_eq!(
+                main.pooling,
+                PoolingSettings {
+                    total_core_instances: p.total_core_instances,
+                    total_memories: p.total_memories,
+                    total_tables: p.total_tables,
+                    total_gc_heaps: p.total_gc_heaps,
+                    max_memory_size: p.max_memory_size,
+                    table_elements: p.table_elements,
+                    max_core_instance_size: p.max_core_instance_size,
+                    ..PoolingSettings::default()
+                }
+            );
+            assert!(
+                p.total_gc_heaps.is_some()
+                    && p.table_elements.is_some()
+                    && p.max_core_instance_size.is_some()
+            );
+            assert_eq!(on_demand.name, tune::ON_DEMAND);
+            assert_eq!(on_demand.engine.allocator, Some(Allocator::OnDemand));
+            assert_eq!(on_demand.pooling, PoolingSettings::default());
+        }
+
+        /// `a` keeps 64 MiB resident in each of 64 slots, `b` 4 MiB, `c` nothing.
+        const KEEPS: &str = r#"
+        [engine]
+        allocator = "pooling"
+        [pooling]
+        total_core_instances = 64
+        total_memories = 64
+        [scenario]
+        kind = "churn"
+        [[variant]]
+        name = "a"
+        [variant.pooling]
+        linear_memory_keep_resident = "64MiB"
+        [[variant]]
+        name = "b"
+        [variant.pooling]
+        linear_memory_keep_resident = "4MiB"
+        [[variant]]
+        name = "c"
+        "#;
+
+        fn keeps(scores: [&[f64]; 3]) -> Vec<Candidate> {
+            let exp = experiment(KEEPS);
+            ["a", "b", "c"]
+                .iter()
+                .zip(scores)
+                .map(|(name, s)| scored(variant(&exp, name), s))
+                .collect()
+        }
+
+        #[test]
+        fn ranges_that_touch_are_tied_and_ranges_apart_are_not() {
+            let t = target(16, 8 << 30);
+            // a is best (median 20, range 10-30); b's range ends at a's lowest
+            // score (touching: tied); c's ends below it (apart), and c keeps the
+            // least resident, but is not within noise of the best.
+            let cands = keeps([&[10.0, 20.0, 30.0], &[5.0, 8.0, 10.0], &[1.0, 2.0, 9.0]]);
+            let pick = tune::pick_winner(&t, &cands, &[0, 1, 2]).unwrap();
+            assert_eq!(pick.best, 0);
+            assert_eq!(pick.tied, [0, 1]);
+            assert_eq!(pick.winner, 1, "{pick:?}");
+            let reason = pick.reason.unwrap();
+            assert!(reason.starts_with("chose `b`"), "{reason}");
+            assert!(reason.contains("resident at most against"), "{reason}");
+            // The finalists in another order: the same choice.
+            let pick = tune::pick_winner(&t, &cands, &[2, 1, 0]).unwrap();
+            assert_eq!((pick.best, pick.winner), (0, 1));
+            assert_eq!(pick.tied, [0, 1]);
+
+            // c's range reaches a's lowest score: three tied, c keeps least.
+            let cands = keeps([&[10.0, 20.0, 30.0], &[5.0, 8.0, 10.0], &[1.0, 2.0, 10.0]]);
+            let pick = tune::pick_winner(&t, &cands, &[0, 1, 2]).unwrap();
+            assert_eq!((pick.best, pick.winner), (0, 2));
+            assert_eq!(pick.tied, [0, 1, 2]);
+
+            // The best one keeps the least: it wins, and says so.
+            let cands = keeps([&[1.0, 2.0, 9.0], &[5.0, 8.0, 10.0], &[10.0, 20.0, 30.0]]);
+            let pick = tune::pick_winner(&t, &cands, &[0, 1, 2]).unwrap();
+            assert_eq!((pick.best, pick.winner), (2, 2));
+            assert_eq!(pick.tied, [2, 1]);
+            let reason = pick.reason.unwrap();
+            assert!(reason.starts_with("chose `c`: the best median"), "{reason}");
+
+            // Alone within its noise: the best median wins, no tie, no reason.
+            let cands = keeps([&[10.0, 20.0, 30.0], &[5.0, 8.0, 9.0], &[1.0, 2.0, 9.5]]);
+            let pick = tune::pick_winner(&t, &cands, &[0, 1, 2]).unwrap();
+            assert_eq!((pick.best, pick.winner), (0, 0));
+            assert!(pick.tied.is_empty());
+            assert_eq!(pick.reason, None);
+        }
+
+        #[test]
+        fn equal_medians_go_to_the_first_finalist_and_the_pruned_never_win() {
+            let t = target(16, 8 << 30);
+            // Two finalists with the same scores and the same bound (nothing
+            // kept): the first among the finalists is the best, and wins.
+            let exp = experiment(KEEPS);
+            let c1 = scored(variant(&exp, "c"), &[10.0, 20.0, 30.0]);
+            let mut c2 = scored(variant(&exp, "c"), &[10.0, 20.0, 30.0]);
+            c2.variant.name = "c2".into();
+            let cands = vec![c1, c2];
+            let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+            assert_eq!((pick.best, pick.winner), (0, 0), "{pick:?}");
+            assert_eq!(pick.tied, [0, 1]);
+            let pick = tune::pick_winner(&t, &cands, &[1, 0]).unwrap();
+            assert_eq!((pick.best, pick.winner), (1, 1), "{pick:?}");
+
+            // The best scores, but pruned: out of the running (and of any tie).
+            let mut cands = keeps([
+                &[100.0, 200.0, 300.0],
+                &[10.0, 20.0, 30.0],
+                &[1.0, 2.0, 3.0],
+            ]);
+            cands[0].pruned = Some("exceeds the memory budget".into());
+            let pick = tune::pick_winner(&t, &cands, &[0, 1, 2]).unwrap();
+            assert_eq!((pick.best, pick.winner), (1, 1));
+            assert!(pick.tied.is_empty());
+            // Not measured: out too.
+            let cands = keeps([&[], &[10.0, 20.0, 30.0], &[1.0, 2.0, 3.0]]);
+            let pick = tune::pick_winner(&t, &cands, &[0, 1, 2]).unwrap();
+            assert_eq!((pick.best, pick.winner), (1, 1));
+            // No finalist measured and unpruned: no winner.
+            let mut cands = keeps([&[], &[10.0], &[]]);
+            cands[1].pruned = Some("too slow".into());
+            assert_eq!(tune::pick_winner(&t, &cands, &[0, 1, 2]), None);
+            assert_eq!(tune::pick_winner(&t, &cands, &[]), None);
+        }
+    }
 }

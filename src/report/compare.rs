@@ -502,4 +502,261 @@ mod tests {
             Verdict::Disturbed
         );
     }
+
+    // The tests below were written for the mutation score
+    // (scripts/mutants.sh): each pins a verdict or a threshold a wrong
+    // comparison would change.
+
+    #[test]
+    fn the_noise_threshold_is_the_widest_of_the_floors_and_either_range() {
+        let r = |v: &[f64]| Side::rounds(v.to_vec());
+        // B's range (40) is the widest: beyond it, separated, p = 0.1.
+        let (verdict, threshold, p) =
+            judge(NS, &r(&[100.0, 101.0, 102.0]), &r(&[130.0, 150.0, 170.0]));
+        assert_eq!(verdict, Verdict::Worse);
+        assert!((threshold - 40.0).abs() < 1e-9, "{threshold}");
+        assert!((p.unwrap() - 0.1).abs() < 1e-12);
+        // The same, higher is better.
+        let higher = Rule {
+            better: Better::Higher,
+            ..NS
+        };
+        let (verdict, ..) = judge(
+            higher,
+            &r(&[100.0, 101.0, 102.0]),
+            &r(&[130.0, 150.0, 170.0]),
+        );
+        assert_eq!(verdict, Verdict::Better);
+        // An absolute floor above everything else: no change.
+        let floored = Rule {
+            floor_abs: 500.0,
+            ..NS
+        };
+        let (verdict, threshold, _) = judge(
+            floored,
+            &r(&[100.0, 101.0, 102.0]),
+            &r(&[300.0, 301.0, 302.0]),
+        );
+        assert_eq!((verdict, threshold), (Verdict::NoChange, 500.0));
+        let (verdict, threshold, p) = judge(
+            floored,
+            &Side::single(100.0, 0.1),
+            &Side::single(300.0, 0.1),
+        );
+        assert_eq!((verdict, threshold, p), (Verdict::NoChange, 500.0, None));
+        // Without rounds: the larger of the two spreads, of the larger value.
+        let (verdict, threshold, p) =
+            judge(NS, &Side::single(100.0, 0.1), &Side::single(105.0, 0.2));
+        assert_eq!(verdict, Verdict::NoChange);
+        assert!((threshold - 21.0).abs() < 1e-9, "{threshold}");
+        assert_eq!(p, None);
+        let (_, threshold, _) = judge(NS, &Side::single(100.0, 0.2), &Side::single(50.0, 0.1));
+        assert!((threshold - 20.0).abs() < 1e-9, "{threshold}");
+    }
+
+    #[test]
+    fn rounds_that_touch_are_not_separated() {
+        let r = |v: &[f64]| Side::rounds(v.to_vec());
+        // A's highest round equals B's lowest: beyond the threshold (95 >
+        // 91) and p = 0.1 (the tie counts one half), but not every round of
+        // one side lies beyond every round of the other.
+        let (verdict, threshold, p) =
+            judge(NS, &r(&[100.0, 105.0, 110.0]), &r(&[110.0, 200.0, 201.0]));
+        assert_eq!(verdict, Verdict::NotEnoughRounds);
+        assert!((threshold - 91.0).abs() < 1e-9, "{threshold}");
+        assert!((p.unwrap() - 0.1).abs() < 1e-12);
+        // The mirror image.
+        let (verdict, ..) = judge(NS, &r(&[110.0, 200.0, 201.0]), &r(&[100.0, 105.0, 110.0]));
+        assert_eq!(verdict, Verdict::NotEnoughRounds);
+        // Apart by one: separated, a verdict each way.
+        let (verdict, ..) = judge(NS, &r(&[100.0, 105.0, 110.0]), &r(&[111.0, 200.0, 201.0]));
+        assert_eq!(verdict, Verdict::Worse);
+        let (verdict, ..) = judge(NS, &r(&[111.0, 200.0, 201.0]), &r(&[100.0, 105.0, 110.0]));
+        assert_eq!(verdict, Verdict::Better);
+    }
+
+    #[test]
+    fn rounds_on_one_side_only_are_judged_as_single_figures() {
+        let a = Side::rounds(vec![100.0, 101.0, 102.0]);
+        // Timing 3x apart: a verdict from single figures (no p-value), where
+        // rounds with a missing side would say "not enough rounds".
+        let (verdict, threshold, p) = judge(NS, &a, &Side::single(303.0, 0.01));
+        assert_eq!((verdict, p), (Verdict::Worse, None));
+        assert!((threshold - 0.05 * 303.0).abs() < 1e-9, "{threshold}");
+        let (verdict, _, p) = judge(NS, &Side::single(303.0, 0.01), &a);
+        assert_eq!((verdict, p), (Verdict::Better, None));
+    }
+
+    #[test]
+    fn a_timing_exactly_twice_apart_is_judged() {
+        let single = |v| Side::single(v, 0.1);
+        assert_eq!(judge(NS, &single(100.0), &single(200.0)).0, Verdict::Worse);
+        assert_eq!(judge(NS, &single(200.0), &single(100.0)).0, Verdict::Better);
+        assert_eq!(
+            judge(NS, &single(100.0), &single(199.0)).0,
+            Verdict::NotEnoughRounds
+        );
+        // A disturbed A without rounds: no verdict either.
+        let mut a = single(100.0);
+        a.disturbed = true;
+        assert_eq!(judge(NS, &a, &single(1000.0)).0, Verdict::Disturbed);
+        let mut a = Side::rounds(vec![100.0, 101.0, 102.0]);
+        a.disturbed = true;
+        let b = Side::rounds(vec![300.0, 301.0, 302.0]);
+        assert_eq!(judge(NS, &a, &b).0, Verdict::Disturbed);
+    }
+
+    /// Sets the pooled acquire's p99 (the pool scenario's primary figure).
+    fn set_p99(result: &mut Option<ScenarioResult>, p99: u64) {
+        for phase in result.as_mut().unwrap().phases_mut().unwrap() {
+            if phase.phase == "pooled-acquire" {
+                phase.summary.p99_ns = p99;
+            }
+        }
+    }
+
+    /// A result holding one variant per `(name, rounds)`, each the first
+    /// variant of a committed pool result with its pooled acquire p99 set:
+    /// the rounds' figures, and as its own figure their median (or
+    /// `single` without rounds).
+    fn pool_result(variants: &[(&str, &[u64])], single: u64) -> ResultFile {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/results/pool/20261128T041454Z.json"
+        );
+        let mut file = crate::report::json::read(std::path::Path::new(path)).unwrap();
+        let template = file.variants[0].clone();
+        let round = template.rounds[0].clone();
+        file.variants = variants
+            .iter()
+            .map(|(name, p99s)| {
+                let mut v = template.clone();
+                v.name = (*name).into();
+                v.disturbed = false;
+                let mut sorted = p99s.to_vec();
+                sorted.sort();
+                set_p99(
+                    &mut v.result,
+                    sorted.get(sorted.len() / 2).copied().unwrap_or(single),
+                );
+                v.rounds = p99s
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let mut r = round.clone();
+                        r.round = i as u32 + 1;
+                        r.replaced = false;
+                        r.status = VariantStatus::Ok;
+                        set_p99(&mut r.result, *p);
+                        r
+                    })
+                    .collect();
+                v
+            })
+            .collect();
+        file
+    }
+
+    fn acquire_p99(deltas: &[MetricDelta]) -> Vec<&MetricDelta> {
+        deltas
+            .iter()
+            .filter(|d| d.metric == "pooled-acquire p99")
+            .collect()
+    }
+
+    #[test]
+    fn a_result_with_rounds_is_judged_on_its_rounds() {
+        let a = pool_result(&[("x", &[100, 101, 102])], 0);
+        let b = pool_result(&[("x", &[300, 301, 302])], 0);
+        let deltas = diff(&a, &b);
+        let d = acquire_p99(&deltas);
+        assert_eq!(d.len(), 1);
+        let d = d[0];
+        assert_eq!(d.variant, "x");
+        assert_eq!((d.a, d.b), (101.0, 301.0));
+        assert_eq!((d.a_rounds, d.b_rounds), (3, 3));
+        assert_eq!(d.a_range, Some((100.0, 102.0)));
+        assert_eq!(d.b_range, Some((300.0, 302.0)));
+        assert_eq!(d.verdict, Verdict::Worse);
+        assert!((d.p_value.unwrap() - 0.1).abs() < 1e-12);
+        // Every judged headline of the variant is there, once.
+        let judged = a.variants[0]
+            .result
+            .as_ref()
+            .unwrap()
+            .headlines()
+            .into_iter()
+            .filter(|h| h.judged)
+            .count();
+        assert_eq!(deltas.len(), judged);
+
+        // One counted round (the other replaced): B is a single figure.
+        let mut b = pool_result(&[("x", &[300, 301])], 0);
+        b.variants[0].rounds[1].replaced = true;
+        b.variants[0].rounds[1].result = None;
+        let deltas = diff(&a, &b);
+        let d = acquire_p99(&deltas)[0];
+        assert_eq!(
+            (d.b, d.b_rounds, d.b_range, d.p_value),
+            (301.0, 1, None, None)
+        );
+        // Two counted rounds without figures: the variant's own figure.
+        let mut b = pool_result(&[("x", &[300, 301])], 0);
+        for r in &mut b.variants[0].rounds {
+            r.result = None;
+        }
+        let d = diff(&a, &b);
+        let d = acquire_p99(&d)[0];
+        assert_eq!((d.b, d.b_rounds, d.b_range), (301.0, 1, None));
+        // A disturbed variant: no verdict.
+        let mut b = pool_result(&[("x", &[300, 301, 302])], 0);
+        b.variants[0].disturbed = true;
+        let d = diff(&a, &b);
+        assert!(d.iter().all(|d| d.verdict == Verdict::Disturbed), "{d:?}");
+        let d = diff(&b, &a);
+        assert!(d.iter().all(|d| d.verdict == Verdict::Disturbed), "{d:?}");
+    }
+
+    #[test]
+    fn variants_pair_by_name_or_as_the_only_two() {
+        let failed = || VariantStatus::Failed {
+            reason: "killed".into(),
+        };
+        let names = |deltas: &[MetricDelta]| {
+            let mut v: Vec<String> = acquire_p99(deltas)
+                .iter()
+                .map(|d| format!("{} {} {}", d.variant, d.a, d.b))
+                .collect();
+            v.sort();
+            v
+        };
+        // By name, whatever the order; a variant only one side has is left out.
+        let a = pool_result(&[("x", &[]), ("y", &[])], 10);
+        let b = pool_result(&[("y", &[]), ("z", &[]), ("x", &[])], 20);
+        assert_eq!(names(&diff(&a, &b)), ["x 10 20", "y 10 20"]);
+        // A failed variant is not compared.
+        let mut b2 = b.clone();
+        b2.variants[2].status = failed();
+        assert_eq!(names(&diff(&a, &b2)), ["y 10 20"]);
+        let mut a2 = a.clone();
+        a2.variants[1].status = failed();
+        assert_eq!(names(&diff(&a2, &b)), ["x 10 20"]);
+        // One variant each, the same name: paired once.
+        let one = |name: &str, p: u64| pool_result(&[(name, &[])], p);
+        assert_eq!(names(&diff(&one("x", 10), &one("x", 20))), ["x 10 20"]);
+        // One variant each, names differ: paired across names.
+        assert_eq!(names(&diff(&one("x", 10), &one("w", 20))), ["x vs w 10 20"]);
+        // ... unless one of them failed.
+        let mut w = one("w", 20);
+        w.variants[0].status = failed();
+        assert!(diff(&one("x", 10), &w).is_empty());
+        assert!(diff(&w, &one("x", 10)).is_empty());
+        // The same name, failed on one side: not paired across names either.
+        let mut x = one("x", 20);
+        x.variants[0].status = failed();
+        assert!(diff(&one("x", 10), &x).is_empty());
+        // More than one variant on a side, no name shared: nothing.
+        assert!(diff(&a, &one("w", 20)).is_empty());
+        assert!(diff(&one("w", 20), &a).is_empty());
+    }
 }
