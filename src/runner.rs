@@ -66,6 +66,10 @@ pub struct Job {
     /// Report progress on stderr (the parent draws it).
     #[serde(default)]
     pub progress: bool,
+    /// Where the child copies the fresh folders it kept (`[guest]
+    /// keep_sandbox_dirs`) when it is done; `None`: kept nowhere.
+    #[serde(default)]
+    pub keep_dirs: Option<PathBuf>,
 }
 
 /// What a child prints on stdout.
@@ -401,8 +405,28 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutput> {
             let started_at = now_rfc3339();
             let t = Instant::now();
             let (run_as, artifact) = &runs_as[i];
-            let (outcome, samples) =
-                measure_in_child(&opts.exe, run_as, artifact.clone(), &progress, &inner);
+            let keep_dirs = (v.guest.keep_sandbox_dirs > 0).then(|| {
+                dir.join(&stamp)
+                    .join(variant_slug(i, &v.name))
+                    .join("sandboxes")
+                    .join(format!("round-{round}"))
+            });
+            let (outcome, samples) = measure_in_child(
+                &opts.exe,
+                run_as,
+                artifact.clone(),
+                keep_dirs.clone(),
+                &progress,
+                &inner,
+            );
+            if let Some(k) = keep_dirs.filter(|k| k.is_dir()) {
+                say(&format!(
+                    "{}: the last {} sandboxes' folders are in {}",
+                    v.name,
+                    v.guest.keep_sandbox_dirs,
+                    k.display()
+                ));
+            }
             inner.finish_and_clear();
             variants_bar.inc(1);
             let wall_ns = t.elapsed().as_nanos() as u64;
@@ -870,7 +894,7 @@ pub fn measure_variant_judged(
 ) -> (Result<Measured, String>, Option<Disturbance>) {
     let progress = RunProgress::new(true);
     let bar = indicatif::ProgressBar::hidden();
-    let (out, samples) = measure_in_child(exe, variant, artifact, &progress, &bar);
+    let (out, samples) = measure_in_child(exe, variant, artifact, None, &progress, &bar);
     match out {
         Ok(ChildOutput::Ok(m)) => {
             let window = m
@@ -900,11 +924,20 @@ fn measure_in_child(
     exe: &Path,
     variant: &Variant,
     artifact: Option<PathBuf>,
+    keep_dirs: Option<PathBuf>,
     progress: &RunProgress,
     bar: &indicatif::ProgressBar,
 ) -> (Result<ChildOutput, ChildFailure>, Vec<Sample>) {
     let mut samples = Vec::new();
-    let out = run_child(exe, variant, artifact, progress, bar, &mut samples);
+    let out = run_child(
+        exe,
+        variant,
+        artifact,
+        keep_dirs,
+        progress,
+        bar,
+        &mut samples,
+    );
     (out, samples)
 }
 
@@ -912,6 +945,7 @@ fn run_child(
     exe: &Path,
     variant: &Variant,
     artifact: Option<PathBuf>,
+    keep_dirs: Option<PathBuf>,
     progress: &RunProgress,
     bar: &indicatif::ProgressBar,
     samples: &mut Vec<Sample>,
@@ -924,6 +958,7 @@ fn run_child(
         // Always reported: the parent shows it only when drawing, but keeps
         // the last figure to say how far a crashed child got.
         progress: true,
+        keep_dirs,
     })
     .map(|mut job| {
         if variant.lab_build.is_some() {
@@ -1016,12 +1051,20 @@ pub fn child_main() -> Result<()> {
     if budget > 0 {
         start_rss_guard(budget);
     }
-    let output = match measure(&job) {
+    let mut output = match measure(&job) {
         Ok(m) => ChildOutput::Ok(Box::new(m)),
         Err(e) => ChildOutput::Err {
             reason: explain_failure(&format!("{e:#}")),
         },
     };
+    if let Some(dest) = &job.keep_dirs
+        && let Err(e) = crate::host::wasi::keep_sandbox_dirs_in(dest)
+        && let ChildOutput::Ok(_) = output
+    {
+        output = ChildOutput::Err {
+            reason: format!("{e:#} (fix: free disk space, or lower [guest] keep_sandbox_dirs)"),
+        };
+    }
     crate::host::wasi::remove_private_tmp();
     let failed = matches!(output, ChildOutput::Err { .. });
     emit(&output)?;

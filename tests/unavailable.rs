@@ -6,7 +6,6 @@
 //! the control: there, both facilities are read.
 
 use pooling_lab::measure::{dirty, faults};
-use pooling_lab::report;
 use pooling_lab::scenario::churn::ChurnResult;
 use pooling_lab::testing::{NO_PAGEMAP_SCAN, NO_PERF_EVENTS};
 
@@ -38,17 +37,7 @@ fn run(env: &[(&str, &str)]) -> (ChurnResult, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("unavailable.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    common::expect_success(&common::run_quiet("run", &config, dir.path(), env));
-    let json = common::result_json(dir.path(), "unavailable");
-    let r = report::json::read(&json).unwrap();
-    let churn = r.variants[0]
-        .result
-        .as_ref()
-        .and_then(|r| r.churn())
-        .cloned()
-        .unwrap();
-    let md = std::fs::read_to_string(json.with_extension("md")).unwrap();
-    (churn, md)
+    common::run_churn(&config, dir.path(), env)
 }
 
 #[test]

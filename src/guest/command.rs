@@ -18,7 +18,7 @@ use wasmtime::{InstancePre, Linker, Module, Store, format_err};
 /// The command guest.
 pub struct Command {
     pre: InstancePre<Host>,
-    stdout: super::check::Stdout,
+    expect: super::check::Outputs,
     wasi: WasiSpec,
 }
 
@@ -39,7 +39,7 @@ impl Command {
         wasi.stdin = g.stdin.as_bytes().to_vec();
         Ok(Command {
             pre,
-            stdout: super::check::Stdout::from_settings(g),
+            expect: super::check::Outputs::from_settings(g)?,
             wasi,
         })
     }
@@ -63,21 +63,21 @@ pub fn check_exit(
     store: &mut Store<Host>,
     status: i32,
     what: &str,
-    stdout: &check::Stdout,
+    want: &check::Outputs,
 ) -> wasmtime::Result<()> {
     if status != 0 {
         let err = store
             .data_mut()
             .output
             .as_mut()
-            .map(|o| o.new_stderr())
+            .map(|o| o.new_stderr().bytes)
             .unwrap_or_default();
         return Err(check_failed(format!(
             "the command exited with status {status}; stderr: {}",
-            String::from_utf8_lossy(&err).trim()
+            crate::host::capture::excerpt(&err, 160)
         )));
     }
-    check::output(store, 0, what, stdout)
+    check::output(store, 0, what, want)
 }
 
 impl Guest for Command {
@@ -102,7 +102,8 @@ impl Guest for Command {
         store.data_mut().state.insert(Started);
         let instance = *sandbox.core()?;
         let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
-        let status = exit_status(start.call(&mut *store, ()))?;
-        check_exit(store, status, "_start", &self.stdout)
+        let r = exit_status(start.call(&mut *store, ()));
+        let status = check::after_call(store, r)?;
+        check_exit(store, status, "_start", &self.expect)
     }
 }

@@ -17,7 +17,7 @@ pub struct ComponentGuest {
     pre: InstancePre<Host>,
     cli: bool,
     wasi: Option<WasiSpec>,
-    stdout: super::check::Stdout,
+    expect: super::check::Outputs,
 }
 
 /// Per-store state: `run` looked up once, and whether a command already ran.
@@ -93,7 +93,7 @@ impl ComponentGuest {
             pre,
             cli,
             wasi,
-            stdout: super::check::Stdout::from_settings(g),
+            expect: super::check::Outputs::from_settings(g)?,
         })
     }
 }
@@ -137,9 +137,9 @@ impl Guest for ComponentGuest {
             let status = match command.wasi_cli_run().call_run(&mut *store) {
                 Ok(Ok(())) => 0,
                 Ok(Err(())) => 1,
-                Err(e) => super::command::exit_status(Err(e))?,
+                Err(e) => super::check::after_call(store, super::command::exit_status(Err(e)))?,
             };
-            return super::command::check_exit(store, status, "wasi:cli/run", &self.stdout);
+            return super::command::check_exit(store, status, "wasi:cli/run", &self.expect);
         }
         let cached = store
             .data_mut()

@@ -233,6 +233,6 @@ impl Guest for HttpGuest {
             None,
         )?;
         // Whatever the handler wrote to stderr fails the request too.
-        super::check::output(store, 0, "handle", &super::check::Stdout::NONE)
+        super::check::output(store, 0, "handle", &super::check::Outputs::NONE)
     }
 }

@@ -472,7 +472,7 @@ impl PlanGuest {
         }
         outcome?;
         // A WASI guest's stderr output fails the call too.
-        check::output(store, 0, &c.export, &check::Stdout::NONE)
+        check::output(store, 0, &c.export, &check::Outputs::NONE)
     }
 
     /// Reads, checks and (with `free_result`) releases step `i`'s result in

@@ -25,7 +25,7 @@ pub struct Python {
     /// call looks them up by index instead of by name.
     exports: [ModuleExport; 3],
     code: String,
-    stdout: super::check::Stdout,
+    expect: super::check::Outputs,
     wasi: WasiSpec,
 }
 
@@ -41,11 +41,14 @@ impl Python {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        spec.preopens = vec![(
-            PathBuf::from(&g.python_lib),
-            "/usr/local/lib".to_string(),
-            false,
-        )];
+        spec.preopens.insert(
+            0,
+            (
+                PathBuf::from(&g.python_lib),
+                "/usr/local/lib".to_string(),
+                false,
+            ),
+        );
         spec
     }
 
@@ -68,7 +71,7 @@ impl Python {
             pre,
             exports: [m, a, t],
             code: g.code.clone(),
-            stdout: super::check::Stdout::from_settings(g),
+            expect: super::check::Outputs::from_settings(g)?,
             wasi: Python::wasi_spec(g),
         })
     }
@@ -101,13 +104,13 @@ pub fn turn(
     store: &mut Store<Host>,
     instance: &wasmtime::Instance,
     code: &str,
-    stdout: &check::Stdout,
+    want: &check::Outputs,
 ) -> wasmtime::Result<()> {
     initialize_once(store, instance)?;
     let memory = guest_memory(store, instance)?;
     let alloc = instance.get_typed_func::<i32, i32>(&mut *store, "host_alloc")?;
     let turn = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "turn")?;
-    run_turn(store, memory, alloc, turn, code, stdout)
+    run_turn(store, memory, alloc, turn, code, want)
 }
 
 /// The source written into guest memory (`host_alloc`), run by `turn`, checked.
@@ -117,7 +120,7 @@ fn run_turn(
     alloc: wasmtime::TypedFunc<i32, i32>,
     turn: wasmtime::TypedFunc<(i32, i32), i32>,
     code: &str,
-    stdout: &check::Stdout,
+    want: &check::Outputs,
 ) -> wasmtime::Result<()> {
     let code = code.as_bytes();
     let ptr = alloc.call(&mut *store, code.len() as i32)?;
@@ -125,8 +128,9 @@ fn run_turn(
         return Err(format_err!("guest host_alloc returned NULL"));
     }
     memory.write(&mut *store, ptr as u32 as usize, code)?;
-    let rc = turn.call(&mut *store, (ptr, code.len() as i32))?;
-    check::output(store, rc, "turn", stdout)
+    let r = turn.call(&mut *store, (ptr, code.len() as i32));
+    let rc = check::after_call(store, r)?;
+    check::output(store, rc, "turn", want)
 }
 
 impl Guest for Python {
@@ -159,7 +163,7 @@ impl Guest for Python {
                 exports
             }
         };
-        run_turn(store, memory, alloc, turn, &self.code, &self.stdout)
+        run_turn(store, memory, alloc, turn, &self.code, &self.expect)
     }
 }
 

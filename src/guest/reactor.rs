@@ -26,7 +26,7 @@ pub struct Reactor {
     argv_export: String,
     /// The argument strings, NUL-terminated.
     argv: Vec<Vec<u8>>,
-    stdout: super::check::Stdout,
+    expect: super::check::Outputs,
     wasi: WasiSpec,
 }
 
@@ -66,7 +66,7 @@ impl Reactor {
                 .iter()
                 .map(|a| [a.as_bytes(), &[0]].concat())
                 .collect(),
-            stdout: super::check::Stdout::from_settings(g),
+            expect: super::check::Outputs::from_settings(g)?,
             wasi: grants(g),
         })
     }
@@ -126,7 +126,8 @@ impl Reactor {
         }
         st.memory
             .write(&mut *store, argv as u32 as usize, &st.table)?;
-        let rc = st.run.call(&mut *store, (st.ptrs.len() as i32, argv))?;
+        let r = st.run.call(&mut *store, (st.ptrs.len() as i32, argv));
+        let rc = check::after_call(store, r)?;
         st.ptrs.push(argv);
         for &p in &st.ptrs {
             st.free.call(&mut *store, p)?;
@@ -134,7 +135,7 @@ impl Reactor {
         if let Some(teardown) = &st.teardown {
             teardown.call(&mut *store, ())?;
         }
-        check::output(store, rc, &self.argv_export, &self.stdout)
+        check::output(store, rc, &self.argv_export, &self.expect)
     }
 }
 

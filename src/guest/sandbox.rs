@@ -134,11 +134,33 @@ pub fn instantiate_core(
         .wt_context(|| "instantiating")
 }
 
-/// The WASI grants `[guest]` gives every WASI guest (`grant_env`, `private_tmp`).
+/// The WASI grants `[guest]` gives every WASI guest (`grant_env`,
+/// `private_tmp`, `dirs`: host folders first, then fresh ones, each in the
+/// config's order).
 pub fn grants(g: &GuestSettings) -> WasiSpec {
     WasiSpec {
         grant_env: g.grant_env.clone(),
         private_tmp: g.private_tmp,
+        preopens: g
+            .dirs
+            .iter()
+            .filter(|d| !d.host.is_empty())
+            .map(|d| {
+                (
+                    std::path::PathBuf::from(&d.host),
+                    d.guest.clone(),
+                    d.writable,
+                )
+            })
+            .collect(),
+        fresh: g
+            .dirs
+            .iter()
+            .filter(|d| d.host.is_empty())
+            .map(|d| d.guest.clone())
+            .collect(),
+        keep_fresh: g.keep_sandbox_dirs,
+        output_limit: Some(usize::try_from(g.output_limit.0).unwrap_or(usize::MAX)),
         ..WasiSpec::default()
     }
 }

@@ -337,7 +337,7 @@ pub fn build(
         }
         if g.kind == GuestKind::Python {
             let instance = *sandbox.core()?;
-            super::python::turn(&mut store, &instance, FREEZE, &super::check::Stdout::NONE)
+            super::python::turn(&mut store, &instance, FREEZE, &super::check::Outputs::NONE)
                 .map_err(|e| step_failed("the gc.freeze() after the warm-up", &e))?;
         }
     }
@@ -579,7 +579,7 @@ fn initialise(
                     store,
                     &instance,
                     &format!("{}{FREEZE}", g.preinit),
-                    &super::check::Stdout::NONE,
+                    &super::check::Outputs::NONE,
                 )
                 .map_err(|e| {
                     error(

@@ -25,6 +25,11 @@ pub fn check_failed(message: impl Into<String>) -> wasmtime::Error {
     wasmtime::Error::new(CheckFailed(message.into()))
 }
 
+/// How a guest call's error names what the guest wrote to stderr (a
+/// context the call site adds; [`GuestFaults::record`] keeps it in the first
+/// fault's text).
+pub const STDERR_CONTEXT: &str = "the guest's stderr: ";
+
 /// What kind of guest fault an error from a guest call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
@@ -86,9 +91,22 @@ impl GuestFaults {
         if self.first.is_none() {
             // The root cause names the fault; the context above it is a
             // backtrace of the guest, the same for every fault.
-            self.first = Some(match e.downcast_ref::<wasmtime::Trap>() {
+            let cause = match e.downcast_ref::<wasmtime::Trap>() {
                 Some(trap) => trap.to_string(),
                 None => e.root_cause().to_string(),
+            };
+            // What the guest wrote to stderr, when the call site added it
+            // (bounded and escaped there: `guest::check::after_call`).
+            let all = format!("{e:#}");
+            self.first = Some(match all.find(STDERR_CONTEXT) {
+                Some(at) if !cause.contains(STDERR_CONTEXT) => {
+                    let stderr = all[at..]
+                        .split(": error while executing")
+                        .next()
+                        .unwrap_or("");
+                    format!("{cause}; {}", stderr.lines().next().unwrap_or(""))
+                }
+                _ => cause,
             });
         }
     }
@@ -108,5 +126,19 @@ impl GuestFaults {
     /// All faults.
     pub fn total(&self) -> u64 {
         self.traps + self.deadlines + self.memory_limits + self.checks + self.other
+    }
+
+    /// Whether every one of `calls` (> 0) faulted: a rate or a ratio of
+    /// such a run measures failing, not the workload, and is not shown.
+    pub fn every(&self, calls: u64) -> bool {
+        calls > 0 && self.total() >= calls
+    }
+
+    /// The count of each kind, in words; the kinds add up to [`Self::total`].
+    pub fn breakdown(&self) -> String {
+        format!(
+            "traps {}, deadline {}, memory limit {}, failed checks {}, other {}",
+            self.traps, self.deadlines, self.memory_limits, self.checks, self.other
+        )
     }
 }

@@ -7,6 +7,7 @@
 //! state in [`Host::state`], under its own type. Guest kinds (`crate::guest`) sit above this
 //! module and scenarios above both; this module imports neither.
 
+pub mod capture;
 pub mod guest_faults;
 pub mod nondeterminism;
 pub mod pagemap;
@@ -19,12 +20,14 @@ pub use store_state::StoreState;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// Stdout/stderr kept per store; a guest writing more gets write errors.
-pub const OUTPUT_CAPACITY: usize = 64 << 10;
+/// Stdout (and, separately, stderr) a call may write when `[guest]
+/// output_limit` is not set: 64 MiB, room for real outputs (an image, a
+/// rendered page); a guest writing more gets write errors, and the fault
+/// names the limit ([`capture`]). Memory is taken only as a call writes.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 64 << 20;
 
 /// The WASI state of a store, by the WASI generation its guest imports.
 pub enum Wasi {
@@ -43,47 +46,32 @@ pub enum Wasi {
     },
 }
 
-/// A store's captured stdout and stderr, and how much of each was checked.
+/// A store's captured stdout and stderr, each kept per call up to the
+/// guest's output limit ([`capture::CapturePipe`]).
 pub struct Output {
-    /// The guest's stdout (bounded by [`OUTPUT_CAPACITY`]).
-    pub stdout: MemoryOutputPipe,
-    /// The guest's stderr (bounded by [`OUTPUT_CAPACITY`]).
-    pub stderr: MemoryOutputPipe,
-    stdout_seen: usize,
-    stderr_seen: usize,
+    /// The guest's stdout.
+    pub stdout: capture::CapturePipe,
+    /// The guest's stderr.
+    pub stderr: capture::CapturePipe,
 }
 
 impl Output {
-    /// Fresh pipes.
-    pub fn new() -> Output {
+    /// Empty pipes keeping up to `limit` bytes each per call.
+    pub fn new(limit: usize) -> Output {
         Output {
-            stdout: MemoryOutputPipe::new(OUTPUT_CAPACITY),
-            stderr: MemoryOutputPipe::new(OUTPUT_CAPACITY),
-            stdout_seen: 0,
-            stderr_seen: 0,
+            stdout: capture::CapturePipe::new(limit),
+            stderr: capture::CapturePipe::new(limit),
         }
     }
 
-    /// What the guest wrote to stderr since the last call of this method.
-    pub fn new_stderr(&mut self) -> Vec<u8> {
-        let all = self.stderr.contents();
-        let new = all.get(self.stderr_seen..).unwrap_or_default().to_vec();
-        self.stderr_seen = all.len();
-        new
+    /// What the guest wrote to stderr since the last take (emptied).
+    pub fn new_stderr(&mut self) -> capture::Taken {
+        self.stderr.take()
     }
 
-    /// What the guest wrote to stdout since the last call of this method.
-    pub fn new_stdout(&mut self) -> Vec<u8> {
-        let all = self.stdout.contents();
-        let new = all.get(self.stdout_seen..).unwrap_or_default().to_vec();
-        self.stdout_seen = all.len();
-        new
-    }
-}
-
-impl Default for Output {
-    fn default() -> Self {
-        Output::new()
+    /// What the guest wrote to stdout since the last take (emptied).
+    pub fn new_stdout(&mut self) -> capture::Taken {
+        self.stdout.take()
     }
 }
 
@@ -97,6 +85,9 @@ pub struct Host {
     pub wasi: Wasi,
     /// Captured stdout/stderr, when the guest has WASI.
     pub output: Option<Output>,
+    /// The folders the guest was granted; its fresh ones are removed when
+    /// the store (and this) is dropped.
+    pub folders: wasi::SandboxFolders,
     /// Per-store state of the layers above (a reactor's init marker, a
     /// kind's exports looked up once, a command's start), one value per
     /// type, so that no layer replaces another's. This layer does not
@@ -107,6 +98,14 @@ pub struct Host {
     /// guest's outputs with another's (a snapshot's with the original's).
     /// `None` in measured stores: nothing is copied.
     pub transcript: Option<Vec<(String, Vec<u8>)>>,
+}
+
+impl Host {
+    /// Where the guest's file `path` is on the host, through the folders
+    /// this store was granted (`None`: under none of them).
+    pub fn host_path(&self, path: &str) -> Option<std::path::PathBuf> {
+        self.folders.host_path(path)
+    }
 }
 
 impl WasiView for Host {
@@ -171,14 +170,15 @@ pub struct StoreSpec {
 /// left out, and the guest then fails its imports, which is recorded as a
 /// fault of that call.
 pub fn new_store(engine: &Engine, spec: &StoreSpec) -> Store<Host> {
+    let mut folders = wasi::SandboxFolders::default();
     let (wasi, output) = match spec.wasi_level {
         WasiLevel::None => (Wasi::None, None),
         level => {
-            let output = Output::new();
+            let output = Output::new(spec.wasi.output_limit.unwrap_or(DEFAULT_OUTPUT_LIMIT));
             let mut b = wasmtime_wasi::WasiCtxBuilder::new();
             b.stdout(output.stdout.clone())
                 .stderr(output.stderr.clone());
-            let _ = spec.wasi.apply(&mut b);
+            folders = spec.wasi.apply(&mut b).0;
             let wasi = if level == WasiLevel::P1 {
                 Wasi::P1(b.build_p1())
             } else {
@@ -198,6 +198,7 @@ pub fn new_store(engine: &Engine, spec: &StoreSpec) -> Store<Host> {
             .build(),
         wasi,
         output,
+        folders,
         state: StoreState::new(),
         transcript: None,
     };

@@ -143,6 +143,9 @@ pub struct Sample {
     pub child_cpu: u64,
     /// Major faults of the measuring child.
     pub child_major_faults: u64,
+    /// Bytes the measuring child had read from storage (`read_bytes` of
+    /// `/proc/<pid>/io`); `None` where that file cannot be read.
+    pub child_read_bytes: Option<u64>,
     /// CPU ticks of the sampling process itself (the runner) and of its
     /// reaped children (`cutime + cstime`): once the runner reaps the
     /// measuring child, the child's CPU moves here, so `child_cpu + own_cpu`
@@ -183,6 +186,13 @@ fn descendants_cpu(pid: u32, depth: u32) -> u64 {
     total
 }
 
+/// `read_bytes` of a `/proc/<pid>/io` text.
+fn parse_io_read_bytes(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("read_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Reads one [`Sample`]; `None` if `/proc/stat` cannot be read. A child that
 /// has already exited and been reaped reads as 0 CPU (its CPU is in the
 /// runner's reaped-children count from then on: see [`Sample::own_cpu`]) and
@@ -206,6 +216,9 @@ pub fn sample(child_pid: u32, last: Option<&Sample>) -> Option<Sample> {
             Some((cpu + reaped + descendants_cpu(child_pid, 3), majflt))
         })
         .unwrap_or((0, last.map_or(0, |l| l.child_major_faults)));
+    let child_read_bytes = read(&format!("/proc/{child_pid}/io"))
+        .and_then(|t| parse_io_read_bytes(&t))
+        .or_else(|| last.and_then(|l| l.child_read_bytes));
     Some(Sample {
         at_unix_s: SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -214,6 +227,7 @@ pub fn sample(child_pid: u32, last: Option<&Sample>) -> Option<Sample> {
         procs_running,
         child_cpu,
         child_major_faults,
+        child_read_bytes,
         own_cpu,
         psi_cpu_us: read("/proc/pressure/cpu").and_then(|t| parse_psi_some_total(&t)),
         psi_memory_us: read("/proc/pressure/memory").and_then(|t| parse_psi_some_total(&t)),
@@ -307,6 +321,9 @@ pub struct Disturbance {
     pub memory_pressure: Option<f64>,
     /// Major faults the measuring process took in the window.
     pub major_faults: u64,
+    /// Bytes it read from storage in the window (`None`: unknown).
+    #[serde(default)]
+    pub read_bytes: Option<u64>,
     /// The share of all CPUs other processes may use (`[experiment]
     /// disturbed_cpu_share`).
     pub threshold: f64,
@@ -316,12 +333,30 @@ pub struct Disturbance {
 }
 
 /// Major faults the measuring process may take in its window before the
-/// variant is disturbed: each read a page from disk because the page cache
-/// no longer held a page it maps (its artifact, its image). After the
-/// warm-up nothing should be read, so more than a stray few mean the
-/// machine took the cache away (seen here: 32,420 in one `serve` round,
+/// variant is disturbed, when it also read at least that many pages from
+/// storage ([`Disturbance::read_bytes`]): a page read from disk because the
+/// page cache no longer held a page it maps (its artifact, its image).
+/// After the warm-up nothing should be read, so more than a stray few mean
+/// the machine took the cache away (seen here: 32,420 in one `serve` round,
 /// which halved its requests/s), and the figures measure the disk.
+///
+/// Major faults alone do not say that: the kernel counts a fault as major
+/// for the task when it was retried (`mm_account_fault` in mm/memory.c:
+/// `major = (ret & VM_FAULT_MAJOR) || (flags & FAULT_FLAG_TRIED)`), and a
+/// fault is retried after waiting for a folio another thread holds locked,
+/// e.g. two measuring threads faulting the same page of a file-mapped
+/// image. Seen here (Linux 6.18): two-thread churn of a file-mapped image
+/// took hundreds of such major faults with nothing read from storage. Where
+/// `/proc/<pid>/io` cannot be read, major faults alone decide.
 pub const MAJOR_FAULTS_DISTURBED: u64 = 64;
+
+/// Whether `major_faults` with `read_bytes` (storage reads in the same
+/// window, `None`: unknown) mean the page cache lost pages the measuring
+/// process maps ([`MAJOR_FAULTS_DISTURBED`]).
+pub fn read_from_disk(major_faults: u64, read_bytes: Option<u64>) -> bool {
+    major_faults > MAJOR_FAULTS_DISTURBED
+        && read_bytes.is_none_or(|b| b >= MAJOR_FAULTS_DISTURBED * 4096)
+}
 
 impl Disturbance {
     /// "others used 48% of the CPU (steal 0%, threshold 10%)".
@@ -338,10 +373,12 @@ impl Disturbance {
             self.procs_running_mean,
             self.procs_running_max
         );
-        if self.major_faults > MAJOR_FAULTS_DISTURBED {
+        if read_from_disk(self.major_faults, self.read_bytes) {
             s.push_str(&format!(
-                ", and it took {} major faults (pages read from disk: the page cache lost what it maps; more than {MAJOR_FAULTS_DISTURBED} is disturbed)",
-                self.major_faults
+                ", and it took {} major faults{} (pages read from disk: the page cache lost what it maps; more than {MAJOR_FAULTS_DISTURBED} is disturbed)",
+                self.major_faults,
+                self.read_bytes
+                    .map_or(String::new(), |b| format!(" reading {} KiB from storage", b / 1024))
             ));
         }
         s
@@ -400,6 +437,10 @@ pub fn assess(
     let other_cpu_share = ((busy - own) / total).clamp(0.0, 1.0);
     let steal_share = (steal / total).clamp(0.0, 1.0);
     let major_faults = sb.child_major_faults.saturating_sub(sa.child_major_faults);
+    let read_bytes = match (sa.child_read_bytes, sb.child_read_bytes) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     Some(Disturbance {
         window: kind.to_string(),
         window_s: dt,
@@ -416,9 +457,10 @@ pub fn assess(
         cpu_pressure: psi(|s| s.psi_cpu_us),
         memory_pressure: psi(|s| s.psi_memory_us),
         major_faults,
+        read_bytes,
         threshold,
         disturbed: other_cpu_share + steal_share > threshold
-            || major_faults > MAJOR_FAULTS_DISTURBED,
+            || read_from_disk(major_faults, read_bytes),
     })
 }
 
@@ -459,6 +501,7 @@ intr 1 2 3\nctxt 99\nprocs_running 3\nprocs_blocked 0\n";
             procs_running: running,
             child_cpu: child,
             child_major_faults: 0,
+            child_read_bytes: None,
             own_cpu: 0,
             psi_cpu_us: Some((at * 1e5) as u64),
             psi_memory_us: None,
@@ -491,6 +534,33 @@ intr 1 2 3\nctxt 99\nprocs_running 3\nprocs_blocked 0\n";
         assert!(d.describe().contains("major faults"), "{}", d.describe());
         reading[1].child_major_faults = MAJOR_FAULTS_DISTURBED;
         assert!(!assess(&reading, None, 0.10).unwrap().disturbed);
+        // Major faults with storage reads counted: disturbed only when the
+        // pages were read. Retried faults (a thread waiting for a folio
+        // another thread locked) count as major with nothing read.
+        reading[1].child_major_faults = 500;
+        reading[0].child_read_bytes = Some(1 << 20);
+        reading[1].child_read_bytes = Some(1 << 20);
+        let d = assess(&reading, None, 0.10).unwrap();
+        assert_eq!(d.read_bytes, Some(0));
+        assert!(!d.disturbed, "{d:?}");
+        reading[1].child_read_bytes = Some((1 << 20) + 500 * 4096);
+        let d = assess(&reading, None, 0.10).unwrap();
+        assert!(d.disturbed, "{d:?}");
+        assert!(
+            d.describe().contains("reading 2000 KiB from storage"),
+            "{}",
+            d.describe()
+        );
+    }
+
+    #[test]
+    fn storage_reads_come_from_proc_pid_io() {
+        let io = "rchar: 9000\nwchar: 10\nsyscr: 3\nsyscw: 1\nread_bytes: 8192\nwrite_bytes: 0\ncancelled_write_bytes: 0\n";
+        assert_eq!(parse_io_read_bytes(io), Some(8192));
+        assert_eq!(parse_io_read_bytes("rchar: 1\n"), None);
+        // This process can read its own.
+        let me = sample(std::process::id(), None).unwrap();
+        assert!(me.child_read_bytes.is_some());
     }
 
     #[test]

@@ -471,6 +471,10 @@ pub const P99_OVER_P50: f64 = 10.0;
 /// Relative change of the cycle median between the first and second half of
 /// the run above which the variant is flagged as not steady.
 pub const HALF_DRIFT: f64 = 0.25;
+/// Fewer timed cycles than this are too few for a Pss change per 1,000
+/// cycles to point at a leak: a few pages of noise (an allocator arena, a
+/// lazily touched table) are then hundreds of KiB per 1,000 cycles.
+pub const LEAK_MIN_CYCLES: u64 = 1000;
 /// Fewer timed cycles than this make the tail percentiles a handful of samples.
 pub const MIN_CYCLES: u64 = 200;
 /// A phase median closer than this factor to the clock's own cost is flagged.
@@ -483,14 +487,11 @@ pub fn warnings(c: &ChurnResult) -> Vec<String> {
     let f = &c.faults;
     if f.total() > 0 {
         out.push(format!(
-            "guest faults: {} of {} timed cycles faulted (traps {}, deadline {}, memory limit {}, other {}); first: {}. \
+            "guest faults: {} of {} timed cycles faulted ({}); first: {}. \
              Their cycles are timed like the others, so the latency figures describe faulting sandboxes.",
             f.total(),
             c.total_cycles,
-            f.traps,
-            f.deadlines,
-            f.memory_limits,
-            f.other,
+            f.breakdown(),
             f.first.as_deref().unwrap_or("-")
         ));
     }
@@ -519,12 +520,23 @@ pub fn warnings(c: &ChurnResult) -> Vec<String> {
     if a > 0 && b > 0 {
         let drift = (b as f64 - a as f64) / a as f64;
         if drift.abs() > HALF_DRIFT {
+            let leak = if c.total_cycles >= LEAK_MIN_CYCLES {
+                format!(
+                    "or look for a leak: Pss {:+.0} KiB per 1,000 cycles over {} timed cycles",
+                    c.pss_growth_per_1000_cycles_bytes / 1024.0,
+                    c.total_cycles
+                )
+            } else {
+                format!(
+                    "{} timed cycles are too few to judge a leak (at least {LEAK_MIN_CYCLES}); kind = \"soak\" measures one",
+                    c.total_cycles
+                )
+            };
             out.push(format!(
                 "not steady: the median cycle {} by {:.0}% from the first half of the run to the second; \
-                 raise warmup or iterations (or look for a leak: Pss {:+.0} KiB per 1,000 cycles).",
+                 raise warmup or iterations ({leak}).",
                 if drift > 0.0 { "grew" } else { "shrank" },
                 drift.abs() * 100.0,
-                c.pss_growth_per_1000_cycles_bytes / 1024.0
             ));
         }
     }
@@ -568,9 +580,13 @@ fn throughput_table(
             row.label,
             c.threads,
             c.total_cycles,
-            row.with_range("cycles / s", format!("{:.0}", c.cycles_per_sec), |x| {
-                format!("{x:.0}")
-            }),
+            if c.faults.every(c.total_cycles) {
+                "- (every call failed)".to_string()
+            } else {
+                row.with_range("cycles / s", format!("{:.0}", c.cycles_per_sec), |x| {
+                    format!("{x:.0}")
+                })
+            },
             row.throughput_vs_baseline(ctx),
             c.minor_faults_per_cycle,
             c.major_faults_per_cycle,
@@ -817,19 +833,25 @@ impl super::interface::Scenario for Churn {
             .iter()
             .find(|p| p.phase == "cycle")
             .map_or(MIN_RELATIVE, |p| p50_spread(&p.summary));
-        out.push(rate("cycles / s", c.cycles_per_sec, cycle));
+        if !c.faults.every(c.total_cycles) {
+            out.push(rate("cycles / s", c.cycles_per_sec, cycle));
+        }
         out.push(count("minor faults / cycle", c.minor_faults_per_cycle));
         out.push(count("major faults / cycle", c.major_faults_per_cycle));
         out
     }
 
-    /// Cycles per second.
+    /// Cycles per second (`None` when every cycle's call failed).
     fn primary(c: &ChurnResult) -> Option<f64> {
-        Some(c.cycles_per_sec)
+        (!c.faults.every(c.total_cycles)).then_some(c.cycles_per_sec)
     }
 
-    /// Phase p50 speedups and the cycles/s ratio.
+    /// Phase p50 speedups and the cycles/s ratio; none when every call of
+    /// either run failed.
     fn vs_baseline(b: &ChurnResult, x: &ChurnResult, c: &mut Comparison) {
+        if b.faults.every(b.total_cycles) || x.faults.every(x.total_cycles) {
+            return;
+        }
         p50_speedups(&b.phases, &x.phases, &mut c.p50_speedup);
         c.throughput_ratio = ratio(x.cycles_per_sec, b.cycles_per_sec);
     }

@@ -9,9 +9,10 @@
 //! expand into variants; `experiment` reads a file and expands it into
 //! [`Variant`]s (`variant`); `keys` knows every key (docs, unknown keys,
 //! where a key is written); `validate` holds the checks every scenario
-//! shares; `tune` is `[tune]`; `engine` builds the `wasmtime::Config`. This
+//! shares; `tune` is `[tune]`; `byte_checks` parses the output checks' text forms; `engine` builds the `wasmtime::Config`. This
 //! file only re-exports.
 
+pub mod byte_checks;
 mod engine;
 mod error;
 mod experiment;
@@ -29,10 +30,10 @@ pub use error::ConfigError;
 pub use experiment::{Experiment, ExperimentMeta, MAX_ROUNDS, MAX_VARIANTS};
 pub use keys::{all_keys, default_as_toml};
 pub use schema::{
-    Allocator, EngineSettings, GuestFault, GuestKind, GuestSettings, KeyDoc, KindKeys, Load,
-    LoadGenerator, OptLevel, PlanArg, PlanCall, PlanResult, PoolRecycle, PoolingSettings, Prefault,
-    ScenarioKind, ScenarioSettings, ServeServer, Sharing, SnapshotPoint, SoakMode, TenantMix,
-    Toggle, WasmtimeFlags,
+    Allocator, DirGrant, EngineSettings, FileExpect, GuestFault, GuestKind, GuestSettings, KeyDoc,
+    KindKeys, Load, LoadGenerator, OptLevel, PlanArg, PlanCall, PlanResult, PoolRecycle,
+    PoolingSettings, Prefault, ScenarioKind, ScenarioSettings, ServeServer, Sharing, SnapshotPoint,
+    SoakMode, TenantMix, Toggle, WasmtimeFlags,
 };
 pub use size::ByteSize;
 pub use tune::{Objective, TuneSettings};

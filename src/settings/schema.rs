@@ -631,7 +631,13 @@ impl GuestKind {
 
     /// Whether one instance may serve more than one call (commands run once).
     pub fn reusable(self) -> bool {
-        !matches!(self, GuestKind::WasiCommand | GuestKind::CliComponent)
+        !self.is_command()
+    }
+
+    /// Whether the guest is a command (`_start`, `wasi:cli/run`), run the
+    /// way `wasmtime run` runs it, not served.
+    pub fn is_command(self) -> bool {
+        matches!(self, GuestKind::WasiCommand | GuestKind::CliComponent)
     }
 
     /// A minimal `[guest]` section for this kind (shown by `explain guest`).
@@ -725,6 +731,53 @@ impl PlanResult {
 
 fn yes() -> bool {
     true
+}
+
+/// A host folder a WASI guest sees (`[guest] dirs`), as `wasmtime run
+/// --dir HOST::GUEST` grants one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    /// Host folder, relative to where pooling-lab runs. Empty = a fresh,
+    /// empty folder for each sandbox (its output folder): made when the
+    /// sandbox's store is made and removed when it is dropped, both inside
+    /// the timed cycle, as a host that gives every request its own folder
+    /// pays for them.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// Where the guest sees it (`/in`, `/out`, `.`).
+    pub guest: String,
+    /// The guest may create, write and remove files in it. A writable host
+    /// folder (not a fresh one) is seen by every sandbox, so it also needs
+    /// `shared = true`.
+    #[serde(default)]
+    pub writable: bool,
+    /// A writable host folder every sandbox shares, on purpose: one
+    /// sandbox then sees what another wrote.
+    #[serde(default)]
+    pub shared: bool,
+}
+
+/// What a file a WASI guest wrote must hold after each call (`[guest]
+/// expect_files`); each check empty = not checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileExpect {
+    /// The file, as the guest names it: under one of `dirs`' guest paths
+    /// (`/out/image.png`).
+    pub path: String,
+    /// Its length, `"N"` or `"MIN..MAX"` (bytes, inclusive; `"8MiB"` works).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub len: String,
+    /// Its SHA-256, as 64 hex digits.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+    /// Bytes it must start with, as hex (`"89504e47"`: a PNG).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix_hex: String,
+    /// Text it must contain.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub contains: String,
 }
 
 /// One call of a core module's plan.
@@ -1049,6 +1102,35 @@ plain_section! {
         /// WASI guests: give each sandbox its own empty, writable /tmp (a fresh
         /// host folder per store, removed when the measuring process ends).
         private_tmp: bool = false, unit "bool";
+        /// WASI guests: host folders the guest sees, as `wasmtime run --dir`
+        /// grants them: `[{ host = "inputs", guest = "/in" }, { guest = "/out",
+        /// writable = true }]`. `host` names a host folder (read-only unless
+        /// `writable = true`, which also needs `shared = true`: every sandbox
+        /// sees it and what the others wrote there); no `host` = a fresh empty
+        /// folder per sandbox, made with its store and removed with it, inside
+        /// the timed cycle (a host that gives each request its own folder pays
+        /// the same). No sandbox sees another's fresh folder.
+        dirs: Vec<DirGrant> = Vec::new(), unit "list of folders";
+        /// WASI guests with a fresh folder in `dirs`: keep the last N
+        /// sandboxes' fresh folders, with what the guest wrote, under the
+        /// run's results folder (`<results>/<experiment>/<stamp>/<variant>/
+        /// sandboxes/round-R/`, beside its histograms), to open after the run. 0 = keep none. Keeping costs
+        /// nothing in the timed cycle: a folder is removed either way, only
+        /// later.
+        keep_sandbox_dirs: u32 = 0, unit "count";
+        /// WASI guests: files the guest writes that are checked after each
+        /// call: `[{ path = "/out/out.png", sha256 = "<64 hex>", len =
+        /// "1KiB..2MiB", prefix_hex = "89504e47", contains = "text" }]`. The
+        /// path is the guest's, under one of `dirs`; a missing file fails.
+        expect_files: Vec<FileExpect> = Vec::new(), unit "list of file checks";
+        /// WASI guests: bytes one call may write to stdout, and to stderr,
+        /// each, kept in memory so they can be checked (taken only as the
+        /// call writes, and emptied after it). A call writing more gets a
+        /// failed write, as from a full pipe (a Rust guest then panics:
+        /// `wasm trap: unreachable`); the fault names this limit, the bytes
+        /// written and this key. Raise it for guests whose real output is
+        /// larger; lower it to cap what a runaway guest can make the host hold.
+        output_limit: ByteSize = ByteSize::mib(64), unit "bytes";
         /// wasi-reactor, wasi-command, core, cli-component, http-component:
         /// path of the .wasm (or .wat) file, relative to where pooling-lab runs.
         wasm: String = "guests/qjs-wasi-reactor/qjs-wasi-reactor.wasm".to_string(), unit "path";
@@ -1069,6 +1151,16 @@ plain_section! {
         /// e.g. a secret the workload must have redacted. A call whose output
         /// holds it is a check fault.
         not_expect_stdout: String = String::new(), unit "text";
+        /// WASI guests: the length every call's stdout must have, `"N"` or a
+        /// range `"MIN..MAX"` (bytes, inclusive; sizes such as `"8MiB"` work)
+        /// ("" = not checked). For binary output, which text checks cannot judge.
+        expect_stdout_len: String = String::new(), unit "length or MIN..MAX";
+        /// WASI guests: SHA-256 (hex) every call's stdout must have ("" = not
+        /// checked): the exact bytes, e.g. of a rendered image.
+        expect_stdout_sha256: String = String::new(), unit "hex";
+        /// WASI guests: bytes every call's stdout must start with, as hex
+        /// (`"89504e47"`: a PNG's magic) ("" = not checked).
+        expect_stdout_prefix_hex: String = String::new(), unit "hex";
         /// wasi-command, cli-component: bytes the command reads on stdin.
         stdin: String = String::new(), unit "text";
         /// core: the guest's allocator export, `(size) -> ptr` (`malloc`,
@@ -1382,7 +1474,21 @@ impl GuestSettings {
     /// files list only those keys (a synthetic guest's result does not carry
     /// `python_wasm` or `argv`).
     pub fn applies(key: &str, kind: GuestKind) -> bool {
-        const WASI: &[&str] = &["grant_env", "private_tmp"];
+        const WASI: &[&str] = &[
+            "grant_env",
+            "private_tmp",
+            "output_limit",
+            "dirs",
+            "keep_sandbox_dirs",
+        ];
+        const STDOUT: &[&str] = &[
+            "expect_stdout",
+            "not_expect_stdout",
+            "expect_stdout_len",
+            "expect_stdout_sha256",
+            "expect_stdout_prefix_hex",
+            "expect_files",
+        ];
         const HTTP: &[&str] = &[
             "http_method",
             "http_path",
@@ -1434,38 +1540,29 @@ impl GuestSettings {
             GuestKind::SyntheticHttp => &[GENERATED, HTTP, &["response_body", "fault"]],
             GuestKind::WasiReactor => &[
                 WASI,
+                STDOUT,
                 &[
                     "wasm",
                     "argv_export",
                     "argv",
                     "teardown_export",
                     "snapshot_warmup_argv",
-                    "expect_stdout",
-                    "not_expect_stdout",
                 ],
             ],
             GuestKind::Python => &[
                 WASI,
+                STDOUT,
                 &[
                     "python_wasm",
                     "python_lib",
                     "code",
                     "preinit",
                     "snapshot_warmup_code",
-                    "expect_stdout",
-                    "not_expect_stdout",
                 ],
             ],
-            GuestKind::WasiCommand | GuestKind::CliComponent => &[
-                WASI,
-                &[
-                    "wasm",
-                    "argv",
-                    "stdin",
-                    "expect_stdout",
-                    "not_expect_stdout",
-                ],
-            ],
+            GuestKind::WasiCommand | GuestKind::CliComponent => {
+                &[WASI, STDOUT, &["wasm", "argv", "stdin"]]
+            }
             GuestKind::Core => &[
                 WASI,
                 &[

@@ -121,6 +121,193 @@ fn validate_guest_plan(v: &Variant) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Most sandbox folders `[guest] keep_sandbox_dirs` keeps per variant.
+pub const MAX_KEPT_DIRS: u32 = 1000;
+
+/// Checks the WASI grants and output checks of `[guest]`: `dirs` (guest
+/// paths, host folders that exist, no writable folder shared by accident),
+/// `keep_sandbox_dirs`, `expect_files` (each under a granted folder) and the
+/// text forms of the byte checks.
+fn validate_wasi_outputs(g: &GuestSettings) -> Result<(), Problem> {
+    use super::byte_checks::{ByteChecks, CheckField};
+    let problem = |key: &'static str, message: String, fix: String| Problem {
+        section: "guest",
+        key,
+        message,
+        fix,
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for d in &g.dirs {
+        let guest = d.guest.trim_end_matches('/');
+        if d.guest.is_empty() {
+            return Err(problem(
+                "dirs",
+                "a folder has an empty `guest` path".into(),
+                "name where the guest sees it, e.g. { host = \"inputs\", guest = \"/in\" }".into(),
+            ));
+        }
+        if seen.contains(&guest) {
+            return Err(problem(
+                "dirs",
+                format!("two folders are granted at `{}`", d.guest),
+                "give each folder its own guest path".into(),
+            ));
+        }
+        seen.push(guest);
+        if d.host.is_empty() {
+            if !d.writable {
+                return Err(problem(
+                    "dirs",
+                    format!(
+                        "`{}` has no `host`: a fresh folder per sandbox, empty, which read-only the guest can do nothing with",
+                        d.guest
+                    ),
+                    format!(
+                        "write {{ guest = \"{}\", writable = true }} for a per-sandbox output folder, or name a host folder with `host`",
+                        d.guest
+                    ),
+                ));
+            }
+            if d.shared {
+                return Err(problem(
+                    "dirs",
+                    format!("`{}`: shared = true needs a `host` folder to share", d.guest),
+                    "name the host folder every sandbox shares with `host`, or remove shared for a per-sandbox folder".into(),
+                ));
+            }
+            continue;
+        }
+        let path = std::path::Path::new(&d.host);
+        if !path.is_dir() {
+            return Err(problem(
+                "dirs",
+                format!(
+                    "host folder `{}` (granted at `{}`) {}",
+                    d.host,
+                    d.guest,
+                    if path.exists() {
+                        "is not a folder"
+                    } else {
+                        "does not exist"
+                    }
+                ),
+                "name an existing folder, relative to where pooling-lab runs".into(),
+            ));
+        }
+        if d.writable && !d.shared {
+            return Err(problem(
+                "dirs",
+                format!(
+                    "`{}` grants host folder `{}` writable: every sandbox would see the files the others wrote there",
+                    d.guest, d.host
+                ),
+                format!(
+                    "for a per-sandbox output folder remove `host` ({{ guest = \"{}\", writable = true }}); to share it on purpose add shared = true",
+                    d.guest
+                ),
+            ));
+        }
+        if !d.writable && d.shared {
+            return Err(problem(
+                "dirs",
+                format!(
+                    "`{}`: shared = true is for a writable folder; a read-only one is shared anyway",
+                    d.guest
+                ),
+                "remove shared, or add writable = true".into(),
+            ));
+        }
+    }
+    let fresh = g.dirs.iter().any(|d| d.host.is_empty());
+    if g.keep_sandbox_dirs > 0 && !fresh {
+        return Err(problem(
+            "keep_sandbox_dirs",
+            format!(
+                "keep_sandbox_dirs = {} keeps per-sandbox folders, and `dirs` grants none",
+                g.keep_sandbox_dirs
+            ),
+            "add one to dirs, e.g. { guest = \"/out\", writable = true }, or remove keep_sandbox_dirs".into(),
+        ));
+    }
+    if g.keep_sandbox_dirs > MAX_KEPT_DIRS {
+        return Err(problem(
+            "keep_sandbox_dirs",
+            format!(
+                "keep_sandbox_dirs = {} is more than {MAX_KEPT_DIRS}",
+                g.keep_sandbox_dirs
+            ),
+            "keep a few: they are for opening, not for measuring".into(),
+        ));
+    }
+    for f in &g.expect_files {
+        let under = g.dirs.iter().any(|d| {
+            let root = d.guest.trim_end_matches('/');
+            root == "." && !f.path.starts_with('/')
+                || f.path
+                    .strip_prefix(root)
+                    .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+        });
+        if !under {
+            return Err(problem(
+                "expect_files",
+                format!(
+                    "`{}` is not under a folder `dirs` grants ({})",
+                    f.path,
+                    if g.dirs.is_empty() {
+                        "it grants none".to_string()
+                    } else {
+                        g.dirs
+                            .iter()
+                            .map(|d| format!("`{}`", d.guest))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+                "name the file by its guest path, e.g. path = \"/out/out.png\" with { guest = \"/out\", writable = true } in dirs".into(),
+            ));
+        }
+        ByteChecks::parse(&f.contains, "", &f.len, &f.sha256, &f.prefix_hex).map_err(
+            |(field, e)| {
+                let name = match field {
+                    CheckField::Len => "len",
+                    CheckField::Sha256 => "sha256",
+                    CheckField::PrefixHex => "prefix_hex",
+                };
+                problem(
+                    "expect_files",
+                    format!("`{}`: {name} {e}", f.path),
+                    format!("fix its {name}, e.g. sha256 = \"<64 hex digits>\", len = \"1KiB..2MiB\", prefix_hex = \"89504e47\""),
+                )
+            },
+        )?;
+    }
+    ByteChecks::parse(
+        "",
+        "",
+        &g.expect_stdout_len,
+        &g.expect_stdout_sha256,
+        &g.expect_stdout_prefix_hex,
+    )
+    .map_err(|(field, e)| {
+        let (key, fix) = match field {
+            CheckField::Len => (
+                "expect_stdout_len",
+                "write a length, \"1234\" or \"8MiB\", or a range \"1KiB..2MiB\"",
+            ),
+            CheckField::Sha256 => (
+                "expect_stdout_sha256",
+                "write the 64 hex digits `sha256sum` prints",
+            ),
+            CheckField::PrefixHex => (
+                "expect_stdout_prefix_hex",
+                "write the bytes as hex pairs, e.g. \"89504e47\"",
+            ),
+        };
+        problem(key, e, fix.into())
+    })?;
+    Ok(())
+}
+
 /// Most threads a variant may run (and most background load, most live
 /// tenants' sandboxes): more than this is a typo, not a machine.
 pub const MAX_THREADS: u32 = 1024;
@@ -160,6 +347,7 @@ impl ScenarioRules for NoScenario {
 pub(crate) fn validate(v: &Variant, rules: &dyn ScenarioRules) -> Result<(), Problem> {
     let s = &v.scenario;
     validate_guest_plan(v)?;
+    validate_wasi_outputs(&v.guest)?;
     if s.background_load > MAX_THREADS {
         return Err(Problem {
             section: "scenario",

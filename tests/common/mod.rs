@@ -73,6 +73,28 @@ pub fn result_json(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| panic!("no JSON result for {name}"))
 }
 
+/// Runs `config` with `pooling-lab run` (results under `dir`, extra
+/// environment `env`), which must succeed; returns the first variant's
+/// churn result and the Markdown report.
+pub fn run_churn(
+    config: &std::path::Path,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (pooling_lab::scenario::churn::ChurnResult, String) {
+    expect_success(&run_quiet("run", config, dir, env));
+    let name = config.file_stem().unwrap().to_string_lossy();
+    let json = result_json(dir, &name);
+    let r = pooling_lab::report::json::read(&json).unwrap();
+    let churn = r.variants[0]
+        .result
+        .as_ref()
+        .and_then(|r| r.churn())
+        .cloned()
+        .unwrap_or_else(|| panic!("{}: no churn result", json.display()));
+    let md = std::fs::read_to_string(json.with_extension("md")).unwrap();
+    (churn, md)
+}
+
 /// Fetches or builds a guest (`which`: a `scripts/fetch-guests.sh --only`
 /// name: `qjs`, `python`, `python-http`, ...) if any of its `files` is
 /// missing, so that `cargo test --release` works on a fresh clone; fails,
