@@ -116,7 +116,7 @@ fn tune(args: TuneArgs) -> Result<ExitCode> {
     println!("{summary}");
     println!("wrote {}", out.tuned_toml.display());
     println!("wrote {}", out.dir.join("summary.md").display());
-    for f in pooling_lab::export::FILES {
+    for f in pooling_lab::export::files_for(&out.candidates[out.winner].variant) {
         println!("wrote {}", out.dir.join(f).display());
     }
     Ok(ExitCode::SUCCESS)

@@ -119,7 +119,191 @@ pub fn code(v: &Variant) -> Result<String> {
             s.push_str(&format!("// {l}\n"));
         }
     }
+    if v.guest.kind.is_command() {
+        s.push_str(&command_code(v));
+    }
     Ok(s)
+}
+
+/// A Rust string literal for `s`.
+fn lit(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// For a command guest: a `command` module that compiles and links the
+/// command once and runs it per request in a fresh sandbox, with the
+/// guest's arguments, environment, folders and output limit, as the lab
+/// measured it.
+fn command_code(v: &Variant) -> String {
+    let g = &v.guest;
+    let component = g.kind == crate::settings::GuestKind::CliComponent;
+    let fresh: Vec<&str> = g
+        .dirs
+        .iter()
+        .filter(|d| d.host.is_empty())
+        .map(|d| d.guest.as_str())
+        .collect();
+    let mut grants = String::new();
+    for d in &g.dirs {
+        let perms = if d.writable { "ReadWrite" } else { "ReadOnly" };
+        if d.host.is_empty() {
+            let i = fresh.iter().position(|f| *f == d.guest).unwrap_or(0);
+            let _ = writeln!(
+                grants,
+                "            b.preopened_dir(fresh[{i}], {}, wasmtime_wasi::FsPerms::{perms})?;",
+                lit(&d.guest)
+            );
+        } else {
+            let _ = writeln!(
+                grants,
+                "            b.preopened_dir({}, {}, wasmtime_wasi::FsPerms::{perms})?;",
+                lit(&d.host),
+                lit(&d.guest)
+            );
+        }
+    }
+    let args = g.argv.iter().map(|a| lit(a)).collect::<Vec<_>>().join(", ");
+    let env = g
+        .grant_env
+        .iter()
+        .map(|n| {
+            format!(
+                "            if let Ok(value) = std::env::var({}) {{\n                b.env({}, value);\n            }}\n",
+                lit(n),
+                lit(n)
+            )
+        })
+        .collect::<String>();
+    let fresh_doc = if fresh.is_empty() {
+        "no fresh folders: pass `&[]`".to_string()
+    } else {
+        format!(
+            "one empty host folder per fresh guest folder, in this order: {} (make them before, remove them after: the lab's figures include both)",
+            fresh
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let engine = if component {
+        "self.pre.engine()"
+    } else {
+        "self.pre.module().engine()"
+    };
+    let (state, link, pre_ty, store_data, call) = if component {
+        (
+            "    /// A store's WASI state.\n\
+             pub struct Ctx {\n\
+             \x20       ctx: wasmtime_wasi::WasiCtx,\n\
+             \x20       table: wasmtime::component::ResourceTable,\n\
+             \x20   }\n\n\
+             \x20   impl wasmtime_wasi::WasiView for Ctx {\n\
+             \x20       fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {\n\
+             \x20           wasmtime_wasi::WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }\n\
+             \x20       }\n\
+             \x20   }\n\n",
+            "            let component = wasmtime::component::Component::new(engine, wasm)?;\n\
+             \x20           let mut linker = wasmtime::component::Linker::new(engine);\n\
+             \x20           wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;\n\
+             \x20           let pre = wasmtime_wasi::p2::bindings::sync::CommandPre::new(linker.instantiate_pre(&component)?)?;\n",
+            "wasmtime_wasi::p2::bindings::sync::CommandPre<Ctx>",
+            "Ctx { ctx: b.build(), table: wasmtime::component::ResourceTable::new() }",
+            "            let command = self.pre.instantiate(&mut store)?;\n\
+             \x20           let status = match command.wasi_cli_run().call_run(&mut store) {\n\
+             \x20               Ok(Ok(())) => 0,\n\
+             \x20               Ok(Err(())) => 1,\n\
+             \x20               Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {\n\
+             \x20                   Some(exit) => exit.0,\n\
+             \x20                   None => return Err(e),\n\
+             \x20               },\n\
+             \x20           };\n",
+        )
+    } else {
+        (
+            "",
+            "            let module = wasmtime::Module::new(engine, wasm)?;\n\
+             \x20           let mut linker = wasmtime::Linker::new(engine);\n\
+             \x20           wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |cx| cx)?;\n\
+             \x20           let pre = linker.instantiate_pre(&module)?;\n",
+            "wasmtime::InstancePre<wasmtime_wasi::p1::WasiP1Ctx>",
+            "b.build_p1()",
+            "            let instance = self.pre.instantiate(&mut store)?;\n\
+             \x20           let start = instance.get_typed_func::<(), ()>(&mut store, \"_start\")?;\n\
+             \x20           let status = match start.call(&mut store, ()) {\n\
+             \x20               Ok(()) => 0,\n\
+             \x20               Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {\n\
+             \x20                   Some(exit) => exit.0,\n\
+             \x20                   None => return Err(e),\n\
+             \x20               },\n\
+             \x20           };\n",
+        )
+    };
+    format!(
+        "\n// [guest] kind = \"{kind}\": a command, run per request as the lab measured it: compiled\n\
+         // and linked once (Command::new), then a fresh store and instance per request\n\
+         // (Command::run), dropped after it. Needs the wasmtime-wasi crate.\n\
+         //\n\
+         //     let engine = wasmtime::Engine::new(&tuned_config())?;\n\
+         //     let command = command::Command::new(&engine, &std::fs::read({wasm})?)?;\n\
+         //     let ran = command.run(b\"\", &[])?; // per request\n\
+         pub mod command {{\n\
+         {state}\
+         \x20   /// Most bytes of stdout, and of stderr, one run keeps ([guest] output_limit).\n\
+         \x20   pub const OUTPUT_LIMIT: usize = {limit};\n\n\
+         \x20   /// The command, compiled and linked once.\n\
+         \x20   pub struct Command {{\n\
+         \x20       pre: {pre_ty},\n\
+         \x20   }}\n\n\
+         \x20   /// What one run left.\n\
+         \x20   pub struct Ran {{\n\
+         \x20       /// Exit status: 0 for success.\n\
+         \x20       pub status: i32,\n\
+         \x20       /// Its stdout.\n\
+         \x20       pub stdout: Vec<u8>,\n\
+         \x20       /// Its stderr.\n\
+         \x20       pub stderr: Vec<u8>,\n\
+         \x20   }}\n\n\
+         \x20   impl Command {{\n\
+         \x20       /// Compiles `wasm` for `engine` and links it against WASI.\n\
+         \x20       pub fn new(engine: &wasmtime::Engine, wasm: &[u8]) -> wasmtime::Result<Command> {{\n\
+         {link}\
+         \x20           Ok(Command {{ pre }})\n\
+         \x20       }}\n\n\
+         \x20       /// One request in a fresh sandbox, `stdin` its input; `fresh`: {fresh_doc}.\n\
+         \x20       pub fn run(&self, stdin: &[u8], fresh: &[&std::path::Path]) -> wasmtime::Result<Ran> {{\n\
+         {fresh_check}\
+         \x20           let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(OUTPUT_LIMIT);\n\
+         \x20           let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(OUTPUT_LIMIT);\n\
+         \x20           let mut b = wasmtime_wasi::WasiCtxBuilder::new();\n\
+         \x20           b.args(&[{args}]);\n\
+         \x20           b.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(stdin.to_vec()));\n\
+         \x20           b.stdout(stdout.clone()).stderr(stderr.clone());\n\
+         {env}\
+         {grants}\
+         \x20           let mut store = wasmtime::Store::new({engine}, {store_data});\n\
+         {call}\
+         \x20           drop(store);\n\
+         \x20           Ok(Ran {{\n\
+         \x20               status,\n\
+         \x20               stdout: stdout.contents().to_vec(),\n\
+         \x20               stderr: stderr.contents().to_vec(),\n\
+         \x20           }})\n\
+         \x20       }}\n\
+         \x20   }}\n\
+         }}\n",
+        fresh_check = if fresh.is_empty() {
+            "            let _ = fresh;\n".to_string()
+        } else {
+            format!(
+                "            if fresh.len() != {n} {{\n                return Err(wasmtime::format_err!(\"{n} fresh folders expected, {{}} given\", fresh.len()));\n            }}\n",
+                n = fresh.len()
+            )
+        },
+        kind = g.kind.name(),
+        wasm = lit(&g.wasm),
+        limit = grouped(g.output_limit.0),
+    )
 }
 
 /// The host side of `[guest] prefault`, for embedders: pooling-lab's own

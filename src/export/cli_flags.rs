@@ -44,13 +44,18 @@ pub enum NotesIn {
     /// wasmtime-config.toml: the settings below the notes, no sizing (it is
     /// in wasmtime-serve.txt).
     ConfigFile,
+    /// wasmtime-run.txt (a command guest): the command above the notes; no
+    /// sizing (`wasmtime run` instantiates one command per process).
+    RunFile,
 }
 
 /// What the options contain beyond the tuned keys, and what they cannot
 /// express; shared with the config file (`place` says which file).
 pub fn notes(v: &Variant, cli: &CliExport, place: NotesIn) -> String {
     let (options_at, sizing_at) = match place {
-        NotesIn::ServeFile => ("in the command above", "sizing below".to_string()),
+        NotesIn::ServeFile | NotesIn::RunFile => {
+            ("in the command above", "sizing below".to_string())
+        }
         NotesIn::ConfigFile => (
             "in the settings below",
             format!("sizing in {}", super::shared::SERVE_FILE),
@@ -72,6 +77,9 @@ pub fn notes(v: &Variant, cli: &CliExport, place: NotesIn) -> String {
         let why = match &o.why {
             Why::Tuned => continue,
             Why::Allocator if v.is_pooling() => continue,
+            Why::Allocator if place == NotesIn::RunFile => {
+                "the tuned engine is on-demand (wasmtime run's default too)".to_string()
+            }
             Why::Allocator => "the tuned engine is on-demand, and wasmtime serve uses the pooling \
                                allocator by default where the host has the address space"
                 .to_string(),

@@ -315,7 +315,7 @@ impl CliExport {
                 chosen.push((key, Why::Tuned));
             }
         }
-        if v.is_pooling() {
+        if v.is_pooling() && !v.guest.kind.is_command() {
             for key in ["pooling.total_component_instances", "pooling.total_stacks"] {
                 if !chosen.iter().any(|(k, _)| k == key) {
                     chosen.push((key.into(), Why::ServeSizing));

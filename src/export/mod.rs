@@ -1,7 +1,9 @@
 //! Tuned settings handed to production, one module per format:
 //!
-//! * [`serve`]: `wasmtime-serve.txt`, the `wasmtime serve` command line
-//!   (`-O`/`-W`/`-C`/`-D` flags), with component-aware sizing notes;
+//! * [`cli_flags`]: `wasmtime-serve.txt`, the `wasmtime serve` command line
+//!   (`-O`/`-W`/`-C`/`-D` flags), with component-aware sizing notes; for a
+//!   command guest [`cli_run`]'s `wasmtime-run.txt` instead: `wasmtime run`
+//!   with the same flags, `--dir`, `--env` and the guest's arguments;
 //! * [`config_file`]: `wasmtime-config.toml`, the file
 //!   `wasmtime serve --config FILE` (and `wasmtime run --config`) reads;
 //! * [`builder`]: `builder.rs`, the same settings as `wasmtime::Config` builder calls.
@@ -17,12 +19,13 @@
 pub mod builder;
 pub mod cli_flags;
 pub mod cli_options;
+pub mod cli_run;
 pub mod config_file;
 mod shared;
 
 pub use shared::{
-    BUILDER_FILE, CLI_FLAGS_VERSION, CONFIG_FILE, FILES, SERVE_FILE, fuel_epoch_note, full_key,
-    set_keys, snapshot_note,
+    BUILDER_FILE, CLI_FLAGS_VERSION, COMMAND_FILES, CONFIG_FILE, FILES, RUN_FILE, SERVE_FILE,
+    files_for, fuel_epoch_note, full_key, set_keys, snapshot_note,
 };
 
 use crate::settings::{Experiment, Variant};
@@ -34,13 +37,17 @@ use std::path::{Path, PathBuf};
 pub fn write_all(v: &Variant, dir: &Path) -> Result<(Vec<PathBuf>, cli_options::CliExport)> {
     let cli = cli_options::CliExport::of(v)?;
     let texts = [
-        cli_flags::text(v, &cli),
+        if v.guest.kind.is_command() {
+            cli_run::text(v, &cli)
+        } else {
+            cli_flags::text(v, &cli)
+        },
         config_file::text(v, &cli),
         builder::code(v)?,
     ];
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut paths = Vec::new();
-    for (name, text) in FILES.iter().zip(texts) {
+    for (name, text) in files_for(v).iter().zip(texts) {
         let path = dir.join(name);
         crate::files::write_atomic(&path, text.as_bytes())?;
         paths.push(path);

@@ -11,8 +11,22 @@ pub const SERVE_FILE: &str = "wasmtime-serve.txt";
 pub const CONFIG_FILE: &str = "wasmtime-config.toml";
 /// File name of the builder code.
 pub const BUILDER_FILE: &str = "builder.rs";
-/// The three files, in the order they are written.
+/// File name of the `wasmtime run` command line (command guests).
+pub const RUN_FILE: &str = "wasmtime-run.txt";
+/// The three files of a served guest, in the order they are written.
 pub const FILES: [&str; 3] = [SERVE_FILE, CONFIG_FILE, BUILDER_FILE];
+/// The three files of a command guest: `wasmtime run`, not serve.
+pub const COMMAND_FILES: [&str; 3] = [RUN_FILE, CONFIG_FILE, BUILDER_FILE];
+
+/// The files exported for `v`: [`COMMAND_FILES`] for a command guest,
+/// else [`FILES`].
+pub fn files_for(v: &Variant) -> [&'static str; 3] {
+    if v.guest.kind.is_command() {
+        COMMAND_FILES
+    } else {
+        FILES
+    }
+}
 
 /// Version of wasmtime-cli-flags the CLI forms are checked against (from Cargo.lock).
 pub const CLI_FLAGS_VERSION: &str = env!("POOLING_LAB_CLI_FLAGS_VERSION");
