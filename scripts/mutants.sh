@@ -15,9 +15,11 @@
 #   scripts/mutants.sh --report-only  the report again from the last run's
 #                                   mutants.out (e.g. of a run stopped early)
 #
-# Each run's outcomes replace those mutants' rows in the report; rows of
-# mutants the snapshot no longer has (the code moved) are dropped, and a
-# mutant never run is counted as "not run".
+# Each run's outcomes replace those mutants' rows in the report (each row
+# keeps the commit it ran on). A whole run of a file drops its rows of
+# mutants the snapshot no longer has; after a partial run (--shard,
+# --missed) a file whose code moved since keeps its old rows, marked so.
+# A mutant never run is counted as "not run".
 #
 # How long, on 2 cores: the first build of the dependencies takes 30-45
 # minutes (a later run reuses $CARGO_TARGET_DIR), the unmutated baseline 2;
@@ -229,11 +231,17 @@ if tsv.exists():
     for line in tsv.read_text().splitlines()[1:]:
         f, outcome, rev, used, name = line.split("\t", 4)
         rows[name] = (f, outcome, rev, used)
-# Mutants the snapshot no longer has (the code moved) are dropped.
-rows = {n: r for n, r in rows.items() if n in set(current)}
+current_set = set(current)
+if mode == "files":
+    # A whole run of these files: their mutants the snapshot no longer has
+    # (the code moved) are dropped.
+    rows = {n: r for n, r in rows.items() if n in current_set or r[0] not in files}
 for n, outcome in ran.items():
     rows[n] = (n.split(":", 1)[0], outcome, commit[:12], tests_used)
-not_run = [n for n in current if n not in rows]
+# A file whose rows name mutants the snapshot does not have has moved since
+# they were run: they stand for their commit, and nothing is "not run".
+moved = {r[0] for n, r in rows.items() if n not in current_set}
+not_run = [n for n in current if n not in rows and n.split(":", 1)[0] not in moved]
 
 def order(n):
     f, line, col = re.match(r"([^:]+):(\d+):(\d+):", n).groups()
@@ -288,7 +296,8 @@ lines = [
 ]
 for f in sorted(per):
     c = per[f]
-    lines.append(f"| `{f}` | {c['caught']} | {c['missed']} | {c['equivalent']} | {c['unviable']} | {c['timeout']} | {c['not run']} | {pct(c)} |")
+    shown = f"`{f}` (moved since its run)" if f in moved else f"`{f}`"
+    lines.append(f"| {shown} | {c['caught']} | {c['missed']} | {c['equivalent']} | {c['unviable']} | {c['timeout']} | {c['not run']} | {pct(c)} |")
 lines.append(f"| **all** | {tot['caught']} | {tot['missed']} | {tot['equivalent']} | {tot['unviable']} | {tot['timeout']} | {tot['not run']} | **{pct(tot)}** |")
 lines += [
     "",

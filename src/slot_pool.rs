@@ -747,6 +747,11 @@ mod tests {
         // High watermark max(prewarm, refill_below) = 3, of 6 slots.
         let (p, dropped) = pool(config(6, 3, 2, 1));
         let g = p.acquire(WAIT).unwrap();
+        // 2 ready, not below 2: nothing is made (though below the high
+        // watermark).
+        std::thread::sleep(Duration::from_millis(200));
+        let m = p.metrics();
+        assert_eq!((m.ready, m.alive, m.counts.created), (2, 3, 3), "{m:?}");
         let h = p.acquire(WAIT).unwrap();
         // 1 ready < 2: refilled to 3 ready (5 alive), not to capacity.
         eventually("refilled to 3", || p.metrics().ready == 3);
@@ -767,6 +772,25 @@ mod tests {
         // Dropping the pool stops the worker and drops every store.
         drop(p);
         assert_eq!(dropped.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn prewarm_and_refill_below_may_reach_capacity_and_not_pass_it() {
+        let refused =
+            |c: PoolConfig| matches!(pool_failing(c, usize::MAX, None), Err(PoolError::Config(_)));
+        assert!(!refused(config(2, 2, 2, 0)));
+        assert!(refused(config(2, 3, 0, 0)));
+        assert!(refused(config(2, 0, 3, 0)));
+        assert!(refused(config(2, 3, 3, 0)));
+        assert!(refused(config(0, 0, 0, 0)));
+        assert!(refused(PoolConfig {
+            recycle: Recycle::Reuse { max_uses: 0 },
+            ..config(2, 1, 1, 0)
+        }));
+        assert!(!refused(PoolConfig {
+            recycle: Recycle::Reuse { max_uses: 1 },
+            ..config(2, 1, 1, 0)
+        }));
     }
 
     #[test]
