@@ -18,6 +18,14 @@ mod fixture {
     include!("fixtures/builder-command.rs");
 }
 
+/// The same for a `wasi:cli/run` component (see its tuned file).
+const CLI_FIXTURE: &str = "tests/fixtures/tuned-cli-component.toml";
+const CLI_BUILDER_FIXTURE: &str = "tests/fixtures/builder-cli-component.rs";
+
+mod cli_fixture {
+    include!("fixtures/builder-cli-component.rs");
+}
+
 /// The exports of the fixture, written by `pooling-lab export`'s code.
 fn exported() -> (tempfile::TempDir, pooling_lab::settings::Variant) {
     let dir = tempfile::tempdir().unwrap();
@@ -146,4 +154,37 @@ fn builder_command_fixture_is_what_export_writes_and_runs_the_command_per_reques
     let shared = tempfile::tempdir().unwrap();
     assert_eq!(command.run(b"", &[shared.path()]).unwrap().status, 0);
     assert_eq!(command.run(b"", &[shared.path()]).unwrap().status, 3);
+}
+
+#[test]
+fn builder_cli_component_fixture_is_what_export_writes_and_runs_the_component_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    export::export_file(Path::new(CLI_FIXTURE), dir.path()).unwrap();
+    let generated = std::fs::read_to_string(dir.path().join(export::BUILDER_FILE)).unwrap();
+    if std::env::var_os("POOLING_LAB_BLESS").is_some() {
+        std::fs::write(CLI_BUILDER_FIXTURE, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(CLI_BUILDER_FIXTURE).unwrap();
+    assert_eq!(
+        committed, generated,
+        "{CLI_BUILDER_FIXTURE} is not what `pooling-lab export {CLI_FIXTURE}` writes; if the change \
+         is intended, regenerate it with `POOLING_LAB_BLESS=1 cargo test --release --test command_export`"
+    );
+    let engine = wasmtime::Engine::new(&cli_fixture::tuned_config()).unwrap();
+    let wasm = std::fs::read("tests/fixtures/command/run.wat").unwrap();
+    let command = cli_fixture::command::Command::new(&engine, &wasm).unwrap();
+    // The component's `run` returns ok: status 0, per request, each with
+    // its own folder; a missing folder is an error, not a panic.
+    for _ in 0..2 {
+        let out = tempfile::tempdir().unwrap();
+        let ran = command.run(b"", &[out.path()]).unwrap();
+        assert_eq!(ran.status, 0);
+        assert!(ran.stdout.is_empty() && ran.stderr.is_empty());
+    }
+    let err = command.run(b"", &[]).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("1 fresh folders expected, 0 given"),
+        "{err}"
+    );
 }

@@ -194,7 +194,7 @@ fn command_code(v: &Variant) -> String {
     let (state, link, pre_ty, store_data, call) = if component {
         (
             "    /// A store's WASI state.\n\
-             pub struct Ctx {\n\
+             \x20   pub struct Ctx {\n\
              \x20       ctx: wasmtime_wasi::WasiCtx,\n\
              \x20       table: wasmtime::component::ResourceTable,\n\
              \x20   }\n\n\
