@@ -82,8 +82,9 @@ pub struct Candidate {
     pub memory: Option<(f64, f64)>,
     /// The memory its last measurement measured of itself
     /// ([`crate::scenario::Score::memory_bytes`]): a serving tune's server
-    /// Pss after the timed requests, a tenants run's peak Pss.
-    pub run_memory: Option<f64>,
+    /// Pss after the timed requests, a tenants run's peak Pss; one per
+    /// measurement that measured it, in order.
+    pub run_memories: Vec<f64>,
     /// Why it was dropped, if it was.
     pub pruned: Option<String>,
     /// A reference (not a candidate).
@@ -101,7 +102,7 @@ impl Candidate {
             scores: Vec::new(),
             last: None,
             memory: None,
-            run_memory: None,
+            run_memories: Vec::new(),
             pruned: None,
             reference,
             disturbed: 0,
@@ -123,16 +124,55 @@ impl Candidate {
         Some((lo, hi))
     }
 
-    /// The memory measured of it, which a tie between finalists is resolved
-    /// by when their kept-resident bounds are equal: what its run measured
-    /// of itself ([`Candidate::run_memory`]: a server's Pss, a tenants run's
-    /// peak Pss), else the finalist memory probe's fixed Pss +
-    /// `live_instances` x Pss per sandbox ([`Candidate::memory`]).
+    /// The memory figures measured of it, which a tie between finalists
+    /// is resolved by when their kept-resident bounds are equal: what each
+    /// of its runs measured of itself ([`Candidate::run_memories`]: a
+    /// server's Pss, a tenants run's peak Pss), else the finalist memory
+    /// probe's fixed Pss + `live_instances` x Pss per sandbox
+    /// ([`Candidate::memory`], measured once).
+    pub fn memory_samples(&self, live_instances: u32) -> Vec<f64> {
+        if !self.run_memories.is_empty() {
+            return self.run_memories.clone();
+        }
+        self.memory
+            .map(|(fixed, per)| fixed + f64::from(live_instances) * per)
+            .into_iter()
+            .collect()
+    }
+
+    /// The median of [`Candidate::memory_samples`], if any.
     pub fn measured_memory(&self, live_instances: u32) -> Option<f64> {
-        self.run_memory.or_else(|| {
-            self.memory
-                .map(|(fixed, per)| fixed + f64::from(live_instances) * per)
-        })
+        let mut s = self.memory_samples(live_instances);
+        s.sort_by(f64::total_cmp);
+        (!s.is_empty()).then(|| s[s.len() / 2])
+    }
+
+    /// The lowest and highest of [`Candidate::memory_samples`] when there
+    /// are at least two: the memory's own noise. `None` with one sample or
+    /// none (its noise is unknown).
+    pub fn memory_range(&self, live_instances: u32) -> Option<(f64, f64)> {
+        let s = self.memory_samples(live_instances);
+        if s.len() < 2 {
+            return None;
+        }
+        let lo = s.iter().copied().reduce(f64::min)?;
+        let hi = s.iter().copied().reduce(f64::max)?;
+        Some((lo, hi))
+    }
+}
+
+/// How two candidates' memory compares, beyond its noise: `Less` or
+/// `Greater` when both have a [`Candidate::memory_range`] and the ranges do
+/// not overlap; `Equal` (a tie) otherwise, including when either was
+/// measured once.
+pub fn memory_order(a: &Candidate, b: &Candidate, live_instances: u32) -> std::cmp::Ordering {
+    match (
+        a.memory_range(live_instances),
+        b.memory_range(live_instances),
+    ) {
+        (Some((_, a_hi)), Some((b_lo, _))) if a_hi < b_lo => std::cmp::Ordering::Less,
+        (Some((a_lo, _)), Some((_, b_hi))) if b_hi < a_lo => std::cmp::Ordering::Greater,
+        _ => std::cmp::Ordering::Equal,
     }
 }
 
@@ -335,8 +375,9 @@ fn and_list(names: &[String]) -> String {
 /// every round, [`Candidate::score_range`]) overlaps the best one's range.
 /// Among the tied ones (the best included) the winner is the one that keeps
 /// the least resident at most ([`kept_resident_bound`]); on equal bounds,
-/// the one with the least [`Candidate::measured_memory`] (when both were
-/// measured); then the best median. `t` gives the objective (to word the
+/// the one that measured less memory beyond the memory's own noise
+/// ([`memory_order`]: both measured at least twice, their ranges apart);
+/// otherwise their memory is a tie, and the best median wins. `t` gives the objective (to word the
 /// reason) and `live_instances` (for a churn finalist's memory).
 pub fn pick_winner(t: &TuneSettings, cands: &[Candidate], finalists: &[usize]) -> Option<Pick> {
     let measured: Vec<usize> = finalists
@@ -371,10 +412,7 @@ pub fn pick_winner(t: &TuneSettings, cands: &[Candidate], finalists: &[usize]) -
         .iter()
         .copied()
         .reduce(|a, b| {
-            let by_memory = match (memory(a), memory(b)) {
-                (Some(x), Some(y)) => x.total_cmp(&y),
-                _ => std::cmp::Ordering::Equal,
-            };
+            let by_memory = memory_order(&cands[a], &cands[b], t.live_instances);
             let order = bound(a)
                 .cmp(&bound(b))
                 .then(by_memory)
@@ -391,13 +429,29 @@ pub fn pick_winner(t: &TuneSettings, cands: &[Candidate], finalists: &[usize]) -
         score_text(t.objective, lo),
         score_text(t.objective, hi)
     );
-    let memory_text = |i: usize| memory(i).map_or("unmeasured".to_string(), size);
+    let memory_text = |i: usize| match cands[i].memory_range(t.live_instances) {
+        Some((lo, hi)) => format!(
+            "{} (its {} measurements range {} to {})",
+            memory(i).map_or("unmeasured".to_string(), size),
+            cands[i].memory_samples(t.live_instances).len(),
+            size(lo),
+            size(hi)
+        ),
+        None => format!(
+            "{} (measured once: its noise is unknown)",
+            memory(i).map_or("unmeasured".to_string(), size)
+        ),
+    };
     let others: Vec<usize> = tied.iter().copied().filter(|&i| i != winner).collect();
     let reason = if winner == best {
         format!(
-            "chose {}: the best median, {noise}, and none of the tied ones keeps less resident at most ({}) or, at the same bound, measured less memory",
+            "chose {}: the best median, {noise}; none of the tied ones keeps less resident at most ({}), and at the same bound memory is a tie (no one measured less beyond the memory's own noise: {})",
             name(best),
-            size(bound(best) as f64)
+            size(bound(best) as f64),
+            tied.iter()
+                .map(|&i| format!("{} {}", name(i), memory_text(i)))
+                .collect::<Vec<_>>()
+                .join("; ")
         )
     } else if bound(winner) < bound(best) {
         format!(
@@ -407,9 +461,9 @@ pub fn pick_winner(t: &TuneSettings, cands: &[Candidate], finalists: &[usize]) -
             size(bound(best) as f64),
             name(best)
         )
-    } else if memory(winner) != memory(best) {
+    } else if memory_order(&cands[winner], &cands[best], t.live_instances).is_lt() {
         format!(
-            "chose {}: keeps as much resident at most as {} ({}) and measured {} of memory against {}, within noise of {noise}",
+            "chose {}: keeps as much resident at most as {} ({}) and measured less memory beyond its noise, {} against {}, within noise of {noise}",
             name(winner),
             name(best),
             size(bound(best) as f64),
@@ -429,6 +483,44 @@ pub fn pick_winner(t: &TuneSettings, cands: &[Candidate], finalists: &[usize]) -
         tied,
         reason: Some(reason),
     })
+}
+
+/// One knob of the winner put back: its key, the winner's value, the
+/// other value (`None`: unset) and the candidate measured with it.
+pub type KnobEffect<'a> = (
+    String,
+    serde_json::Value,
+    Option<serde_json::Value>,
+    &'a Candidate,
+);
+
+/// The measured candidates that differ from winner `w` in one knob only,
+/// split in two: those whose every measurement scored below every
+/// measurement of the winner (the knob helped beyond the noise), and the
+/// rest (no effect beyond the noise, or the other value scored as well).
+pub fn knob_effects<'a>(
+    cands: &'a [Candidate],
+    w: &Candidate,
+) -> (Vec<KnobEffect<'a>>, Vec<KnobEffect<'a>>) {
+    let wk = set_knobs(&w.variant);
+    let w_lo = w.score_range().map(|(lo, _)| lo);
+    let (mut helped, mut none) = (Vec::new(), Vec::new());
+    for c in cands
+        .iter()
+        .filter(|c| !c.reference && c.median().is_some())
+    {
+        let ck = set_knobs(&c.variant);
+        if let Some((key, winner, other)) = one_knob_apart(&wk, &ck) {
+            let below = matches!((c.score_range(), w_lo), (Some((_, c_hi)), Some(lo)) if c_hi < lo);
+            let row = (key.to_string(), winner.clone(), other.cloned(), c);
+            if below {
+                helped.push(row);
+            } else {
+                none.push(row);
+            }
+        }
+    }
+    (helped, none)
 }
 
 /// Runs a tune.
@@ -558,7 +650,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
                 Ok(score) => {
                     c.scores.push(score.value);
                     c.last = Some((score.rate, score.latency));
-                    c.run_memory = score.memory_bytes;
+                    c.run_memories.extend(score.memory_bytes);
                 }
                 Err(why) => c.pruned = Some(why),
             },
@@ -809,7 +901,7 @@ fn figure(c: &Candidate, objective: Objective) -> String {
         (Some(m), Objective::TenantsP99Instantiate) => format!(
             "p99 instantiate {}, peak Pss {}",
             duration(-m),
-            c.run_memory.map_or("-".into(), mib)
+            c.run_memories.last().copied().map_or("-".into(), mib)
         ),
         (None, _) => "-".into(),
     }
@@ -928,22 +1020,45 @@ fn summary(
         }
     }
     // Which knobs did it: the winner with one knob put back, from the
-    // candidates that were measured.
-    s.push_str("\n## Which knobs did it\n\nEach row is a measured candidate that differs from the winner in one key only.\n\n| key | winner | other value | objective without it |\n|---|---|---|---:|\n");
-    let wk = set_knobs(&w.variant);
-    for c in cands
-        .iter()
-        .filter(|c| !c.reference && c.median().is_some())
-    {
-        let ck = set_knobs(&c.variant);
-        if let Some((key, winner, other)) = one_knob_apart(&wk, &ck) {
-            let _ = writeln!(
-                s,
-                "| {key} | {winner} | {} | {} |",
-                other.map_or("(unset)".to_string(), |o| o.to_string()),
-                figure(c, t.objective)
-            );
-        }
+    // candidates that were measured. A knob counts only when putting it
+    // back lowered the objective beyond the noise: every measurement of
+    // that candidate is below every measurement of the winner.
+    let (helped, no_effect) = knob_effects(cands, w);
+    s.push_str("\n## Which knobs did it\n\nEach row is a measured candidate that differs from the winner in one key only, and whose every measurement scored below every measurement of the winner (its range: the noise).\n\n| key | winner | other value | objective without it |\n|---|---|---|---:|\n");
+    for (key, winner, other, c) in &helped {
+        let _ = writeln!(
+            s,
+            "| {key} | {winner} | {} | {} |",
+            other
+                .as_ref()
+                .map_or("(unset)".to_string(), |o| o.to_string()),
+            figure(c, t.objective)
+        );
+    }
+    if helped.is_empty() {
+        s.push_str("| (none beyond the noise) | | | |\n");
+    }
+    if !no_effect.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nNo effect beyond the noise (the winner's measurements range {}): {}.",
+            w.score_range().map_or("-".to_string(), |(lo, hi)| format!(
+                "{} to {}",
+                score_text(t.objective, lo),
+                score_text(t.objective, hi)
+            )),
+            no_effect
+                .iter()
+                .map(|(key, winner, other, c)| format!(
+                    "{key} = {winner} (with {}: {})",
+                    other
+                        .as_ref()
+                        .map_or("(unset)".to_string(), |o| o.to_string()),
+                    figure(c, t.objective)
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
     }
     // Capacity planning from the winner's measured memory.
     if let Some((fixed, per)) = w.memory {

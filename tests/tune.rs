@@ -443,6 +443,116 @@ warmup = 5
     );
 }
 
+#[test]
+fn a_tune_of_a_command_exports_wasmtime_run_flags_that_wasmtimes_parser_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    // The copier (tests/fixtures/command) with a 2 MiB image: without
+    // copy-on-write every sandbox copies it, with it the image is mapped.
+    let wat = include_str!("fixtures/command/copier.wat").replace(
+        "(memory (export \"memory\") 2)",
+        &format!(
+            "(memory (export \"memory\") 40)\n  (data (i32.const 131072) \"{}\")",
+            "\\01".repeat(2 << 20)
+        ),
+    );
+    std::fs::write(dir.path().join("copier.wat"), wat).unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(
+        "tests/fixtures/command/in/input.txt",
+        input.join("input.txt"),
+    )
+    .unwrap();
+    let config = dir.path().join("command-tune.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[tune]
+objective = "sandboxes-per-second"
+live_instances = 4
+memory_budget = "2GiB"
+finalists = 2
+rounds = 2
+[engine]
+allocator = "pooling"
+memory_init_cow = [true, false]
+[pooling]
+total_core_instances = 8
+total_memories = 8
+total_tables = 8
+max_memory_size = "32MiB"
+[guest]
+kind = "wasi-command"
+wasm = "{}"
+argv = ["copier"]
+dirs = [{{ host = "{}", guest = "/in" }}, {{ guest = "/out", writable = true }}]
+expect_files = [{{ path = "/out/out.txt", contains = "second line" }}]
+[scenario]
+kind = "churn"
+iterations = 40
+warmup = 5
+"#,
+            dir.path().join("copier.wat").display(),
+            input.display()
+        ),
+    )
+    .unwrap();
+    common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
+    let (out, summary) = tune_output(dir.path(), "command-tune");
+    assert_eq!(winner_name(&summary), "memory_init_cow=true", "{summary}");
+    // A command is run, not served: wasmtime-run.txt, no serve file.
+    assert!(!out.join(pooling_lab::export::SERVE_FILE).exists());
+    let run = std::fs::read_to_string(out.join(pooling_lab::export::RUN_FILE)).unwrap();
+    let flags: Vec<String> = run
+        .lines()
+        .skip_while(|l| !l.starts_with("wasmtime run"))
+        .skip(1)
+        .flat_map(|l| {
+            l.trim_end_matches('\\')
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .take_while(|w| w != "--dir")
+        .collect();
+    assert!(flags.contains(&"memory-init-cow=y".to_string()), "{run}");
+    let mut opts = <wasmtime_cli_flags::CommonOptions as clap::Parser>::try_parse_from(
+        std::iter::once("wasmtime".to_string()).chain(flags),
+    )
+    .unwrap_or_else(|e| panic!("wasmtime's parser rejects the flags: {e}\n{run}"));
+    let engine = wasmtime::Engine::new(&opts.config(None).unwrap()).unwrap();
+    assert!(engine.get_memory_init_cow());
+    // "Which knobs did it" lists a knob only with a figure below the
+    // winner's (the rule itself: which_knobs_did_it_lists_only_...).
+    let won = measured_candidates(&summary)
+        .into_iter()
+        .find(|(n, _)| n == "memory_init_cow=true")
+        .map(|(_, f)| leading_number(&f))
+        .unwrap();
+    let section = summary
+        .split("## Which knobs did it")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    for row in section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| key"))
+    {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        if cells[0] == "| (none beyond the noise)" {
+            continue;
+        }
+        let figure = leading_number(cells[3]);
+        assert!(
+            figure < won,
+            "{row} listed, the winner measured {won}: {summary}"
+        );
+    }
+}
+
 /// The arguments of the `wasmtime serve \` command in wasmtime-serve.txt.
 fn serve_command_args(text: &str) -> Vec<String> {
     text.lines()
@@ -802,10 +912,9 @@ fn finalists_within_noise_are_decided_by_what_they_keep_resident() {
     assert_eq!(pick.reason, None);
 }
 
-#[test]
-fn a_tie_between_equal_bounds_is_decided_by_measured_memory() {
-    // Same keep_resident and slots; they differ in another knob.
-    let toml = r#"
+/// Two finalists with the same keep_resident and slots, differing in
+/// another knob, their scores overlapping (a tie on the objective).
+const SAME_BOUND: &str = r#"
 [engine]
 allocator = "pooling"
 [pooling]
@@ -823,8 +932,15 @@ name = "b"
 [variant.pooling]
 decommit_batch_size = 16
 "#;
-    let t = target(Objective::SandboxesPerSecond, 16, 8 << 30);
-    let mut cands = finalists(toml, &[1000.0, 1100.0, 1200.0], &[950.0, 1050.0, 1150.0]);
+
+#[test]
+fn a_tie_between_equal_bounds_is_decided_by_memory_only_beyond_its_noise() {
+    let t = target(Objective::RequestsPerSecond, 16, 8 << 30);
+    let mut cands = finalists(
+        SAME_BOUND,
+        &[1000.0, 1100.0, 1200.0],
+        &[950.0, 1050.0, 1150.0],
+    );
     assert!(overlap(&cands[0], &cands[1]));
     assert_eq!(
         tune::kept_resident_bound(&cands[0].variant),
@@ -835,34 +951,72 @@ decommit_batch_size = 16
     } else {
         1
     };
-    // The better median measured more: fixed Pss and Pss per sandbox.
-    cands[best].memory = Some((60e6, 3e6));
-    cands[1 - best].memory = Some((50e6, 2e6));
-    let need = |c: &tune::Candidate| {
-        let (fixed, per) = c.memory.unwrap();
-        fixed + f64::from(t.live_instances) * per
-    };
-    let least = if need(&cands[0]) <= need(&cands[1]) {
-        0
-    } else {
-        1
-    };
-    assert_ne!(least, best);
+    let other = 1 - best;
+
+    // (a) The other one measured less memory in every run, its range apart
+    // from the best's: it wins, and the reason gives both ranges.
+    cands[best].run_memories = vec![200e6, 210e6, 205e6];
+    cands[other].run_memories = vec![100e6, 110e6, 105e6];
     let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
-    assert_eq!(pick.winner, least, "{pick:?}");
-    assert_eq!(pick.tied.len(), 2);
+    assert_eq!(pick.winner, other, "{pick:?}");
     let reason = pick.reason.unwrap();
     assert!(
-        reason.starts_with(&format!("chose `{}`", cands[least].variant.name)),
+        reason.starts_with(&format!("chose `{}`", cands[other].variant.name)),
         "{reason}"
     );
+    assert!(reason.contains("beyond its noise"), "{reason}");
 
-    // A serving tune reads the server's Pss: the other way round now.
-    let t = target(Objective::RequestsPerSecond, 16, 8 << 30);
-    cands[best].run_memory = Some(100e6);
-    cands[1 - best].run_memory = Some(200e6);
+    // (b) Less on the median, but the ranges overlap: a tie on memory, and
+    // the best median wins, saying so.
+    cands[best].run_memories = vec![100e6, 210e6, 205e6];
+    cands[other].run_memories = vec![104e6, 110e6, 105e6];
+    assert!(cands[other].measured_memory(16) < cands[best].measured_memory(16));
     let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
     assert_eq!(pick.winner, best, "{pick:?}");
+    let reason = pick.reason.unwrap();
+    assert!(reason.contains("memory is a tie"), "{reason}");
+
+    // (c) Measured once each (the churn finalists' memory probe): its noise
+    // is unknown, so even a large difference is no tie-break.
+    let t = target(Objective::SandboxesPerSecond, 16, 8 << 30);
+    cands[best].run_memories.clear();
+    cands[other].run_memories.clear();
+    cands[best].memory = Some((60e6, 3e6));
+    cands[other].memory = Some((50e6, 2e6));
+    let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+    assert_eq!(pick.winner, best, "{pick:?}");
+    assert!(
+        pick.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("measured once: its noise is unknown")),
+        "{pick:?}"
+    );
+}
+
+#[test]
+fn which_knobs_did_it_lists_only_knobs_whose_removal_lowered_the_objective_beyond_the_noise() {
+    // `a` is the winner; `b` differs from it in one knob.
+    let w = |b: &[f64]| finalists(SAME_BOUND, &[1000.0, 1100.0, 1200.0], b);
+    // Every measurement of `b` below every one of the winner: it helped.
+    let cands = w(&[700.0, 750.0, 800.0]);
+    let (helped, none) = tune::knob_effects(&cands, &cands[0]);
+    assert_eq!(helped.len(), 1);
+    assert!(none.is_empty());
+    assert_eq!(helped[0].0, "pooling.decommit_batch_size");
+    // Overlapping ranges (a lower median, within the noise): no effect.
+    let cands = w(&[950.0, 1050.0, 1150.0]);
+    let (helped, none) = tune::knob_effects(&cands, &cands[0]);
+    assert!(
+        helped.is_empty(),
+        "{:?}",
+        helped.iter().map(|h| &h.0).collect::<Vec<_>>()
+    );
+    assert_eq!(none.len(), 1);
+    // Putting the knob back scored better: not a knob that did it.
+    let cands = w(&[1300.0, 1350.0, 1400.0]);
+    let (helped, none) = tune::knob_effects(&cands, &cands[0]);
+    assert!(helped.is_empty());
+    assert_eq!(none.len(), 1);
 }
 
 #[test]
