@@ -176,6 +176,31 @@ fn the_markdown_report_has_the_section_with_both_variants() {
     }
 }
 
+/// `run` prints the variants side by side (as the README says it does):
+/// one row each, whose total p50 is the result's, as the report writes it.
+#[test]
+fn run_prints_the_side_by_side_table_with_each_variants_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cold.toml");
+    std::fs::write(&path, config()).unwrap();
+    let stdout = common::expect_success(&common::run_quiet("run", &path, dir.path(), &[]));
+    let r = report::json::read(&common::result_json(dir.path(), "cold")).unwrap();
+    assert!(
+        stdout.contains("| variant | engine p50 | load p50 |"),
+        "{stdout}"
+    );
+    for name in ["load=compile", "load=file"] {
+        let total = pooling_lab::units::duration(p50(&cold(&r, name), "total") as f64);
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"));
+        let cells: Vec<&str> = row.split(" | ").collect();
+        // variant, engine, load, instantiate, first-call, total, ...
+        assert_eq!(cells[5], total, "{row}");
+    }
+}
+
 #[test]
 fn zero_iterations_is_a_config_error_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -1082,11 +1082,58 @@ mod warning_tests {
             2000,
         ));
         assert!(w.iter().any(|w| w.contains("grew by 50%")), "{w:?}");
+        // 2000 cycles: enough to point at a leak, naming how many.
+        assert!(
+            w.iter()
+                .any(|w| w.contains("look for a leak") && w.contains("over 2000 timed cycles")),
+            "{w:?}"
+        );
+        // The same drift over 50 cycles: too few to judge a leak, and it says so.
+        let w = warnings(&result(summary(10_000, 10_000, 10_000), 8_000, 12_000, 50));
+        assert!(!w.iter().any(|w| w.contains("look for a leak")), "{w:?}");
+        assert!(
+            w.iter().any(|w| w.contains(&format!(
+                "50 timed cycles are too few to judge a leak (at least {LEAK_MIN_CYCLES})"
+            ))),
+            "{w:?}"
+        );
         let w = warnings(&result(summary(100, 100, 100), 100, 100, 50));
         assert!(w.iter().any(|w| w.starts_with("few samples")), "{w:?}");
         assert!(
             w.iter().any(|w| w.starts_with("near the timer floor")),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn a_run_whose_every_call_failed_shows_no_rate_and_no_ratio() {
+        use crate::scenario::Scenario as _;
+        let empty = || crate::metric::Comparison {
+            baseline: "b".into(),
+            p50_speedup: Default::default(),
+            throughput_ratio: None,
+            pss_per_instance_ratio: None,
+            rounds: 1,
+            throughput_ratio_range: None,
+            p50_speedup_range: Default::default(),
+            server_pss_ratio: None,
+        };
+        let ok = result(summary(10_000, 10_000, 10_000), 10_000, 10_000, 100);
+        let mut failed = ok.clone();
+        failed.faults.checks = 100;
+        assert_eq!(Churn::primary(&ok), Some(1.0));
+        assert_eq!(Churn::primary(&failed), None);
+        // One failure short of all: still a rate.
+        failed.faults.checks = 99;
+        assert_eq!(Churn::primary(&failed), Some(1.0));
+        failed.faults.checks = 100;
+        for (b, x) in [(&ok, &failed), (&failed, &ok)] {
+            let mut c = empty();
+            Churn::vs_baseline(b, x, &mut c);
+            assert_eq!(c.throughput_ratio, None);
+        }
+        let mut c = empty();
+        Churn::vs_baseline(&ok, &ok, &mut c);
+        assert_eq!(c.throughput_ratio, Some(1.0));
     }
 }

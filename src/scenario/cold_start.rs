@@ -319,4 +319,40 @@ impl super::interface::Scenario for ColdStart {
         }
         out
     }
+
+    /// What `run` prints: the variants side by side, one row each (the
+    /// report has a table per variant).
+    fn summary(
+        rows: &[super::interface::Row<'_, ColdStartResult>],
+        ctx: &super::interface::ReportContext<'_>,
+    ) -> String {
+        use crate::units::{duration, mib};
+        let ns = |x: f64| duration(x);
+        let mut out = String::from(
+            "| variant | engine p50 | load p50 | instantiate p50 | first-call p50 | total p50 | total p99 | total p50 vs baseline | first-request Pss |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
+        );
+        for row in rows {
+            let r = row.result;
+            let p50 = |name: &str| {
+                super::interface::phase_summary(&r.phases, name)
+                    .map_or("-".to_string(), |s| ns(s.p50_ns as f64))
+            };
+            let total_p99 = super::interface::phase_summary(&r.phases, "total")
+                .map_or("-".to_string(), |s| ns(s.p99_ns as f64));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {total_p99} | {} | {} |",
+                row.label,
+                p50("engine"),
+                p50("load"),
+                p50("instantiate"),
+                p50("first-call"),
+                p50("total"),
+                row.speedup_vs_baseline(ctx, "total"),
+                mib(r.first_request_pss_bytes),
+            );
+        }
+        out
+    }
 }

@@ -195,7 +195,7 @@ fn fixed_cost_table(rows: &[super::interface::Row<'_, ScalingResult>]) -> String
     use std::fmt::Write as _;
     let mut out = String::new();
     out.push_str(
-        "| variant | engine: Pss | engine: VmSize | module loaded: Pss | module load time |\n",
+        "| variant | engine: Pss added | engine: VmSize added | module loaded: Pss added | module load time |\n",
     );
     out.push_str("|---|---:|---:|---:|---:|\n");
     for row in rows {
@@ -373,7 +373,7 @@ impl super::interface::Scenario for Scaling {
         let mut out = String::from("## Per-instance memory\n\n");
         out.push_str(&memory_table(rows));
         out.push_str(&format!("\n{READING_GUIDE}\n\n{SCALING_LATENCY}\n\n"));
-        out.push_str("## Fixed cost (before any instance)\n\n");
+        out.push_str("## Fixed cost (before any instance)\n\nEach figure is a change: what making the engine added to the process (its Pss and its address space, VmSize: a pool's reservation shows here), then what loading the module added on top.\n\n");
         out.push_str(&fixed_cost_table(rows));
         out.push_str(
             "\n## Does it scale linearly?\n\nLeast-squares line through total Pss at each N: \
