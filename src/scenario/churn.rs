@@ -1107,7 +1107,7 @@ mod warning_tests {
 
     #[test]
     fn a_run_whose_every_call_failed_shows_no_rate_and_no_ratio() {
-        use crate::scenario::Scenario as _;
+        use super::super::interface::Scenario as _;
         let empty = || crate::metric::Comparison {
             baseline: "b".into(),
             p50_speedup: Default::default(),

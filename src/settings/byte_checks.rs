@@ -74,9 +74,11 @@ fn parse_len(s: &str) -> Result<Option<(u64, u64)>, String> {
         return Ok(None);
     }
     let size = |t: &str| {
-        super::ByteSize::parse(t.trim()).map(|b| b.0).map_err(|e| {
-            format!("`{t}` is not a length: {e} (write \"1234\", \"8MiB\" or \"1KiB..2MiB\")")
-        })
+        super::size::ByteSize::parse(t.trim())
+            .map(|b| b.0)
+            .map_err(|e| {
+                format!("`{t}` is not a length: {e} (write \"1234\", \"8MiB\" or \"1KiB..2MiB\")")
+            })
     };
     let (lo, hi) = match s.split_once("..") {
         Some((a, b)) => (size(a)?, size(b)?),

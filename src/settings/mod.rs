@@ -22,6 +22,8 @@ mod size;
 pub mod trace;
 mod tune;
 mod validate;
+#[cfg(test)]
+mod validate_tests;
 mod value;
 mod variant;
 
