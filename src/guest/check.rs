@@ -19,7 +19,7 @@ pub struct Outputs {
 }
 
 /// Characters of a guest's output a message shows at most.
-const EXCERPT: usize = 160;
+const EXCERPT: usize = 400;
 
 impl Outputs {
     /// No check of stdout or files (stderr and status are still checked).

@@ -74,7 +74,7 @@ pub fn check_exit(
             .unwrap_or_default();
         return Err(check_failed(format!(
             "the command exited with status {status}; stderr: {}",
-            crate::host::capture::excerpt(&err, 160)
+            crate::host::capture::excerpt(&err, 400)
         )));
     }
     check::output(store, 0, what, want)
