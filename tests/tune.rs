@@ -50,6 +50,7 @@ kind = "churn"
         finalists: 1,
         rounds: 1,
         p99_target_ms: 0.0,
+        idle_share: 0.0,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tuned.toml");
@@ -669,6 +670,7 @@ fn target(objective: Objective, live_instances: u32, budget: u64) -> TuneSetting
         finalists: 2,
         rounds: 2,
         p99_target_ms: 0.0,
+        idle_share: 0.0,
     }
 }
 

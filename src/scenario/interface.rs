@@ -143,6 +143,13 @@ pub trait Scenario {
         None
     }
 
+    /// Whether its run measures the memory a tune judges against
+    /// `memory_budget` itself (in [`Scenario::score`]), so that the tune
+    /// needs no separate memory probe of its finalists.
+    fn measures_own_memory() -> bool {
+        false
+    }
+
     /// The objectives of `pooling-lab tune` it can be scored on.
     fn objectives() -> &'static [Objective] {
         &[]

@@ -12,6 +12,7 @@
 //! [`crate::settings::ScenarioKind`] and one line to [`registry!`]'s list
 //! below, document it in the README and give it a config.
 
+pub mod burst;
 pub mod churn;
 pub mod cold_start;
 mod interface;
@@ -318,6 +319,14 @@ macro_rules! registry {
             anyhow::bail!("no scenario is registered for kind {:?}", v.scenario.kind)
         }
 
+        /// [`Scenario::measures_own_memory`] of `v`'s scenario.
+        pub fn measures_own_memory(v: &Variant) -> bool {
+            $(if v.scenario.kind == <$module::$Type as Scenario>::KIND {
+                return <$module::$Type as Scenario>::measures_own_memory();
+            })*
+            false
+        }
+
         /// The scenarios that can be scored on `objective`.
         pub fn kinds_for(objective: Objective) -> Vec<ScenarioKind> {
             let mut out = Vec::new();
@@ -511,4 +520,5 @@ registry! {
     Tenants(tenants, tenants_mut) => tenants::Tenants,
     Soak(soak, soak_mut) => soak::Soak,
     ColdStart(cold_start, cold_start_mut) => cold_start::ColdStart,
+    Burst(burst, burst_mut) => burst::Burst,
 }

@@ -432,6 +432,21 @@ impl Experiment {
             }
         };
 
+        if let Some(t) = &form.tune
+            && !(t.idle_share.is_finite() && (0.0..=1.0).contains(&t.idle_share))
+        {
+            return Err(ConfigError::new(
+                path,
+                format!(
+                    "idle_share = {} is not a share of the day (0 to 1)",
+                    t.idle_share
+                ),
+            )
+            .at(source, value_offset(doc.get_ref(), "tune", "idle_share"))
+            .key("tune.idle_share")
+            .fix("e.g. idle_share = 0.75 for a host idle 18 hours a day"));
+        }
+
         Ok(Experiment {
             path: path.to_path_buf(),
             name,

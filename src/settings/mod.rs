@@ -34,8 +34,8 @@ pub use keys::{all_keys, default_as_toml};
 pub use schema::{
     Allocator, DirGrant, EngineSettings, FileExpect, GuestFault, GuestKind, GuestSettings, KeyDoc,
     KindKeys, Load, LoadGenerator, OptLevel, PlanArg, PlanCall, PlanResult, PoolRecycle,
-    PoolingSettings, Prefault, ScenarioKind, ScenarioSettings, ServeServer, Sharing, SnapshotPoint,
-    SoakMode, TenantMix, Toggle, WasmtimeFlags,
+    PoolingSettings, Prefault, ReleaseIdle, ScenarioKind, ScenarioSettings, ServeServer, Sharing,
+    SnapshotPoint, SoakMode, TenantMix, Toggle, WasmtimeFlags,
 };
 pub use size::ByteSize;
 pub use tune::{Objective, TuneSettings};

@@ -945,6 +945,29 @@ pub enum ScenarioKind {
     /// instantiated and called once, everything dropped; each phase timed,
     /// and the memory the first repetition holds after its first call.
     ColdStart,
+    /// Production's day in one run: a ramp to `peak` sandboxes alive at
+    /// once, a hold there, an idle trickle, and wasmtime's
+    /// `Engine::release_idle_pool_memory` on the `release_idle` policy:
+    /// memory, pool metrics and request cost per phase, before and after
+    /// the release.
+    Burst,
+}
+
+/// When a burst's host calls `Engine::release_idle_pool_memory` (it drops
+/// the resident memory of warm but unused pool slots; the next sandbox in
+/// such a slot faults its pages in again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseIdle {
+    /// Never: every slot warm at the peak keeps its pages (up to
+    /// `linear_memory_keep_resident`) for as long as the process lives.
+    Never,
+    /// Once, after `idle_s` seconds of idle: what an embedder does on a
+    /// "load has dropped" signal.
+    AfterIdle,
+    /// On a timer, every `release_every_s` seconds from the end of the peak,
+    /// and once more at the end of idle.
+    Every,
 }
 
 impl ScenarioKind {
@@ -1284,9 +1307,10 @@ plain_section! {
         /// (the Pss slope over a long run: the leak signal), `serve` (a
         /// wasi:http component served over HTTP under load: requests/s,
         /// latency, the server's memory), `tenants` (many modules rotated
-        /// through one pool) or `cold-start` (a new host's first request:
-        /// engine, load, instantiate, first call).
-        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak | serve | tenants | cold-start";
+        /// through one pool), `cold-start` (a new host's first request:
+        /// engine, load, instantiate, first call) or `burst` (a peak of
+        /// sandboxes, then idle, then the pool's idle memory released).
+        kind: ScenarioKind = ScenarioKind::Scaling, unit "enum: scaling | churn | pool | session | soak | serve | tenants | cold-start | burst";
         /// Scaling: live-instance counts to measure at, ascending.
         counts: Vec<u32> = vec![1, 10, 100], unit "list of counts";
         /// Scaling: sample idle sandboxes (instantiated, never called: what a
@@ -1453,6 +1477,37 @@ plain_section! {
         /// Tenants: requests between two memory samples (Pss, Private_Dirty,
         /// RSS); the fitted slope and the levelling-off judgement use them.
         sample_every: u64 = 1000, unit "count";
+        /// Burst: sandboxes alive at once at the peak (each instantiated and
+        /// called, all held, then all dropped: a wave). The pool needs this
+        /// many slots; every slot used at the peak is warm afterwards.
+        peak: u32 = 64, unit "count";
+        /// Burst: waves before the peak, at `peak / ramp_steps`, `2 x peak /
+        /// ramp_steps`, ... sandboxes (untimed; the memory at each is read).
+        ramp_steps: u32 = 4, unit "count";
+        /// Burst: waves at the peak (timed: instantiate, call and drop of every
+        /// sandbox, and the peak's requests per second).
+        peak_waves: u64 = 10, unit "count";
+        /// Burst: seconds of idle after the peak (a trickle of requests, see
+        /// `idle_every_ms`) before the release point. Production's night is
+        /// hours; the memory held does not change after the first seconds
+        /// unless a release drops it.
+        idle_s: f64 = 60.0, unit "seconds";
+        /// Burst: one request every this many milliseconds during idle
+        /// (a fresh sandbox each, timed as a whole cycle). 0 = none.
+        idle_every_ms: u64 = 1000, unit "milliseconds";
+        /// Burst: when the host calls `Engine::release_idle_pool_memory`:
+        /// `never`, `after-idle` (once, after `idle_s`) or `every` (every
+        /// `release_every_s` from the end of the peak, and at the end of
+        /// idle). It drops warm slots' resident linear memory; the next
+        /// sandbox in a released slot faults its pages in again. On-demand
+        /// engines release nothing (they keep nothing).
+        release_idle: ReleaseIdle = ReleaseIdle::Never, unit "enum: never | after-idle | every";
+        /// Burst with `release_idle = "every"`: seconds between two releases.
+        release_every_s: f64 = 10.0, unit "seconds";
+        /// Burst: requests timed one after another right before the release
+        /// point and right after it (a fresh sandbox each): what the release
+        /// costs the first requests after it.
+        probe_requests: u64 = 20, unit "count";
     }
 }
 

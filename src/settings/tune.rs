@@ -49,6 +49,15 @@ pub struct TuneSettings {
     /// (milliseconds) is out (0 = no latency target).
     #[serde(default)]
     pub p99_target_ms: f64,
+    /// `[scenario] kind = "burst"`: the share of the day the host sits idle
+    /// after its peak (0 to 1). A candidate's memory is then the day's
+    /// average, `(1 - idle_share) x Pss at the peak + idle_share x Pss after
+    /// the release point` (the idle level where the policy never
+    /// releases), and `memory_budget` bounds that average: a large
+    /// keep-resident budget that holds its peak all night can lose to a
+    /// release policy. 0 = the memory at the peak.
+    #[serde(default)]
+    pub idle_share: f64,
 }
 
 fn default_objective() -> Objective {
