@@ -84,6 +84,9 @@ pub struct Served {
     pub latency: LatencySummary,
     /// The pool's figures.
     pub metrics: pooling_lab::slot_pool::PoolMetrics,
+    /// What `Engine::release_idle_pool_memory` gave back once the pool was
+    /// dropped (0 on-demand or with nothing kept resident).
+    pub released_bytes: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -102,6 +105,10 @@ fn main() -> anyhow::Result<()> {
         m.counts.misses,
         duration(m.acquire.p50_ns as f64),
         duration(m.acquire.p99_ns as f64),
+    );
+    println!(
+        "idle: released {} bytes the pool's warm slots kept resident",
+        s.released_bytes
     );
     Ok(())
 }
@@ -177,10 +184,23 @@ pub fn serve(path: &std::path::Path, requests: u64) -> anyhow::Result<Served> {
         // Pace at ~2,000 requests/s so the worker keeps the pool refilled.
         std::thread::sleep(Duration::from_micros(500));
     }
+    let wall = start.elapsed();
+    let metrics = pool.metrics();
+
+    // 5. After a load peak, once load has dropped (from a timer or your load
+    //    signal, never on the request path): give back the memory that warm,
+    //    unused slots keep resident (linear_memory_keep_resident each). The
+    //    next sandbox in a released slot faults its pages in again. A tune of
+    //    a burst (`[scenario] kind = "burst"`) measures what that costs and
+    //    names the policy in tuned.toml (`release_idle`) and builder.rs
+    //    (`release_idle_memory`). Here: the pool is gone, every slot is idle.
+    drop(pool);
+    let released_bytes = prepared.engine.release_idle_pool_memory();
     Ok(Served {
         requests,
-        wall: start.elapsed(),
+        wall,
         latency: LatencySummary::of(&h),
-        metrics: pool.metrics(),
+        metrics,
+        released_bytes,
     })
 }

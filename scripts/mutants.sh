@@ -125,6 +125,7 @@ skip=(
     a_tunes_tuned_toml_runs_again_and_its_exports_build_the_winners_engine
     a_candidate_whose_slots_keep_more_than_the_budget_is_pruned_and_never_wins
     a_tune_of_a_command_exports_wasmtime_run_flags_that_wasmtimes_parser_reads
+    a_burst_tune_with_an_idle_share_and_a_budget_picks_the_release_policy
 )
 tests=(--lib)
 harness=()

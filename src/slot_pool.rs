@@ -775,6 +775,18 @@ mod tests {
     }
 
     #[test]
+    fn workers_fill_a_pool_below_its_low_watermark_without_any_acquire() {
+        // Nothing prewarmed, refill below 3: the worker sees 0 < 3 and fills
+        // to 3 on its own; no acquire ever signals it.
+        let (p, _) = pool(config(5, 0, 3, 1));
+        eventually("filled to 3 with no acquire", || p.metrics().ready == 3);
+        std::thread::sleep(Duration::from_millis(100));
+        let m = p.metrics();
+        assert_eq!((m.ready, m.alive, m.counts.created), (3, 3, 3), "{m:?}");
+        assert_eq!(m.counts.hits + m.counts.misses, 0);
+    }
+
+    #[test]
     fn prewarm_and_refill_below_may_reach_capacity_and_not_pass_it() {
         let refused =
             |c: PoolConfig| matches!(pool_failing(c, usize::MAX, None), Err(PoolError::Config(_)));

@@ -85,6 +85,9 @@ pub struct Candidate {
     /// Pss after the timed requests, a tenants run's peak Pss; one per
     /// measurement that measured it, in order.
     pub run_memories: Vec<f64>,
+    /// What its last measurement says production needs beside the
+    /// settings ([`crate::scenario::ScenarioResult::production_note`]).
+    pub note: Option<String>,
     /// Why it was dropped, if it was.
     pub pruned: Option<String>,
     /// A reference (not a candidate).
@@ -103,6 +106,7 @@ impl Candidate {
             last: None,
             memory: None,
             run_memories: Vec::new(),
+            note: None,
             pruned: None,
             reference,
             disturbed: 0,
@@ -658,6 +662,7 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
                     c.scores.push(score.value);
                     c.last = Some((score.rate, score.latency));
                     c.run_memories.extend(score.memory_bytes);
+                    c.note = m.result.production_note(&run_as);
                 }
                 Err(why) => c.pruned = Some(why),
             },
@@ -803,7 +808,8 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let w = &cands[winner].variant;
     let tuned_toml = dir.join("tuned.toml");
-    crate::files::write_atomic(&tuned_toml, tuned_toml_text(exp, w, &t)?.as_bytes())?;
+    let note = cands[winner].note.as_deref();
+    crate::files::write_atomic(&tuned_toml, tuned_toml_text(exp, w, &t, note)?.as_bytes())?;
     let summary = summary(exp, &t, &cands, &pick, &finalists);
     crate::files::write_atomic(&dir.join("summary.md"), summary.as_bytes())?;
     crate::export::write_all(w, &dir).with_context(|| {
@@ -822,7 +828,14 @@ pub fn run(exp: &Experiment, opts: &TuneOptions) -> Result<TuneOutput> {
 
 /// `tuned.toml`: the winner's `[engine]` and `[pooling]` (only the keys it
 /// sets), plus its guest, in the schema the library loads.
-pub fn tuned_toml_text(exp: &Experiment, w: &Variant, t: &TuneSettings) -> Result<String> {
+///
+/// `note`, the winner's [`Candidate::note`], goes into the header.
+pub fn tuned_toml_text(
+    exp: &Experiment,
+    w: &Variant,
+    t: &TuneSettings,
+    note: Option<&str>,
+) -> Result<String> {
     #[derive(serde::Serialize)]
     struct Out<'a> {
         engine: &'a EngineSettings,
@@ -841,14 +854,34 @@ pub fn tuned_toml_text(exp: &Experiment, w: &Variant, t: &TuneSettings) -> Resul
         "# Tuned by `pooling-lab tune {}` for objective {:?}, {} live sandboxes,\n\
          # memory budget {}. Winner: {}.\n\
          # Load it with pooling_lab::settings::Experiment::load and\n\
-         # pooling_lab::settings::wasmtime_config (see examples/production.rs).\n\n\
+         # pooling_lab::settings::wasmtime_config (see examples/production.rs).\n{}\n\
          [experiment]\nname = \"tuned\"\n\n{body}",
         exp.path.display(),
         t.objective,
         t.live_instances,
         mib(t.memory_budget.0 as f64),
-        w.name
+        w.name,
+        note.map_or(String::new(), |n| format!("#\n# {}\n", wrap_comment(n)))
     ))
+}
+
+/// `text` as comment lines of at most about 90 characters (the first `# `
+/// is the caller's).
+fn wrap_comment(text: &str) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        if line > 0 && line + word.len() > 88 {
+            out.push_str("\n# ");
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += word.len();
+    }
+    out
 }
 
 /// The key in which candidate knobs `other` differ from the winner's `winner`
@@ -952,6 +985,9 @@ fn summary(
             "; not the best median: see the tie below"
         }
     );
+    if let Some(note) = &w.note {
+        let _ = writeln!(s, "Measured with the winner: {note}\n");
+    }
     if let Some(reason) = &pick.reason {
         let names: Vec<String> = pick
             .tied

@@ -82,6 +82,13 @@ fn the_production_example_honours_fuel_and_epochs() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(served.requests, 20);
     assert!(served.metrics.counts.hits + served.metrics.counts.misses >= 20);
+    // The fixture keeps 4 MiB of each slot resident: once the pool is
+    // dropped, the release gives back what the used slots kept (each
+    // request's writes, reset in place by PAGEMAP_SCAN).
+    assert!(
+        served.released_bytes > 0,
+        "nothing released although linear_memory_keep_resident = 4MiB"
+    );
 }
 
 /// A variant whose engine meters fuel or checks epochs is measured, not

@@ -54,7 +54,11 @@ kind = "churn"
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tuned.toml");
-    std::fs::write(&path, tune::tuned_toml_text(&exp, winner, &t).unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        tune::tuned_toml_text(&exp, winner, &t, None).unwrap(),
+    )
+    .unwrap();
     let (config, back) = tune::load_tuned(&path).unwrap();
     assert_eq!(back.engine, winner.engine);
     assert_eq!(back.pooling, winner.pooling);
@@ -1097,4 +1101,116 @@ server = ["pooling-lab", "wasmtime-serve"]
     );
     assert!(err.contains("the same [scenario] server"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A burst tune (`[scenario] kind = "burst"`) of keep-resident 0 or 4 MiB,
+/// the 4 MiB one released never or once idle: without `idle_share` the
+/// fastest peak wins (the 4 MiB slots take no faults at the peak); with 90%
+/// of the day idle and a budget between the two 4 MiB candidates' day
+/// averages (computed from a run of the same config), the one that never
+/// releases is over it and the one that releases wins, and tuned.toml,
+/// the summary and builder.rs state the policy and what it cost.
+#[test]
+fn a_burst_tune_with_an_idle_share_and_a_budget_picks_the_release_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("burst-tune.toml");
+    let body = r#"
+[engine]
+allocator = "pooling"
+[pooling]
+total_core_instances = 16
+total_memories = 16
+total_tables = 16
+max_memory_size = "16MiB"
+[guest]
+kind = "synthetic"
+load = "compile"
+image_size = "1MiB"
+memory_min = "8MiB"
+dirty_per_call = "4MiB"
+[scenario]
+kind = "burst"
+threads = 2
+peak = 8
+ramp_steps = 2
+peak_waves = 5
+idle_s = 0.3
+idle_every_ms = 0
+probe_requests = 3
+[[variant]]
+name = "keep-0"
+[[variant]]
+name = "keep-4MiB"
+[variant.pooling]
+linear_memory_keep_resident = "4MiB"
+[variant.scenario]
+release_idle = ["never", "after-idle"]
+"#;
+    const NEVER: &str = "keep-4MiB/release_idle=never";
+    const RELEASE: &str = "keep-4MiB/release_idle=after-idle";
+    const IDLE_SHARE: f64 = 0.9;
+
+    // The day's averages, measured.
+    std::fs::write(&config, body).unwrap();
+    common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
+    let r =
+        pooling_lab::report::json::read(&common::result_json(dir.path(), "burst-tune")).unwrap();
+    let average = |name: &str| {
+        r.variants
+            .iter()
+            .find(|v| v.name == name)
+            .and_then(|v| v.result.as_ref())
+            .and_then(|x| x.burst())
+            .and_then(|b| b.day_average_pss(IDLE_SHARE))
+            .unwrap_or_else(|| panic!("no burst result for {name}"))
+    };
+    let (never, release) = (average(NEVER), average(RELEASE));
+    // 8 slots x 4 MiB kept, 90% of the day: the release saves ~29 MiB.
+    let saved = IDLE_SHARE * 8.0 * f64::from(4u32 << 20);
+    assert!(
+        never - release > saved / 2.0,
+        "never {never} vs after-idle {release}: the release saved less than half of {saved}"
+    );
+    let budget = ((never + release) / 2.0) as u64;
+
+    // Without them: the fastest peak, a 4 MiB candidate.
+    let tune_head = "[tune]\nobjective = \"sandboxes-per-second\"\nlive_instances = 8\nfinalists = 3\nrounds = 1\n";
+    std::fs::write(&config, format!("{tune_head}{body}")).unwrap();
+    common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
+    let (out, summary) = tune_output(dir.path(), "burst-tune");
+    let plain = winner_name(&summary);
+    assert!(plain.starts_with("keep-4MiB/"), "{summary}");
+    std::fs::remove_dir_all(&out).unwrap();
+
+    // With them: never is over the budget, the release wins.
+    std::fs::write(
+        &config,
+        format!("{tune_head}idle_share = {IDLE_SHARE}\nmemory_budget = {budget}\n{body}"),
+    )
+    .unwrap();
+    common::expect_success(&common::run_quiet("tune", &config, dir.path(), &[]));
+    let (out, summary) = tune_output(dir.path(), "burst-tune");
+    assert_eq!(winner_name(&summary), RELEASE, "{summary}");
+    let never_row = summary
+        .lines()
+        .find(|l| l.starts_with(&format!("| {NEVER} |")) && l.contains("above the memory budget"))
+        .unwrap_or_else(|| panic!("{NEVER} not dropped for the budget:\n{summary}"));
+    assert!(never_row.contains("day's average Pss"), "{never_row}");
+    assert!(
+        summary.contains("Measured with the winner: [scenario] release_idle = \"after-idle\""),
+        "{summary}"
+    );
+    let tuned = std::fs::read_to_string(out.join("tuned.toml")).unwrap();
+    assert!(tuned.contains("release_idle = \"after-idle\""), "{tuned}");
+    assert!(
+        tuned.contains("# [scenario] release_idle = \"after-idle\"")
+            && tuned.contains("page faults"),
+        "tuned.toml's header states the policy and its cost:\n{tuned}"
+    );
+    let builder = std::fs::read_to_string(out.join("builder.rs")).unwrap();
+    assert!(
+        builder.contains("pub fn release_idle_memory(engine: &wasmtime::Engine) -> usize")
+            && builder.contains("engine.release_idle_pool_memory()"),
+        "{builder}"
+    );
 }

@@ -122,7 +122,51 @@ pub fn code(v: &Variant) -> Result<String> {
     if v.guest.kind.is_command() {
         s.push_str(&command_code(v));
     }
+    s.push_str(&release_code(v));
     Ok(s)
+}
+
+/// For settings measured through a burst (`[scenario] kind = "burst"`) on a
+/// pooling engine: the release policy they were measured with, as a
+/// `release_idle_memory` function and where to call it, or (policy `never`)
+/// what the pool keeps after a peak without it. Empty otherwise.
+fn release_code(v: &Variant) -> String {
+    use crate::settings::{ReleaseIdle, ScenarioKind};
+    let sc = &v.scenario;
+    if sc.kind != ScenarioKind::Burst || !v.is_pooling() {
+        return String::new();
+    }
+    let keep = v.pooling.linear_memory_keep_resident.map_or(0, |b| b.0);
+    let when = match sc.release_idle {
+        ReleaseIdle::Never => {
+            return format!(
+                "\n// Measured with [scenario] release_idle = \"never\": after a load peak every\n\
+                 // warm slot keeps up to linear_memory_keep_resident = {} resident for as long as the\n\
+                 // process lives; wasmtime::Engine::release_idle_pool_memory() gives it back\n\
+                 // (configs/burst.toml measures what that costs the next requests).\n",
+                ByteSize(keep)
+            );
+        }
+        ReleaseIdle::AfterIdle => format!(
+            "once load has dropped (measured: after {} s of idle)",
+            sc.idle_s
+        ),
+        ReleaseIdle::Every => format!("every {} s (measured so)", sc.release_every_s),
+    };
+    format!(
+        "\n/// The release policy these settings were measured with ([scenario]\n\
+         /// release_idle = \"{}\"): call this {when}, from a timer or your\n\
+         /// load signal, never on the request path. It decommits the linear memory\n\
+         /// every warm, unused pool slot kept resident (up to linear_memory_keep_resident\n\
+         /// = {} each) and returns the bytes released; the next sandbox in such a slot\n\
+         /// faults its pages in again (tuned.toml's header gives what that cost when\n\
+         /// measured). Tables and stacks kept resident are not released. Slots being\n\
+         /// released cannot be allocated meanwhile.\n\
+         pub fn release_idle_memory(engine: &wasmtime::Engine) -> usize {{\n    \
+         engine.release_idle_pool_memory()\n}}\n",
+        sc.release_idle.name(),
+        ByteSize(keep)
+    )
 }
 
 /// A Rust string literal for `s`.

@@ -834,6 +834,42 @@ impl super::interface::Scenario for Burst {
         Some((&r.faults, r.total_requests()))
     }
 
+    /// The release policy measured and what it cost the first request
+    /// after it, or what the host kept without one.
+    fn production_note(v: &Variant, r: &BurstResult) -> Option<String> {
+        let pss = |phase: &str| r.at(phase).map_or("-".into(), |m| mib(m.pss_bytes as f64));
+        let setting = format!(
+            "[scenario] release_idle = \"{}\" ({}), measured on this guest through a burst to {} sandboxes and {} s of idle",
+            r.release_idle.name(),
+            policy_text(v),
+            r.peak,
+            r.idle_s
+        );
+        Some(match r.final_release() {
+            Some(x) => format!(
+                "{setting}: call engine.release_idle_pool_memory() (builder.rs: release_idle_memory) on that policy. It returned {} in {} and Pss fell {} ({} at the peak, {} at the end of idle, {} after it); the first request after it took {} with {} page faults, against a request p50 of {} with {:.0} faults per request before it.",
+                mib(x.bytes_released as f64),
+                duration(x.call_ns as f64),
+                mib(x.pss_before_bytes as f64 - x.pss_after_bytes as f64),
+                pss(PEAK),
+                pss(END_OF_IDLE),
+                pss(AFTER_RELEASE),
+                duration(r.after.first_cycle_ns as f64),
+                r.after.first_minor_faults,
+                duration(r.before.cycle.p50_ns as f64),
+                r.before.minor_faults_per_request,
+            ),
+            None => format!(
+                "{setting}: nothing is released; Pss was {} at the peak and {} at the end of idle, of which the pool's warm slots kept {} resident (wasmtime's count) for as long as the process lives.",
+                pss(PEAK),
+                pss(END_OF_IDLE),
+                r.at(END_OF_IDLE)
+                    .and_then(|m| m.pool_unused_resident_bytes)
+                    .map_or("nothing".into(), |b| mib(b as f64)),
+            ),
+        })
+    }
+
     /// Pss at the peak and after the release point, in every run.
     fn measures_own_memory() -> bool {
         true

@@ -143,6 +143,14 @@ pub trait Scenario {
         None
     }
 
+    /// One sentence production needs beside the tuned settings, about what
+    /// this run measured (a burst's release policy and what it cost the
+    /// first requests after it): written into tuned.toml and the tune's
+    /// summary. `None` when there is nothing beyond the settings.
+    fn production_note(_v: &Variant, _r: &Self::Result) -> Option<String> {
+        None
+    }
+
     /// Whether its run measures the memory a tune judges against
     /// `memory_budget` itself (in [`Scenario::score`]), so that the tune
     /// needs no separate memory probe of its finalists.

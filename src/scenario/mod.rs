@@ -462,6 +462,13 @@ macro_rules! registry {
                 (!c.is_empty()).then_some(c)
             }
 
+            /// [`Scenario::production_note`] of these figures, measured with `v`.
+            pub fn production_note(&self, v: &Variant) -> Option<String> {
+                match self {
+                    $(Self::$Variant(r) => <$module::$Type as Scenario>::production_note(v, r)),*
+                }
+            }
+
             /// [`Scenario::calls`].
             pub fn calls(&self) -> Option<(&GuestFaults, u64)> {
                 match self {

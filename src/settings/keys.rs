@@ -109,6 +109,14 @@ const TUNE_KEYS: &[KeyDoc] = &[
         unit: "milliseconds",
         doc: "requests-per-second: candidates whose request p99 (from each request's\nscheduled time) is above this are out. 0 = no latency target.\n",
     },
+    KeyDoc {
+        section: "tune",
+        key: "idle_share",
+        ty: "f64",
+        default: "0",
+        unit: "share of the day, 0 to 1",
+        doc: "[scenario] kind = \"burst\": the share of the day the host sits idle after its\npeak. Each candidate's memory is then the day's average Pss, (1 - idle_share)\nx Pss at the peak + idle_share x Pss after the release point (the idle level\nwhen release_idle = \"never\"), measured in its own run, and memory_budget\nbounds that average instead of the kept-resident bound: a keep-resident\nsetting that holds its peak all night can lose to the same setting with a\nrelease. The score is the peak's requests per second. 0 = the peak's Pss.\n",
+    },
 ];
 
 const VARIANT_KEYS: &[KeyDoc] = &[KeyDoc {

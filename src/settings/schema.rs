@@ -970,6 +970,17 @@ pub enum ReleaseIdle {
     Every,
 }
 
+impl ReleaseIdle {
+    /// The key's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReleaseIdle::Never => "never",
+            ReleaseIdle::AfterIdle => "after-idle",
+            ReleaseIdle::Every => "every",
+        }
+    }
+}
+
 impl ScenarioKind {
     /// The name a config gives it (`kind = "churn"`).
     pub fn name(self) -> String {
