@@ -1291,6 +1291,55 @@ mod tests {
             assert_eq!((c.median(), c.score_range()), (None, None));
         }
 
+        #[test]
+        fn memory_samples_are_the_runs_own_else_the_probes_fixed_plus_live_times_per_sandbox() {
+            let exp = experiment("[scenario]\nkind = \"churn\"\n");
+            let v = &exp.variants[0];
+            let mut c = scored(v, &[1.0]);
+            assert!(c.memory_samples(10).is_empty());
+            assert_eq!((c.measured_memory(10), c.memory_range(10)), (None, None));
+            // The probe: fixed 100 + 10 live x 3 per sandbox, measured once:
+            // a figure but no noise.
+            c.memory = Some((100.0, 3.0));
+            assert_eq!(c.memory_samples(10), vec![130.0]);
+            assert_eq!(c.memory_samples(4), vec![112.0]);
+            assert_eq!(c.measured_memory(10), Some(130.0));
+            assert_eq!(c.memory_range(10), None);
+            // The runs' own figures take precedence: median and min-max.
+            c.run_memories = vec![50.0, 20.0, 40.0];
+            assert_eq!(c.memory_samples(10), vec![50.0, 20.0, 40.0]);
+            assert_eq!(c.measured_memory(10), Some(40.0));
+            assert_eq!(c.memory_range(10), Some((20.0, 50.0)));
+            c.run_memories = vec![60.0, 60.0];
+            assert_eq!(c.memory_range(10), Some((60.0, 60.0)));
+        }
+
+        #[test]
+        fn memory_orders_two_candidates_only_when_their_ranges_are_apart() {
+            let exp = experiment("[scenario]\nkind = \"churn\"\n");
+            let v = &exp.variants[0];
+            let with = |mem: &[f64]| {
+                let mut c = scored(v, &[1.0]);
+                c.run_memories = mem.to_vec();
+                c
+            };
+            use std::cmp::Ordering::{Equal, Greater, Less};
+            let low = with(&[10.0, 12.0]);
+            let high = with(&[20.0, 25.0]);
+            assert_eq!(tune::memory_order(&low, &high, 1), Less);
+            assert_eq!(tune::memory_order(&high, &low, 1), Greater);
+            // Ranges that touch or overlap: a tie, either way round.
+            let touching = with(&[12.0, 30.0]);
+            assert_eq!(tune::memory_order(&low, &touching, 1), Equal);
+            assert_eq!(tune::memory_order(&touching, &low, 1), Equal);
+            let inside = with(&[21.0, 22.0]);
+            assert_eq!(tune::memory_order(&high, &inside, 1), Equal);
+            // Measured once: its noise is unknown, a tie however far apart.
+            let once = with(&[100.0]);
+            assert_eq!(tune::memory_order(&low, &once, 1), Equal);
+            assert_eq!(tune::memory_order(&once, &low, 1), Equal);
+        }
+
         const SLOTS: &str = r#"
         [engine]
         allocator = "pooling"
