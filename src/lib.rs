@@ -36,6 +36,7 @@ pub mod slot_pool;
 pub mod testing;
 pub mod tune;
 pub mod units;
+pub mod workers;
 
 /// `anyhow` context for `wasmtime::Result` (wasmtime has its own error type since 48).
 pub(crate) trait WasmtimeContext<T> {

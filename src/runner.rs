@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Instant, SystemTime};
 
 /// Hidden subcommand the runner re-executes itself with.
-pub const CHILD_COMMAND: &str = "__measure";
+pub use crate::workers::CHILD_COMMAND;
 
 /// Where and how a run writes.
 #[derive(Debug, Clone)]
@@ -70,6 +70,10 @@ pub struct Job {
     /// keep_sandbox_dirs`) when it is done; `None`: kept nowhere.
     #[serde(default)]
     pub keep_dirs: Option<PathBuf>,
+    /// A worker of a variant measured by several processes (`[scenario]
+    /// processes`): where it meets the others before its timed part.
+    #[serde(default)]
+    pub rendezvous: Option<crate::workers::Rendezvous>,
 }
 
 /// What a child prints on stdout.
@@ -959,6 +963,7 @@ fn run_child(
         // the last figure to say how far a crashed child got.
         progress: true,
         keep_dirs,
+        rendezvous: None,
     })
     .map(|mut job| {
         if variant.lab_build.is_some() {
@@ -1046,6 +1051,9 @@ pub fn child_main() -> Result<()> {
     drop(input);
     if job.progress {
         crate::progress::start_reporter();
+    }
+    if let Some(r) = job.rendezvous.clone() {
+        crate::workers::set_rendezvous(r);
     }
     let budget = job.variant.scenario.max_rss.0;
     if budget > 0 {

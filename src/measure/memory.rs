@@ -41,6 +41,29 @@ pub struct MemorySample {
     pub major_faults: u64,
 }
 
+impl MemorySample {
+    /// Field by field sum of several processes' readings (Pss adds up across
+    /// processes; Rss and VmRSS count a shared page in each).
+    pub fn sum<'a>(samples: impl IntoIterator<Item = &'a MemorySample>) -> MemorySample {
+        let mut t = MemorySample::default();
+        for m in samples {
+            t.vm_rss_bytes += m.vm_rss_bytes;
+            t.vm_size_bytes += m.vm_size_bytes;
+            t.rss_bytes += m.rss_bytes;
+            t.pss_bytes += m.pss_bytes;
+            t.pss_anon_bytes += m.pss_anon_bytes;
+            t.pss_file_bytes += m.pss_file_bytes;
+            t.shared_clean_bytes += m.shared_clean_bytes;
+            t.private_clean_bytes += m.private_clean_bytes;
+            t.private_dirty_bytes += m.private_dirty_bytes;
+            t.anonymous_bytes += m.anonymous_bytes;
+            t.minor_faults += m.minor_faults;
+            t.major_faults += m.major_faults;
+        }
+        t
+    }
+}
+
 /// Returns the heap memory glibc holds free (in every arena) to the kernel,
 /// so that the next reading shows live memory only: glibc keeps freed chunks,
 /// and each thread's arena outlives the thread, for reuse. Without this, a

@@ -65,8 +65,13 @@ pub const PHASES: [&str; 4] = ["instantiate", "call", "drop", "cycle"];
 /// Result of the churn scenario for one variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChurnResult {
-    /// Threads cycling concurrently.
+    /// Threads cycling concurrently (in each process).
     pub threads: u32,
+    /// Processes that measured the variant at once (`[scenario]
+    /// processes`), each with `threads` threads; their figures are merged
+    /// here (memory summed over them).
+    #[serde(default = "one")]
+    pub processes: u32,
     /// Timed cycles per thread.
     pub iterations_per_thread: u64,
     /// Untimed cycles per thread before timing.
@@ -86,7 +91,8 @@ pub struct ChurnResult {
     /// snapshot; see this module's documentation for every kind), `drop`
     /// (teardown, slot reset) and `cycle` (all three).
     pub phases: Vec<PhaseLatency>,
-    /// Whole cycles of the first half of each thread's iterations.
+    /// Whole cycles of the first half of each thread's iterations (the first
+    /// process's, with several).
     pub cycle_first_half: LatencySummary,
     /// Whole cycles of the second half: a drift from the first half means the
     /// variant had not reached a steady state (or leaks).
@@ -161,8 +167,17 @@ impl ThreadHists {
     }
 }
 
-/// Runs the churn scenario in this process.
+fn one() -> u32 {
+    1
+}
+
+/// Runs the churn scenario in this process, or, with `[scenario] processes`
+/// above 1, in that many worker processes at once ([`crate::workers`]),
+/// whose figures it merges.
 pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, Histograms)> {
+    if variant.scenario.processes > 1 {
+        return run_processes(variant, artifact);
+    }
     let timer_floor = latency::timer_floor(100_000);
     let engine = crate::guest::engine(variant)?;
     let prepared = crate::guest::prepare(engine, variant, artifact)?;
@@ -196,6 +211,9 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
                 })
                 .collect::<std::io::Result<_>>()?;
             barrier.wait(); // warmup done
+            // A worker of several processes meets the others here, so that
+            // every process's timed cycles start together.
+            let met = crate::workers::rendezvous();
             let before = memory::sample();
             let io_before = faults::io_read_bytes();
             // Started before the clock, stopped after it: the load covers every
@@ -216,6 +234,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
             let io_read = faults::io_read_bytes().saturating_sub(io_before);
             let after = memory::sample();
             load.context("starting [scenario] background_load threads")?;
+            met?;
             anyhow::Ok((results, before, after, started, wall, io_read))
         })?;
 
@@ -264,6 +283,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
     let wall_ns = wall.as_nanos() as u64;
     let result = ChurnResult {
         threads,
+        processes: 1,
         iterations_per_thread: s.iterations,
         warmup_per_thread: s.warmup,
         total_cycles,
@@ -321,6 +341,127 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, H
                 .collect(),
             started,
             wall,
+        },
+    ))
+}
+
+/// Measures `variant` in `[scenario] processes` worker processes at once,
+/// each at `processes = 1`, and merges their figures: cycles summed over the
+/// longest wall, histograms merged, memory and faults summed, per-cycle
+/// figures weighted by each process's cycles.
+fn run_processes(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, Histograms)> {
+    let n = variant.scenario.processes;
+    let mut one = serde_json::to_value(variant)?;
+    one["scenario"]["processes"] = 1.into();
+    let answers = crate::workers::run(&one, artifact, n)?;
+    let mut parts = Vec::with_capacity(answers.len());
+    for (i, a) in answers.iter().enumerate() {
+        let mut r = a.result.clone();
+        if let Some(o) = r.as_object_mut() {
+            o.remove("scenario");
+        }
+        let r: ChurnResult =
+            serde_json::from_value(r).with_context(|| format!("worker {i}: not a churn result"))?;
+        parts.push(r);
+    }
+    let first = parts.first().context("no worker answered")?.clone();
+    let mut named = Vec::with_capacity(PHASES.len());
+    for phase in PHASES {
+        let mut hists = Vec::with_capacity(answers.len());
+        for (i, a) in answers.iter().enumerate() {
+            let (_, text) = a
+                .histograms
+                .iter()
+                .find(|(p, _)| p == phase)
+                .with_context(|| format!("worker {i} sent no {phase} histogram"))?;
+            hists.push(latency::decode(text)?);
+        }
+        named.push((phase.to_string(), latency::merge(hists.iter())?));
+    }
+    let total_cycles: u64 = parts.iter().map(|p| p.total_cycles).sum();
+    let cycles = total_cycles.max(1) as f64;
+    let weighted = |f: &dyn Fn(&ChurnResult) -> f64| {
+        parts
+            .iter()
+            .map(|p| f(p) * p.total_cycles as f64)
+            .sum::<f64>()
+            / cycles
+    };
+    let wall_ns = parts.iter().map(|p| p.wall_ns).max().unwrap_or(0);
+    let before = MemorySample::sum(parts.iter().map(|p| &p.memory_before));
+    let after = MemorySample::sum(parts.iter().map(|p| &p.memory_after));
+    let per_1000 = |a: u64, b: u64| (a as f64 - b as f64) / cycles * 1000.0;
+    let contention = parts.iter().all(|p| p.contention.is_some()).then(|| {
+        let c = |f: fn(&Contention) -> f64| {
+            weighted(&|p: &ChurnResult| p.contention.as_ref().map_or(0.0, f))
+        };
+        Contention {
+            minor_faults_per_cycle: c(|x| x.minor_faults_per_cycle),
+            major_faults_per_cycle: c(|x| x.major_faults_per_cycle),
+            voluntary_switches_per_cycle: c(|x| x.voluntary_switches_per_cycle),
+            involuntary_switches_per_cycle: c(|x| x.involuntary_switches_per_cycle),
+            io_read_bytes: parts
+                .iter()
+                .filter_map(|p| p.contention.as_ref())
+                .map(|x| x.io_read_bytes)
+                .sum(),
+        }
+    });
+    let started = answers
+        .iter()
+        .map(|a| a.started_unix_s)
+        .fold(f64::INFINITY, f64::min);
+    let started = if started.is_finite() {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(started.max(0.0))
+    } else {
+        SystemTime::now()
+    };
+    let fold = |f: fn(&ChurnResult) -> &GuestFaults| {
+        parts.iter().fold(GuestFaults::default(), |mut a, p| {
+            a.add(f(p));
+            a
+        })
+    };
+    let result = ChurnResult {
+        threads: first.threads,
+        processes: n,
+        iterations_per_thread: first.iterations_per_thread,
+        warmup_per_thread: first.warmup_per_thread,
+        total_cycles,
+        wall_ns,
+        cycles_per_sec: total_cycles as f64 / (wall_ns as f64 / 1e9).max(1e-9),
+        module_load_ns: parts.iter().map(|p| p.module_load_ns).max().unwrap_or(0),
+        phases: named
+            .iter()
+            .map(|(phase, h)| PhaseLatency {
+                phase: phase.clone(),
+                summary: LatencySummary::of(h),
+                hlog_path: None,
+                hgrm_path: None,
+            })
+            .collect(),
+        cycle_first_half: first.cycle_first_half,
+        cycle_second_half: first.cycle_second_half,
+        minor_faults_per_cycle: weighted(&|p| p.minor_faults_per_cycle),
+        major_faults_per_cycle: weighted(&|p| p.major_faults_per_cycle),
+        pss_growth_per_1000_cycles_bytes: per_1000(after.pss_bytes, before.pss_bytes),
+        rss_growth_per_1000_cycles_bytes: per_1000(after.vm_rss_bytes, before.vm_rss_bytes),
+        memory_before: before,
+        memory_after: after,
+        timer_floor: first.timer_floor,
+        faults: fold(|p| &p.faults),
+        warmup_faults: fold(|p| &p.warmup_faults),
+        background_load: first.background_load,
+        contention,
+        major_fault_sites: None,
+        dirty_regions: first.dirty_regions.clone(),
+    };
+    Ok((
+        result,
+        Histograms {
+            named,
+            started,
+            wall: std::time::Duration::from_nanos(wall_ns),
         },
     ))
 }
@@ -464,6 +605,9 @@ fn cycle(p: &Prepared) -> Result<([Instant; 4], Option<wasmtime::Error>)> {
     Ok(([t0, t1, t2, t3], fault))
 }
 
+/// The most worker processes one churn variant runs at once.
+pub const MAX_PROCESSES: u32 = 64;
+
 /// `max / p50` of whole cycles above which a variant is flagged for outliers.
 pub const MAX_OVER_P50: f64 = 50.0;
 /// `p99 / p50` of whole cycles above which the spread is flagged.
@@ -570,15 +714,19 @@ fn throughput_table(
     use crate::units::kib_signed;
     use std::fmt::Write as _;
     let mut out = String::new();
-    out.push_str("| variant | threads | timed cycles | cycles/s | vs baseline | minor faults / cycle | major faults / cycle | Pss change / 1000 cycles | VmRSS change / 1000 cycles |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| variant | threads | timed cycles | cycles/s | vs baseline | minor faults / cycle | major faults / cycle | Pss change / 1000 cycles | VmRSS change / 1000 cycles | Pss after (all processes) |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in rows {
         let c = row.result;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.1} | {:.2} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.1} | {:.2} | {} | {} | {} |",
             row.label,
-            c.threads,
+            if c.processes > 1 {
+                format!("{} processes x {}", c.processes, c.threads)
+            } else {
+                c.threads.to_string()
+            },
             c.total_cycles,
             if c.faults.every(c.total_cycles) {
                 "- (every call failed)".to_string()
@@ -592,6 +740,7 @@ fn throughput_table(
             c.major_faults_per_cycle,
             kib_signed(c.pss_growth_per_1000_cycles_bytes),
             kib_signed(c.rss_growth_per_1000_cycles_bytes),
+            crate::units::mib(c.memory_after.pss_bytes as f64),
         );
     }
     out
@@ -799,12 +948,43 @@ impl super::interface::Scenario for Churn {
         if s.trace_major_faults {
             set.push("trace_major_faults");
         }
+        if s.processes != 1 {
+            set.push("processes");
+        }
         set
     }
 
-    /// `iterations` and `threads` within bounds.
+    /// `iterations`, `threads` and `processes` within bounds; several
+    /// processes trace no major faults (each would trace its own).
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
-        super::interface::check_iterations_and_threads(&v.scenario)
+        let s = &v.scenario;
+        super::interface::check_iterations_and_threads(s)?;
+        if s.processes == 0 || s.processes > MAX_PROCESSES {
+            return Err(crate::settings::Problem {
+                section: "scenario",
+                key: "processes",
+                message: format!("processes = {} is outside 1..={MAX_PROCESSES}", s.processes),
+                fix: "e.g. processes = 2 with threads = 1, against processes = 1 with threads = 2"
+                    .into(),
+            });
+        }
+        if s.processes > 1 && s.trace_major_faults {
+            return Err(crate::settings::Problem {
+                section: "scenario",
+                key: "trace_major_faults",
+                message: format!(
+                    "trace_major_faults traces one process's faults, and processes = {}",
+                    s.processes
+                ),
+                fix: "trace with processes = 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `threads` sandboxes in each process (each process has its own pool).
+    fn max_live(s: &crate::settings::ScenarioSettings) -> (u32, &'static str) {
+        (s.threads, "threads")
     }
 
     fn run(v: &Variant, artifact: Option<&Path>) -> Result<(ChurnResult, Option<Histograms>)> {
@@ -985,6 +1165,7 @@ pub(crate) fn fixture(
     };
     crate::scenario::ScenarioResult::Churn(ChurnResult {
         threads: 1,
+        processes: 1,
         iterations_per_thread: cycles,
         warmup_per_thread: 0,
         total_cycles: cycles,

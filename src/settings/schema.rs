@@ -1345,6 +1345,16 @@ plain_section! {
         warmup: u64 = 200, unit "count";
         /// Churn, pool: threads issuing requests concurrently.
         threads: u32 = 1, unit "count";
+        /// Churn: processes measuring the variant at once, each running
+        /// `threads` threads on its own engine and module, started together
+        /// (they meet after their warmup). `processes = N, threads = 1`
+        /// against `processes = 1, threads = N` is one process or several at
+        /// the same concurrency. cycles/s counts every process's cycles over
+        /// the longest timed wall; Pss, Rss and Private_Dirty are summed over
+        /// the processes (Pss divides shared pages, such as the artifact's
+        /// code mapped by every process, among them, so the sum counts them
+        /// once; Rss counts them in each); histograms and faults are merged.
+        processes: u32 = 1, unit "count";
         /// Churn: busy threads the measuring process starts right before the
         /// timed cycles and stops right after: a controlled CPU contention
         /// (e.g. as many as the host has cores, to see what a sandbox host
