@@ -1546,6 +1546,75 @@ mod tests {
         }
 
         #[test]
+        fn a_tie_at_the_same_bound_is_explained_by_memory_or_as_the_same_memory() {
+            let t = target(16, 8 << 30);
+            // c1 the best median; c2 tied with it, the same bound (nothing
+            // kept by either).
+            let exp = experiment(KEEPS);
+            let mut c1 = scored(variant(&exp, "c"), &[20.0, 30.0, 40.0]);
+            let mut c2 = scored(variant(&exp, "c"), &[10.0, 20.0, 25.0]);
+            c2.variant.name = "c2".into();
+            // c2 measured less memory beyond its noise: it wins, for that.
+            c1.run_memories = vec![100.0, 110.0];
+            c2.run_memories = vec![50.0, 60.0];
+            let cands = vec![c1.clone(), c2.clone()];
+            let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+            assert_eq!((pick.best, pick.winner), (0, 1), "{pick:?}");
+            let reason = pick.reason.unwrap();
+            assert!(
+                reason.starts_with("chose `c2`: keeps as much resident at most as `c`"),
+                "{reason}"
+            );
+            assert!(
+                reason.contains("measured less memory beyond its noise"),
+                "{reason}"
+            );
+            // Memory within its noise: the best median wins and the reason
+            // names the tied one with its memory.
+            c2.run_memories = vec![95.0, 105.0];
+            let cands = vec![c1, c2];
+            let pick = tune::pick_winner(&t, &cands, &[0, 1]).unwrap();
+            assert_eq!((pick.best, pick.winner), (0, 0), "{pick:?}");
+            let reason = pick.reason.unwrap();
+            assert!(reason.starts_with("chose `c`: the best median"), "{reason}");
+            assert!(reason.contains("`c2` "), "{reason}");
+        }
+
+        #[test]
+        fn a_knob_helped_only_when_every_measurement_without_it_scored_below_the_winners() {
+            let exp = experiment(KEEPS);
+            let winner = scored(variant(&exp, "a"), &[100.0, 110.0]);
+            let one_apart = |name: &str, scores: &[f64]| {
+                let mut c = scored(variant(&exp, "a"), scores);
+                c.variant.name = name.into();
+                c.variant.pooling.linear_memory_keep_resident = None;
+                c
+            };
+            let mut reference = one_apart("ref", &[10.0]);
+            reference.reference = true;
+            let cands = vec![
+                winner.clone(),
+                // Every score below the winner's lowest: helped.
+                one_apart("below", &[50.0, 99.0]),
+                // One score reaches the winner's lowest: no effect beyond noise.
+                one_apart("touching", &[50.0, 100.0]),
+                // Not measured, and a reference: neither list.
+                one_apart("unmeasured", &[]),
+                reference,
+            ];
+            let (helped, none) = tune::knob_effects(&cands, &winner);
+            let names = |v: &[tune::KnobEffect<'_>]| {
+                v.iter()
+                    .map(|e| e.3.variant.name.clone())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(names(&helped), ["below"]);
+            assert_eq!(names(&none), ["touching"]);
+            assert_eq!(helped[0].0, "pooling.linear_memory_keep_resident");
+            assert_eq!(helped[0].2, None, "the other value is unset");
+        }
+
+        #[test]
         fn equal_medians_go_to_the_first_finalist_and_the_pruned_never_win() {
             let t = target(16, 8 << 30);
             // Two finalists with the same scores and the same bound (nothing

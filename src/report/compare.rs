@@ -425,6 +425,23 @@ mod tests {
     };
 
     #[test]
+    fn rounds_apart_get_a_verdict_in_the_metrics_direction() {
+        // Three rounds each, ranges apart (p = 0.1 at 3 against 3): a verdict.
+        let a = Side::rounds(vec![10.0, 11.0, 12.0]);
+        let b = Side::rounds(vec![20.0, 21.0, 22.0]);
+        assert_eq!(judge(NS, &a, &b).0, Verdict::Worse);
+        assert_eq!(judge(NS, &b, &a).0, Verdict::Better);
+        let higher = Rule {
+            better: Better::Higher,
+            ..NS
+        };
+        assert_eq!(judge(higher, &a, &b).0, Verdict::Better);
+        // The same medians with overlapping ranges: no verdict.
+        let c = Side::rounds(vec![12.0, 21.0, 22.0]);
+        assert_ne!(judge(NS, &a, &c).0, Verdict::Worse);
+    }
+
+    #[test]
     fn single_rounds_keep_direction_threshold_and_the_factor_rule() {
         let v = |a, b, better, timing| {
             let rule = Rule {
