@@ -11,6 +11,9 @@
 #   scripts/mutants.sh --shard K/N  the K-th of N slices (a run per session)
 #   scripts/mutants.sh --missed     only the mutants the report lists as
 #                                   missed or timed out (after adding tests)
+#   scripts/mutants.sh --re REGEX FILE...  only the mutants whose names match
+#                                   (e.g. the functions tests were added for,
+#                                   after their lines moved)
 #   --with-integration              also the integration tests (below)
 #   scripts/mutants.sh --report-only  the report again from the last run's
 #                                   mutants.out (e.g. of a run stopped early)
@@ -64,12 +67,17 @@ all_files=(src/rounds.rs src/report/compare.rs src/tune.rs src/settings/validate
 mode=files
 files=()
 shard=()
+re_args=()
 integration=0
 while [ $# -gt 0 ]; do
     a=$1
     shift
     case "$a" in
     --missed) mode=missed ;;
+    --re)
+        re_args+=(--re "${1:?--re REGEX}")
+        shift
+        ;;
     --with-integration) integration=1 ;;
     --report-only) mode=report ;;
     --shard)
@@ -152,7 +160,7 @@ all_args=()
 for f in "${all_files[@]}"; do all_args+=(-f "$f"); done
 (cd "$wt" && cargo mutants --list "${all_args[@]}") | excluded_out >"$wt/all-mutants.txt"
 
-select_args=()
+select_args=("${re_args[@]}")
 if [ "$mode" = missed ]; then
     [ -f "$tsv" ] || {
         echo "mutants.sh: no $tsv to take the missed mutants from: run it without --missed first" >&2
@@ -196,6 +204,14 @@ fi
 # 3. The report.
 mkdir -p "$out"
 what="$mode${shard[*]:+ ${shard[*]}}"
+# --re: only the matching mutants of the files ran; their earlier rows (at
+# other lines, if the code moved) are replaced, the files' other rows kept.
+res=""
+if [ ${#re_args[@]} -gt 0 ]; then
+    what=re
+    for ((i = 1; i < ${#re_args[@]}; i += 2)); do res+="${re_args[$i]}"$'\n'; done
+fi
+export MUTANTS_RES="$res"
 tests_used=lib
 [ "$integration" = 0 ] || tests_used=lib+integration
 python3 - "$wt/mutants.out" "$tsv" "$out" "$commit" "$what" "$minutes" "$wt/all-mutants.txt" "$tests_used" "${files[@]}" <<'EOF'
@@ -237,6 +253,12 @@ if mode == "files":
     # A whole run of these files: their mutants the snapshot no longer has
     # (the code moved) are dropped.
     rows = {n: r for n, r in rows.items() if n in current_set or r[0] not in files}
+if mode == "re":
+    # Only the mutants matching these patterns ran: their earlier rows (at
+    # their old lines too) give way to this run's.
+    import os
+    res = [re.compile(x) for x in os.environ.get("MUTANTS_RES", "").splitlines() if x]
+    rows = {n: r for n, r in rows.items() if not (r[0] in files and any(x.search(n) for x in res))}
 for n, outcome in ran.items():
     rows[n] = (n.split(":", 1)[0], outcome, commit[:12], tests_used)
 # A file whose rows name mutants the snapshot does not have has moved since
@@ -289,7 +311,7 @@ lines = [
     "compare, tune (what measures nothing), malformed, configs}.rs); see the script's header.",
     "",
     f"Commits the outcomes come from: {', '.join(revs)}. Last run: {datetime.date.today()} "
-    f"({mode}: {', '.join(files) if mode.startswith('files') else 'the missed and timed-out mutants' if mode.startswith('missed') else 'the report again'}), {minutes} min.",
+    f"({mode}: {', '.join(files) if mode.startswith('files') or mode == 're' else 'the missed and timed-out mutants' if mode.startswith('missed') else 'the report again'}), {minutes} min.",
     f"Outcomes with the integration tests too: {with_integration} of {len(rows)}.",
     "",
     "| file | caught | missed | of them equivalent | unviable | timeout | not run | score |",

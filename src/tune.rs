@@ -1578,6 +1578,28 @@ mod tests {
             let reason = pick.reason.unwrap();
             assert!(reason.starts_with("chose `c`: the best median"), "{reason}");
             assert!(reason.contains("`c2` "), "{reason}");
+
+            // Memory is compared pair by pair: X beats the best B on memory,
+            // W ties X's memory with a better median, and W's memory ties B's.
+            // W wins with the same memory as the other two, named.
+            let with = |name: &str, scores: &[f64], mem: &[f64]| {
+                let mut c = scored(variant(&exp, "c"), scores);
+                c.variant.name = name.into();
+                c.run_memories = mem.to_vec();
+                c
+            };
+            let cands = vec![
+                with("B", &[20.0, 30.0, 40.0], &[50.0, 60.0]),
+                with("X", &[15.0, 20.0, 25.0], &[40.0, 49.0]),
+                with("W", &[18.0, 25.0, 28.0], &[45.0, 52.0]),
+            ];
+            let pick = tune::pick_winner(&t, &cands, &[0, 1, 2]).unwrap();
+            assert_eq!((pick.best, pick.winner), (0, 2), "{pick:?}");
+            let reason = pick.reason.unwrap();
+            assert!(
+                reason.ends_with("with the same memory as `B` and `X`"),
+                "{reason}"
+            );
         }
 
         #[test]
