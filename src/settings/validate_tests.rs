@@ -395,3 +395,141 @@ fn snapshots_by_kind_and_their_warm_up() {
         "guest.snapshot_warmup_argv",
     );
 }
+
+/// A wasi-command guest with `extra` `[guest]` keys (a host folder that
+/// exists: this crate's `configs`).
+fn command(extra: &str) -> String {
+    format!("[guest]\nkind = \"wasi-command\"\nwasm = \"x.wasm\"\n{extra}\n")
+}
+
+const HOST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs");
+const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+
+#[test]
+fn granted_folders_are_checked_each_way() {
+    let dirs = |list: &str| command(&format!("dirs = [{list}]"));
+    // A guest path, once each (a trailing slash is the same path).
+    refuses(&dirs(r#"{ guest = "", writable = true }"#), "guest.dirs");
+    refuses(
+        &dirs(r#"{ guest = "/o", writable = true }, { guest = "/o/", writable = true }"#),
+        "guest.dirs",
+    );
+    accepts(&dirs(
+        r#"{ guest = "/o", writable = true }, { guest = "/p", writable = true }"#,
+    ));
+    // Without host: a fresh folder per sandbox, writable and not shared.
+    accepts(&dirs(r#"{ guest = "/out", writable = true }"#));
+    refuses(&dirs(r#"{ guest = "/out" }"#), "guest.dirs");
+    refuses(
+        &dirs(r#"{ guest = "/out", writable = true, shared = true }"#),
+        "guest.dirs",
+    );
+    // A host folder: it must be one; writable only when shared on purpose;
+    // shared only when writable.
+    accepts(&dirs(&format!(r#"{{ host = "{HOST}", guest = "/in" }}"#)));
+    refuses(
+        &dirs(r#"{ host = "/no/such/folder", guest = "/in" }"#),
+        "guest.dirs",
+    );
+    refuses(
+        &dirs(&format!(r#"{{ host = "{FILE}", guest = "/in" }}"#)),
+        "guest.dirs",
+    );
+    refuses(
+        &dirs(&format!(
+            r#"{{ host = "{HOST}", guest = "/in", writable = true }}"#
+        )),
+        "guest.dirs",
+    );
+    accepts(&dirs(&format!(
+        r#"{{ host = "{HOST}", guest = "/in", writable = true, shared = true }}"#
+    )));
+    refuses(
+        &dirs(&format!(
+            r#"{{ host = "{HOST}", guest = "/in", shared = true }}"#
+        )),
+        "guest.dirs",
+    );
+}
+
+#[test]
+fn kept_sandbox_folders_need_a_fresh_folder_and_a_bound() {
+    let fresh = r#"dirs = [{ guest = "/out", writable = true }]"#;
+    let host = format!(r#"dirs = [{{ host = "{HOST}", guest = "/in" }}]"#);
+    accepts(&command(&format!("{fresh}\nkeep_sandbox_dirs = 1")));
+    accepts(&command(&format!("{host}\nkeep_sandbox_dirs = 0")));
+    refuses(
+        &command(&format!("{host}\nkeep_sandbox_dirs = 1")),
+        "guest.keep_sandbox_dirs",
+    );
+    refuses(&command("keep_sandbox_dirs = 1"), "guest.keep_sandbox_dirs");
+    accepts(&command(&format!(
+        "{fresh}\nkeep_sandbox_dirs = {MAX_KEPT_DIRS}"
+    )));
+    refuses(
+        &command(&format!(
+            "{fresh}\nkeep_sandbox_dirs = {}",
+            MAX_KEPT_DIRS + 1
+        )),
+        "guest.keep_sandbox_dirs",
+    );
+}
+
+#[test]
+fn an_expected_file_lies_under_a_granted_folder_and_its_checks_parse() {
+    let with = |dirs: &str, file: &str| {
+        command(&format!(
+            "dirs = [{dirs}]\nexpect_files = [{{ path = \"{file}\", len = \"4\" }}]"
+        ))
+    };
+    let out = r#"{ guest = "/out", writable = true }"#;
+    accepts(&with(out, "/out/a.png"));
+    accepts(&with(out, "/out/sub/a.png"));
+    refuses(&with(out, "/out/"), "guest.expect_files");
+    refuses(&with(out, "/out"), "guest.expect_files");
+    refuses(&with(out, "/outer/a.png"), "guest.expect_files");
+    refuses(&with(out, "/in/a.png"), "guest.expect_files");
+    refuses(
+        &command("expect_files = [{ path = \"/out/a\", len = \"4\" }]"),
+        "guest.expect_files",
+    );
+    // The current folder: relative paths only.
+    let dot = r#"{ guest = ".", writable = true }"#;
+    accepts(&with(dot, "a.png"));
+    refuses(&with(dot, "/a.png"), "guest.expect_files");
+    // Its byte checks are parsed before measuring.
+    refuses(
+        &command(&format!(
+            "dirs = [{out}]\nexpect_files = [{{ path = \"/out/a\", sha256 = \"xyz\" }}]"
+        )),
+        "guest.expect_files",
+    );
+    refuses(
+        &command("expect_stdout_prefix_hex = \"zz\""),
+        "guest.expect_stdout_prefix_hex",
+    );
+    accepts(&command("expect_stdout_prefix_hex = \"89504e47\""));
+}
+
+#[test]
+fn a_python_snapshot_is_checked_against_its_turn_and_its_code() {
+    let py = |extra: &str| {
+        format!(
+            "[guest]\nkind = \"python\"\npython_wasm = \"p.wasm\"\ncode = \"print(1)\"\nsnapshot = \"after-warmup\"\nsnapshot_warmup_calls = 1\n{extra}\n"
+        )
+    };
+    // Python's measured export is its turn.
+    accepts(&py(
+        "snapshot_warmup_code = \"print(2)\"\nnondeterministic = [\"turn\"]",
+    ));
+    refuses(
+        &py("snapshot_warmup_code = \"print(2)\"\nnondeterministic = [\"run\"]"),
+        "guest.nondeterministic",
+    );
+    // Its warm-up is code: present, and not the measured code.
+    refuses(&py(""), "guest.snapshot_warmup_code");
+    refuses(
+        &py("snapshot_warmup_code = \" print(1) \""),
+        "guest.snapshot_warmup_code",
+    );
+}
