@@ -19,6 +19,10 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// The most processes one variant is measured in at once (`[scenario]
+/// processes`): each holds its own engine, pool and guest.
+pub const MAX_PROCESSES: u32 = 64;
+
 /// The hidden command a measuring process runs as (job on stdin, answer on
 /// stdout).
 pub const CHILD_COMMAND: &str = "__measure";

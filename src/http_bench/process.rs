@@ -13,6 +13,7 @@
 //! A child that dies before step 2 is named with its stderr; one that dies
 //! after it is noticed as `wasmtime serve`'s death is ([`ServerProcess::exited`]).
 
+use super::server::Bind;
 use crate::settings::Variant;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,10 @@ pub struct ServerJob {
     pub variant: Variant,
     /// Its precompiled artifact.
     pub artifact: Option<PathBuf>,
+    /// Where it listens (a port shared with the variant's other server
+    /// processes, with `[scenario] processes` above 1).
+    #[serde(default)]
+    pub bind: Bind,
 }
 
 /// Printed once the server listens.
@@ -108,12 +113,18 @@ impl ServerProcess {
     }
 }
 
-/// Starts `exe __serve` for `variant` (loaded from `artifact`) and waits
-/// until it listens.
-pub fn start(exe: &Path, variant: &Variant, artifact: Option<&Path>) -> Result<ServerProcess> {
+/// Starts `exe __serve` for `variant` (loaded from `artifact`) at `bind`
+/// and waits until it listens.
+pub fn start(
+    exe: &Path,
+    variant: &Variant,
+    artifact: Option<&Path>,
+    bind: Bind,
+) -> Result<ServerProcess> {
     let job = serde_json::to_string(&ServerJob {
         variant: variant.clone(),
         artifact: artifact.map(Path::to_path_buf),
+        bind,
     })?;
     let stderr = tempfile::NamedTempFile::new().context("a file for the server's stderr")?;
     let t = Instant::now();
@@ -169,7 +180,7 @@ pub fn main() -> Result<()> {
     let v = &job.variant;
     let engine = crate::guest::engine(v)?;
     let prepared = Arc::new(crate::guest::prepare(engine, v, job.artifact.as_deref())?);
-    let srv = super::server::start(prepared, v.scenario.server_threads as usize)?;
+    let srv = super::server::start(prepared, v.scenario.server_threads as usize, job.bind)?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &Ready { addr: srv.addr })?;
     out.write_all(b"\n")?;

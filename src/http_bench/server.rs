@@ -8,6 +8,7 @@ use crate::guest::Prepared;
 use crate::host::Host;
 use anyhow::{Context, Result, anyhow};
 use hyper::server::conn::http1;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,9 +47,21 @@ impl Drop for Server {
     }
 }
 
+/// Where a server listens on 127.0.0.1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bind {
+    /// The port (0: one the kernel picks).
+    pub port: u16,
+    /// Sets `SO_REUSEPORT`, so that several server processes listen on one
+    /// port and the kernel spreads new connections among them (by a hash of
+    /// the connection's addresses), as production servers run N processes
+    /// behind one address. `wasmtime serve` sets `SO_REUSEADDR` only.
+    pub reuse_port: bool,
+}
+
 /// Starts serving `prepared` (an `http-component` or `synthetic-http`
-/// guest) on 127.0.0.1 with `threads` tokio worker threads.
-pub fn start(prepared: Arc<Prepared>, threads: usize) -> Result<Server> {
+/// guest) on 127.0.0.1 at `bind` with `threads` tokio worker threads.
+pub fn start(prepared: Arc<Prepared>, threads: usize, bind: Bind) -> Result<Server> {
     if prepared.guest.as_http().is_none() {
         anyhow::bail!(
             "the serve scenario serves wasi:http components (kind = \"http-component\" or \"synthetic-http\")"
@@ -61,8 +74,27 @@ pub fn start(prepared: Arc<Prepared>, threads: usize) -> Result<Server> {
         .build()
         .context("starting the server's runtime")?;
     let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .context("binding 127.0.0.1")?;
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            // As `wasmtime serve` does: a restarted server rebinds at once.
+            socket.set_reuseaddr(true)?;
+            if bind.reuse_port {
+                socket.set_reuseport(true)?;
+            }
+            socket.bind(SocketAddr::from(([127, 0, 0, 1], bind.port)))?;
+            socket.listen(1024)
+        })
+        .with_context(|| {
+            format!(
+                "listening on 127.0.0.1:{}{}",
+                bind.port,
+                if bind.reuse_port {
+                    " (SO_REUSEPORT)"
+                } else {
+                    ""
+                }
+            )
+        })?;
     let addr = listener.local_addr()?;
     let counters = Arc::new(ServerCounters::default());
     let first_failure = Arc::new(parking_lot::Mutex::new(None));

@@ -605,9 +605,6 @@ fn cycle(p: &Prepared) -> Result<([Instant; 4], Option<wasmtime::Error>)> {
     Ok(([t0, t1, t2, t3], fault))
 }
 
-/// The most worker processes one churn variant runs at once.
-pub const MAX_PROCESSES: u32 = 64;
-
 /// `max / p50` of whole cycles above which a variant is flagged for outliers.
 pub const MAX_OVER_P50: f64 = 50.0;
 /// `p99 / p50` of whole cycles above which the spread is flagged.
@@ -937,6 +934,7 @@ pub struct Churn;
 impl super::interface::Scenario for Churn {
     type Result = ChurnResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Churn;
+    const PROCESSES: bool = true;
 
     /// `background_load` and `trace_major_faults`, when set: only churn
     /// measures them.
@@ -948,9 +946,6 @@ impl super::interface::Scenario for Churn {
         if s.trace_major_faults {
             set.push("trace_major_faults");
         }
-        if s.processes != 1 {
-            set.push("processes");
-        }
         set
     }
 
@@ -959,15 +954,7 @@ impl super::interface::Scenario for Churn {
     fn validate(v: &Variant) -> std::result::Result<(), crate::settings::Problem> {
         let s = &v.scenario;
         super::interface::check_iterations_and_threads(s)?;
-        if s.processes == 0 || s.processes > MAX_PROCESSES {
-            return Err(crate::settings::Problem {
-                section: "scenario",
-                key: "processes",
-                message: format!("processes = {} is outside 1..={MAX_PROCESSES}", s.processes),
-                fix: "e.g. processes = 2 with threads = 1, against processes = 1 with threads = 2"
-                    .into(),
-            });
-        }
+        super::interface::check_processes(s)?;
         if s.processes > 1 && s.trace_major_faults {
             return Err(crate::settings::Problem {
                 section: "scenario",

@@ -34,6 +34,11 @@ pub trait Scenario {
     /// The `[scenario] kind` that selects it.
     const KIND: ScenarioKind;
 
+    /// Whether it measures a variant in `[scenario] processes` processes at
+    /// once (the registry refuses `processes` above 1 elsewhere); its
+    /// [`Scenario::validate`] checks the bound with [`check_processes`].
+    const PROCESSES: bool = false;
+
     /// Checks the keys it reads in `v`, before anything is measured (beyond
     /// what every scenario shares, checked in [`crate::settings`]).
     fn validate(_v: &Variant) -> Result<(), Problem> {
@@ -375,6 +380,21 @@ pub(super) fn check_iterations_and_threads(
             key: "threads",
             message: format!("threads = {} is outside 1..={MAX_THREADS}", s.threads),
             fix: "use 1 up to a few times the host's cores".into(),
+        });
+    }
+    Ok(())
+}
+
+/// `[scenario] processes` within `1..=`[`crate::workers::MAX_PROCESSES`].
+pub(super) fn check_processes(s: &crate::settings::ScenarioSettings) -> Result<(), Problem> {
+    use crate::workers::MAX_PROCESSES;
+    if s.processes == 0 || s.processes > MAX_PROCESSES {
+        return Err(Problem {
+            section: "scenario",
+            key: "processes",
+            message: format!("processes = {} is outside 1..={MAX_PROCESSES}", s.processes),
+            fix: "e.g. processes = 2 with threads = 1, against processes = 1 with threads = 2"
+                .into(),
         });
     }
     Ok(())

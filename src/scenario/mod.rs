@@ -249,6 +249,23 @@ macro_rules! registry {
         /// Checks `v`'s keys with its scenario's own checks, and that it
         /// sets no key only another scenario reads.
         pub fn validate(v: &Variant) -> Result<(), Problem> {
+            if v.scenario.processes != 1 {
+                let runs = [$((<$module::$Type as Scenario>::KIND, <$module::$Type as Scenario>::PROCESSES)),*];
+                if !runs.iter().any(|(k, p)| *k == v.scenario.kind && *p) {
+                    let names: Vec<String> =
+                        runs.iter().filter(|(_, p)| *p).map(|(k, _)| k.name()).collect();
+                    return Err(Problem::new(
+                        "scenario",
+                        "processes",
+                        format!(
+                            "processes = {} is measured by the {} scenarios only",
+                            v.scenario.processes,
+                            names.join(" and ")
+                        ),
+                        "set [scenario] kind to one of them, or remove processes".into(),
+                    ));
+                }
+            }
             $(if v.scenario.kind == <$module::$Type as Scenario>::KIND {
                 <$module::$Type as Scenario>::validate(v)?;
             })*

@@ -16,6 +16,7 @@
 //! churn's), errors by kind, and those server figures.
 
 use crate::guest::http::RequestSpec;
+use crate::http_bench::server::Bind;
 use crate::http_bench::{external, load, process, tools, wrk};
 use crate::measure::latency::{Histograms, PhaseLatency};
 use crate::measure::memory::{self, MemorySample};
@@ -110,10 +111,28 @@ pub struct ServeResult {
     pub server_first_failure: Option<String>,
     /// Set when the server died during the run.
     pub server_died: Option<String>,
+    /// Server processes (`[scenario] processes`): pooling-lab's server as
+    /// that many processes on one port (SO_REUSEPORT), each with
+    /// `server_threads` threads and its own engine and pool. The server
+    /// figures above (Pss, Rss, Private_Dirty, faults, CPU, peaks) are
+    /// summed over them; Pss counts a page they share (the component's
+    /// code) once in the sum.
+    #[serde(default = "one_process")]
+    pub processes: u32,
+    /// With several server processes: the requests each answered (warmup
+    /// included), in start order; the kernel spreads the load's
+    /// connections among them by a hash of their addresses, so this shows
+    /// how evenly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub responses_per_process: Vec<u64>,
 }
 
 fn pooling_lab() -> String {
     "pooling-lab".into()
+}
+
+fn one_process() -> u32 {
+    1
 }
 
 /// The `-O`/`-W` flags `wasmtime serve` gets for `v` (`wasmtime_flags = "variant"`).
@@ -136,33 +155,39 @@ fn component_file(v: &Variant) -> Result<(std::path::PathBuf, Option<tempfile::T
     Ok((path.to_path_buf(), Some(path)))
 }
 
-/// The server under load, in its own process.
+/// The server under load, in its own process (or processes).
 enum Running {
-    /// pooling-lab's server (`pooling-lab __serve`).
-    Ours(process::ServerProcess),
+    /// pooling-lab's server (`pooling-lab __serve`): one process, or
+    /// `[scenario] processes` of them on one port (SO_REUSEPORT).
+    Ours(Vec<process::ServerProcess>),
     /// `wasmtime serve`.
     Theirs(external::External),
 }
 
 impl Running {
-    fn pid(&self) -> String {
+    /// The server processes' ids.
+    fn pids(&self) -> Vec<String> {
         match self {
-            Running::Ours(p) => p.pid().to_string(),
-            Running::Theirs(e) => e.child.id().to_string(),
+            Running::Ours(ps) => ps.iter().map(|p| p.pid().to_string()).collect(),
+            Running::Theirs(e) => vec![e.child.id().to_string()],
         }
     }
 
     fn addr(&self) -> SocketAddr {
         match self {
-            Running::Ours(p) => p.addr,
+            Running::Ours(ps) => ps
+                .first()
+                .map_or(SocketAddr::from(([127, 0, 0, 1], 0)), |p| p.addr),
             Running::Theirs(e) => e.addr,
         }
     }
 
-    /// `Some(reason, with its stderr)` if the server exited.
+    /// `Some(reason, with its stderr)` if a server process exited.
     fn died(&mut self) -> Option<String> {
         let (reason, stderr) = match self {
-            Running::Ours(p) => (p.exited()?, p.stderr_text()),
+            Running::Ours(ps) => ps
+                .iter_mut()
+                .find_map(|p| Some((p.exited()?, p.stderr_text())))?,
             Running::Theirs(e) => (e.exited()?, e.stderr_text()),
         };
         Some(format!("{reason}; stderr: {stderr}"))
@@ -170,14 +195,34 @@ impl Running {
 }
 
 /// Starts the variant's server from its precompiled component: pooling-lab's
-/// from `artifact`, `wasmtime serve` from the `.cwasm` its CLI compiles into
-/// the artifact's cache folder.
+/// from `artifact` (`[scenario] processes` of them, the first on a port the
+/// kernel picks, the others on the same port, all with SO_REUSEPORT when
+/// there are several), `wasmtime serve` from the `.cwasm` its CLI compiles
+/// into the artifact's cache folder.
 fn start_server(variant: &Variant, artifact: Option<&Path>) -> Result<Running> {
     let s = &variant.scenario;
     Ok(match s.server {
         ServeServer::PoolingLab => {
             let exe = std::env::current_exe().context("finding this binary to start the server")?;
-            Running::Ours(process::start(&exe, variant, artifact)?)
+            let reuse_port = s.processes > 1;
+            let first = process::start(
+                &exe,
+                variant,
+                artifact,
+                Bind {
+                    port: 0,
+                    reuse_port,
+                },
+            )?;
+            let port = first.addr.port();
+            let mut all = vec![first];
+            for i in 1..s.processes {
+                all.push(
+                    process::start(&exe, variant, artifact, Bind { port, reuse_port })
+                        .with_context(|| format!("server process {}", i + 1))?,
+                );
+            }
+            Running::Ours(all)
         }
         ServeServer::WasmtimeServe => {
             let flags = if s.wasmtime_flags == crate::settings::WasmtimeFlags::Variant {
@@ -197,13 +242,28 @@ fn start_server(variant: &Variant, artifact: Option<&Path>) -> Result<Running> {
     })
 }
 
+/// The server processes' memory, summed (Pss counts a page they share once
+/// in all; Rss counts it in each).
+fn memory_of(pids: &[String]) -> Result<MemorySample> {
+    let samples = pids
+        .iter()
+        .map(|p| memory::sample_of(p))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(MemorySample::sum(samples.iter()))
+}
+
+/// The server processes' CPU time (user + system), summed.
+fn cpu_ns_of(pids: &[String]) -> Result<u64> {
+    pids.iter().map(|p| memory::cpu_ns_of(p)).sum()
+}
+
 /// Runs the serve scenario: the server in a child process, the load from
 /// this one.
 pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, Histograms)> {
     let s = &variant.scenario;
     let request = RequestSpec::from_settings(&variant.guest)?;
     let mut server = start_server(variant, artifact)?;
-    let (addr, pid) = (server.addr(), server.pid());
+    let (addr, pids) = (server.addr(), server.pids());
     let spec = load::LoadSpec {
         addr,
         connections: s.connections.max(1) as usize,
@@ -220,18 +280,18 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
         crate::progress::set_total(s.warmup, "warmup requests");
         load::run(&w).context("warmup requests")?;
     }
-    let memory_before = memory::sample_of(&pid)?;
-    let cpu_before = memory::cpu_ns_of(&pid)?;
+    let memory_before = memory_of(&pids)?;
+    let cpu_before = cpu_ns_of(&pids)?;
     // Memory is sampled while the load runs (off the request path: its own thread).
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
-        let (stop, pid) = (Arc::clone(&stop), pid.clone());
+        let (stop, pids) = (Arc::clone(&stop), pids.clone());
         std::thread::Builder::new()
             .name("serve-memory".into())
             .spawn(move || {
                 let (mut pss, mut rss) = (0u64, 0u64);
                 while !stop.load(Ordering::Relaxed) {
-                    if let Ok(m) = memory::sample_of(&pid) {
+                    if let Ok(m) = memory_of(&pids) {
                         pss = pss.max(m.pss_bytes);
                         rss = rss.max(m.vm_rss_bytes);
                     }
@@ -262,8 +322,8 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
     stop.store(true, Ordering::Relaxed);
     let (peak_pss, peak_rss) = sampler.join().unwrap_or((0, 0));
     let server_died = server.died();
-    let memory_after = memory::sample_of(&pid).unwrap_or(memory_before);
-    let cpu_after = memory::cpu_ns_of(&pid).unwrap_or(cpu_before);
+    let memory_after = memory_of(&pids).unwrap_or(memory_before);
+    let cpu_after = cpu_ns_of(&pids).unwrap_or(cpu_before);
     let measuring_process_memory = memory::sample_of("self").unwrap_or_default();
     let m = measured?;
     let (requests, n) = match &m {
@@ -271,7 +331,13 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
         LoadFigures::Wrk(w) => (w.requests, w.requests.max(1) as f64),
     };
     let (command, server_version, server_start, precompile) = match &server {
-        Running::Ours(p) => (None, None, p.start, None),
+        // Several processes: the last to listen (they start one by one).
+        Running::Ours(ps) => (
+            None,
+            None,
+            ps.iter().map(|p| p.start).max().unwrap_or_default(),
+            None,
+        ),
         Running::Theirs(e) => (
             Some(e.command.join(" ")),
             Some(e.version.clone()),
@@ -279,11 +345,11 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
             e.precompiled.1,
         ),
     };
-    let stopped = match server {
-        Running::Ours(p) => p.stop(),
+    let stopped: Vec<process::Stopped> = match server {
+        Running::Ours(ps) => ps.into_iter().map(process::ServerProcess::stop).collect(),
         Running::Theirs(e) => {
             drop(e);
-            process::Stopped::default()
+            vec![process::Stopped::default()]
         }
     };
     let result = ServeResult {
@@ -343,8 +409,14 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
         measuring_process_memory,
         peak_pss_bytes: peak_pss,
         peak_rss_bytes: peak_rss,
-        server_failures: stopped.failures,
-        server_first_failure: stopped.first_failure,
+        server_failures: stopped.iter().map(|p| p.failures).sum(),
+        server_first_failure: stopped.iter().find_map(|p| p.first_failure.clone()),
+        processes: stopped.len() as u32,
+        responses_per_process: if stopped.len() > 1 {
+            stopped.iter().map(|p| p.responses).collect()
+        } else {
+            Vec::new()
+        },
         server_died,
     };
     let histograms = match m {
@@ -432,7 +504,11 @@ fn serve_table(
         out.push_str(&format!(
             "| {} | {} | {load} | {:.0} | {} | {} | {} | {errors} | {} / {} | {} | {} | {} | {:.1} | {} | {} |\n",
             row.label,
-            s.server,
+            if s.processes > 1 {
+                format!("{} x {} processes", s.server, s.processes)
+            } else {
+                s.server.clone()
+            },
             s.requests_per_sec,
             row.throughput_vs_baseline(ctx),
             req.map_or("-".into(), |l| format!(
@@ -475,6 +551,7 @@ pub struct Serve;
 impl super::interface::Scenario for Serve {
     type Result = ServeResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Serve;
+    const PROCESSES: bool = true;
 
     /// One sandbox per open connection's request in flight.
     fn max_live(s: &crate::settings::ScenarioSettings) -> (u32, &'static str) {
@@ -516,6 +593,22 @@ impl super::interface::Scenario for Serve {
                 key: "connections",
                 message: format!("connections = {} is outside 1..=4096", s.connections),
                 fix: "e.g. connections = 16".into(),
+            });
+        }
+        super::interface::check_processes(s)?;
+        if s.processes > 1 && s.server == ServeServer::WasmtimeServe {
+            return Err(Problem {
+                section: "scenario",
+                key: "processes",
+                message: format!(
+                    "processes = {} with server = \"wasmtime-serve\": wasmtime serve binds its \
+                     address with SO_REUSEADDR only (not SO_REUSEPORT), so several of its \
+                     processes cannot listen on one port",
+                    s.processes
+                ),
+                fix: "use server = \"pooling-lab\" for several processes (they share the port \
+                      with SO_REUSEPORT), or processes = 1"
+                    .into(),
             });
         }
         if s.server_threads == 0 || s.server_threads > 256 {
@@ -714,8 +807,30 @@ impl super::interface::Scenario for Serve {
              (after the timed requests) is the baseline's over this variant's (2.00x = half the memory).\n\n",
             ctx.baseline
         );
+        if rows.iter().any(|r| r.result.processes > 1) {
+            out.push_str(
+                "A server of N processes is pooling-lab's, run as N processes listening on one port \
+                 (SO_REUSEPORT: the kernel spreads the connections among them by their addresses' hash), \
+                 each with its own engine, pool and `server_threads` threads; its Pss, VmRSS, faults and \
+                 CPU are summed over them (Pss counts the pages they share, such as the component's \
+                 code, once in the sum; VmRSS counts them in each). \
+                 Below the table: the requests each process answered.\n\n",
+            );
+        }
         out.push_str(&serve_table(rows, ctx));
         for row in rows {
+            let r = row.result;
+            if !r.responses_per_process.is_empty() {
+                out.push_str(&format!(
+                    "\n`{}`: requests answered per server process: {}\n",
+                    row.name,
+                    r.responses_per_process
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             if let Some(c) = &row.result.command {
                 out.push_str(&format!("\n`{}`: `{c}`\n", row.name));
             }

@@ -1354,6 +1354,12 @@ plain_section! {
         /// the processes (Pss divides shared pages, such as the artifact's
         /// code mapped by every process, among them, so the sum counts them
         /// once; Rss counts them in each); histograms and faults are merged.
+        /// Serve: pooling-lab's server as that many processes listening on
+        /// one port (SO_REUSEPORT; the kernel spreads the load's connections
+        /// among them), each with `server_threads` threads and its own engine
+        /// and pool; the server figures are summed over them and the result
+        /// lists the requests each answered. `wasmtime serve` cannot share a
+        /// port (it sets SO_REUSEADDR only): refused with it.
         processes: u32 = 1, unit "count";
         /// Churn: busy threads the measuring process starts right before the
         /// timed cycles and stops right after: a controlled CPU contention
