@@ -3,7 +3,8 @@
 //! reset keeps them) and Pss falls by about that; without the call the peak's
 //! memory stays through idle; a slot that keeps nothing has nothing to
 //! release; a timer releases during idle; the first request after a release
-//! faults in what its call writes, the one before it does not. Every
+//! faults in what its call writes, the one before it does not; the peak's
+//! threads fault in what each request writes unless the slot kept it. Every
 //! expectation is computed from the config.
 
 use pooling_lab::scenario::burst::{self, AFTER_PEAK, AFTER_RELEASE, BurstResult, END_OF_IDLE};
@@ -117,6 +118,17 @@ fn the_release_returns_what_the_warm_slots_kept_and_pss_falls_by_about_that() {
         r.before.first_minor_faults
     );
     assert_eq!(r.faults.total(), 0, "{r:#?}");
+    // At the peak every slot was warm from the ramp, its pages kept: the
+    // peak's threads took few faults per request.
+    let peak = r
+        .peak_contention
+        .as_ref()
+        .expect("the peak's thread figures");
+    assert!(
+        peak.minor_faults_per_cycle <= (written_pages / 4) as f64,
+        "{} faults per peak request with the pages kept: {r:#?}",
+        peak.minor_faults_per_cycle
+    );
 }
 
 #[test]
@@ -151,6 +163,16 @@ fn a_pool_that_keeps_nothing_has_nothing_to_release() {
         r.before.first_minor_faults >= written_pages * 9 / 10,
         "{r:#?}"
     );
+    // So does every peak request, on its own thread.
+    let peak = r
+        .peak_contention
+        .as_ref()
+        .expect("the peak's thread figures");
+    assert!(
+        peak.minor_faults_per_cycle >= (written_pages * 9 / 10) as f64,
+        "{} faults per peak request, each writes {written_pages} pages: {r:#?}",
+        peak.minor_faults_per_cycle
+    );
 }
 
 #[test]
@@ -183,12 +205,26 @@ fn burst_keys_are_checked_before_measuring() {
             "scenario.release_every_s",
         ),
         ("probe_requests = 0\n", "scenario.probe_requests"),
+        // Each process takes peak / processes: a whole number, at least
+        // threads, at least ramp_steps.
+        ("peak = 6\nprocesses = 4\nramp_steps = 1\n", "scenario.peak"),
+        ("peak = 4\nprocesses = 2\nthreads = 3\n", "scenario.peak"),
+        (
+            "peak = 8\nprocesses = 4\nramp_steps = 3\n",
+            "scenario.ramp_steps",
+        ),
+        ("processes = 0\n", "scenario.processes"),
     ] {
         let err = pooling_lab::scenario::parse(Path::new("b.toml"), &format!("{base}{extra}"))
             .unwrap_err();
         assert_eq!(err.key.as_deref(), Some(key), "{extra}: {err}");
         assert!(err.location.is_some(), "{extra}: no line in {err}");
     }
+    pooling_lab::scenario::parse(
+        Path::new("b.toml"),
+        &format!("{base}peak = 8\nprocesses = 4\nramp_steps = 2\n"),
+    )
+    .unwrap();
     // A burst key in another scenario measures nothing there.
     let err = pooling_lab::scenario::parse(
         Path::new("b.toml"),

@@ -36,10 +36,18 @@
 //! own pool metrics (`unused_warm_memories`, `unused_memory_bytes_resident`)
 //! are read beside it. Page faults of a probe request are its thread's
 //! (getrusage), read around the cycle.
+//!
+//! With `[scenario] processes = N` the burst runs in N worker processes
+//! started together ([`crate::workers`]), each with its own engine and pool,
+//! `peak / N` of the peak's sandboxes and `threads` threads, and a trickle
+//! N times sparser: the host's peak and idle load are the same as one
+//! process's. Each runs every step of the run itself (they are not held in
+//! lock-step after the start) and calls the release on its own engine; the
+//! result sums their readings point by point ([`merge_workers`]).
 
 use crate::guest::Prepared;
 use crate::host::guest_faults::GuestFaults;
-use crate::measure::faults::ThreadUsage;
+use crate::measure::faults::{self, Contention, ThreadUsage};
 use crate::measure::latency::{self, Hist, Histograms, LatencySummary, PhaseLatency};
 use crate::measure::memory::{self, MemorySample};
 use crate::metric::{
@@ -139,8 +147,12 @@ pub struct BurstProbe {
 /// Result of the burst scenario for one variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BurstResult {
-    /// Threads a wave's sandboxes are spread over.
+    /// Threads a wave's sandboxes are spread over (in each process).
     pub threads: u32,
+    /// Processes the burst ran in (`[scenario] processes`); with more than
+    /// one, every figure is merged over them ([`merge_workers`]).
+    #[serde(default = "one")]
+    pub processes: u32,
     /// Sandboxes alive at once at the peak.
     pub peak: u32,
     /// Waves at the peak.
@@ -157,6 +169,11 @@ pub struct BurstResult {
     pub peak_requests_per_sec: f64,
     /// Minor page faults per peak request (whole process).
     pub peak_minor_faults_per_request: f64,
+    /// The peak's threads, per peak request: their own faults and context
+    /// switches while they instantiated, called and dropped (the waves'
+    /// rendezvous left out). Absent in results made before it was recorded.
+    #[serde(default)]
+    pub peak_contention: Option<Contention>,
     /// Requests during idle.
     pub idle_requests: u64,
     /// Memory at each point of the run, in order.
@@ -206,6 +223,10 @@ impl BurstResult {
         let idle = self.pss_after_release_point()? as f64;
         Some((1.0 - idle_share) * peak + idle_share * idle)
     }
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// What a run collects before it becomes a [`BurstResult`].
@@ -306,6 +327,9 @@ struct Share {
     call: Hist,
     drop: Hist,
     faults: GuestFaults,
+    /// The thread's faults and context switches while it instantiated,
+    /// called and dropped (not while it waited at the rendezvous).
+    usage: ThreadUsage,
 }
 
 /// Runs one wave of `live` sandboxes over `threads` threads; with `read`,
@@ -361,9 +385,11 @@ fn share(p: &Prepared, n: u32, barrier: &Barrier) -> Result<Share> {
         call: latency::new_histogram(),
         drop: latency::new_histogram(),
         faults: GuestFaults::default(),
+        usage: ThreadUsage::default(),
     };
     let mut alive = Vec::with_capacity(n as usize);
     let mut outcome = Ok(());
+    let u0 = ThreadUsage::now();
     for _ in 0..n {
         let t0 = Instant::now();
         let mut store = p.new_store();
@@ -385,21 +411,32 @@ fn share(p: &Prepared, n: u32, barrier: &Barrier) -> Result<Share> {
         }
         alive.push((store, sandbox));
     }
+    out.usage = ThreadUsage::now().since(&u0);
     barrier.wait();
     barrier.wait();
+    let u1 = ThreadUsage::now();
     for (store, sandbox) in alive {
         let t = Instant::now();
         p.teardown(store, sandbox);
         out.drop.saturating_record(t.elapsed().as_nanos() as u64);
     }
+    out.usage.add(&ThreadUsage::now().since(&u1));
     outcome.map(|()| out)
 }
 
-/// Runs the burst scenario in this process.
+/// Runs the burst scenario in this process, or, with `[scenario]
+/// processes` above 1, in that many worker processes at once, whose figures
+/// it merges.
 pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstResult, Histograms)> {
+    if variant.scenario.processes > 1 {
+        return run_processes(variant, artifact);
+    }
     let engine = crate::guest::engine(variant)?;
     let prepared = crate::guest::prepare(engine, variant, artifact)?;
     let s = &variant.scenario;
+    // A worker of several processes meets the others here: their runs start
+    // together.
+    crate::workers::rendezvous()?;
     let threads = s.threads.max(1);
     let peak = s.peak.max(1);
     let steps = s.ramp_steps;
@@ -437,6 +474,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstResult, H
     let histories_started = SystemTime::now();
     let peak_clock = Instant::now();
     let before_peak = memory::sample()?;
+    let io_before = faults::io_read_bytes();
     let mut peak_shares = Vec::new();
     let mut peak_wall = Duration::ZERO;
     for w in 0..s.peak_waves {
@@ -447,9 +485,12 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstResult, H
         peak_shares.extend(shares);
         crate::progress::tick(1);
     }
+    let peak_io = faults::io_read_bytes().saturating_sub(io_before);
     let after_peak = rec.read(AFTER_PEAK, 0)?;
+    let mut peak_usage = ThreadUsage::default();
     for sh in &peak_shares {
         rec.faults.add(&sh.faults);
+        peak_usage.add(&sh.usage);
     }
     let peak_requests = u64::from(peak) * s.peak_waves;
 
@@ -516,6 +557,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstResult, H
     ];
     let result = BurstResult {
         threads,
+        processes: 1,
         peak,
         peak_waves: s.peak_waves,
         idle_s: s.idle_s,
@@ -527,6 +569,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstResult, H
             .minor_faults
             .saturating_sub(before_peak.minor_faults) as f64
             / peak_requests.max(1) as f64,
+        peak_contention: Some(Contention::new(&peak_usage, peak_requests, peak_io)),
         idle_requests,
         memory: rec.memory,
         releases: rec.releases,
@@ -554,6 +597,225 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstResult, H
     ))
 }
 
+/// Measures `variant` in `[scenario] processes` worker processes at once:
+/// each at `processes = 1` with `peak / processes` sandboxes at the peak
+/// and a request every `processes x idle_every_ms` while idle, merged by
+/// [`merge_workers`].
+fn run_processes(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstResult, Histograms)> {
+    let s = &variant.scenario;
+    let n = s.processes;
+    let mut one = serde_json::to_value(variant)?;
+    one["scenario"]["processes"] = 1.into();
+    one["scenario"]["peak"] = (s.peak / n).into();
+    one["scenario"]["idle_every_ms"] = (s.idle_every_ms * u64::from(n)).into();
+    let answers = crate::workers::run(&one, artifact, n)?;
+    let mut parts = Vec::with_capacity(answers.len());
+    let mut hists = Vec::with_capacity(answers.len());
+    for (i, a) in answers.iter().enumerate() {
+        let mut r = a.result.clone();
+        if let Some(o) = r.as_object_mut() {
+            o.remove("scenario");
+        }
+        let r: BurstResult =
+            serde_json::from_value(r).with_context(|| format!("worker {i}: not a burst result"))?;
+        parts.push(r);
+        let mut own = Vec::with_capacity(PHASES.len());
+        for phase in PHASES {
+            let (_, text) = a
+                .histograms
+                .iter()
+                .find(|(p, _)| p == phase)
+                .with_context(|| format!("worker {i} sent no {phase} histogram"))?;
+            own.push(latency::decode(text)?);
+        }
+        hists.push(own);
+    }
+    let (result, merged) = merge_workers(&parts, &hists)?;
+    let started = answers
+        .iter()
+        .map(|a| a.started_unix_s)
+        .fold(f64::INFINITY, f64::min);
+    let started = if started.is_finite() {
+        SystemTime::UNIX_EPOCH + Duration::from_secs_f64(started.max(0.0))
+    } else {
+        SystemTime::now()
+    };
+    let wall = Duration::from_secs_f64(
+        parts
+            .iter()
+            .map(|p| p.peak_requests as f64 / p.peak_requests_per_sec.max(1e-9))
+            .fold(0.0, f64::max),
+    );
+    Ok((
+        result,
+        Histograms {
+            named: PHASES
+                .iter()
+                .map(|p| (*p).to_string())
+                .zip(merged)
+                .collect(),
+            started,
+            wall,
+        },
+    ))
+}
+
+/// Merges the burst results of worker processes (`parts`, with their
+/// histograms in [`PHASES`] order) into the host's:
+///
+/// * memory point by point (every worker reads the same points, in the same
+///   order): Pss, Rss, Private_Dirty, sandboxes alive and the pool's warm
+///   slots and their resident bytes summed, the latest time;
+/// * the peak rate: every peak request over the slowest worker's peak time;
+/// * release calls by their order in each worker: bytes released and Pss
+///   around the call summed, the slowest call;
+/// * each probe: requests summed, its latency from the merged histogram, the
+///   slowest worker's first request (with its faults) as the first request;
+/// * faults per request weighted by each worker's requests.
+pub fn merge_workers(
+    parts: &[BurstResult],
+    hists: &[Vec<Hist>],
+) -> Result<(BurstResult, Vec<Hist>)> {
+    let first = parts.first().context("no worker answered")?;
+    let n = parts.len() as u32;
+    for (i, p) in parts.iter().enumerate() {
+        let same = p.memory.len() == first.memory.len()
+            && p.memory
+                .iter()
+                .zip(&first.memory)
+                .all(|(a, b)| a.phase == b.phase);
+        if !same {
+            return Err(anyhow!(
+                "worker {i} read its memory at other points than worker 0"
+            ));
+        }
+    }
+    let memory = (0..first.memory.len())
+        .map(|k| {
+            let at = |f: fn(&BurstMemory) -> u64| parts.iter().map(|p| f(&p.memory[k])).sum();
+            let sum_opt = |f: fn(&BurstMemory) -> Option<u64>| {
+                parts.iter().map(|p| f(&p.memory[k])).sum::<Option<u64>>()
+            };
+            BurstMemory {
+                phase: first.memory[k].phase.clone(),
+                at_ms: parts.iter().map(|p| p.memory[k].at_ms).max().unwrap_or(0),
+                live: parts.iter().map(|p| p.memory[k].live).sum(),
+                pss_bytes: at(|m| m.pss_bytes),
+                rss_bytes: at(|m| m.rss_bytes),
+                private_dirty_bytes: at(|m| m.private_dirty_bytes),
+                pool_unused_warm_memories: sum_opt(|m| m.pool_unused_warm_memories.map(u64::from))
+                    .map(|c| c as u32),
+                pool_unused_resident_bytes: sum_opt(|m| m.pool_unused_resident_bytes),
+            }
+        })
+        .collect();
+    let calls = parts.iter().map(|p| p.releases.len()).min().unwrap_or(0);
+    let releases = (0..calls)
+        .map(|k| {
+            let sum = |f: fn(&BurstRelease) -> u64| parts.iter().map(|p| f(&p.releases[k])).sum();
+            BurstRelease {
+                at_ms: parts.iter().map(|p| p.releases[k].at_ms).max().unwrap_or(0),
+                end_of_idle: first.releases[k].end_of_idle,
+                bytes_released: sum(|r| r.bytes_released),
+                call_ns: parts
+                    .iter()
+                    .map(|p| p.releases[k].call_ns)
+                    .max()
+                    .unwrap_or(0),
+                pss_before_bytes: sum(|r| r.pss_before_bytes),
+                pss_after_bytes: sum(|r| r.pss_after_bytes),
+            }
+        })
+        .collect();
+    let merged: Vec<Hist> = (0..PHASES.len())
+        .map(|k| latency::merge(hists.iter().filter_map(|h| h.get(k))))
+        .collect::<Result<_>>()?;
+    let probe = |pick: fn(&BurstResult) -> &BurstProbe, phase: &str| {
+        let phase = PHASES.iter().position(|p| *p == phase).unwrap_or(0);
+        let requests: u64 = parts.iter().map(|p| pick(p).requests).sum();
+        let slowest = parts
+            .iter()
+            .map(pick)
+            .max_by_key(|x| x.first_cycle_ns)
+            .unwrap_or(pick(first));
+        BurstProbe {
+            requests,
+            first_cycle_ns: slowest.first_cycle_ns,
+            first_minor_faults: slowest.first_minor_faults,
+            minor_faults_per_request: parts
+                .iter()
+                .map(|p| pick(p).minor_faults_per_request * pick(p).requests as f64)
+                .sum::<f64>()
+                / requests.max(1) as f64,
+            cycle: LatencySummary::of(&merged[phase]),
+        }
+    };
+    let peak_requests: u64 = parts.iter().map(|p| p.peak_requests).sum();
+    let slowest_peak = parts
+        .iter()
+        .map(|p| p.peak_requests as f64 / p.peak_requests_per_sec.max(1e-9))
+        .fold(0.0, f64::max);
+    let faults = parts.iter().fold(GuestFaults::default(), |mut a, p| {
+        a.add(&p.faults);
+        a
+    });
+    let per_request = |f: fn(&Contention) -> f64| {
+        parts
+            .iter()
+            .map(|p| p.peak_contention.as_ref().map_or(0.0, f) * p.peak_requests as f64)
+            .sum::<f64>()
+            / peak_requests.max(1) as f64
+    };
+    let peak_contention = parts
+        .iter()
+        .all(|p| p.peak_contention.is_some())
+        .then(|| Contention {
+            minor_faults_per_cycle: per_request(|c| c.minor_faults_per_cycle),
+            major_faults_per_cycle: per_request(|c| c.major_faults_per_cycle),
+            voluntary_switches_per_cycle: per_request(|c| c.voluntary_switches_per_cycle),
+            involuntary_switches_per_cycle: per_request(|c| c.involuntary_switches_per_cycle),
+            io_read_bytes: parts
+                .iter()
+                .filter_map(|p| p.peak_contention.as_ref())
+                .map(|c| c.io_read_bytes)
+                .sum(),
+        });
+    let result = BurstResult {
+        threads: first.threads,
+        processes: n,
+        peak: parts.iter().map(|p| p.peak).sum(),
+        peak_waves: first.peak_waves,
+        idle_s: first.idle_s,
+        release_idle: first.release_idle,
+        module_load_ns: parts.iter().map(|p| p.module_load_ns).max().unwrap_or(0),
+        peak_requests,
+        peak_requests_per_sec: peak_requests as f64 / slowest_peak.max(1e-9),
+        peak_minor_faults_per_request: parts
+            .iter()
+            .map(|p| p.peak_minor_faults_per_request * p.peak_requests as f64)
+            .sum::<f64>()
+            / peak_requests.max(1) as f64,
+        peak_contention,
+        idle_requests: parts.iter().map(|p| p.idle_requests).sum(),
+        memory,
+        releases,
+        before: probe(|r| &r.before, "before-release"),
+        after: probe(|r| &r.after, "after-release"),
+        phases: PHASES
+            .iter()
+            .zip(&merged)
+            .map(|(phase, h)| PhaseLatency {
+                phase: (*phase).to_string(),
+                summary: LatencySummary::of(h),
+                hlog_path: None,
+                hgrm_path: None,
+            })
+            .collect(),
+        faults,
+    };
+    Ok((result, merged))
+}
+
 /// A memory headline (lower is better, judged against the process floor).
 fn bytes(metric: &str, value: f64) -> Headline {
     Headline {
@@ -566,6 +828,35 @@ fn bytes(metric: &str, value: f64) -> Headline {
         timing: false,
         judged: true,
     }
+}
+
+/// The peak's faults and context switches per request, from its threads'
+/// own usage.
+fn contention_table(rows: &[super::interface::Row<'_, BurstResult>]) -> String {
+    let mut out = String::from(
+        "\n### At the peak, per request: the sandbox threads' faults and context switches\n\n\
+         Each peak thread's own figures (getrusage) while it instantiated, called and dropped, \
+         the waves' rendezvous left out, summed over threads (and processes) and divided by the \
+         peak's requests. A voluntary switch is a thread going to sleep (a lock, I/O), an \
+         involuntary one a preemption.\n\n\
+         | variant | minor faults / request | major faults / request | voluntary switches / request | involuntary switches / request |\n|---|---:|---:|---:|---:|\n",
+    );
+    let mut any = false;
+    for row in rows {
+        if let Some(c) = &row.result.peak_contention {
+            any = true;
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.2} | {:.2} | {:.2} |",
+                row.label,
+                c.minor_faults_per_cycle,
+                c.major_faults_per_cycle,
+                c.voluntary_switches_per_cycle,
+                c.involuntary_switches_per_cycle,
+            );
+        }
+    }
+    if any { out } else { String::new() }
 }
 
 /// The per-phase memory table: one row per variant and point of the run.
@@ -615,10 +906,18 @@ fn summary_table(
             ),
             None => ("-".into(), "-".into(), "-".into()),
         };
+        let label = if r.processes > 1 {
+            format!(
+                "{} ({} processes x {} threads)",
+                row.label, r.processes, r.threads
+            )
+        } else {
+            row.label.to_string()
+        };
         let _ = writeln!(
             out,
             "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
-            row.label,
+            label,
             policy_text(row.settings),
             r.peak_requests_per_sec,
             row.throughput_vs_baseline(ctx),
@@ -655,6 +954,7 @@ pub struct Burst;
 impl super::interface::Scenario for Burst {
     type Result = BurstResult;
     const KIND: crate::settings::ScenarioKind = crate::settings::ScenarioKind::Burst;
+    const PROCESSES: bool = true;
 
     /// The burst's own keys, when set away from their defaults.
     fn own_keys_set(s: &ScenarioSettings) -> Vec<&'static str> {
@@ -702,22 +1002,35 @@ impl super::interface::Scenario for Burst {
                 "use 1 up to a few times the host's cores",
             ));
         }
-        if s.peak == 0 || s.peak < s.threads {
+        super::interface::check_processes(s)?;
+        if s.processes > 1 && !s.peak.is_multiple_of(s.processes) {
             return Err(problem(
                 "peak",
                 format!(
-                    "peak = {} must be at least 1 and at least threads = {}",
-                    s.peak, s.threads
+                    "peak = {} is not a multiple of processes = {}: each process takes peak / processes of the peak's sandboxes",
+                    s.peak, s.processes
+                ),
+                "make peak a multiple of processes, e.g. peak = 64 with processes = 2 or 4",
+            ));
+        }
+        // Sandboxes at the peak in each process.
+        let each = s.peak / s.processes.max(1);
+        if s.peak == 0 || each < s.threads {
+            return Err(problem(
+                "peak",
+                format!(
+                    "peak = {} must be at least 1 and at least threads = {} in each of the {} process(es)",
+                    s.peak, s.threads, s.processes
                 ),
                 "e.g. peak = 64 (sandboxes alive at once at the peak)",
             ));
         }
-        if s.ramp_steps == 0 || s.ramp_steps > s.peak {
+        if s.ramp_steps == 0 || s.ramp_steps > each {
             return Err(problem(
                 "ramp_steps",
                 format!(
-                    "ramp_steps = {} is outside 1..=peak ({})",
-                    s.ramp_steps, s.peak
+                    "ramp_steps = {} is outside 1..=peak / processes ({each})",
+                    s.ramp_steps
                 ),
                 "e.g. ramp_steps = 4",
             ));
@@ -758,11 +1071,14 @@ impl super::interface::Scenario for Burst {
         Ok(())
     }
 
-    /// A peak of at most 4 sandboxes, 2 waves, 0.2 s of idle, 3 probes.
+    /// A peak of at most 4 sandboxes per process, 2 waves, 0.2 s of idle,
+    /// 3 probes.
     fn replay_cut(s: &mut ScenarioSettings) {
-        s.peak = s.peak.min(4).max(s.threads.min(4));
-        s.threads = s.threads.min(s.peak);
-        s.ramp_steps = s.ramp_steps.min(2).min(s.peak);
+        let n = s.processes.max(1);
+        let each = (s.peak / n).min(4).max(s.threads.min(4));
+        s.peak = each * n;
+        s.threads = s.threads.min(each);
+        s.ramp_steps = s.ramp_steps.min(2).min(each);
         s.peak_waves = s.peak_waves.min(2);
         s.idle_s = s.idle_s.min(0.2);
         s.idle_every_ms = s.idle_every_ms.min(50);
@@ -926,6 +1242,18 @@ impl super::interface::Scenario for Burst {
             ctx.baseline
         );
         out.push_str(&summary_table(rows, ctx));
+        if rows.iter().any(|r| r.result.processes > 1) {
+            out.push_str(
+                "\nA variant of N processes ran N processes started together, each with its own \
+                 engine and pool, peak / N of the peak's sandboxes and a trickle N times sparser \
+                 (the host's load is the same); each calls the release on its own engine. Its \
+                 memory at each point is the sum of the processes' readings at that point of \
+                 their own runs (Pss counts the pages they share once); the peak rate is every \
+                 peak request over the slowest process's peak time; \"first request after\" is \
+                 the slowest process's first.\n",
+            );
+        }
+        out.push_str(&contention_table(rows));
         out.push_str("\n### Memory at each point of the run\n\n");
         out.push_str(&memory_table(rows));
         let mut calls = String::new();
@@ -963,5 +1291,160 @@ impl super::interface::Scenario for Burst {
         ctx: &super::interface::ReportContext<'_>,
     ) -> String {
         summary_table(rows, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker's result: `peak` sandboxes at a `rate`, memory `pss` at
+    /// every point, a release of `released` bytes taking `call_ns`, and a
+    /// first request after it of `first_ns` with `first_faults` faults.
+    fn worker(
+        peak: u32,
+        rate: f64,
+        pss: u64,
+        released: u64,
+        call_ns: u64,
+        (first_ns, first_faults): (u64, u64),
+    ) -> (BurstResult, Vec<Hist>) {
+        let mut hists: Vec<Hist> = PHASES.iter().map(|_| latency::new_histogram()).collect();
+        for (k, h) in hists.iter_mut().enumerate() {
+            h.saturating_record(1000 * (k as u64 + 1) * u64::from(peak));
+        }
+        let probe = |first_cycle_ns, first_minor_faults, per| BurstProbe {
+            requests: u64::from(peak),
+            first_cycle_ns,
+            first_minor_faults,
+            minor_faults_per_request: per,
+            cycle: LatencySummary::of(&hists[0]),
+        };
+        let reading = |phase: &str, live| BurstMemory {
+            phase: phase.into(),
+            at_ms: pss / 1000,
+            live,
+            pss_bytes: pss,
+            rss_bytes: 2 * pss,
+            private_dirty_bytes: pss / 2,
+            pool_unused_warm_memories: Some(peak),
+            pool_unused_resident_bytes: Some(released),
+        };
+        let r = BurstResult {
+            threads: 1,
+            processes: 1,
+            peak,
+            peak_waves: 2,
+            idle_s: 1.0,
+            release_idle: ReleaseIdle::AfterIdle,
+            module_load_ns: pss,
+            peak_requests: 2 * u64::from(peak),
+            peak_requests_per_sec: rate,
+            peak_minor_faults_per_request: f64::from(peak),
+            peak_contention: Some(Contention {
+                minor_faults_per_cycle: f64::from(peak),
+                major_faults_per_cycle: 0.5,
+                voluntary_switches_per_cycle: 2.0 * f64::from(peak),
+                involuntary_switches_per_cycle: 1.0,
+                io_read_bytes: pss,
+            }),
+            idle_requests: 1,
+            memory: vec![reading(PEAK, peak), reading(AFTER_RELEASE, 0)],
+            releases: vec![BurstRelease {
+                at_ms: call_ns,
+                end_of_idle: true,
+                bytes_released: released,
+                call_ns,
+                pss_before_bytes: pss,
+                pss_after_bytes: pss - released,
+            }],
+            before: probe(10, 1, 1.0),
+            after: probe(first_ns, first_faults, f64::from(peak)),
+            phases: Vec::new(),
+            faults: GuestFaults::default(),
+        };
+        (r, hists)
+    }
+
+    #[test]
+    fn workers_merge_into_the_hosts_figures() {
+        // Worker 0: 2 sandboxes at 100/s (0.04 s of peak); worker 1: 6 at
+        // 200/s (0.06 s): the host ran 16 peak requests in 0.06 s.
+        let (a, ha) = worker(2, 100.0, 10_000, 3_000, 50, (900, 40));
+        let (b, hb) = worker(6, 200.0, 30_000, 5_000, 70, (400, 90));
+        let (m, hists) = merge_workers(&[a.clone(), b.clone()], &[ha, hb]).unwrap();
+        assert_eq!((m.processes, m.peak, m.peak_requests), (2, 8, 16));
+        assert!(
+            (m.peak_requests_per_sec - 16.0 / 0.06).abs() < 1e-6,
+            "{m:#?}"
+        );
+        // Per request: (4 x 2 + 12 x 6) / 16 faults at the peak.
+        assert!((m.peak_minor_faults_per_request - 80.0 / 16.0).abs() < 1e-9);
+        // The threads' own figures, weighted the same way: (4 x 4 + 12 x
+        // 12) / 16 voluntary switches per request; storage reads summed.
+        let c = m.peak_contention.as_ref().unwrap();
+        assert!((c.minor_faults_per_cycle - 5.0).abs() < 1e-9, "{c:?}");
+        assert!(
+            (c.voluntary_switches_per_cycle - 10.0).abs() < 1e-9,
+            "{c:?}"
+        );
+        assert!(
+            (c.involuntary_switches_per_cycle - 1.0).abs() < 1e-9,
+            "{c:?}"
+        );
+        assert!((c.major_faults_per_cycle - 0.5).abs() < 1e-9, "{c:?}");
+        assert_eq!(c.io_read_bytes, 40_000);
+        let peak = m.at(PEAK).unwrap();
+        assert_eq!(
+            (
+                peak.live,
+                peak.pss_bytes,
+                peak.rss_bytes,
+                peak.private_dirty_bytes
+            ),
+            (8, 40_000, 80_000, 20_000)
+        );
+        assert_eq!(peak.at_ms, 30, "the later reading's time");
+        assert_eq!(peak.pool_unused_warm_memories, Some(8));
+        assert_eq!(peak.pool_unused_resident_bytes, Some(8_000));
+        let r = m.final_release().unwrap();
+        assert_eq!(
+            (
+                r.bytes_released,
+                r.call_ns,
+                r.pss_before_bytes,
+                r.pss_after_bytes
+            ),
+            (8_000, 70, 40_000, 32_000)
+        );
+        // The slowest first request is the first one, with its own faults.
+        assert_eq!(
+            (m.after.first_cycle_ns, m.after.first_minor_faults),
+            (900, 40)
+        );
+        assert_eq!(m.after.requests, 8);
+        // (2 x 2 + 6 x 6) / 8 faults per request after the release.
+        assert!((m.after.minor_faults_per_request - 40.0 / 8.0).abs() < 1e-9);
+        assert!((m.before.minor_faults_per_request - 1.0).abs() < 1e-9);
+        assert_eq!((m.idle_requests, m.module_load_ns), (2, 30_000));
+        // Every histogram holds both workers' requests.
+        assert!(hists.iter().all(|h| h.len() == 2));
+        let after = PHASES.iter().position(|p| *p == "after-release").unwrap();
+        assert_eq!(m.after.cycle.count, 2);
+        assert_eq!(m.after.cycle.max_ns, hists[after].max());
+        assert_ne!(m.before.cycle.max_ns, m.after.cycle.max_ns);
+        // A worker without the pool's count leaves the sum unknown.
+        let (mut c, hc) = worker(2, 100.0, 10_000, 0, 1, (1, 1));
+        c.memory[0].pool_unused_warm_memories = None;
+        let (_, hb) = worker(6, 200.0, 30_000, 5_000, 70, (400, 90));
+        c.peak_contention = None;
+        let (m, _) = merge_workers(&[c, b.clone()], &[hc, hb]).unwrap();
+        assert_eq!(m.at(PEAK).unwrap().pool_unused_warm_memories, None);
+        assert_eq!(m.peak_contention, None);
+        // Workers that read memory at other points are refused.
+        let (mut d, hd) = worker(2, 100.0, 10_000, 0, 1, (1, 1));
+        d.memory.pop();
+        let (_, hb) = worker(6, 200.0, 30_000, 5_000, 70, (400, 90));
+        assert!(merge_workers(&[b, d], &[hb, hd]).is_err());
     }
 }

@@ -252,8 +252,15 @@ macro_rules! registry {
             if v.scenario.processes != 1 {
                 let runs = [$((<$module::$Type as Scenario>::KIND, <$module::$Type as Scenario>::PROCESSES)),*];
                 if !runs.iter().any(|(k, p)| *k == v.scenario.kind && *p) {
-                    let names: Vec<String> =
+                    let mut names: Vec<String> =
                         runs.iter().filter(|(_, p)| *p).map(|(k, _)| k.name()).collect();
+                    names.sort();
+                    let last = names.pop().unwrap_or_default();
+                    let names = if names.is_empty() {
+                        vec![last]
+                    } else {
+                        vec![names.join(", "), last]
+                    };
                     return Err(Problem::new(
                         "scenario",
                         "processes",

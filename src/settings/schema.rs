@@ -1360,6 +1360,12 @@ plain_section! {
         /// and pool; the server figures are summed over them and the result
         /// lists the requests each answered. `wasmtime serve` cannot share a
         /// port (it sets SO_REUSEADDR only): refused with it.
+        /// Burst: that many processes, started together, each taking `peak /
+        /// processes` of the peak's sandboxes with `threads` threads and a
+        /// request every `processes x idle_every_ms` while idle (the host's
+        /// peak and trickle stay the same), each calling the release on its
+        /// own engine; the memory at each point of the run is summed over
+        /// the processes' readings at that point.
         processes: u32 = 1, unit "count";
         /// Churn: busy threads the measuring process starts right before the
         /// timed cycles and stops right after: a controlled CPU contention
