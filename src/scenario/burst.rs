@@ -640,12 +640,11 @@ fn run_processes(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstRes
     } else {
         SystemTime::now()
     };
-    let wall = Duration::from_secs_f64(
-        parts
-            .iter()
-            .map(|p| p.peak_requests as f64 / p.peak_requests_per_sec.max(1e-9))
-            .fold(0.0, f64::max),
-    );
+    // As in one process: from the peak's start (the earliest worker's) to
+    // the end of the last worker's run.
+    let wall = SystemTime::now()
+        .duration_since(started)
+        .unwrap_or(Duration::ZERO);
     Ok((
         result,
         Histograms {
