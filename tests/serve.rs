@@ -690,6 +690,15 @@ fn pooling_labs_server_is_measured_in_its_own_process() {
         .unwrap();
     assert!(s.server_start_ms > 0.0);
     assert!(s.server_cpu_us_per_request > 0.0);
+    // Its threads wait for requests: they went to sleep at least once (the
+    // server's own threads, read from its /proc/<pid>/task).
+    let (voluntary, _) = s
+        .server_switches_per_request
+        .expect("the server's context switches");
+    assert!(
+        voluntary > 0.0,
+        "{voluntary} voluntary switches per request"
+    );
     // The server holds the pool: 32 memory slots of at least 64 MiB each
     // (the config's total_memories x max_memory_size) reserved. The
     // measuring process, which runs the load generator, holds no pool: its

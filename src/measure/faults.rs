@@ -77,6 +77,55 @@ impl ThreadUsage {
     }
 }
 
+/// `(voluntary, involuntary)` context switches from a thread's
+/// `/proc/<pid>/task/<tid>/status` text.
+pub fn parse_status_switches(text: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((
+        field("voluntary_ctxt_switches:")?,
+        field("nonvoluntary_ctxt_switches:")?,
+    ))
+}
+
+/// Every thread of process `pid` now: thread id to its `(voluntary,
+/// involuntary)` context switches so far. A thread that ends while it is
+/// read is left out.
+pub fn thread_switches_of(pid: &str) -> std::io::Result<BTreeMap<u32, (u64, u64)>> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let entry = entry?;
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        if let Some(c) = std::fs::read_to_string(entry.path().join("status"))
+            .ok()
+            .as_deref()
+            .and_then(parse_status_switches)
+        {
+            out.insert(tid, c);
+        }
+    }
+    Ok(out)
+}
+
+/// The context switches a process's threads made between two
+/// [`thread_switches_of`] readings, summed: a thread in both counts its
+/// difference, a thread started in between all of its own; a thread that
+/// ended in between is lost (the kernel keeps no count for it).
+pub fn switches_between(
+    before: &BTreeMap<u32, (u64, u64)>,
+    after: &BTreeMap<u32, (u64, u64)>,
+) -> (u64, u64) {
+    after.iter().fold((0, 0), |(v, i), (tid, &(av, ai))| {
+        let (bv, bi) = before.get(tid).copied().unwrap_or((0, 0));
+        (v + av.saturating_sub(bv), i + ai.saturating_sub(bi))
+    })
+}
+
 /// `read_bytes` of `/proc/self/io`: bytes this process caused to be read
 /// from storage (0 if unreadable).
 pub fn io_read_bytes() -> u64 {
@@ -434,6 +483,31 @@ pub fn attribute(samples: &[FaultSample], lost: u64, maps: &[Mapping]) -> FaultS
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_threads_switches_are_read_and_counted_between_readings() {
+        let status = "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n";
+        assert_eq!(super::parse_status_switches(status), Some((12, 3)));
+        assert_eq!(super::parse_status_switches("Name:\tx\n"), None);
+        let before = [(1, (10, 1)), (2, (5, 5)), (3, (7, 0))]
+            .into_iter()
+            .collect();
+        // Thread 1 went on, 2 did not switch, 3 ended, 4 started.
+        let after = [(1, (15, 3)), (2, (5, 5)), (4, (2, 1))]
+            .into_iter()
+            .collect();
+        assert_eq!(super::switches_between(&before, &after), (5 + 2, 2 + 1));
+        // This process's own threads, read twice: the counts only grow.
+        let pid = std::process::id().to_string();
+        let a = super::thread_switches_of(&pid).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let b = super::thread_switches_of(&pid).unwrap();
+        assert!(!a.is_empty());
+        assert!(
+            super::switches_between(&a, &b).0 >= 1,
+            "the sleep is a voluntary switch"
+        );
+    }
+
     use super::*;
 
     #[test]

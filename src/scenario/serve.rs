@@ -101,6 +101,13 @@ pub struct ServeResult {
     pub peak_rss_bytes: u64,
     /// Minor page faults of the server process per timed request.
     pub minor_faults_per_request: f64,
+    /// Context switches of the server processes' threads per timed request,
+    /// `(voluntary, involuntary)`: a voluntary one is a thread going to
+    /// sleep (waiting for a connection, a lock), an involuntary one a
+    /// preemption. Threads that end during the timed requests are not
+    /// counted. Absent in results made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_switches_per_request: Option<(f64, f64)>,
     /// Major page faults of the server process per timed request.
     pub major_faults_per_request: f64,
     /// Failures inside pooling-lab's server (instantiation, trap, no response).
@@ -252,6 +259,13 @@ fn memory_of(pids: &[String]) -> Result<MemorySample> {
     Ok(MemorySample::sum(samples.iter()))
 }
 
+/// The server processes' threads' context switches now, per process.
+fn switches_of(pids: &[String]) -> Vec<std::collections::BTreeMap<u32, (u64, u64)>> {
+    pids.iter()
+        .map(|p| crate::measure::faults::thread_switches_of(p).unwrap_or_default())
+        .collect()
+}
+
 /// The server processes' CPU time (user + system), summed.
 fn cpu_ns_of(pids: &[String]) -> Result<u64> {
     pids.iter().map(|p| memory::cpu_ns_of(p)).sum()
@@ -282,6 +296,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
     }
     let memory_before = memory_of(&pids)?;
     let cpu_before = cpu_ns_of(&pids)?;
+    let switches_before = switches_of(&pids);
     // Memory is sampled while the load runs (off the request path: its own thread).
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
@@ -324,6 +339,11 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
     let server_died = server.died();
     let memory_after = memory_of(&pids).unwrap_or(memory_before);
     let cpu_after = cpu_ns_of(&pids).unwrap_or(cpu_before);
+    let switches = switches_before
+        .iter()
+        .zip(switches_of(&pids))
+        .map(|(b, a)| crate::measure::faults::switches_between(b, &a))
+        .fold((0, 0), |(v, i), (dv, di)| (v + dv, i + di));
     let measuring_process_memory = memory::sample_of("self").unwrap_or_default();
     let m = measured?;
     let (requests, n) = match &m {
@@ -400,6 +420,7 @@ pub fn run(variant: &Variant, artifact: Option<&Path>) -> Result<(ServeResult, H
             .minor_faults
             .saturating_sub(memory_before.minor_faults) as f64
             / n,
+        server_switches_per_request: Some((switches.0 as f64 / n, switches.1 as f64 / n)),
         major_faults_per_request: memory_after
             .major_faults
             .saturating_sub(memory_before.major_faults) as f64
@@ -472,8 +493,8 @@ fn serve_table(
     use super::interface::phase_summary;
     use crate::units::{duration, gib, mib};
     let mut out = String::from(
-        "| variant | server | load | requests/s | requests/s vs baseline | request p50 / p99 / p99.9 | service p50 / p99 | errors | server Pss (after / peak) | server Pss vs baseline (baseline / this) | VmRSS peak | VmSize | minor faults / request | server CPU / request | server start |\n\
-         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| variant | server | load | requests/s | requests/s vs baseline | request p50 / p99 / p99.9 | service p50 / p99 | errors | server Pss (after / peak) | server Pss vs baseline (baseline / this) | VmRSS peak | VmSize | minor faults / request | server context switches / request (voluntary / involuntary) | server CPU / request | server start |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for row in rows {
         let s = row.result;
@@ -502,7 +523,7 @@ fn serve_table(
                 .join(", ")
         };
         out.push_str(&format!(
-            "| {} | {} | {load} | {:.0} | {} | {} | {} | {errors} | {} / {} | {} | {} | {} | {:.1} | {} | {} |\n",
+            "| {} | {} | {load} | {:.0} | {} | {} | {} | {errors} | {} / {} | {} | {} | {} | {:.1} | {} | {} | {} |\n",
             row.label,
             if s.processes > 1 {
                 format!("{} x {} processes", s.server, s.processes)
@@ -528,6 +549,8 @@ fn serve_table(
             mib(s.peak_rss_bytes as f64),
             gib(s.memory_after.vm_size_bytes as f64),
             s.minor_faults_per_request,
+            s.server_switches_per_request
+                .map_or("-".into(), |(v, i)| format!("{v:.2} / {i:.2}")),
             // Results from before these were measured read 0.
             if s.server_cpu_us_per_request > 0.0 {
                 duration(s.server_cpu_us_per_request * 1e3)
