@@ -153,6 +153,70 @@ pub fn run(
     Ok(answers)
 }
 
+/// What N workers answered, read back: their results as the scenario's
+/// type, each phase's histogram merged over them, and when the earliest
+/// worker's timed part started.
+pub struct Merged<R> {
+    /// Each worker's result, in worker order.
+    pub results: Vec<R>,
+    /// Per phase, in the order asked for: every worker's histogram merged.
+    pub histograms: Vec<crate::measure::latency::Hist>,
+    /// When the earliest worker's timed part started.
+    pub started: std::time::SystemTime,
+}
+
+/// Reads the workers' `answers` as `R` (the result file's `scenario` tag
+/// removed; `what` names the scenario in errors) and merges their
+/// histograms of `phases`.
+pub fn merged<R: serde::de::DeserializeOwned>(
+    answers: &[WorkerAnswer],
+    phases: &[&str],
+    what: &str,
+) -> Result<Merged<R>> {
+    use crate::measure::latency;
+    let mut results = Vec::with_capacity(answers.len());
+    let mut per_worker = Vec::with_capacity(answers.len());
+    for (i, a) in answers.iter().enumerate() {
+        let mut r = a.result.clone();
+        if let Some(o) = r.as_object_mut() {
+            o.remove("scenario");
+        }
+        results.push(
+            serde_json::from_value(r)
+                .with_context(|| format!("worker {i}: not a {what} result"))?,
+        );
+        let own = phases
+            .iter()
+            .map(|phase| {
+                let (_, text) = a
+                    .histograms
+                    .iter()
+                    .find(|(p, _)| p == phase)
+                    .with_context(|| format!("worker {i} sent no {phase} histogram"))?;
+                latency::decode(text)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        per_worker.push(own);
+    }
+    let histograms = (0..phases.len())
+        .map(|k| latency::merge(per_worker.iter().map(|h: &Vec<_>| &h[k])))
+        .collect::<Result<_>>()?;
+    let started = answers
+        .iter()
+        .map(|a| a.started_unix_s)
+        .fold(f64::INFINITY, f64::min);
+    let started = if started.is_finite() {
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_secs_f64(started.max(0.0))
+    } else {
+        std::time::SystemTime::now()
+    };
+    Ok(Merged {
+        results,
+        histograms,
+        started,
+    })
+}
+
 /// A worker that ended early: what it said.
 fn answer_text(child: &mut std::process::Child) -> String {
     let mut out = String::new();

@@ -11,6 +11,22 @@ use std::path::Path;
 
 mod common;
 
+/// The result of variant `processes={processes}` in `r`, through `pick`
+/// (the scenario's accessor).
+fn by_processes<T: Clone>(
+    r: &pooling_lab::result::ResultFile,
+    processes: u32,
+    pick: impl Fn(&pooling_lab::scenario::ScenarioResult) -> Option<&T>,
+) -> T {
+    r.variants
+        .iter()
+        .find(|v| v.name == format!("processes={processes}"))
+        .and_then(|v| v.result.as_ref())
+        .and_then(pick)
+        .cloned()
+        .unwrap_or_else(|| panic!("no result for processes={processes}"))
+}
+
 #[test]
 fn two_processes_count_both_processes_cycles_and_memory() {
     let dir = tempfile::tempdir().unwrap();
@@ -44,15 +60,7 @@ processes = [1, 2]
     .unwrap();
     common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "processes")).unwrap();
-    let churn = |processes: u32| {
-        r.variants
-            .iter()
-            .find(|v| v.name == format!("processes={processes}"))
-            .and_then(|v| v.result.as_ref())
-            .and_then(|x| x.churn())
-            .cloned()
-            .unwrap_or_else(|| panic!("no churn result for processes={processes}"))
-    };
+    let churn = |processes: u32| by_processes(&r, processes, |x| x.churn());
     let (one, two) = (churn(1), churn(2));
     assert_eq!((one.processes, two.processes), (1, 2));
     assert_eq!(one.total_cycles, ITERATIONS);
@@ -145,15 +153,7 @@ processes = [1, 2]
     common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "serve-processes"))
         .unwrap();
-    let serve = |processes: u32| {
-        r.variants
-            .iter()
-            .find(|v| v.name == format!("processes={processes}"))
-            .and_then(|v| v.result.as_ref())
-            .and_then(|x| x.serve())
-            .cloned()
-            .unwrap_or_else(|| panic!("no serve result for processes={processes}"))
-    };
+    let serve = |processes: u32| by_processes(&r, processes, |x| x.serve());
     let (one, two) = (serve(1), serve(2));
     assert_eq!((one.processes, two.processes), (1, 2));
     assert!(one.responses_per_process.is_empty());
@@ -226,15 +226,7 @@ processes = [1, 2]
     common::expect_success(&common::run_quiet("run", &config, dir.path(), &[]));
     let r = pooling_lab::report::json::read(&common::result_json(dir.path(), "burst-processes"))
         .unwrap();
-    let burst = |processes: u32| {
-        r.variants
-            .iter()
-            .find(|v| v.name == format!("processes={processes}"))
-            .and_then(|v| v.result.as_ref())
-            .and_then(|x| x.burst())
-            .cloned()
-            .unwrap_or_else(|| panic!("no burst result for processes={processes}"))
-    };
+    let burst = |processes: u32| by_processes(&r, processes, |x| x.burst());
     let (one, two) = (burst(1), burst(2));
     assert_eq!((one.processes, two.processes), (1, 2));
     // The host's peak is the same: split between the processes.

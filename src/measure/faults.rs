@@ -77,36 +77,24 @@ impl ThreadUsage {
     }
 }
 
-/// `(voluntary, involuntary)` context switches from a thread's
-/// `/proc/<pid>/task/<tid>/status` text.
-pub fn parse_status_switches(text: &str) -> Option<(u64, u64)> {
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<u64>().ok())
+/// Every thread of process `pid` (a number, or `self`) now: thread id to
+/// its `(voluntary, involuntary)` context switches so far, from each
+/// thread's `/proc/<pid>/task/<tid>/status` (procfs). A thread that ends
+/// while it is read is left out.
+pub fn thread_switches_of(pid: &str) -> procfs::ProcResult<BTreeMap<u32, (u64, u64)>> {
+    let process = match pid {
+        "self" => procfs::process::Process::myself()?,
+        p => procfs::process::Process::new(
+            p.parse()
+                .map_err(|_| procfs::ProcError::Other(format!("not a process id: {p}")))?,
+        )?,
     };
-    Some((
-        field("voluntary_ctxt_switches:")?,
-        field("nonvoluntary_ctxt_switches:")?,
-    ))
-}
-
-/// Every thread of process `pid` now: thread id to its `(voluntary,
-/// involuntary)` context switches so far. A thread that ends while it is
-/// read is left out.
-pub fn thread_switches_of(pid: &str) -> std::io::Result<BTreeMap<u32, (u64, u64)>> {
     let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let entry = entry?;
-        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
-            continue;
-        };
-        if let Some(c) = std::fs::read_to_string(entry.path().join("status"))
-            .ok()
-            .as_deref()
-            .and_then(parse_status_switches)
+    for task in process.tasks()?.flatten() {
+        if let Ok(st) = task.status()
+            && let (Some(v), Some(i)) = (st.voluntary_ctxt_switches, st.nonvoluntary_ctxt_switches)
         {
-            out.insert(tid, c);
+            out.insert(task.tid as u32, (v, i));
         }
     }
     Ok(out)
@@ -485,9 +473,6 @@ pub fn attribute(samples: &[FaultSample], lost: u64, maps: &[Mapping]) -> FaultS
 mod tests {
     #[test]
     fn a_threads_switches_are_read_and_counted_between_readings() {
-        let status = "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n";
-        assert_eq!(super::parse_status_switches(status), Some((12, 3)));
-        assert_eq!(super::parse_status_switches("Name:\tx\n"), None);
         let before = [(1, (10, 1)), (2, (5, 5)), (3, (7, 0))]
             .into_iter()
             .collect();
@@ -496,16 +481,15 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(super::switches_between(&before, &after), (5 + 2, 2 + 1));
-        // This process's own threads, read twice: the counts only grow.
+        // This process's own threads, read twice: the sleep between the
+        // readings is a voluntary switch of this thread.
         let pid = std::process::id().to_string();
         let a = super::thread_switches_of(&pid).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
-        let b = super::thread_switches_of(&pid).unwrap();
+        let b = super::thread_switches_of("self").unwrap();
         assert!(!a.is_empty());
-        assert!(
-            super::switches_between(&a, &b).0 >= 1,
-            "the sleep is a voluntary switch"
-        );
+        assert!(super::switches_between(&a, &b).0 >= 1);
+        assert!(super::thread_switches_of("not-a-pid").is_err());
     }
 
     use super::*;

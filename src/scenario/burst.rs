@@ -609,37 +609,12 @@ fn run_processes(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstRes
     one["scenario"]["peak"] = (s.peak / n).into();
     one["scenario"]["idle_every_ms"] = (s.idle_every_ms * u64::from(n)).into();
     let answers = crate::workers::run(&one, artifact, n)?;
-    let mut parts = Vec::with_capacity(answers.len());
-    let mut hists = Vec::with_capacity(answers.len());
-    for (i, a) in answers.iter().enumerate() {
-        let mut r = a.result.clone();
-        if let Some(o) = r.as_object_mut() {
-            o.remove("scenario");
-        }
-        let r: BurstResult =
-            serde_json::from_value(r).with_context(|| format!("worker {i}: not a burst result"))?;
-        parts.push(r);
-        let mut own = Vec::with_capacity(PHASES.len());
-        for phase in PHASES {
-            let (_, text) = a
-                .histograms
-                .iter()
-                .find(|(p, _)| p == phase)
-                .with_context(|| format!("worker {i} sent no {phase} histogram"))?;
-            own.push(latency::decode(text)?);
-        }
-        hists.push(own);
-    }
-    let (result, merged) = merge_workers(&parts, &hists)?;
-    let started = answers
-        .iter()
-        .map(|a| a.started_unix_s)
-        .fold(f64::INFINITY, f64::min);
-    let started = if started.is_finite() {
-        SystemTime::UNIX_EPOCH + Duration::from_secs_f64(started.max(0.0))
-    } else {
-        SystemTime::now()
-    };
+    let crate::workers::Merged {
+        results,
+        histograms,
+        started,
+    } = crate::workers::merged::<BurstResult>(&answers, &PHASES, "burst")?;
+    let result = merge_workers(&results, &histograms)?;
     // As in one process: from the peak's start (the earliest worker's) to
     // the end of the last worker's run.
     let wall = SystemTime::now()
@@ -651,7 +626,7 @@ fn run_processes(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstRes
             named: PHASES
                 .iter()
                 .map(|p| (*p).to_string())
-                .zip(merged)
+                .zip(histograms)
                 .collect(),
             started,
             wall,
@@ -660,7 +635,8 @@ fn run_processes(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstRes
 }
 
 /// Merges the burst results of worker processes (`parts`, with their
-/// histograms in [`PHASES`] order) into the host's:
+/// histograms already merged per phase in [`PHASES`] order, `merged`) into
+/// the host's:
 ///
 /// * memory point by point (every worker reads the same points, in the same
 ///   order): Pss, Rss, Private_Dirty, sandboxes alive and the pool's warm
@@ -671,10 +647,7 @@ fn run_processes(variant: &Variant, artifact: Option<&Path>) -> Result<(BurstRes
 /// * each probe: requests summed, its latency from the merged histogram, the
 ///   slowest worker's first request (with its faults) as the first request;
 /// * faults per request weighted by each worker's requests.
-pub fn merge_workers(
-    parts: &[BurstResult],
-    hists: &[Vec<Hist>],
-) -> Result<(BurstResult, Vec<Hist>)> {
+pub fn merge_workers(parts: &[BurstResult], merged: &[Hist]) -> Result<BurstResult> {
     let first = parts.first().context("no worker answered")?;
     let n = parts.len() as u32;
     for (i, p) in parts.iter().enumerate() {
@@ -726,9 +699,13 @@ pub fn merge_workers(
             }
         })
         .collect();
-    let merged: Vec<Hist> = (0..PHASES.len())
-        .map(|k| latency::merge(hists.iter().filter_map(|h| h.get(k))))
-        .collect::<Result<_>>()?;
+    if merged.len() != PHASES.len() {
+        return Err(anyhow!(
+            "{} merged histograms for {} phases",
+            merged.len(),
+            PHASES.len()
+        ));
+    }
     let probe = |pick: fn(&BurstResult) -> &BurstProbe, phase: &str| {
         let phase = PHASES.iter().position(|p| *p == phase).unwrap_or(0);
         let requests: u64 = parts.iter().map(|p| pick(p).requests).sum();
@@ -802,7 +779,7 @@ pub fn merge_workers(
         after: probe(|r| &r.after, "after-release"),
         phases: PHASES
             .iter()
-            .zip(&merged)
+            .zip(merged)
             .map(|(phase, h)| PhaseLatency {
                 phase: (*phase).to_string(),
                 summary: LatencySummary::of(h),
@@ -812,7 +789,7 @@ pub fn merge_workers(
             .collect(),
         faults,
     };
-    Ok((result, merged))
+    Ok(result)
 }
 
 /// A memory headline (lower is better, judged against the process floor).
@@ -1365,13 +1342,22 @@ mod tests {
         (r, hists)
     }
 
+    /// Two workers' histograms merged per phase, as `workers::merged` does.
+    fn both(a: &[Hist], b: &[Hist]) -> Vec<Hist> {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| latency::merge([x, y]).unwrap())
+            .collect()
+    }
+
     #[test]
     fn workers_merge_into_the_hosts_figures() {
         // Worker 0: 2 sandboxes at 100/s (0.04 s of peak); worker 1: 6 at
         // 200/s (0.06 s): the host ran 16 peak requests in 0.06 s.
         let (a, ha) = worker(2, 100.0, 10_000, 3_000, 50, (900, 40));
         let (b, hb) = worker(6, 200.0, 30_000, 5_000, 70, (400, 90));
-        let (m, hists) = merge_workers(&[a.clone(), b.clone()], &[ha, hb]).unwrap();
+        let hists = both(&ha, &hb);
+        let m = merge_workers(&[a.clone(), b.clone()], &hists).unwrap();
         assert_eq!((m.processes, m.peak, m.peak_requests), (2, 8, 16));
         assert!(
             (m.peak_requests_per_sec - 16.0 / 0.06).abs() < 1e-6,
@@ -1437,13 +1423,15 @@ mod tests {
         c.memory[0].pool_unused_warm_memories = None;
         let (_, hb) = worker(6, 200.0, 30_000, 5_000, 70, (400, 90));
         c.peak_contention = None;
-        let (m, _) = merge_workers(&[c, b.clone()], &[hc, hb]).unwrap();
+        let m = merge_workers(&[c, b.clone()], &both(&hc, &hb)).unwrap();
         assert_eq!(m.at(PEAK).unwrap().pool_unused_warm_memories, None);
         assert_eq!(m.peak_contention, None);
         // Workers that read memory at other points are refused.
         let (mut d, hd) = worker(2, 100.0, 10_000, 0, 1, (1, 1));
         d.memory.pop();
         let (_, hb) = worker(6, 200.0, 30_000, 5_000, 70, (400, 90));
-        assert!(merge_workers(&[b, d], &[hb, hd]).is_err());
+        assert!(merge_workers(&[b.clone(), d], &both(&hb, &hd)).is_err());
+        // Histograms for other phases than the burst's are refused.
+        assert!(merge_workers(&[b], &hb[..2]).is_err());
     }
 }

@@ -354,30 +354,17 @@ fn run_processes(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnRes
     let mut one = serde_json::to_value(variant)?;
     one["scenario"]["processes"] = 1.into();
     let answers = crate::workers::run(&one, artifact, n)?;
-    let mut parts = Vec::with_capacity(answers.len());
-    for (i, a) in answers.iter().enumerate() {
-        let mut r = a.result.clone();
-        if let Some(o) = r.as_object_mut() {
-            o.remove("scenario");
-        }
-        let r: ChurnResult =
-            serde_json::from_value(r).with_context(|| format!("worker {i}: not a churn result"))?;
-        parts.push(r);
-    }
+    let crate::workers::Merged {
+        results: parts,
+        histograms,
+        started,
+    } = crate::workers::merged::<ChurnResult>(&answers, &PHASES, "churn")?;
     let first = parts.first().context("no worker answered")?.clone();
-    let mut named = Vec::with_capacity(PHASES.len());
-    for phase in PHASES {
-        let mut hists = Vec::with_capacity(answers.len());
-        for (i, a) in answers.iter().enumerate() {
-            let (_, text) = a
-                .histograms
-                .iter()
-                .find(|(p, _)| p == phase)
-                .with_context(|| format!("worker {i} sent no {phase} histogram"))?;
-            hists.push(latency::decode(text)?);
-        }
-        named.push((phase.to_string(), latency::merge(hists.iter())?));
-    }
+    let named: Vec<(String, latency::Hist)> = PHASES
+        .iter()
+        .map(|p| (*p).to_string())
+        .zip(histograms)
+        .collect();
     let total_cycles: u64 = parts.iter().map(|p| p.total_cycles).sum();
     let cycles = total_cycles.max(1) as f64;
     let weighted = |f: &dyn Fn(&ChurnResult) -> f64| {
@@ -407,15 +394,6 @@ fn run_processes(variant: &Variant, artifact: Option<&Path>) -> Result<(ChurnRes
                 .sum(),
         }
     });
-    let started = answers
-        .iter()
-        .map(|a| a.started_unix_s)
-        .fold(f64::INFINITY, f64::min);
-    let started = if started.is_finite() {
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(started.max(0.0))
-    } else {
-        SystemTime::now()
-    };
     let fold = |f: fn(&ChurnResult) -> &GuestFaults| {
         parts.iter().fold(GuestFaults::default(), |mut a, p| {
             a.add(f(p));
